@@ -1,0 +1,72 @@
+# tikting — the two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo serve test test-sqlite test-postgres test-browser lint fmt typecheck bench clean pg-up
+
+# Build the environment only: .venv with pinned packages, the `tikting` CLI, front-end assets.
+install: $(BIN)/tikting static/vendor/.stamp
+
+$(BIN)/tikting: pyproject.toml requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(BIN)/tikting
+
+static/vendor/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+	cp node_modules/sortablejs/Sortable.min.js static/vendor/Sortable.min.js
+	touch $@
+
+# Run the product on the embedded default (SQLite): migrate, load the demo organisation, serve.
+demo: install
+	$(BIN)/tikting migrate --noinput
+	$(BIN)/tikting demo
+	@echo ""
+	@echo "  tikting is running on http://127.0.0.1:8000  (Ctrl-C to stop)"
+	@echo "  demo logins (password: demo): manager, owner, contributor, viewer, admin"
+	@echo ""
+	$(BIN)/tikting runserver 127.0.0.1:8000
+
+serve: install
+	$(BIN)/tikting runserver 127.0.0.1:8000
+
+# Every test, on SQLite and on PostgreSQL (started when not running).
+test: install
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	DATABASE_URL=sqlite:///:memory: $(BIN)/pytest -n 2 -q
+
+test-postgres: pg-up
+	DATABASE_URL=$(PG_URL) $(BIN)/pytest -n 2 -q
+
+pg-up:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || (pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && sleep 2)
+	@pg_isready -h 127.0.0.1 -p 5432
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck:
+	$(BIN)/mypy tikting/improvement/services.py tikting/core/audit.py
+
+bench: install
+	$(BIN)/python bench/register_pages.py
+	$(BIN)/python bench/import_register.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor staticfiles var

@@ -1,0 +1,100 @@
+"""Users, their role in the improvement practice, teams and API tokens."""
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+__all__ = ["Role", "User", "Team", "ApiToken"]
+
+
+class Role(models.TextChoices):
+    """Roles, from least to most capable; each includes what the ones before it may do."""
+
+    VIEWER = "viewer", "Viewer"
+    CONTRIBUTOR = "contributor", "Contributor"
+    OWNER = "owner", "Improvement owner"
+    MANAGER = "manager", "Improvement manager"
+    ADMIN = "admin", "Administrator"
+
+
+ROLE_LEVEL = {role: level for level, role in enumerate(Role)}
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.CONTRIBUTOR)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    def has_role(self, role: str) -> bool:
+        """True when the user's role is `role` or above. Superusers count as admins."""
+        if not self.is_active:
+            return False
+        if self.is_superuser:
+            return True
+        return ROLE_LEVEL.get(Role(self.role), -1) >= ROLE_LEVEL[Role(role)]
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def authenticate(self, raw: str):
+        """The active user behind a raw token, or None."""
+        if not raw or not raw.startswith(ApiToken.PREFIX):
+            return None
+        token = (
+            self.filter(key_hash=ApiToken.hash(raw), revoked_at__isnull=True).select_related("user").first()
+        )
+        if token is None or not token.user.is_active:
+            return None
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return token.user
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts. Only its SHA-256 is stored; the raw value is shown once."""
+
+    PREFIX = "tkt_"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_hint = models.CharField(max_length=12, help_text="First characters, to recognise a token")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_hint}…)"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str) -> tuple["ApiToken", str]:
+        """Create a token; returns it and the raw value (the only time it is known)."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash(raw), key_hint=raw[:10])
+        return token, raw

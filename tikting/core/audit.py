@@ -1,0 +1,89 @@
+"""Writing history: snapshots of records and audit rows, used by every service function."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from .middleware import current_request_id
+from .models import AuditEntry, StatusChange
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe form of a field value."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value.normalize()) if value == value.to_integral() else str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """Field values of a record, by attribute name (foreign keys by id)."""
+    result: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if fields is not None and field.name not in fields and field.attname not in fields:
+            continue
+        if field.name in {"id", "version"}:
+            continue
+        name = field.name
+        result[name] = _plain(getattr(obj, field.attname))
+    return result
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+def record(
+    obj: models.Model,
+    *,
+    action: str,
+    actor,
+    changes: dict[str, Any] | None = None,
+    root: models.Model | None = None,
+    message: str = "",
+) -> AuditEntry:
+    root = root or obj
+    return AuditEntry.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        request_id=current_request_id() or "",
+        action=action,
+        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        root_content_type=ContentType.objects.get_for_model(root, for_concrete_model=False),
+        root_object_id=str(root.pk),
+        changes=changes or {},
+        message=message[:300],
+    )
+
+
+def record_status(
+    obj: models.Model, *, old: str, new: str, actor, reason: str = "", at: dt.datetime | None = None
+) -> StatusChange:
+    return StatusChange.objects.create(
+        at=at or timezone.now(),
+        actor=actor if getattr(actor, "pk", None) else None,
+        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+        object_id=str(obj.pk),
+        old_status=old,
+        new_status=new,
+        reason=reason,
+    )
+
+
+def history_for(root: models.Model):
+    """The audit rows of a record and its children, newest first."""
+    return AuditEntry.objects.filter(
+        root_content_type=ContentType.objects.get_for_model(root, for_concrete_model=False),
+        root_object_id=str(root.pk),
+    ).select_related("actor", "content_type")

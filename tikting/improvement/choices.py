@@ -1,0 +1,172 @@
+"""Choice sets of the register, and the lifecycle (the ITIL 7-step model) as data."""
+
+from django.db import models
+
+
+class Practice(models.TextChoices):
+    INCIDENT = "incident", "Incident management"
+    PROBLEM = "problem", "Problem management"
+    CHANGE = "change", "Change enablement"
+    REQUEST = "request", "Service request management"
+    KNOWLEDGE = "knowledge", "Knowledge management"
+    ASSET = "asset", "IT asset & configuration management"
+    SLA = "sla", "Service level management"
+    SERVICE_DESK = "service_desk", "Service desk"
+    MONITORING = "monitoring", "Monitoring & event management"
+    RELEASE = "release", "Release & deployment management"
+    SECURITY = "security", "Information security management"
+    IMPROVEMENT = "improvement", "Continual improvement"
+    OTHER = "other", "Other"
+
+
+class JustificationType(models.TextChoices):
+    BUSINESS = "business", "Business"
+    OPERATIONAL = "operational", "Operational"
+
+
+class SourceChannel(models.TextChoices):
+    STAFF_FEEDBACK = "staff_feedback", "Staff feedback"
+    AUDIT_FINDING = "audit_finding", "Audit finding"
+    POST_INCIDENT_REVIEW = "post_incident_review", "Post-incident review"
+    PROBLEM = "problem", "Problem record"
+    CHANGE_REVIEW = "change_review", "Change review"
+    SLA_BREACH = "sla_breach", "SLA breach"
+    SURVEY = "survey", "Survey / CSAT"
+    REQUEST_ANALYSIS = "request_analysis", "Request analysis"
+    KNOWLEDGE = "knowledge", "Knowledge"
+    ASSET_DATA = "asset_data", "Asset data"
+    OTHER = "other", "Other"
+
+
+class Quadrant(models.TextChoices):
+    """Impact × effort: impact and effort of 3 or more count as high."""
+
+    QUICK_WIN = "quick_win", "Quick win"
+    MAJOR_PROJECT = "major_project", "Major project"
+    FILL_IN = "fill_in", "Fill-in"
+    THANKLESS = "thankless", "Thankless"
+
+
+HIGH_RATING = 3  # a 1-5 rating of 3 or more is "high" on its axis
+
+
+def quadrant_for(impact: int, effort: int) -> str:
+    high_impact, high_effort = impact >= HIGH_RATING, effort >= HIGH_RATING
+    if high_impact and not high_effort:
+        return Quadrant.QUICK_WIN
+    if high_impact and high_effort:
+        return Quadrant.MAJOR_PROJECT
+    if not high_impact and not high_effort:
+        return Quadrant.FILL_IN
+    return Quadrant.THANKLESS
+
+
+def priority_score(impact: int, effort: int) -> int:
+    """1..25, higher first: impact weighs up, effort down (5/1 scores 25, 1/5 scores 1)."""
+    return impact * (6 - effort)
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New: to assess"
+    DEFERRED = "deferred", "Deferred"
+    REJECTED = "rejected", "Rejected"
+    VISION = "vision", "1. Vision"
+    CURRENT_STATE = "current_state", "2. Where are we now?"
+    TARGET_STATE = "target_state", "3. Where do we want to be?"
+    PLAN = "plan", "4. How do we get there?"
+    ACTION = "action", "5. Take action"
+    EVALUATION = "evaluation", "6. Did we get there?"
+    MOMENTUM = "momentum", "7. Keep the momentum"
+    CLOSED = "closed", "Closed"
+
+
+# The seven steps, in order.
+STEPS = [
+    Status.VISION,
+    Status.CURRENT_STATE,
+    Status.TARGET_STATE,
+    Status.PLAN,
+    Status.ACTION,
+    Status.EVALUATION,
+    Status.MOMENTUM,
+]
+ACTIVE_STATUSES = frozenset(STEPS)
+OPEN_STATUSES = frozenset({Status.NEW, *STEPS})  # "open": not closed, rejected or deferred
+ENDED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
+
+# Step transitions (assessment and closure have their own services). Forward one step, or back one.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.VISION: frozenset({Status.CURRENT_STATE}),
+    Status.CURRENT_STATE: frozenset({Status.TARGET_STATE, Status.VISION}),
+    Status.TARGET_STATE: frozenset({Status.PLAN, Status.CURRENT_STATE}),
+    Status.PLAN: frozenset({Status.ACTION, Status.TARGET_STATE}),
+    Status.ACTION: frozenset({Status.EVALUATION, Status.PLAN}),
+    Status.EVALUATION: frozenset({Status.MOMENTUM, Status.ACTION}),
+    Status.MOMENTUM: frozenset(),
+}
+
+# What an item needs before it may enter a step (checked by Item.gaps_for()).
+PRECONDITIONS: dict[str, tuple[str, ...]] = {
+    Status.CURRENT_STATE: ("vision",),
+    Status.TARGET_STATE: ("vision", "baseline"),
+    Status.PLAN: ("vision", "baseline", "target"),
+    Status.ACTION: ("owner", "target_date", "baseline", "target", "planned_action"),
+    Status.EVALUATION: ("measurement",),
+    Status.MOMENTUM: ("evaluation",),
+}
+
+GAP_MESSAGES = {
+    "vision": "a vision (the business outcome this serves)",
+    "owner": "an owner",
+    "target_date": "a target date",
+    "indicator": "an indicator",
+    "baseline": "an indicator with a baseline",
+    "target": "an indicator with a target",
+    "planned_action": "at least one planned action",
+    "measurement": "a measurement of a primary indicator taken since action started",
+    "evaluation": "an evaluation result (evaluate the item first)",
+}
+
+
+class Decision(models.TextChoices):
+    ACCEPT = "accept", "Accept"
+    DEFER = "defer", "Defer"
+    REJECT = "reject", "Reject"
+
+
+class Direction(models.TextChoices):
+    LOWER = "lower", "Lower is better"
+    HIGHER = "higher", "Higher is better"
+
+
+class IndicatorRole(models.TextChoices):
+    PRIMARY = "primary", "Primary (measures success)"
+    IMPACTED = "impacted", "Impacted (watched for side effects)"
+
+
+class EvaluationResult(models.TextChoices):
+    ACHIEVED = "achieved", "Achieved"
+    PARTLY = "partly", "Partly achieved"
+    NOT_ACHIEVED = "not_achieved", "Not achieved"
+
+
+class Outcome(models.TextChoices):
+    SUCCESSFUL = "successful", "Successful"
+    PARTLY_SUCCESSFUL = "partly_successful", "Partly successful"
+    UNSUCCESSFUL = "unsuccessful", "Unsuccessful"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class BenefitCategory(models.TextChoices):
+    TIME_SAVED = "time_saved", "Time saved"
+    COST_REDUCED = "cost_reduced", "Cost reduced"
+    CUSTOMER_SATISFACTION = "customer_satisfaction", "Customer satisfaction"
+    QUALITY = "quality", "Quality"
+    RISK_REDUCED = "risk_reduced", "Risk reduced"
+
+
+class Sustainment(models.TextChoices):
+    NONE = "", "Not under watch"
+    HOLDING = "holding", "Holding"
+    SLIPPED = "slipped", "Slipped back"
+    SUSTAINED = "sustained", "Sustained"

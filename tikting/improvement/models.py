@@ -1,0 +1,399 @@
+"""The Continual Improvement Register: items, indicators, measurements, actions, comments, source links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from . import choices as C
+from .querysets import ItemQuerySet
+
+__all__ = ["Item", "Indicator", "Measurement", "Action", "Comment", "SourceLink"]
+
+RATING = [MinValueValidator(1), MaxValueValidator(5)]
+
+
+class Item(models.Model):
+    """One improvement opportunity in the register."""
+
+    # What
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    practice = models.CharField(max_length=20, choices=C.Practice.choices, blank=True)
+    service = models.ForeignKey(
+        "cmdb.Service", null=True, blank=True, on_delete=models.PROTECT, related_name="improvement_items"
+    )
+    justification = models.TextField(blank=True)
+    justification_type = models.CharField(
+        max_length=12, choices=C.JustificationType.choices, default=C.JustificationType.OPERATIONAL
+    )
+    vision = models.TextField(blank=True, help_text="Step 1: the business outcome this serves")
+    expected_outcome = models.TextField(blank=True)
+
+    # Priority: impact × effort, and a manual rank on top
+    impact = models.PositiveSmallIntegerField(default=3, validators=RATING)
+    effort = models.PositiveSmallIntegerField(default=3, validators=RATING)
+    quadrant = models.CharField(max_length=16, choices=C.Quadrant.choices, editable=False)
+    priority_score = models.PositiveSmallIntegerField(default=0, editable=False, db_index=True)
+    rank = models.PositiveIntegerField(null=True, blank=True, help_text="Manual backlog order, 1 first")
+
+    # Who and when
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="owned_items"
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    identified_at = models.DateTimeField(default=timezone.now, db_index=True)
+    target_date = models.DateField(null=True, blank=True, db_index=True)
+    review_milestone = models.CharField(max_length=120, blank=True)
+    due_soon_from = models.DateField(null=True, blank=True, editable=False, db_index=True)
+
+    # Where it came from
+    source_channel = models.CharField(
+        max_length=24, choices=C.SourceChannel.choices, default=C.SourceChannel.STAFF_FEEDBACK
+    )
+    source_reference = models.CharField(max_length=300, blank=True, help_text="Ticket number, URL, …")
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+
+    # State
+    status = models.CharField(max_length=16, choices=C.Status.choices, default=C.Status.NEW, db_index=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    blocked = models.BooleanField(default=False, db_index=True)
+    blocker = models.TextField(blank=True)
+    blocked_since = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    # Assessment
+    assessment_reason = models.TextField(blank=True)
+    revisit_date = models.DateField(null=True, blank=True)
+    assessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assessed_at = models.DateTimeField(null=True, blank=True)
+
+    # Evaluation, closure, sustainment
+    evaluation_result = models.CharField(max_length=16, choices=C.EvaluationResult.choices, blank=True)
+    evaluation_note = models.TextField(blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=C.Outcome.choices, blank=True)
+    benefit_category = models.CharField(max_length=24, choices=C.BenefitCategory.choices, blank=True)
+    realised_delta = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    lessons = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    control_until = models.DateField(null=True, blank=True)
+    sustainment = models.CharField(max_length=10, choices=C.Sustainment.choices, blank=True, default="")
+    slipped_at = models.DateTimeField(null=True, blank=True)
+
+    # Bookkeeping
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority_score", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-priority_score"]),
+            models.Index(fields=["owner", "status"]),
+            models.Index(fields=["rank", "-priority_score"]),
+            models.Index(fields=["quadrant"]),
+            models.Index(fields=["practice"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(impact__gte=1, impact__lte=5), name="item_impact_1_5"),
+            models.CheckConstraint(condition=models.Q(effort__gte=1, effort__lte=5), name="item_effort_1_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.title}"
+
+    @property
+    def ref(self) -> str:
+        return f"CI-{self.pk:05d}" if self.pk else "CI-new"
+
+    def get_absolute_url(self) -> str:
+        return reverse("improvement:detail", args=[self.pk])
+
+    # Derived fields, kept in the row so the database can sort and filter on them.
+    def derive(self) -> None:
+        self.quadrant = C.quadrant_for(self.impact, self.effort)
+        self.priority_score = C.priority_score(self.impact, self.effort)
+        self.due_soon_from = self.compute_due_soon_from()
+
+    def compute_due_soon_from(self) -> dt.date | None:
+        """The day from which less than 15 % (TIKTING_DUE_SOON_FRACTION) of the time to target is left."""
+        if not self.target_date:
+            return None
+        start = timezone.localdate(self.identified_at) if self.identified_at else timezone.localdate()
+        span = (self.target_date - start).days
+        if span <= 0:
+            return self.target_date
+        return self.target_date - dt.timedelta(days=int(span * settings.TIKTING_DUE_SOON_FRACTION))
+
+    def save(self, *args, **kwargs):
+        self.derive()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "quadrant", "priority_score", "due_soon_from"}
+        super().save(*args, **kwargs)
+
+    # State questions, answered from the row.
+    @property
+    def is_open(self) -> bool:
+        return self.status in C.OPEN_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in C.ACTIVE_STATUSES
+
+    @property
+    def step_number(self) -> int | None:
+        try:
+            return C.STEPS.index(self.status) + 1
+        except ValueError:
+            return None
+
+    def is_overdue(self, today: dt.date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return bool(self.target_date and self.is_open and self.target_date < today)
+
+    def is_due_soon(self, today: dt.date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return bool(self.is_open and self.due_soon_from and self.due_soon_from <= today <= self.target_date)
+
+    def is_stale(self, now: dt.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        limit = now - dt.timedelta(days=settings.TIKTING_STALE_DAYS)
+        return self.is_open and self.last_activity_at < limit
+
+    def flags(self, now: dt.datetime | None = None) -> list[str]:
+        now = now or timezone.now()
+        today = timezone.localdate(now)
+        result = []
+        if self.blocked:
+            result.append("blocked")
+        if self.is_overdue(today):
+            result.append("overdue")
+        elif self.is_due_soon(today):
+            result.append("due soon")
+        if self.is_stale(now):
+            result.append("stale")
+        if self.sustainment == C.Sustainment.SLIPPED:
+            result.append("slipped")
+        return result
+
+    def gaps_for(self, status: str) -> list[str]:
+        """What the item lacks to enter `status`, as keys of choices.GAP_MESSAGES."""
+        needs = C.PRECONDITIONS.get(status, ())
+        if not needs:
+            return []
+        indicators = [i for i in self.indicators.all() if i.role == C.IndicatorRole.PRIMARY]
+        gaps = []
+        for need in needs:
+            if need == "vision" and not self.vision.strip() or need == "owner" and not self.owner_id or need == "target_date" and not self.target_date or need == "baseline" and not any(i.baseline_value is not None for i in indicators) or need == "target" and not any(
+                i.baseline_value is not None and i.target_value is not None for i in indicators
+            ) or need == "planned_action" and not self.actions.exists() or (
+                need == "measurement"
+                and not Measurement.objects.filter(
+                    indicator__in=indicators, measured_at__gte=self._action_started_at()
+                ).exists()
+            ) or need == "evaluation" and not self.evaluation_result:
+                gaps.append(need)
+        return gaps
+
+    def readiness_gaps(self) -> list[str]:
+        """What is missing before the item is ready to act on (owner, target date, baseline, target)."""
+        return [g for g in self.gaps_for(C.Status.ACTION) if g != "planned_action"]
+
+    @staticmethod
+    def describe_gaps(gaps: list[str]) -> str:
+        return ", ".join(C.GAP_MESSAGES[g] for g in gaps)
+
+    def _action_started_at(self) -> dt.datetime:
+        from tikting.core.models import StatusChange
+
+        change = (
+            StatusChange.objects.filter(
+                content_type=ContentType.objects.get_for_model(Item),
+                object_id=str(self.pk),
+                new_status=C.Status.ACTION,
+            )
+            .order_by("-at")
+            .first()
+        )
+        return change.at if change else self.identified_at
+
+
+class Indicator(models.Model):
+    """A measurable indicator of an item: baseline, target and dated measurements."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="indicators")
+    name = models.CharField(max_length=200)
+    unit = models.CharField(max_length=30, blank=True)
+    direction = models.CharField(max_length=6, choices=C.Direction.choices, default=C.Direction.LOWER)
+    role = models.CharField(max_length=10, choices=C.IndicatorRole.choices, default=C.IndicatorRole.PRIMARY)
+    baseline_value = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    baseline_date = models.DateField(null=True, blank=True)
+    baseline_method = models.CharField(
+        max_length=300, blank=True, help_text="How the baseline was obtained (manual, computed over …)"
+    )
+    target_value = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    target_date = models.DateField(null=True, blank=True)
+    # Bound to a tikting metric (filled by the metrics engine; empty for manual indicators).
+    metric_key = models.CharField(max_length=60, blank=True)
+    metric_scope = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["item", "role", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    def meets_target(self, value: Decimal | None) -> bool:
+        if value is None or self.target_value is None:
+            return False
+        if self.direction == C.Direction.LOWER:
+            return value <= self.target_value
+        return value >= self.target_value
+
+    def improved(self, value: Decimal | None) -> bool:
+        """Moved from the baseline towards the target."""
+        if value is None or self.baseline_value is None:
+            return False
+        if self.direction == C.Direction.LOWER:
+            return value < self.baseline_value
+        return value > self.baseline_value
+
+    def progress(self, value: Decimal | None) -> float | None:
+        """Share of the way from baseline to target (0..1, may exceed 1), None when unknown."""
+        if value is None or self.baseline_value is None or self.target_value is None:
+            return None
+        span = self.target_value - self.baseline_value
+        if span == 0:
+            return 1.0 if self.meets_target(value) else 0.0
+        return float((value - self.baseline_value) / span)
+
+    def evaluate(self, value: Decimal | None) -> str:
+        if self.meets_target(value):
+            return C.EvaluationResult.ACHIEVED
+        if self.improved(value):
+            return C.EvaluationResult.PARTLY
+        return C.EvaluationResult.NOT_ACHIEVED
+
+    def latest_measurement(self) -> Measurement | None:
+        return self.measurements.order_by("-measured_at", "-id").first()
+
+
+class Measurement(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        COMPUTED = "computed", "Computed from records"
+        IMPORTED = "imported", "Imported"
+
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="measurements")
+    value = models.DecimalField(max_digits=16, decimal_places=4)
+    measured_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["indicator", "measured_at", "id"]
+        indexes = [models.Index(fields=["indicator", "-measured_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.value.normalize()} at {self.measured_at:%Y-%m-%d}"
+
+
+class Action(models.Model):
+    """A step of an item's plan (step 4), done in step 5."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="actions")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["item", "done", "due_date", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def is_overdue(self, today: dt.date | None = None) -> bool:
+        today = today or timezone.localdate()
+        return bool(not self.done and self.due_date and self.due_date < today)
+
+
+class Comment(models.Model):
+    """A human note on an item (journal entry): comments, escalations, decisions."""
+
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        ESCALATION = "escalation", "Escalation"
+        LESSON = "lesson", "Lesson learned"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.COMMENT)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.item.ref}"
+
+
+class SourceLink(models.Model):
+    """A link from an item to the record it came from or touches: any model (incident, problem, CI …).
+
+    The extension point for the ITSM records: a record of any kind can be linked without changing
+    the register. `label` keeps a readable name even if the record is later removed.
+    """
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="source_links")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    record = GenericForeignKey("content_type", "object_id")
+    label = models.CharField(max_length=200)
+    is_origin = models.BooleanField(default=True, help_text="The record the item came from")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_origin", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "content_type", "object_id"], name="sourcelink_unique")
+        ]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return self.label

@@ -1,0 +1,88 @@
+"""Reusable selections of register items: visibility, governance flags, filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from . import choices as C
+
+
+class ItemQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Every signed-in user with a role may read the register; anonymous users see nothing."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self
+
+    def open(self):
+        return self.filter(status__in=C.OPEN_STATUSES)
+
+    def active(self):
+        return self.filter(status__in=C.ACTIVE_STATUSES)
+
+    def closed(self):
+        return self.filter(status=C.Status.CLOSED)
+
+    def to_assess(self):
+        return self.filter(status=C.Status.NEW)
+
+    def blocked(self):
+        return self.open().filter(blocked=True)
+
+    def overdue(self, today: dt.date | None = None):
+        today = today or timezone.localdate()
+        return self.open().filter(target_date__lt=today)
+
+    def due_soon(self, today: dt.date | None = None):
+        today = today or timezone.localdate()
+        return self.open().filter(due_soon_from__lte=today, target_date__gte=today)
+
+    def stale(self, now: dt.datetime | None = None):
+        now = now or timezone.now()
+        return self.open().filter(last_activity_at__lt=now - dt.timedelta(days=settings.TIKTING_STALE_DAYS))
+
+    def deferred_due(self, today: dt.date | None = None):
+        """Deferred items whose revisit date has come."""
+        today = today or timezone.localdate()
+        return self.filter(status=C.Status.DEFERRED, revisit_date__lte=today)
+
+    def with_last_measured(self):
+        return self.annotate(last_measured_at=Max("indicators__measurements__measured_at"))
+
+    def measurement_due(self, now: dt.datetime | None = None):
+        """Acting or evaluating items, and closed items under watch, not measured for an interval."""
+        now = now or timezone.now()
+        limit = now - dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
+        watched = Q(status__in=[C.Status.ACTION, C.Status.EVALUATION]) | Q(
+            status=C.Status.CLOSED, control_until__gte=timezone.localdate(now)
+        )
+        return (
+            self.filter(watched)
+            .with_last_measured()
+            .filter(Q(last_measured_at__isnull=True) | Q(last_measured_at__lt=limit))
+        )
+
+    def slipped(self):
+        return self.filter(sustainment=C.Sustainment.SLIPPED)
+
+    def recently_closed(self, since: dt.datetime):
+        return self.closed().filter(closed_at__gte=since)
+
+    def search(self, text: str):
+        text = (text or "").strip()
+        if not text:
+            return self
+        query = Q(title__icontains=text) | Q(description__icontains=text)
+        ref = text.upper().removeprefix("CI-").lstrip("0")
+        if ref.isdigit():
+            query |= Q(pk=int(ref))
+        return self.filter(query)
+
+    def backlog_order(self):
+        """Manual rank first (ranked items in their order), then impact × effort score."""
+        return self.order_by(models.F("rank").asc(nulls_last=True), "-priority_score", "-id")

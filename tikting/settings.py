@@ -1,0 +1,191 @@
+"""Settings, read from environment variables with safe defaults for the embedded demo.
+
+Every variable is listed in .env.example.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("TIKTING_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+DEBUG = env_bool("TIKTING_DEBUG", False)
+_secret = os.environ.get("TIKTING_SECRET_KEY")
+if not _secret:
+    # The demo needs no configuration: keep a generated key in var/ so sessions survive restarts.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(get_random_secret_key())
+        key_file.chmod(0o600)
+    _secret = key_file.read_text().strip()
+SECRET_KEY = _secret
+
+ALLOWED_HOSTS = env_list("TIKTING_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("TIKTING_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "ninja",
+    "tikting.core",
+    "tikting.accounts",
+    "tikting.cmdb",
+    "tikting.improvement",
+    "tikting.governance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "tikting.core.middleware.RequestIdMiddleware",
+]
+
+ROOT_URLCONF = "tikting.urls"
+WSGI_APPLICATION = "tikting.wsgi.application"
+ASGI_APPLICATION = "tikting.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tikting.core.context_processors.tikting",
+            ],
+        },
+    },
+]
+
+# DATABASE_URL in the usual URL form; the embedded default is an SQLite file in var/.
+DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'tikting.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+        conn_max_age=int(os.environ.get("TIKTING_DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
+    if DATABASES["default"]["NAME"] != ":memory:":
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "improvement:list"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = os.environ.get("TIKTING_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("TIKTING_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if not DEBUG and env_bool("TIKTING_MANIFEST_STATIC", False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploads are size-limited (imports stream from disk beyond the memory limit).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TIKTING_MAX_REQUEST_BYTES", str(5 * 1024 * 1024)))
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+TIKTING_MAX_UPLOAD_BYTES = int(os.environ.get("TIKTING_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+
+# Security: secure defaults in production (TIKTING_DEBUG off); the demo serves plain HTTP locally.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SAMESITE = "Lax"
+_https = env_bool("TIKTING_HTTPS", False)
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_SSL_REDIRECT = _https and env_bool("TIKTING_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = int(os.environ.get("TIKTING_HSTS_SECONDS", "31536000" if _https else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_HSTS_PRELOAD = _https
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TIKTING_BEHIND_PROXY", False) else None
+)
+
+# Background work: Django's Tasks API on the database backend (workers: `tikting db_worker`).
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TIKTING_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
+# The register's governance knobs.
+TIKTING_STALE_DAYS = int(os.environ.get("TIKTING_STALE_DAYS", "30"))
+TIKTING_CONTROL_PERIOD_DAYS = int(os.environ.get("TIKTING_CONTROL_PERIOD_DAYS", "90"))
+TIKTING_DUE_SOON_FRACTION = float(os.environ.get("TIKTING_DUE_SOON_FRACTION", "0.15"))
+TIKTING_MEASUREMENT_INTERVAL_DAYS = int(os.environ.get("TIKTING_MEASUREMENT_INTERVAL_DAYS", "30"))
+TIKTING_PAGE_SIZE = int(os.environ.get("TIKTING_PAGE_SIZE", "50"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("TIKTING_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
