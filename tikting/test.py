@@ -49,14 +49,14 @@ def make_cast() -> Cast:
 def ready_item(cast: Cast, **overrides):
     """An accepted item with owner, target date, an indicator with baseline and target and a plan,
     moved to step 4 (Plan): ready to act on."""
-    data = dict(
-        title="Cut e-mail MTTR",
-        practice="incident",
-        service=cast.email,
-        impact=4,
-        effort=2,
-        vision="Staff can rely on e-mail",
-    )
+    data = {
+        "title": "Cut e-mail MTTR",
+        "practice": "incident",
+        "service": cast.email,
+        "impact": 4,
+        "effort": 2,
+        "vision": "Staff can rely on e-mail",
+    }
     data.update(overrides)
     item = S.create_item(actor=cast.contributor, **data)
     item = S.assess_item(item, actor=cast.manager, decision="accept", owner=cast.owner)

@@ -202,18 +202,21 @@ class Item(models.Model):
         if not needs:
             return []
         indicators = [i for i in self.indicators.all() if i.role == C.IndicatorRole.PRIMARY]
-        gaps = []
-        for need in needs:
-            if need == "vision" and not self.vision.strip() or need == "owner" and not self.owner_id or need == "target_date" and not self.target_date or need == "baseline" and not any(i.baseline_value is not None for i in indicators) or need == "target" and not any(
+        checks = {
+            "vision": lambda: bool(self.vision.strip()),
+            "owner": lambda: bool(self.owner_id),
+            "target_date": lambda: bool(self.target_date),
+            "baseline": lambda: any(i.baseline_value is not None for i in indicators),
+            "target": lambda: any(
                 i.baseline_value is not None and i.target_value is not None for i in indicators
-            ) or need == "planned_action" and not self.actions.exists() or (
-                need == "measurement"
-                and not Measurement.objects.filter(
-                    indicator__in=indicators, measured_at__gte=self._action_started_at()
-                ).exists()
-            ) or need == "evaluation" and not self.evaluation_result:
-                gaps.append(need)
-        return gaps
+            ),
+            "planned_action": lambda: self.actions.exists(),
+            "measurement": lambda: Measurement.objects.filter(
+                indicator__in=indicators, measured_at__gte=self._action_started_at()
+            ).exists(),
+            "evaluation": lambda: bool(self.evaluation_result),
+        }
+        return [need for need in needs if not checks[need]()]
 
     def readiness_gaps(self) -> list[str]:
         """What is missing before the item is ready to act on (owner, target date, baseline, target)."""

@@ -173,7 +173,8 @@ def assess_item(
     if locked.status not in {C.Status.NEW, C.Status.DEFERRED}:
         raise ValidationError(
             {
-                "decision": f"Only new or deferred items are assessed; {locked.ref} is {locked.get_status_display()}."
+                "decision": f"Only new or deferred items are assessed; "
+                f"{locked.ref} is {locked.get_status_display()}."
             }
         )
     reason = (reason or "").strip()
