@@ -22,6 +22,10 @@ static/vendor/.stamp: package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
 	cp node_modules/sortablejs/Sortable.min.js static/vendor/Sortable.min.js
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css static/vendor/bootstrap.min.css
+	cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js static/vendor/bootstrap.bundle.min.js
+	mkdir -p static/vendor/bootstrap-icons
+	cp -r node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/font/fonts static/vendor/bootstrap-icons/
 	touch $@
 
 # Run the product on the embedded default (SQLite): migrate, load the demo organisation, serve.

@@ -1,0 +1,1 @@
+// tikting's own scripts. htmx is loaded before this file.
