@@ -1,12 +1,19 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
 
+from tikting.api import api
 from tikting.core.views import healthz
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/register/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("register/", include("tikting.improvement.urls")),
+    path("governance/", include("tikting.governance.urls")),
+    path("account/", include("tikting.accounts.urls")),
+    path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

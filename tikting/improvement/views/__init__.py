@@ -1,0 +1,1 @@
+"""Register pages: `register` (list, board, matrix, forms) and `item` (the item page and its actions)."""

@@ -1,0 +1,3 @@
+"""The item page and everything done from it."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Register list, board, matrix, my items, submit and edit forms."""
+
+urlpatterns: list = []
