@@ -53,12 +53,12 @@ class User(AbstractUser):
         return ROLE_LEVEL.get(Role(self.role), -1) >= ROLE_LEVEL[Role(role)]
 
 
-class ApiTokenQuerySet(models.QuerySet):
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def authenticate(self, raw: str):
         """The active user behind a raw token, or None."""
         if not raw or not raw.startswith(ApiToken.PREFIX):
             return None
-        token = (
+        token: ApiToken | None = (
             self.filter(key_hash=ApiToken.hash(raw), revoked_at__isnull=True).select_related("user").first()
         )
         if token is None or not token.user.is_active:

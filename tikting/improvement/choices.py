@@ -81,7 +81,7 @@ class Status(models.TextChoices):
 
 
 # The seven steps, in order.
-STEPS = [
+STEPS: list[str] = [
     Status.VISION,
     Status.CURRENT_STATE,
     Status.TARGET_STATE,

@@ -173,7 +173,9 @@ class Item(models.Model):
 
     def is_due_soon(self, today: dt.date | None = None) -> bool:
         today = today or timezone.localdate()
-        return bool(self.is_open and self.due_soon_from and self.due_soon_from <= today <= self.target_date)
+        if not (self.is_open and self.due_soon_from and self.target_date):
+            return False
+        return self.due_soon_from <= today <= self.target_date
 
     def is_stale(self, now: dt.datetime | None = None) -> bool:
         now = now or timezone.now()

@@ -83,8 +83,8 @@ def _decimal(value: Any, field: str) -> Decimal | None:
         raise ValidationError({field: f"'{value}' is not a number."}) from exc
 
 
-def _lock(model: type[models.Model], obj: models.Model, expected_version: int | None):
-    locked = model.objects.select_for_update().get(pk=obj.pk)
+def _lock(model: type[models.Model], obj: models.Model, expected_version: int | None) -> Any:
+    locked: Any = model._default_manager.select_for_update().get(pk=obj.pk)
     if expected_version is not None and locked.version != int(expected_version):
         raise ConflictError(locked, expected_version)
     return locked
