@@ -44,6 +44,7 @@ serve: install
 # Every test, on SQLite and on PostgreSQL (started when not running).
 test: install
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
