@@ -1,0 +1,325 @@
+"""The practice measuring itself: metrics of the Continual Improvement Register.
+
+Every figure is computed by the database (aggregates, conditional counts, TruncMonth), never by a
+Python loop over rows, and gives the same answer on SQLite and PostgreSQL. Definitions, formulas
+and edge cases are written once in docs/metrics.md; keep the two in step.
+
+Each function takes an optional Item queryset (defaults to every item), the filters `practice`
+(a Practice value) and `service` (a Service or its id), and a window of dates `start`/`end`
+(inclusive, in the site's time zone). Which timestamp the window applies to is part of each
+metric's definition: identification for stock counts, closure for closure metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Avg, Count, DateField, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from . import choices as C
+from .models import Item
+
+__all__ = [
+    "Filters",
+    "closed_on_time",
+    "created_vs_closed",
+    "cycle_time",
+    "items_by_quadrant",
+    "items_by_status",
+    "open_flags",
+    "outcomes",
+    "practice_metrics",
+    "sustainment",
+    "totals",
+]
+
+# Closure time minus identification time, as a duration the database computes.
+CYCLE = ExpressionWrapper(F("closed_at") - F("identified_at"), output_field=DurationField())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Scope and window shared by every metric. `start`/`end` are inclusive local dates."""
+
+    practice: str | None = None
+    service: Any = None  # a cmdb.Service or its id
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def scope(self, qs: QuerySet | None = None) -> QuerySet:
+        qs = Item.objects.all() if qs is None else qs
+        if self.practice:
+            qs = qs.filter(practice=self.practice)
+        if self.service not in (None, ""):
+            qs = qs.filter(service_id=getattr(self.service, "pk", self.service))
+        return qs
+
+    def window(self, qs: QuerySet, field: str) -> QuerySet:
+        """Keep rows whose `field` (a datetime) falls on a local day between start and end."""
+        if self.start:
+            qs = qs.filter(**{f"{field}__gte": _local_midnight(self.start)})
+        if self.end:
+            qs = qs.filter(**{f"{field}__lt": _local_midnight(self.end + dt.timedelta(days=1))})
+        return qs
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _filters(practice=None, service=None, start=None, end=None) -> Filters:
+    return Filters(practice=practice or None, service=service, start=start, end=end)
+
+
+def _days(value: dt.timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 86400, 2)
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return None if not whole else round(100 * part / whole, 1)
+
+
+# --- Stock: what the register holds ------------------------------------------------------------
+
+
+def totals(qs=None, *, practice=None, service=None, start=None, end=None) -> dict[str, int]:
+    """Items in the register, open, closed, and ended otherwise (rejected, deferred).
+
+    Window: identification date.
+    """
+    f = _filters(practice, service, start, end)
+    return f.window(f.scope(qs), "identified_at").aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status__in=C.OPEN_STATUSES)),
+        closed=Count("pk", filter=Q(status=C.Status.CLOSED)),
+        rejected=Count("pk", filter=Q(status=C.Status.REJECTED)),
+        deferred=Count("pk", filter=Q(status=C.Status.DEFERRED)),
+    )
+
+
+def _counts_by(qs: QuerySet, field: str, values) -> dict[str, int]:
+    rows = qs.order_by().values(field).annotate(n=Count("pk")).values_list(field, "n")
+    found = dict(rows)
+    # Every choice appears, with 0 when no row has it (a chart needs the full axis).
+    result = {value: found.pop(value, 0) for value in values}
+    result.update(found)  # values outside the choices (should not happen) are still counted
+    return result
+
+
+def items_by_status(qs=None, *, practice=None, service=None, start=None, end=None) -> dict[str, int]:
+    """Count of items per status, in lifecycle order (all statuses, zeros included).
+
+    Window: identification date.
+    """
+    f = _filters(practice, service, start, end)
+    return _counts_by(f.window(f.scope(qs), "identified_at"), "status", C.Status.values)
+
+
+def items_by_quadrant(qs=None, *, practice=None, service=None, start=None, end=None) -> dict[str, int]:
+    """Count of items per impact × effort quadrant (all quadrants, zeros included).
+
+    Window: identification date.
+    """
+    f = _filters(practice, service, start, end)
+    return _counts_by(f.window(f.scope(qs), "identified_at"), "quadrant", C.Quadrant.values)
+
+
+# --- Closure: how items end -------------------------------------------------------------------
+
+
+def _closed(qs, f: Filters, *, include_withdrawn: bool) -> QuerySet:
+    closed = f.window(f.scope(qs).filter(status=C.Status.CLOSED, closed_at__isnull=False), "closed_at")
+    if not include_withdrawn:
+        closed = closed.exclude(outcome=C.Outcome.WITHDRAWN)
+    return closed
+
+
+def closed_on_time(
+    qs=None, *, practice=None, service=None, start=None, end=None, include_withdrawn: bool = False
+) -> dict[str, Any]:
+    """% closed by target date = on_time / with_target_date × 100.
+
+    Denominator: closed items (withdrawn excluded unless asked) that had a target date.
+    Numerator: those whose closure date, in the site's time zone, is on or before the target date.
+    Items closed without a target date are reported separately and are in neither.
+    Window: closure date. `percent` is None when the denominator is 0.
+    """
+    f = _filters(practice, service, start, end)
+    row = _closed(qs, f, include_withdrawn=include_withdrawn).aggregate(
+        closed=Count("pk"),
+        with_target_date=Count("pk", filter=Q(target_date__isnull=False)),
+        on_time=Count("pk", filter=Q(target_date__isnull=False, closed_at__date__lte=F("target_date"))),
+    )
+    row["without_target_date"] = row["closed"] - row["with_target_date"]
+    row["late"] = row["with_target_date"] - row["on_time"]
+    row["percent"] = _percent(row["on_time"], row["with_target_date"])
+    return row
+
+
+def cycle_time(
+    qs=None, *, practice=None, service=None, start=None, end=None, include_withdrawn: bool = False
+) -> dict[str, Any]:
+    """Cycle time from identification to closure (closed_at − identified_at), in days.
+
+    Mean: AVG in the database. Median: the middle value (mean of the two middle values for an even
+    count), read with ORDER BY … OFFSET so SQLite and PostgreSQL agree. Two queries in all.
+    Window: closure date. mean_days / median_days are None when no item closed.
+    """
+    f = _filters(practice, service, start, end)
+    closed = _closed(qs, f, include_withdrawn=include_withdrawn).annotate(cycle=CYCLE)
+    row = closed.aggregate(count=Count("pk"), mean=Avg("cycle"))
+    n = row["count"]
+    result: dict[str, Any] = {"count": n, "mean_days": _days(row["mean"]), "median_days": None}
+    if n:
+        low = (n - 1) // 2
+        middle = list(closed.order_by("cycle", "pk").values_list("cycle", flat=True)[low : low + 2 - n % 2])
+        result["median_days"] = _days(sum(middle, dt.timedelta()) / len(middle))
+    return result
+
+
+def outcomes(
+    qs=None, *, practice=None, service=None, start=None, end=None, limit: int = 50
+) -> dict[str, Any]:
+    """Measured outcome of closed items: counts by outcome and by benefit category, and the latest
+    `limit` closed items with their realised delta (withdrawn items included: they are an outcome).
+
+    Window: closure date.
+    """
+    f = _filters(practice, service, start, end)
+    closed = _closed(qs, f, include_withdrawn=True)
+    by_benefit = _counts_by(closed.exclude(benefit_category=""), "benefit_category", C.BenefitCategory.values)
+    items = list(
+        closed.order_by("-closed_at", "-pk").values(
+            "pk", "title", "outcome", "benefit_category", "realised_delta", "closed_at"
+        )[:limit]
+    )
+    for row in items:  # bounded by `limit`: presentation only
+        row["ref"] = f"CI-{row['pk']:05d}"
+        if isinstance(row["realised_delta"], Decimal):
+            row["realised_delta"] = row["realised_delta"].normalize()
+    return {
+        "by_outcome": _counts_by(closed, "outcome", C.Outcome.values),
+        "by_benefit": by_benefit,
+        "with_delta": closed.filter(realised_delta__isnull=False).count(),
+        "items": items,
+    }
+
+
+def sustainment(qs=None, *, practice=None, service=None, start=None, end=None) -> dict[str, int]:
+    """Closed items by sustainment: holding (in the control period), sustained, slipped, not watched.
+
+    Window: closure date. `slipped_share` is slipped / (sustained + slipped) × 100, None when 0.
+    """
+    f = _filters(practice, service, start, end)
+    row = _closed(qs, f, include_withdrawn=True).aggregate(
+        holding=Count("pk", filter=Q(sustainment=C.Sustainment.HOLDING)),
+        sustained=Count("pk", filter=Q(sustainment=C.Sustainment.SUSTAINED)),
+        slipped=Count("pk", filter=Q(sustainment=C.Sustainment.SLIPPED)),
+        not_watched=Count("pk", filter=Q(sustainment=C.Sustainment.NONE)),
+    )
+    row["slipped_share"] = _percent(row["slipped"], row["sustained"] + row["slipped"])
+    return row
+
+
+# --- Flow ---------------------------------------------------------------------------------------
+
+
+def _month_start(day: dt.date, back: int = 0) -> dt.date:
+    index = day.year * 12 + day.month - 1 - back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def created_vs_closed(
+    qs=None, *, practice=None, service=None, end: dt.date | None = None, months: int = 12
+) -> list[dict[str, Any]]:
+    """Items identified and items closed per calendar month, for the `months` months ending with the
+    month of `end` (default: this month). Months without either are listed with zeros.
+
+    Two grouped queries (TruncMonth in the site's time zone); the month axis is built in Python.
+    """
+    f = _filters(practice, service)
+    last = _month_start(end or timezone.localdate())
+    first = _month_start(last, months - 1)
+    after = _month_start(last, -1)
+    base = f.scope(qs)
+
+    def per_month(q: QuerySet, field: str) -> dict[dt.date, int]:
+        rows = (
+            q.filter(**{f"{field}__gte": _local_midnight(first), f"{field}__lt": _local_midnight(after)})
+            .annotate(month=TruncMonth(field, output_field=DateField()))
+            .order_by()
+            .values("month")
+            .annotate(n=Count("pk"))
+            .values_list("month", "n")
+        )
+        return {(m.date() if isinstance(m, dt.datetime) else m): n for m, n in rows}
+
+    created = per_month(base, "identified_at")
+    closed = per_month(base.filter(status=C.Status.CLOSED), "closed_at")
+    result = []
+    for back in range(months - 1, -1, -1):
+        month = _month_start(last, back)
+        result.append(
+            {
+                "month": month.strftime("%Y-%m"),
+                "created": created.get(month, 0),
+                "closed": closed.get(month, 0),
+            }
+        )
+    return result
+
+
+def open_flags(qs=None, *, practice=None, service=None, now: dt.datetime | None = None) -> dict[str, int]:
+    """Open items flagged for attention, as of `now`: stale, overdue, due soon, blocked, escalated.
+
+    An item may carry several flags; each count is independent. One query.
+    """
+    f = _filters(practice, service)
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    stale_before = now - dt.timedelta(days=settings.TIKTING_STALE_DAYS)
+    # Aliases carry a prefix: "blocked" is also a field, and an alias may not shadow one.
+    row = (
+        f.scope(qs)
+        .open()
+        .aggregate(
+            n_open=Count("pk"),
+            n_stale=Count("pk", filter=Q(last_activity_at__lt=stale_before)),
+            n_overdue=Count("pk", filter=Q(target_date__lt=today)),
+            n_due_soon=Count("pk", filter=Q(due_soon_from__lte=today, target_date__gte=today)),
+            n_blocked=Count("pk", filter=Q(blocked=True)),
+            n_escalated=Count("pk", filter=Q(blocked=True, escalated_at__isnull=False)),
+        )
+    )
+    return {key.removeprefix("n_"): value for key, value in row.items()}
+
+
+def practice_metrics(
+    qs=None,
+    *,
+    practice=None,
+    service=None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Every practice metric at once: what the dashboard and GET /api/governance/practice-metrics show."""
+    scope = {"practice": practice, "service": service}
+    window = {"start": start, "end": end}
+    return {
+        "totals": totals(qs, **scope, **window),
+        "by_status": items_by_status(qs, **scope, **window),
+        "by_quadrant": items_by_quadrant(qs, **scope, **window),
+        "closed_on_time": closed_on_time(qs, **scope, **window),
+        "cycle_time": cycle_time(qs, **scope, **window),
+        "outcomes": outcomes(qs, **scope, **window),
+        "sustainment": sustainment(qs, **scope, **window),
+        "created_vs_closed": created_vs_closed(qs, **scope, end=end),
+        "flags": open_flags(qs, **scope, now=now),
+    }
