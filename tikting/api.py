@@ -1,8 +1,119 @@
-"""The HTTP API (django-ninja): OpenAPI at /api/openapi.json, docs at /api/docs."""
+"""The HTTP API (django-ninja): OpenAPI at /api/openapi.json, docs at /api/docs.
 
+Authentication: a bearer token (`Authorization: Bearer tkt_...`, see /account/tokens/) for scripts,
+or the Django session for the browser, with CSRF enforced on unsafe methods. Errors share one shape:
+`{"detail": ...}`; validation errors list `{"field", "message"}` entries (see docs/api.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.docs import Swagger
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
+from ninja.utils import check_csrf
 
 from tikting import __version__
+from tikting.accounts.models import ApiToken
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
-api = NinjaAPI(title="tikting API", version=__version__, urls_namespace="api")
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer tkt_...`: a token issued on /account/tokens/ or by `tikting token`."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        return ApiToken.objects.authenticate(token)
+
+
+class SessionAuth(NinjaSessionAuth):
+    """The browser's Django session. Unsafe methods need the CSRF token (X-CSRFToken header).
+
+    Ninja's own SessionAuth checks CSRF before it knows whether anyone is signed in, so an
+    anonymous POST would get 403 instead of 401; here CSRF is checked only for a signed-in user.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not user.is_active:
+            return None
+        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise HttpError(403, "CSRF check failed: send the X-CSRFToken header with session auth.")
+        return user
+
+
+api = NinjaAPI(
+    title="tikting API",
+    version=__version__,
+    description=(
+        "The Continual Improvement Register over HTTP. Authenticate with `Authorization: Bearer "
+        "tkt_...` (create a token on /account/tokens/) or the browser session (with CSRF). "
+        "See docs/api.md for conventions: errors, pagination, filters, `expected_version` conflicts."
+    ),
+    urls_namespace="api",
+    auth=[TokenAuth(), SessionAuth()],
+    # Swagger UI from ninja's bundled static files (ninja is in INSTALLED_APPS): no CDN.
+    docs=Swagger(settings={"persistAuthorization": False}),
+)
+
+
+# --- Errors -------------------------------------------------------------------------------------
+
+
+def validation_detail(exc: DjangoValidationError) -> list[dict[str, Any]]:
+    """One {"field", "message"} entry per message; field is None for errors not tied to a field."""
+    if hasattr(exc, "error_dict"):
+        return [
+            {"field": None if field == "__all__" else field, "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    return [{"field": None, "message": message} for message in exc.messages]
+
+
+@api.exception_handler(DjangoValidationError)
+def on_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    return api.create_response(request, {"detail": validation_detail(exc)}, status=422)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    """Ninja's schema errors keep their `loc`/`msg`/`type`, plus `field` and `message` like ours."""
+    detail = []
+    for error in exc.errors:
+        error = dict(error)
+        loc = [part for part in error.get("loc", ()) if part not in ("body", "payload", "query", "path")]
+        error.setdefault("field", ".".join(str(part) for part in loc) or None)
+        error.setdefault("message", error.get("msg", ""))
+        error.pop("ctx", None)  # may hold exception objects, which do not serialise
+        detail.append(error)
+    return api.create_response(request, {"detail": detail}, status=422)
+
+
+@api.exception_handler(PermissionDeniedError)
+def on_permission_denied(request: HttpRequest, exc: PermissionDeniedError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=403)
+
+
+@api.exception_handler(ConflictError)
+def on_conflict(request: HttpRequest, exc: ConflictError) -> HttpResponse:
+    return api.create_response(
+        request,
+        {
+            "detail": str(exc),
+            "current_version": getattr(exc.obj, "version", None),
+            "expected_version": exc.expected_version,
+        },
+        status=409,
+    )
+
+
+api.add_router("/items", "tikting.improvement.api.router")
+api.add_router("/", "tikting.improvement.api.lookups")
+api.add_router("/tokens", "tikting.accounts.api.router")
 api.add_router("/governance/", "tikting.governance.api.router")
