@@ -1,3 +1,787 @@
-"""The item page and everything done from it."""
+"""The item page and everything done from it.
 
-urlpatterns: list = []
+`detail` renders the page; every action is a small POST view that checks permission, calls one
+service with `actor=request.user` and then either redirects back with a message (plain POST) or
+returns the re-rendered page body for htmx to swap. On a refusal the page is rendered again with
+the user's input and the service's messages on the form that was sent: 422 for validation errors,
+409 for a conflict (the record changed since it was read), 403 when the user may not do it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from tikting.accounts.models import User
+from tikting.cmdb.models import Service
+from tikting.core.audit import history_for
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
+
+from .. import choices as C
+from .. import item_forms as F
+from .. import permissions as P
+from .. import services as S
+from ..models import Action, Indicator, Item, Measurement
+
+TIMELINE_LIMIT = 15
+RECENT_MEASUREMENTS = 5
+PAGE_TEMPLATE = "improvement/item/item_detail.html"
+BODY_TEMPLATE = "improvement/item/_page.html"
+TIMELINE_TEMPLATE = "improvement/item/_timeline.html"
+
+STEP_TITLES = {
+    C.Status.VISION: "Vision",
+    C.Status.CURRENT_STATE: "Where are we now?",
+    C.Status.TARGET_STATE: "Where do we want to be?",
+    C.Status.PLAN: "How do we get there?",
+    C.Status.ACTION: "Take action",
+    C.Status.EVALUATION: "Did we get there?",
+    C.Status.MOMENTUM: "Keep the momentum",
+}
+READINESS = ("owner", "target_date", "baseline", "target")
+
+
+# --- Loading ----------------------------------------------------------------------------------
+
+
+def _item_queryset():
+    return Item.objects.select_related(
+        "owner", "service", "parent", "submitted_by", "assessed_by"
+    ).prefetch_related(
+        Prefetch(
+            "indicators",
+            queryset=Indicator.objects.prefetch_related(
+                Prefetch("measurements", queryset=Measurement.objects.order_by("measured_at", "id"))
+            ),
+        ),
+        Prefetch("actions", queryset=Action.objects.select_related("owner")),
+        Prefetch("children", queryset=Item.objects.order_by("id")),
+        "source_links",
+    )
+
+
+def _get_item(request: HttpRequest, pk: int, *, full: bool = False) -> Item:
+    if not P.can_view(request.user):
+        raise PermissionDenied("You may not read the register.")
+    queryset = _item_queryset() if full else Item.objects.select_related("owner")
+    return get_object_or_404(queryset.visible_to(request.user), pk=pk)
+
+
+# --- The page ---------------------------------------------------------------------------------
+
+
+def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[Indicator]:
+    rows = []
+    for indicator in item.indicators.all():
+        measurements = list(indicator.measurements.all())
+        latest = measurements[-1] if measurements else None
+        indicator.latest = latest
+        indicator.recent = list(reversed(measurements[-RECENT_MEASUREMENTS:]))
+        indicator.measurement_count = len(measurements)
+        progress = indicator.progress(latest.value if latest else None)
+        indicator.progress_pct = None if progress is None else round(progress * 100)
+        indicator.progress_width = None if progress is None else max(0, min(100, round(progress * 100)))
+        indicator.meets = indicator.meets_target(latest.value if latest else None)
+        indicator.evaluation = C.EvaluationResult(indicator.evaluate(latest.value)).label if latest else ""
+        indicator.chart_id = f"indicator-chart-{indicator.pk}"
+        indicator.chart_data_id = f"indicator-chart-{indicator.pk}-data"
+        indicator.measure_open = forms.get("open_form") == f"measure{indicator.pk}"
+        indicator.chart = {
+            "name": indicator.name,
+            "unit": indicator.unit,
+            "labels": [timezone.localtime(m.measured_at).strftime("%Y-%m-%d") for m in measurements],
+            "values": [float(m.value) for m in measurements],
+            "baseline": None if indicator.baseline_value is None else float(indicator.baseline_value),
+            "target": None if indicator.target_value is None else float(indicator.target_value),
+        }
+        indicator.edit_form = forms.get("indicator_edit", {}).get(
+            indicator.pk
+        ) or F.IndicatorForm.for_indicator(indicator, prefix=f"ind{indicator.pk}")
+        indicator.conflict = forms.get("indicator_conflict", {}).get(indicator.pk)
+        indicator.measure_form = forms.get("measure", {}).get(indicator.pk) or F.MeasurementForm(
+            prefix=f"m{indicator.pk}"
+        )
+        rows.append(indicator)
+    return rows
+
+
+def _transitions(item: Item, forms: dict[str, Any]) -> list[dict[str, Any]]:
+    allowed = sorted(C.TRANSITIONS.get(item.status, ()), key=C.STEPS.index, reverse=True)
+    result = []
+    for to in allowed:
+        forward = C.STEPS.index(to) > C.STEPS.index(item.status)
+        form = forms.get("transition", {}).get(to) or F.TransitionForm(
+            initial={"to": to, "version": item.version}, auto_id=f"id_t_{to}_%s"
+        )
+        result.append(
+            {
+                "to": to,
+                "label": C.Status(to).label,
+                "title": STEP_TITLES[to],
+                "forward": forward,
+                "gaps": [C.GAP_MESSAGES[g] for g in item.gaps_for(to)] if forward else [],
+                "form": form,
+            }
+        )
+    return result
+
+
+def _stepper(item: Item) -> list[dict[str, Any]]:
+    current = item.step_number or 0
+    if item.status == C.Status.CLOSED:
+        current = len(C.STEPS) + 1
+    return [
+        {
+            "number": n,
+            "status": step,
+            "title": STEP_TITLES[step],
+            "state": "done" if n < current else "current" if n == current else "todo",
+        }
+        for n, step in enumerate(C.STEPS, start=1)
+    ]
+
+
+def _source_links(item: Item) -> list[dict[str, Any]]:
+    """Linked records with their URL, one query per kind of record (not per link)."""
+    links = list(item.source_links.all())
+    by_type: dict[int, list[str]] = defaultdict(list)
+    for link in links:
+        by_type[link.content_type_id].append(link.object_id)
+    records: dict[tuple[int, str], Any] = {}
+    for type_id, ids in by_type.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        if model is None:
+            continue
+        for obj in model._default_manager.filter(pk__in=ids):
+            records[(type_id, str(obj.pk))] = obj
+    result = []
+    for link in links:
+        record = records.get((link.content_type_id, link.object_id))
+        url = record.get_absolute_url() if record is not None and hasattr(record, "get_absolute_url") else ""
+        result.append(
+            {
+                "label": link.label,
+                "url": url,
+                "kind": ContentType.objects.get_for_id(link.content_type_id).name,
+                "is_origin": link.is_origin,
+                "missing": record is None,
+            }
+        )
+    return result
+
+
+# Timeline: readable labels and values of audited fields.
+HIDDEN_FIELDS = {
+    "updated_at",
+    "created_at",
+    "last_activity_at",
+    "status_changed_at",
+    "due_soon_from",
+    "done_at",
+    "blocked_since",
+    "escalated_at",
+    "assessed_at",
+    "evaluated_at",
+    "closed_at",
+    "metric_scope",
+}
+TIMELINE_MODELS = {"item": Item, "indicator": Indicator, "action": Action, "measurement": Measurement}
+
+
+def _field_value(field, value: Any, users: dict[int, User], services: dict[int, Service], items) -> str:
+    if value is None or value == "":
+        return "—"
+    if field is None:
+        return str(value)
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if field.get_internal_type() == "BooleanField":
+        return "yes" if value else "no"
+    if field.is_relation:
+        model = field.related_model
+        if model is User:
+            return str(users.get(value, f"user #{value}"))
+        if model is Service:
+            return str(services.get(value, f"service #{value}"))
+        if model is Item:
+            return items.get(value, f"item #{value}")
+    if field.get_internal_type() == "DecimalField":
+        return str(Decimal(str(value)).normalize())
+    return str(value)
+
+
+def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
+    """History rows of the item and its children merged with its comments, newest first."""
+    entries = history_for(item).select_related("actor", "content_type")
+    comments = item.comments.select_related("author").order_by("-created_at", "-id")
+    if not show_all:
+        entries, comments = entries[: TIMELINE_LIMIT + 1], comments[: TIMELINE_LIMIT + 1]
+    entries, comments = list(entries), list(comments)
+    # Resolve the users, services and items named in the changes: one query per kind.
+    ids: dict[type, set[int]] = defaultdict(set)
+    for entry in entries:
+        model = TIMELINE_MODELS.get(entry.content_type.model)
+        for name, pair in (entry.changes or {}).items():
+            field = _model_field(model, name)
+            if field is not None and field.is_relation and field.related_model in {User, Service, Item}:
+                ids[field.related_model].update(v for v in pair if isinstance(v, int))
+    users = User.objects.in_bulk(ids[User]) if ids[User] else {}
+    services = Service.objects.in_bulk(ids[Service]) if ids[Service] else {}
+    items = {i.pk: i.ref for i in Item.objects.filter(pk__in=ids[Item])} if ids[Item] else {}
+    rows = []
+    for entry in entries:
+        model = TIMELINE_MODELS.get(entry.content_type.model)
+        changes = []
+        if entry.action == "update":
+            for name, pair in (entry.changes or {}).items():
+                if name in HIDDEN_FIELDS or not isinstance(pair, list) or len(pair) != 2:
+                    continue
+                field = _model_field(model, name)
+                label = str(field.verbose_name).capitalize() if field is not None else name.replace("_", " ")
+                changes.append(
+                    {
+                        "label": label,
+                        "old": _field_value(field, pair[0], users, services, items),
+                        "new": _field_value(field, pair[1], users, services, items),
+                    }
+                )
+        kind = entry.content_type.name
+        if entry.message:
+            summary = entry.message
+        elif model is Item:
+            summary = f"{entry.get_action_display()} the item"
+        else:
+            summary = f"{entry.get_action_display()} {kind} “{entry.object_repr}”"
+        rows.append(
+            {
+                "type": "audit",
+                "at": entry.at,
+                "actor": entry.actor,
+                "summary": summary,
+                "action": entry.action,
+                "kind": kind,
+                "changes": changes,
+            }
+        )
+    for comment in comments:
+        rows.append(
+            {
+                "type": comment.kind,
+                "at": comment.created_at,
+                "actor": comment.author,
+                "summary": comment.get_kind_display(),
+                "body": comment.body,
+            }
+        )
+    rows.sort(key=lambda r: r["at"], reverse=True)
+    more = not show_all and len(rows) > TIMELINE_LIMIT
+    if not show_all:
+        rows = rows[:TIMELINE_LIMIT]
+    return {"rows": rows, "more": more, "show_all": show_all}
+
+
+def _model_field(model, name: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - a field removed since the change was recorded
+        return None
+
+
+def _context(request: HttpRequest, item: Item, forms: dict[str, Any] | None = None, **extra: Any) -> dict:
+    forms = forms or {}
+    user = request.user
+    today = timezone.localdate()
+    can_drive = P.can_drive(user, item)
+    can_edit = P.can_edit(user, item)
+    can_manage = P.can_manage(user)
+    actions = list(item.actions.all())
+    for action in actions:
+        action.overdue = action.is_overdue(today)
+        action.toggle_form = forms.get("action_toggle", {}).get(action.pk)
+    readiness_gaps = set(item.readiness_gaps()) if item.is_active else set()
+    ctx: dict[str, Any] = {
+        "item": item,
+        "today": today,
+        "can_drive": can_drive,
+        "can_edit": can_edit,
+        "can_manage": can_manage,
+        "can_comment": P.can_comment(user),
+        "flags": item.flags(),
+        "stepper": _stepper(item),
+        "transitions": _transitions(item, forms) if can_drive and item.is_active else [],
+        "readiness": [
+            {"key": key, "label": C.GAP_MESSAGES[key], "ok": key not in readiness_gaps} for key in READINESS
+        ],
+        "indicators": _indicator_rows(item, forms),
+        "actions": actions,
+        "open_actions": sum(1 for a in actions if not a.done),
+        "source_links": _source_links(item),
+        "children": list(item.children.all()),
+        "timeline": _timeline(item, show_all=request.GET.get("timeline") == "all"),
+        "show_assess": can_manage and item.status in {C.Status.NEW, C.Status.DEFERRED},
+        "show_close": can_drive and item.status == C.Status.MOMENTUM,
+        "show_withdraw": can_drive and item.is_open and item.status != C.Status.MOMENTUM,
+        "indicator_add_form": forms.get("indicator_add") or F.IndicatorForm(prefix="ind-new"),
+        "action_form": forms.get("action") or F.ActionForm(prefix="action"),
+        "comment_form": forms.get("comment") or F.CommentForm(),
+        "block_form": forms.get("block") or F.BlockForm(initial={"blocked": True, "version": item.version}),
+        "escalate_form": forms.get("escalate") or F.EscalateForm(),
+        "evaluate_form": forms.get("evaluate") or F.EvaluateForm(initial={"version": item.version}),
+        "reopen_form": forms.get("reopen") or F.ReopenForm(),
+        "open_form": forms.get("open_form", ""),
+        "flash": extra.pop("flash", None),
+        "conflict": extra.pop("conflict", None),
+        "transition_error": forms.get("transition_error"),
+    }
+    if ctx["show_assess"]:
+        ctx["assess_form"] = forms.get("assess") or F.AssessForm(
+            initial={"version": item.version, "owner": item.owner_id}
+        )
+    if ctx["show_close"] or ctx["show_withdraw"]:
+        withdraw_only = not ctx["show_close"]
+        if forms.get("close"):
+            ctx["close_form"], ctx["follow_up_formset"] = forms["close"]
+        else:
+            delta = S.measured_delta(item) if ctx["show_close"] else None
+            ctx["close_form"] = F.CloseForm(
+                withdraw_only=withdraw_only,
+                initial={"version": item.version, "realised_delta": delta.normalize() if delta else delta},
+            )
+            ctx["follow_up_formset"] = F.FollowUpFormSet(prefix=F.FOLLOW_UP_PREFIX)
+        ctx["withdraw_only"] = withdraw_only
+    ctx["evaluation_rows"] = None
+    if item.evaluation_result or item.status == C.Status.EVALUATION:
+        ctx["evaluation_rows"] = [i for i in ctx["indicators"] if i.role == C.IndicatorRole.PRIMARY]
+    ctx.update(extra)
+    return ctx
+
+
+@login_required
+@require_GET
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _get_item(request, pk, full=True)
+    return render(request, PAGE_TEMPLATE, _context(request, item))
+
+
+@login_required
+@require_GET
+def timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The timeline panel alone (htmx "show all"); a plain request gets the page with it unfolded."""
+    item = _get_item(request, pk)
+    show_all = request.GET.get("all") == "1"
+    if not request.htmx:
+        url = item.get_absolute_url() + ("?timeline=all" if show_all else "")
+        return redirect(url + "#timeline")
+    return render(request, TIMELINE_TEMPLATE, {"item": item, "timeline": _timeline(item, show_all=show_all)})
+
+
+# --- Action views -----------------------------------------------------------------------------
+
+
+def _respond(request: HttpRequest, item: Item, message: str, anchor: str = "") -> HttpResponse:
+    """After a successful action: redirect back (plain POST) or the fresh page body (htmx)."""
+    if request.htmx:
+        fresh = get_object_or_404(_item_queryset(), pk=item.pk)
+        return render(request, BODY_TEMPLATE, _context(request, fresh, flash=message))
+    messages.success(request, message)
+    return redirect(item.get_absolute_url() + (f"#{anchor}" if anchor else ""))
+
+
+def _refuse(
+    request: HttpRequest, item: Item, forms: dict[str, Any], status: int, conflict: str = ""
+) -> HttpResponse:
+    """The page again, with the forms that were sent (their input and errors kept)."""
+    fresh = get_object_or_404(_item_queryset(), pk=item.pk)
+    context = _context(request, fresh, forms, conflict=conflict)
+    return render(request, BODY_TEMPLATE if request.htmx else PAGE_TEMPLATE, context, status=status)
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseForbidden(message)
+    raise PermissionDenied(message)
+
+
+def item_action(permission: Callable[[Any, Item], bool], what: str):
+    """Decorate an action view: login, POST only, the item loaded, permission checked, 403 on
+    PermissionDeniedError raised by the service."""
+
+    def decorator(view):
+        @login_required
+        @require_POST
+        @wraps(view)
+        def wrapper(request: HttpRequest, pk: int, **kwargs: Any) -> HttpResponse:
+            item = _get_item(request, pk)
+            if not permission(request.user, item):
+                return _forbidden(request, f"You may not {what} {item.ref}.")
+            try:
+                return view(request, item, **kwargs)
+            except PermissionDeniedError as exc:
+                return _forbidden(request, str(exc))
+
+        return wrapper
+
+    return decorator
+
+
+def _run(
+    request: HttpRequest,
+    item: Item,
+    form,
+    forms: dict[str, Any],
+    call: Callable[[], Any],
+    message: str | Callable[[Any], str],
+    anchor: str,
+    field_map: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """Call the service; map its ValidationError onto `form`, its ConflictError to a 409."""
+    try:
+        result = call()
+    except ValidationError as exc:
+        F.apply_errors(form, exc, field_map)
+        return _refuse(request, item, forms, 422)
+    except ConflictError as exc:
+        return _refuse(request, item, forms, 409, conflict=str(exc))
+    return _respond(request, item, message(result) if callable(message) else message, anchor)
+
+
+def _version(form) -> int | None:
+    return form.cleaned_data.get("version")
+
+
+@item_action(P.can_drive, "move")
+def item_transition(request: HttpRequest, item: Item) -> HttpResponse:
+    to = request.POST.get("to", "")
+    form = F.TransitionForm(request.POST, auto_id=f"id_t_{to}_%s")
+    forms: dict[str, Any] = {"transition": {to: form}, "open_form": "transition"}
+    if not form.is_valid():
+        forms["transition_error"] = "; ".join(m for errs in form.errors.values() for m in errs)
+        return _refuse(request, item, forms, 422)
+    try:
+        moved = S.transition_item(
+            item,
+            actor=request.user,
+            to=form.cleaned_data["to"],
+            reason=form.cleaned_data["reason"],
+            expected_version=_version(form),
+        )
+    except ValidationError as exc:
+        forms["transition_error"] = " ".join(exc.messages)
+        return _refuse(request, item, forms, 422)
+    except ConflictError as exc:
+        return _refuse(request, item, forms, 409, conflict=str(exc))
+    return _respond(request, moved, f"{moved.ref} is now at {moved.get_status_display()}.", "steps")
+
+
+@item_action(lambda user, item: P.can_manage(user), "assess")
+def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.AssessForm(request.POST)
+    forms = {"assess": form}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    data = form.cleaned_data
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.assess_item(
+            item,
+            actor=request.user,
+            decision=data["decision"],
+            reason=data["reason"],
+            revisit_date=data["revisit_date"],
+            owner=data["owner"],
+            expected_version=_version(form),
+        ),
+        lambda done: f"{done.ref} assessed: {done.get_status_display()}.",
+        "assessment",
+    )
+
+
+@item_action(lambda user, item: P.can_manage(user), "reopen")
+def item_reopen(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.ReopenForm(request.POST)
+    forms = {"reopen": form}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.reopen_item(item, actor=request.user, reason=form.cleaned_data["reason"]),
+        f"{item.ref} is back for assessment.",
+        "assessment",
+    )
+
+
+@item_action(P.can_drive, "change the blockers of")
+def item_block(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.BlockForm(request.POST)
+    forms = {"block": form, "open_form": "block"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    blocked = form.cleaned_data["blocked"]
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.set_blocked(
+            item,
+            actor=request.user,
+            blocked=blocked,
+            blocker=form.cleaned_data["blocker"],
+            expected_version=_version(form),
+        ),
+        f"{item.ref} is marked blocked." if blocked else f"{item.ref} is no longer blocked.",
+        "blockers",
+    )
+
+
+@item_action(P.can_drive, "escalate")
+def item_escalate(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.EscalateForm(request.POST)
+    forms = {"escalate": form, "open_form": "escalate"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.escalate_item(item, actor=request.user, note=form.cleaned_data["note"]),
+        f"{item.ref} is escalated to the register owner.",
+        "blockers",
+    )
+
+
+@item_action(P.can_drive, "evaluate")
+def item_evaluate(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.EvaluateForm(request.POST)
+    forms = {"evaluate": form}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.evaluate_item(
+            item, actor=request.user, note=form.cleaned_data["note"], expected_version=_version(form)
+        ),
+        lambda done: f"{done.ref} evaluated: {done.get_evaluation_result_display()}.",
+        "evaluation",
+    )
+
+
+@item_action(P.can_drive, "close")
+def item_close(request: HttpRequest, item: Item) -> HttpResponse:
+    withdraw_only = item.status != C.Status.MOMENTUM
+    form = F.CloseForm(request.POST, withdraw_only=withdraw_only)
+    formset = F.FollowUpFormSet(request.POST, prefix=F.FOLLOW_UP_PREFIX)
+    forms = {"close": (form, formset), "open_form": "close"}
+    if not (form.is_valid() & formset.is_valid()):
+        return _refuse(request, item, forms, 422)
+    rows = [row for row in formset.forms if row.has_content()]
+    follow_ups = [
+        {"title": row.cleaned_data["title"].strip(), "description": row.cleaned_data["description"].strip()}
+        for row in rows
+    ]
+    # The service numbers follow-ups from 1 in the order given: send its keys back to their row.
+    field_map = {f"follow_ups[{n}].title": (row, "title") for n, row in enumerate(rows, start=1)}
+    data = form.cleaned_data
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.close_item(
+            item,
+            actor=request.user,
+            outcome=data["outcome"],
+            benefit_category=data["benefit_category"],
+            realised_delta=data["realised_delta"],
+            lessons=data["lessons"],
+            follow_ups=follow_ups,
+            expected_version=_version(form),
+        ),
+        lambda done: (
+            f"{done.ref} closed: {done.get_outcome_display()}"
+            + (f", {len(follow_ups)} follow-up item(s) created." if follow_ups else ".")
+        ),
+        "closure",
+        field_map,
+    )
+
+
+@item_action(lambda user, item: P.can_comment(user), "comment on")
+def item_comment(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.CommentForm(request.POST)
+    forms = {"comment": form}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.add_comment(item, actor=request.user, body=form.cleaned_data["body"]),
+        "Comment added.",
+        "timeline",
+    )
+
+
+@item_action(P.can_edit, "add indicators to")
+def indicator_add(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.IndicatorForm(request.POST, prefix="ind-new")
+    forms = {"indicator_add": form, "open_form": "indicator_add"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.add_indicator(item, actor=request.user, **form.service_data()),
+        lambda indicator: f"Indicator “{indicator.name}” added.",
+        "indicators",
+    )
+
+
+@item_action(P.can_edit, "edit indicators of")
+def indicator_edit(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+    indicator = get_object_or_404(Indicator.objects.select_related("item"), pk=indicator_pk, item=item)
+    form = F.IndicatorForm(request.POST, prefix=f"ind{indicator.pk}")
+    forms: dict[str, Any] = {"indicator_edit": {indicator.pk: form}, "open_form": f"indicator{indicator.pk}"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    try:
+        S.update_indicator(
+            indicator, actor=request.user, expected_version=_version(form), **form.service_data()
+        )
+    except ValidationError as exc:
+        F.apply_errors(form, exc)
+        return _refuse(request, item, forms, 422)
+    except ConflictError as exc:
+        # Keep what the user typed, and the version they now know about: saving again is a
+        # deliberate choice made after seeing the other change, never a silent overwrite.
+        current = Indicator.objects.get(pk=indicator.pk)
+        data = request.POST.copy()
+        data[f"ind{indicator.pk}-version"] = str(current.version)
+        kept = F.IndicatorForm(data, prefix=f"ind{indicator.pk}")
+        kept.is_valid()
+        forms["indicator_edit"] = {indicator.pk: kept}
+        forms["indicator_conflict"] = {indicator.pk: {"message": str(exc), "current": current}}
+        return _refuse(request, item, forms, 409, conflict=str(exc))
+    return _respond(request, item, f"Indicator “{form.cleaned_data['name']}” saved.", "indicators")
+
+
+@item_action(P.can_drive, "record measurements of")
+def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+    indicator = get_object_or_404(Indicator, pk=indicator_pk, item=item)
+    form = F.MeasurementForm(request.POST, prefix=f"m{indicator.pk}")
+    forms = {"measure": {indicator.pk: form}, "open_form": f"measure{indicator.pk}"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    data = form.cleaned_data
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.record_measurement(
+            indicator,
+            actor=request.user,
+            value=data["value"],
+            measured_at=data["measured_at"],
+            note=data["note"],
+        ),
+        lambda m: (
+            f"Measured {indicator.name}: {m.value.normalize()}{indicator.unit and ' ' + indicator.unit}."
+        ),
+        "indicators",
+    )
+
+
+@item_action(P.can_drive, "plan actions for")
+def action_add(request: HttpRequest, item: Item) -> HttpResponse:
+    form = F.ActionForm(request.POST, prefix="action")
+    forms = {"action": form, "open_form": "action"}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    data = form.cleaned_data
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.add_action(
+            item, actor=request.user, title=data["title"], owner=data["owner"], due_date=data["due_date"]
+        ),
+        lambda action: f"Action “{action.title}” planned.",
+        "plan",
+    )
+
+
+@item_action(P.can_drive, "change actions of")
+def action_toggle(request: HttpRequest, item: Item, action_pk: int) -> HttpResponse:
+    action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
+    form = F.ActionToggleForm(request.POST)
+    forms = {"action_toggle": {action.pk: form}}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    done = form.cleaned_data["done"]
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.update_action(action, actor=request.user, expected_version=_version(form), done=done),
+        f"Action “{action.title}” {'done' if done else 'reopened'}.",
+        "plan",
+    )
+
+
+@item_action(P.can_drive, "change actions of")
+def action_remove(request: HttpRequest, item: Item, action_pk: int) -> HttpResponse:
+    action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
+    S.remove_action(action, actor=request.user)
+    return _respond(request, item, f"Action “{action.title}” removed.", "plan")
+
+
+urlpatterns = [
+    path("<int:pk>/", detail, name="detail"),
+    path("<int:pk>/timeline/", timeline, name="item_timeline"),
+    path("<int:pk>/transition/", item_transition, name="item_transition"),
+    path("<int:pk>/assess/", item_assess, name="item_assess"),
+    path("<int:pk>/reopen/", item_reopen, name="item_reopen"),
+    path("<int:pk>/blocker/", item_block, name="item_block"),
+    path("<int:pk>/escalate/", item_escalate, name="item_escalate"),
+    path("<int:pk>/evaluate/", item_evaluate, name="item_evaluate"),
+    path("<int:pk>/close/", item_close, name="item_close"),
+    path("<int:pk>/comments/", item_comment, name="item_comment"),
+    path("<int:pk>/indicators/add/", indicator_add, name="indicator_add"),
+    path("<int:pk>/indicators/<int:indicator_pk>/edit/", indicator_edit, name="indicator_edit"),
+    path("<int:pk>/indicators/<int:indicator_pk>/measure/", measurement_add, name="measurement_add"),
+    path("<int:pk>/actions/add/", action_add, name="action_add"),
+    path("<int:pk>/actions/<int:action_pk>/toggle/", action_toggle, name="action_toggle"),
+    path("<int:pk>/actions/<int:action_pk>/remove/", action_remove, name="action_remove"),
+]

@@ -1,0 +1,106 @@
+// The item page: indicator charts, htmx error handling, follow-up rows, assessment field hints.
+(function () {
+  "use strict";
+
+  function styleColor(name, fallback) {
+    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function drawChart(canvas) {
+    if (!window.Chart || Chart.getChart(canvas)) return;
+    var source = document.getElementById(canvas.dataset.chartData);
+    if (!source) return;
+    var data = JSON.parse(source.textContent);
+    var labels = data.labels.length ? data.labels : [""];
+    var flat = function (value) { return labels.map(function () { return value; }); };
+    var datasets = [{
+      label: data.name + (data.unit ? " (" + data.unit + ")" : ""),
+      data: data.values,
+      borderColor: styleColor("--tk-major", "#0d6efd"),
+      backgroundColor: "rgba(13, 110, 253, .12)",
+      fill: false,
+      tension: 0.25,
+      pointRadius: 3,
+    }];
+    if (data.baseline !== null) {
+      datasets.push({ label: "Baseline", data: flat(data.baseline), borderColor: "#6c757d",
+        borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, fill: false });
+    }
+    if (data.target !== null) {
+      datasets.push({ label: "Target", data: flat(data.target), borderColor: styleColor("--tk-quick-win", "#198754"),
+        borderDash: [2, 3], borderWidth: 2, pointRadius: 0, fill: false });
+    }
+    new Chart(canvas, {
+      type: "line",
+      data: { labels: labels, datasets: datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 14, font: { size: 11 } } } },
+        scales: { x: { ticks: { font: { size: 10 }, maxRotation: 0, autoSkip: true } },
+                  y: { ticks: { font: { size: 10 } } } },
+      },
+    });
+  }
+
+  function init(root) {
+    root.querySelectorAll("canvas.tk-indicator-chart").forEach(drawChart);
+  }
+
+  // Follow-up rows: clone the empty form and bump the formset's TOTAL_FORMS.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".tk-add-follow-up");
+    if (!button) return;
+    var form = button.closest("form");
+    var prefix = button.dataset.prefix;
+    var total = form.querySelector("input[name='" + prefix + "-TOTAL_FORMS']");
+    var max = form.querySelector("input[name='" + prefix + "-MAX_NUM_FORMS']");
+    var count = parseInt(total.value, 10);
+    if (max && count >= parseInt(max.value, 10)) { button.disabled = true; return; }
+    var template = form.querySelector("template.tk-follow-up-template");
+    var html = template.innerHTML.replace(/__prefix__/g, String(count));
+    form.querySelector(".tk-follow-up-rows").insertAdjacentHTML("beforeend", html);
+    total.value = count + 1;
+  });
+
+  // Assessment: show the owner field for "accept" and the revisit date for "defer".
+  document.addEventListener("change", function (event) {
+    if (event.target.name !== "decision") return;
+    var form = event.target.closest("form");
+    form.querySelectorAll("[data-decision]").forEach(function (el) {
+      el.classList.toggle("opacity-50", el.dataset.decision !== event.target.value);
+    });
+  });
+
+  if (window.htmx) {
+    htmx.onLoad(init);
+    // Refusals come back with the form and its errors (422) or the conflict (409): show them.
+    document.body.addEventListener("htmx:beforeSwap", function (event) {
+      var status = event.detail.xhr.status;
+      if (status === 422 || status === 409) {
+        event.detail.shouldSwap = true;
+        event.detail.isError = false;
+      } else if (status === 403) {
+        var flash = document.getElementById("item-flash");
+        if (flash) {
+          var alert = document.createElement("div");
+          alert.className = "alert alert-danger py-2";
+          alert.setAttribute("role", "alert");
+          alert.textContent = event.detail.xhr.responseText || "You may not do this.";
+          flash.replaceChildren(alert);
+        }
+      }
+      if (event.detail.shouldSwap && event.detail.target) {
+        event.detail.target.querySelectorAll("canvas.tk-indicator-chart").forEach(function (canvas) {
+          var chart = window.Chart && Chart.getChart(canvas);
+          if (chart) chart.destroy();
+        });
+      }
+    });
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { init(document); });
+  }
+})();
