@@ -1,5 +1,387 @@
-"""Governance endpoints (review agenda, minutes, practice metrics). Registered in tikting/api.py."""
+"""Governance endpoints (review agenda, reviews and minutes, practice metrics), mounted at
+/api/governance/ by tikting/api.py.
 
-from ninja import Router
+Handlers parse input, call the governance services with `actor=` the authenticated user and render.
+Permission and rule errors are raised as PermissionDeniedError / ValidationError, which the API
+root turns into 403 and 422 `{"detail": [{"field", "message"}]}` (the shapes listed below).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import ConfigDict
+
+from tikting.accounts.models import User
+from tikting.cmdb.models import Service
+from tikting.core.exceptions import PermissionDeniedError
+from tikting.improvement import choices as IC
+from tikting.improvement import metrics as M
+from tikting.improvement import permissions as P
+from tikting.improvement.models import Item
+
+from . import services as S
+from .agenda import DEFAULT_LIMIT, SECTION_KEYS, build_agenda, closed_since
+from .models import Minute, MinuteKind, ReviewMeeting, ReviewStatus
 
 router = Router(tags=["governance"])
+
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+KindValue = Literal[tuple(MinuteKind.values)]  # type: ignore[valid-type]
+SectionValue = Literal[SECTION_KEYS]  # type: ignore[valid-type]
+PracticeValue = Literal[tuple(IC.Practice.values)]  # type: ignore[valid-type]
+
+
+def _actor(request: HttpRequest):
+    """The authenticated user: request.auth (token or session auth of the API root), else the session."""
+    user = getattr(request, "auth", None)
+    if not isinstance(user, User):
+        user = getattr(request, "user", None)
+    return user
+
+
+def _require(allowed: bool, what: str) -> None:
+    if not allowed:
+        raise PermissionDeniedError(f"You may not {what}.")
+
+
+# --- Schemas -------------------------------------------------------------------------------------
+
+
+class Message(Schema):
+    detail: str
+
+
+class FieldError(Schema):
+    field: str | None = Field(description="The field the message is about; null: the whole request")
+    message: str
+
+
+class ValidationErrors(Schema):
+    detail: list[FieldError]
+
+
+def errors(*codes: int) -> dict[int, Any]:
+    shapes = {401: Message, 403: Message, 404: Message, 422: ValidationErrors}
+    return {code: shapes[code] for code in sorted({401, *codes})}
+
+
+class UserBrief(Schema):
+    id: int
+    username: str
+    name: str
+
+    @staticmethod
+    def resolve_name(obj: User) -> str:
+        return obj.get_full_name() or obj.username
+
+
+class ServiceBrief(Schema):
+    id: int
+    name: str
+
+
+class AgendaItem(Schema):
+    id: int
+    ref: str
+    title: str
+    status: str
+    practice: str
+    service: ServiceBrief | None
+    owner: UserBrief | None
+    target_date: dt.date | None
+    blocked: bool
+    escalated_at: dt.datetime | None
+    last_activity_at: dt.datetime
+    revisit_date: dt.date | None
+    outcome: str
+    closed_at: dt.datetime | None
+    url: str
+
+    @staticmethod
+    def resolve_url(obj: Item) -> str:
+        return f"/register/{obj.pk}/"
+
+
+class AgendaSection(Schema):
+    key: SectionValue  # type: ignore[valid-type]
+    title: str
+    help: str
+    count: int = Field(description="All items in the section")
+    register_url: str = Field(description="The register list filtered to this section")
+    items: list[AgendaItem] = Field(description="The first `limit` items")
+
+
+class ReviewBrief(Schema):
+    id: int
+    title: str
+    scheduled_for: dt.date
+    status: Literal[tuple(ReviewStatus.values)]  # type: ignore[valid-type]
+    chair: UserBrief | None
+    held_at: dt.datetime | None
+
+
+class ReviewOut(ReviewBrief):
+    notes: str
+    minute_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ItemBrief(Schema):
+    id: int
+    ref: str
+    title: str
+    status: str
+
+
+class MinuteOut(Schema):
+    id: int
+    meeting_id: int
+    item: ItemBrief
+    kind: KindValue  # type: ignore[valid-type]
+    text: str
+    effect: str = Field(description="What the decision changed on the item; empty when nothing")
+    actor: UserBrief | None
+    at: dt.datetime
+
+
+class ReviewDetail(ReviewOut):
+    minutes: list[MinuteOut]
+
+    @staticmethod
+    def resolve_minutes(obj: ReviewMeeting) -> list[Minute]:
+        return obj.minutes_list  # set by the handler, with item and actor joined in
+
+
+class AgendaOut(Schema):
+    generated_at: dt.datetime
+    closed_since: dt.datetime = Field(description="'closed' lists items closed since then")
+    sections: list[AgendaSection]
+
+
+class StrictBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReviewIn(StrictBody):
+    title: str = Field("", max_length=200, description="Empty: 'Register review, <month>'")
+    scheduled_for: dt.date | None = Field(None, description="Empty: today")
+    chair_id: Id | None = Field(None, description="Empty: the caller")
+    notes: str = ""
+
+
+class MinuteIn(StrictBody):
+    item_id: Id
+    kind: KindValue  # type: ignore[valid-type]
+    text: str = Field("", description="Required for note, defer, reject, adjust, escalate")
+    revisit_date: dt.date | None = Field(None, description="Defer: when to revisit (future date)")
+    owner_id: Id | None = Field(None, description="Assign (required) or accept (optional): the owner")
+
+
+class MetricsQuery(Schema):
+    practice: PracticeValue | None = None  # type: ignore[valid-type]
+    service: Id | None = None
+    start: dt.date | None = Field(None, description="Window start (inclusive, local date)")
+    end: dt.date | None = Field(None, description="Window end (inclusive, local date)")
+
+
+class Totals(Schema):
+    total: int
+    open: int
+    closed: int
+    rejected: int
+    deferred: int
+
+
+class OnTime(Schema):
+    closed: int
+    with_target_date: int = Field(description="The denominator")
+    on_time: int
+    late: int
+    without_target_date: int
+    percent: float | None
+
+
+class CycleTime(Schema):
+    count: int
+    mean_days: float | None
+    median_days: float | None
+
+
+class ClosedItemOutcome(Schema):
+    pk: int
+    ref: str
+    title: str
+    outcome: str
+    benefit_category: str
+    realised_delta: str | None
+    closed_at: dt.datetime
+
+
+class Outcomes(Schema):
+    by_outcome: dict[str, int]
+    by_benefit: dict[str, int]
+    with_delta: int
+    items: list[ClosedItemOutcome]
+
+
+class SustainmentOut(Schema):
+    holding: int
+    sustained: int
+    slipped: int
+    not_watched: int
+    slipped_share: float | None
+
+
+class MonthRow(Schema):
+    month: str = Field(description="YYYY-MM")
+    created: int
+    closed: int
+
+
+class Flags(Schema):
+    open: int
+    stale: int
+    overdue: int
+    due_soon: int
+    blocked: int
+    escalated: int
+
+
+class PracticeMetrics(Schema):
+    totals: Totals
+    by_status: dict[str, int]
+    by_quadrant: dict[str, int]
+    closed_on_time: OnTime
+    cycle_time: CycleTime
+    outcomes: Outcomes
+    sustainment: SustainmentOut
+    created_vs_closed: list[MonthRow]
+    flags: Flags
+
+
+# --- Routes --------------------------------------------------------------------------------------
+
+
+@router.get("/agenda", response={200: AgendaOut, **errors(403, 422)}, summary="The review agenda")
+def get_agenda(
+    request: HttpRequest,
+    limit: Annotated[int, Query(ge=1, le=200)] = DEFAULT_LIMIT,
+    section: SectionValue | None = None,  # type: ignore[valid-type]
+):
+    """Sections generated from the register: count and first `limit` items of each."""
+    user = _actor(request)
+    _require(P.can_view(user), "read the review agenda")
+    now = timezone.now()
+    since, _ = closed_since(now)
+    sections = build_agenda(user, now=now, limit=limit, only=section, since=since)
+    return {"generated_at": now, "closed_since": since, "sections": sections}
+
+
+def _reviews():
+    return ReviewMeeting.objects.select_related("chair").annotate(minute_count=Count("minutes"))
+
+
+@router.get("/reviews", response={200: list[ReviewOut], **errors(403)}, summary="List reviews")
+def list_reviews(request: HttpRequest):
+    _require(P.can_view(_actor(request)), "read register reviews")
+    return _reviews().order_by("-scheduled_for", "-id")
+
+
+def _user_or_error(pk: int | None, field: str) -> User | None:
+    if pk is None:
+        return None
+    user = User.objects.filter(pk=pk, is_active=True).first()
+    if user is None:
+        raise ValidationError({field: f"No active user with id {pk}."})
+    return user
+
+
+@router.post("/reviews", response={201: ReviewOut, **errors(403, 422)}, summary="Plan a review")
+def create_review(request: HttpRequest, payload: ReviewIn):
+    actor = _actor(request)
+    _require(P.can_manage(actor), "plan register reviews")
+    meeting = S.create_review(
+        actor=actor,
+        title=payload.title,
+        scheduled_for=payload.scheduled_for,
+        chair=_user_or_error(payload.chair_id, "chair_id"),
+        notes=payload.notes,
+    )
+    return Status(201, _reviews().get(pk=meeting.pk))
+
+
+def _minutes():
+    return Minute.objects.select_related("item", "actor")
+
+
+@router.get("/reviews/{review_id}", response={200: ReviewDetail, **errors(403, 404)}, summary="Get a review")
+def get_review(request: HttpRequest, review_id: Id):
+    _require(P.can_view(_actor(request)), "read register reviews")
+    meeting = get_object_or_404(_reviews(), pk=review_id)
+    meeting.minutes_list = list(_minutes().filter(meeting=meeting).order_by("at", "id"))
+    return meeting
+
+
+@router.post(
+    "/reviews/{review_id}/minutes",
+    response={201: MinuteOut, **errors(403, 404, 422)},
+    summary="Record a decision",
+)
+def create_minute(request: HttpRequest, review_id: Id, payload: MinuteIn):
+    """accept / defer / reject assess a new or deferred item; assign sets its owner; other kinds are
+    recorded for the owner to act on."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "record review minutes")
+    meeting = get_object_or_404(ReviewMeeting, pk=review_id)
+    item = Item.objects.visible_to(actor).filter(pk=payload.item_id).first()
+    if item is None:
+        raise ValidationError({"item_id": f"No item with id {payload.item_id}."})
+    owner = _user_or_error(payload.owner_id, "owner_id")
+    try:
+        minute = S.record_minute(
+            meeting,
+            actor=actor,
+            item=item,
+            kind=payload.kind,
+            text=payload.text,
+            revisit_date=payload.revisit_date,
+            owner=owner,
+        )
+    except ValidationError as exc:
+        # The API names the owner `owner_id`.
+        raise ValidationError(
+            {("owner_id" if f == "owner" else f): msgs for f, msgs in exc.message_dict.items()}
+        ) from exc
+    return Status(201, _minutes().get(pk=minute.pk))
+
+
+@router.get(
+    "/practice-metrics",
+    response={200: PracticeMetrics, **errors(403, 422)},
+    summary="The practice's own metrics",
+)
+def practice_metrics(request: HttpRequest, filters: Query[MetricsQuery]):
+    """Definitions in docs/metrics.md. Closure metrics use the window on the closure date, stock
+    counts on the identification date; `flags` are as of now."""
+    _require(P.can_view(_actor(request)), "read the practice metrics")
+    if filters.service is not None and not Service.objects.filter(pk=filters.service).exists():
+        raise ValidationError({"service": f"No service with id {filters.service}."})
+    if filters.start and filters.end and filters.start > filters.end:
+        raise ValidationError({"end": "The end of the window comes before its start."})
+    result = M.practice_metrics(
+        practice=filters.practice, service=filters.service, start=filters.start, end=filters.end
+    )
+    for row in result["outcomes"]["items"]:
+        if row["realised_delta"] is not None:
+            row["realised_delta"] = format(row["realised_delta"], "f")
+    return result

@@ -1,2 +1,4 @@
+from .views import urlpatterns
+
 app_name = "governance"
-urlpatterns: list = []
+__all__ = ["app_name", "urlpatterns"]

@@ -1,0 +1,85 @@
+"""Forms of the review pages: they parse input; the services validate the rules."""
+
+from __future__ import annotations
+
+from django import forms
+
+from tikting.accounts.models import Role, User
+from tikting.cmdb.models import Service
+from tikting.improvement import choices as IC
+
+from .agenda import SECTION_KEYS
+from .models import MinuteKind, ReviewMeeting
+
+
+def users_with_role(*roles: str):
+    return User.objects.filter(is_active=True, role__in=roles).order_by("first_name", "username")
+
+
+class ReviewMeetingForm(forms.ModelForm):
+    class Meta:
+        model = ReviewMeeting
+        fields = ["title", "scheduled_for", "chair", "notes"]
+        widgets = {
+            "scheduled_for": forms.DateInput(attrs={"type": "date"}),
+            "notes": forms.Textarea(attrs={"rows": 6}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = False  # the service names it after the month
+        self.fields["title"].help_text = "Empty: “Register review, <month>”."
+        self.fields["chair"].queryset = users_with_role(Role.MANAGER, Role.ADMIN)
+        for name, field in self.fields.items():
+            field.widget.attrs.setdefault("class", "form-select" if name == "chair" else "form-control")
+
+
+class MinuteForm(forms.Form):
+    item = forms.IntegerField(widget=forms.HiddenInput)
+    section = forms.ChoiceField(
+        choices=[("", "")] + [(k, k) for k in SECTION_KEYS], required=False, widget=forms.HiddenInput
+    )
+    kind = forms.ChoiceField(label="Decision", choices=MinuteKind.choices)
+    text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    revisit_date = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Defer: when to revisit."
+    )
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, help_text="Accept or assign: the item's owner."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = users_with_role(Role.OWNER, Role.MANAGER, Role.ADMIN)
+        for name, field in self.fields.items():
+            css = (
+                "form-select form-select-sm" if name in {"kind", "owner"} else "form-control form-control-sm"
+            )
+            field.widget.attrs.setdefault("class", css)
+
+
+class DashboardFilterForm(forms.Form):
+    practice = forms.ChoiceField(choices=[("", "All practices"), *IC.Practice.choices], required=False)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.all(), required=False, empty_label="All services"
+    )
+    start = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Closed from"
+    )
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="to")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            css = (
+                "form-select form-select-sm"
+                if name in {"practice", "service"}
+                else "form-control form-control-sm"
+            )
+            field.widget.attrs.setdefault("class", css)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", "The end of the window comes before its start.")
+        return data

@@ -1,0 +1,328 @@
+"""Governance pages: the review agenda, review meetings with their minutes, the practice dashboard.
+
+Views parse input, check permission, call a service, render. Every signed-in user with a role
+reads the agenda and the dashboard; only improvement managers plan reviews and record minutes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tikting.core.exceptions import PermissionDeniedError
+from tikting.improvement import choices as IC
+from tikting.improvement import metrics as M
+from tikting.improvement import permissions as P
+from tikting.improvement.models import Item
+
+from . import services as S
+from .agenda import SECTION_KEYS, attach_minutes, build_agenda, closed_since
+from .forms import DashboardFilterForm, MinuteForm, ReviewMeetingForm
+from .models import Minute, ReviewMeeting, ReviewStatus
+
+
+def _require(allowed: bool, what: str) -> None:
+    if not allowed:
+        raise PermissionDenied(f"You may not {what}.")
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _meeting_for(request: HttpRequest) -> ReviewMeeting | None:
+    """The meeting minutes are recorded in: ?meeting=<id>, else the latest planned review."""
+    pk = request.GET.get("meeting", "")
+    if pk.isdigit():
+        return get_object_or_404(ReviewMeeting, pk=int(pk))
+    return ReviewMeeting.objects.filter(status=ReviewStatus.PLANNED).order_by("-scheduled_for", "-id").first()
+
+
+def _agenda_context(request: HttpRequest, meeting: ReviewMeeting | None) -> dict[str, Any]:
+    now = timezone.now()
+    since, last_held = closed_since(now)
+    sections = build_agenda(request.user, now=now, since=since)
+    attach_minutes(sections, meeting)
+    return {
+        "sections": sections,
+        "meeting": meeting,
+        "since": since,
+        "last_held": last_held,
+        "now": now,
+        "can_manage": P.can_manage(request.user),
+    }
+
+
+# --- The agenda ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def agenda(request: HttpRequest) -> HttpResponse:
+    _require(P.can_view(request.user), "read the review agenda")
+    context = _agenda_context(request, _meeting_for(request))
+    context["new_meeting_form"] = ReviewMeetingForm(initial={"title": S.default_title()})
+    return render(request, "governance/agenda.html", context)
+
+
+# --- Review meetings ----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_list(request: HttpRequest) -> HttpResponse:
+    _require(P.can_view(request.user), "read register reviews")
+    form = ReviewMeetingForm(request.POST or None, initial={"title": S.default_title()})
+    if request.method == "POST":
+        _require(P.can_manage(request.user), "plan register reviews")
+        if form.is_valid():
+            try:
+                meeting = S.create_review(actor=request.user, **form.cleaned_data)
+            except PermissionDeniedError as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, f"“{meeting}” started: record decisions against the agenda items.")
+                next_url = request.POST.get("next", "")
+                if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+                    return redirect(f"{next_url.split('?')[0]}?meeting={meeting.pk}")
+                return redirect(meeting)
+    meetings = (
+        ReviewMeeting.objects.select_related("chair")
+        .annotate(minute_count=Count("minutes"))
+        .order_by("-scheduled_for", "-id")
+    )
+    return render(
+        request,
+        "governance/review_list.html",
+        {"meetings": meetings, "form": form, "can_manage": P.can_manage(request.user)},
+        status=400 if form.errors else 200,
+    )
+
+
+def _minutes_by_item(meeting: ReviewMeeting) -> list[tuple[Item, list[Minute]]]:
+    """The meeting's minutes grouped by item, items in the order first discussed (one query)."""
+    minutes = meeting.minutes.select_related("item", "item__owner", "item__service", "actor").order_by(
+        "at", "id"
+    )
+    groups: dict[int, list[Minute]] = {}
+    for minute in minutes:  # bounded by one meeting's minutes
+        groups.setdefault(minute.item_id, []).append(minute)
+    return [(group[0].item, group) for group in groups.values()]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(P.can_view(request.user), "read register reviews")
+    meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair", "created_by"), pk=pk)
+    form = ReviewMeetingForm(instance=meeting)
+    if request.method == "POST":
+        _require(P.can_manage(request.user), "edit register reviews")
+        form = ReviewMeetingForm(request.POST)  # no instance: the service applies the changes
+        if form.is_valid():
+            try:
+                S.update_review(meeting, actor=request.user, **form.cleaned_data)
+            except PermissionDeniedError as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Review updated.")
+                return redirect(meeting)
+    return render(
+        request,
+        "governance/review_detail.html",
+        {
+            "meeting": meeting,
+            "minutes_by_item": _minutes_by_item(meeting),
+            "form": form,
+            "can_manage": P.can_manage(request.user),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def review_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(P.can_manage(request.user), "hold register reviews")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    try:
+        S.hold_review(meeting, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{meeting}” marked as held.")
+    return redirect(meeting)
+
+
+@login_required
+@require_GET
+def review_print(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(P.can_view(request.user), "read register reviews")
+    meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
+    context = _agenda_context(request, meeting)
+    context["minutes_by_item"] = _minutes_by_item(meeting)
+    return render(request, "governance/review_print.html", context)
+
+
+# --- Minutes, inline on the agenda ---------------------------------------------------------------
+
+
+def _agenda_row(request: HttpRequest, meeting: ReviewMeeting, item: Item, section: str) -> HttpResponse:
+    item = Item.objects.select_related("owner", "service").get(pk=item.pk)
+    if section == "measurement_due":
+        item = Item.objects.with_last_measured().select_related("owner", "service").get(pk=item.pk)
+    item.meeting_minutes = list(meeting.minutes.filter(item=item).order_by("at", "id"))
+    return render(
+        request,
+        "governance/partials/agenda_row.html",
+        {"item": item, "section": section, "meeting": meeting, "can_manage": P.can_manage(request.user)},
+    )
+
+
+def _section(value: str) -> str:
+    return value if value in SECTION_KEYS else ""
+
+
+@login_required
+@require_GET
+def minute_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """The decision form for one agenda item: a table row (htmx) or a page of its own."""
+    _require(P.can_manage(request.user), "record review minutes")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    item = get_object_or_404(Item.objects.visible_to(request.user), pk=request.GET.get("item") or 0)
+    section = _section(request.GET.get("section", ""))
+    if request.GET.get("cancel") and request.htmx:
+        return _agenda_row(request, meeting, item, section)
+    initial_kind = "accept" if item.status in {IC.Status.NEW, IC.Status.DEFERRED} else "continue"
+    form = MinuteForm(
+        initial={"item": item.pk, "section": section, "kind": initial_kind, "owner": item.owner_id}
+    )
+    template = "governance/partials/minute_form_row.html" if request.htmx else "governance/minute_form.html"
+    return render(request, template, {"form": form, "meeting": meeting, "item": item, "section": section})
+
+
+@login_required
+@require_GET
+def agenda_row(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(P.can_view(request.user), "read the review agenda")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    item = get_object_or_404(Item.objects.visible_to(request.user), pk=request.GET.get("item") or 0)
+    return _agenda_row(request, meeting, item, _section(request.GET.get("section", "")))
+
+
+@login_required
+@require_POST
+def minute_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a decision (service: record_minute). htmx gets the agenda row back, or the form with
+    its errors; a plain form post is redirected to the agenda."""
+    _require(P.can_manage(request.user), "record review minutes")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    form = MinuteForm(request.POST)
+    item = None
+    if form.is_valid():
+        item = Item.objects.visible_to(request.user).filter(pk=form.cleaned_data["item"]).first()
+        if item is None:
+            form.add_error("item", "No such item.")
+    if item is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            S.record_minute(
+                meeting,
+                actor=request.user,
+                item=item,
+                kind=data["kind"],
+                text=data["text"],
+                revisit_date=data["revisit_date"],
+                owner=data["owner"],
+            )
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            if request.htmx:
+                return _agenda_row(request, meeting, item, _section(data.get("section", "")))
+            messages.success(request, f"Decision recorded for {item.ref}.")
+            anchor = f"#section-{data['section']}" if data.get("section") else ""
+            return redirect(f"{reverse('governance:agenda')}?meeting={meeting.pk}{anchor}")
+    section = _section(request.POST.get("section", ""))
+    context = {"form": form, "meeting": meeting, "item": item, "section": section}
+    if request.htmx and item is not None:
+        # htmx swaps 2xx responses only: the row with its errors comes back as 200.
+        return render(request, "governance/partials/minute_form_row.html", context)
+    return render(request, "governance/minute_form.html", context, status=400)
+
+
+# --- The practice dashboard -----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require(P.can_view(request.user), "read the practice dashboard")
+    form = DashboardFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "practice": data["practice"] or None,
+            "service": data["service"],
+            "start": data["start"],
+            "end": data["end"],
+        }
+    metrics = M.practice_metrics(**filters)
+    outcome_labels, benefit_labels = dict(IC.Outcome.choices), dict(IC.BenefitCategory.choices)
+    for row in metrics["outcomes"]["items"]:  # at most 50 rows: labels for display
+        row["outcome_label"] = outcome_labels.get(row["outcome"], row["outcome"])
+        row["benefit_label"] = benefit_labels.get(row["benefit_category"], row["benefit_category"])
+    chart_data = {
+        "months": [row["month"] for row in metrics["created_vs_closed"]],
+        "created": [row["created"] for row in metrics["created_vs_closed"]],
+        "closed": [row["closed"] for row in metrics["created_vs_closed"]],
+        "status": _series(metrics["by_status"], IC.Status),
+        "quadrant": _series(metrics["by_quadrant"], IC.Quadrant),
+        "outcome": _series(metrics["outcomes"]["by_outcome"], IC.Outcome),
+        "benefit": _series(metrics["outcomes"]["by_benefit"], IC.BenefitCategory),
+    }
+    return render(
+        request,
+        "governance/dashboard.html",
+        {"form": form, "m": metrics, "chart_data": chart_data, "filtered": any(filters.values())},
+    )
+
+
+def _series(counts: dict[str, int], choices) -> dict[str, list]:
+    labels = dict(choices.choices)
+    return {
+        "keys": list(counts),
+        "labels": [str(labels.get(key, key)) for key in counts],
+        "values": list(counts.values()),
+    }
+
+
+urlpatterns = [
+    path("agenda/", agenda, name="agenda"),
+    path("reviews/", review_list, name="review_list"),
+    path("reviews/<int:pk>/", review_detail, name="review_detail"),
+    path("reviews/<int:pk>/hold/", review_hold, name="review_hold"),
+    path("reviews/<int:pk>/print/", review_print, name="review_print"),
+    path("reviews/<int:pk>/minutes/", minute_create, name="minute_create"),
+    path("reviews/<int:pk>/minutes/new/", minute_new, name="minute_new"),
+    path("reviews/<int:pk>/row/", agenda_row, name="agenda_row"),
+    path("dashboard/", dashboard, name="dashboard"),
+]
