@@ -1,1 +1,139 @@
-// tikting's own scripts. htmx is loaded before this file.
+// tikting's own scripts. htmx is loaded before this file; page scripts (SortableJS) after it.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  function toast(message, kind) {
+    var el = document.getElementById("tk-toast");
+    if (!el || !window.bootstrap) {
+      if (kind === "danger") window.alert(message);
+      return;
+    }
+    el.querySelector(".toast-body").textContent = message;
+    el.classList.remove("text-bg-success", "text-bg-danger");
+    el.classList.add(kind === "danger" ? "text-bg-danger" : "text-bg-success");
+    window.bootstrap.Toast.getOrCreateInstance(el).show();
+  }
+
+  // Reload the list's table in place (same filters, sort and page).
+  function reloadResults() {
+    if (window.htmx && document.getElementById("results")) {
+      window.htmx.ajax("GET", window.location.href, { target: "#results", swap: "innerHTML" });
+    }
+  }
+
+  // --- Drag-and-drop ranking of the open backlog (managers, list sorted by rank) -------------
+  function initRanking(root) {
+    if (!window.Sortable) return;
+    root.querySelectorAll("tbody[data-rank-url]").forEach(function (tbody) {
+      if (tbody.dataset.sortableReady) return;
+      tbody.dataset.sortableReady = "1";
+      window.Sortable.create(tbody, {
+        handle: ".tk-grip",
+        animation: 150,
+        ghostClass: "tk-drag-ghost",
+        onEnd: function (event) {
+          if (event.oldIndex === event.newIndex) return;
+          var body = new URLSearchParams();
+          tbody.querySelectorAll("tr[data-id]").forEach(function (row) {
+            body.append("ids", row.dataset.id);
+          });
+          body.append("page", tbody.dataset.page || "1");
+          tbody.classList.add("tk-saving");
+          fetch(tbody.dataset.rankUrl, {
+            method: "POST",
+            headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+            body: body.toString(),
+            credentials: "same-origin",
+          })
+            .then(function (response) {
+              return response
+                .json()
+                .catch(function () {
+                  return { error: "The order could not be saved (HTTP " + response.status + ")." };
+                })
+                .then(function (data) {
+                  if (!response.ok) throw new Error(data.error || "The order could not be saved.");
+                  toast(data.message || "Backlog order saved.", "success");
+                });
+            })
+            .catch(function (error) {
+              toast(error.message, "danger");
+            })
+            .finally(reloadResults);
+        },
+      });
+    });
+  }
+
+  // --- Impact / effort sliders with the live quadrant ---------------------------------------
+  var QUADRANTS = {
+    quick_win: ["Quick win", "High impact for little effort: usually done first."],
+    major_project: ["Major project", "High impact, high effort: plan it and protect capacity."],
+    fill_in: ["Fill-in", "Low impact, low effort: when there is spare capacity."],
+    thankless: ["Thankless", "Low impact for high effort: worth questioning."],
+  };
+  var HIGH = 3; // choices.HIGH_RATING
+
+  function quadrantFor(impact, effort) {
+    var hi = impact >= HIGH, he = effort >= HIGH;
+    if (hi && !he) return "quick_win";
+    if (hi && he) return "major_project";
+    if (!hi && !he) return "fill_in";
+    return "thankless";
+  }
+
+  function initQuadrantPreview(root) {
+    root.querySelectorAll("[data-quadrant-preview]").forEach(function (box) {
+      if (box.dataset.previewReady) return;
+      box.dataset.previewReady = "1";
+      var form = box.closest("form") || box;
+      var impact = form.querySelector("input[name=impact]");
+      var effort = form.querySelector("input[name=effort]");
+      if (!impact || !effort) return;
+      function update() {
+        var i = parseInt(impact.value, 10) || 3, e = parseInt(effort.value, 10) || 3;
+        var q = quadrantFor(i, e);
+        box.querySelectorAll("[data-rating-for]").forEach(function (out) {
+          var input = form.querySelector("input[name=" + out.dataset.ratingFor + "]");
+          if (input) out.textContent = input.value;
+        });
+        var badge = box.querySelector("[data-quadrant-badge]");
+        badge.className = "badge tk-quadrant badge-" + q;
+        badge.textContent = QUADRANTS[q][0];
+        box.querySelector("[data-quadrant-score]").textContent = i * (6 - e);
+        box.querySelector("[data-quadrant-hint]").textContent = QUADRANTS[q][1];
+      }
+      impact.addEventListener("input", update);
+      effort.addEventListener("input", update);
+      update();
+    });
+  }
+
+  // --- Board: the Deferred / Closed / Rejected columns start collapsed ----------------------
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-board-toggle]");
+    if (!toggle) return;
+    var column = toggle.closest("[data-board-tail]");
+    var collapsed = column.classList.toggle("is-collapsed");
+    toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
+  });
+
+  function init(root) {
+    initRanking(root);
+    initQuadrantPreview(root);
+  }
+
+  // htmx is loaded with `defer`: it exists once the document is parsed.
+  document.addEventListener("DOMContentLoaded", function () {
+    init(document);
+    if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
+  });
+})();
