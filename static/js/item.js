@@ -41,7 +41,7 @@
         interaction: { mode: "index", intersect: false },
         plugins: { legend: { position: "bottom", labels: { boxWidth: 14, font: { size: 11 } } } },
         scales: { x: { ticks: { font: { size: 10 }, maxRotation: 0, autoSkip: true } },
-                  y: { ticks: { font: { size: 10 } } } },
+                  y: { grace: "8%", ticks: { font: { size: 10 } } } },
       },
     });
   }
@@ -75,32 +75,31 @@
     });
   });
 
-  if (window.htmx) {
-    htmx.onLoad(init);
-    // Refusals come back with the form and its errors (422) or the conflict (409): show them.
-    document.body.addEventListener("htmx:beforeSwap", function (event) {
-      var status = event.detail.xhr.status;
-      if (status === 422 || status === 409) {
-        event.detail.shouldSwap = true;
-        event.detail.isError = false;
-      } else if (status === 403) {
-        var flash = document.getElementById("item-flash");
-        if (flash) {
-          var alert = document.createElement("div");
-          alert.className = "alert alert-danger py-2";
-          alert.setAttribute("role", "alert");
-          alert.textContent = event.detail.xhr.responseText || "You may not do this.";
-          flash.replaceChildren(alert);
-        }
+  // htmx is loaded with `defer`: listen to its events on the document rather than call it here.
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+
+  // Refusals come back with the form and its errors (422) or the conflict (409): show them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 422 || status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    } else if (status === 403) {
+      var flash = document.getElementById("item-flash");
+      if (flash) {
+        var alert = document.createElement("div");
+        alert.className = "alert alert-danger py-2";
+        alert.setAttribute("role", "alert");
+        alert.textContent = event.detail.xhr.responseText || "You may not do this.";
+        flash.replaceChildren(alert);
       }
-      if (event.detail.shouldSwap && event.detail.target) {
-        event.detail.target.querySelectorAll("canvas.tk-indicator-chart").forEach(function (canvas) {
-          var chart = window.Chart && Chart.getChart(canvas);
-          if (chart) chart.destroy();
-        });
-      }
-    });
-  } else {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  }
+    }
+    if (event.detail.shouldSwap && event.detail.target) {
+      event.detail.target.querySelectorAll("canvas.tk-indicator-chart").forEach(function (canvas) {
+        var chart = window.Chart && Chart.getChart(canvas);
+        if (chart) chart.destroy();
+      });
+    }
+  });
 })();

@@ -86,7 +86,9 @@ def _get_item(request: HttpRequest, pk: int, *, full: bool = False) -> Item:
 
 def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[Indicator]:
     rows = []
-    for indicator in item.indicators.all():
+    # Primary indicators (what success is measured by) before impacted ones (side effects).
+    ordered = sorted(item.indicators.all(), key=lambda i: (i.role != C.IndicatorRole.PRIMARY, i.pk))
+    for indicator in ordered:
         measurements = list(indicator.measurements.all())
         latest = measurements[-1] if measurements else None
         indicator.latest = latest
