@@ -29,6 +29,7 @@ class ReviewMeetingForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["title"].required = False  # the service names it after the month
         self.fields["title"].help_text = "Empty: “Register review, <month>”."
+        self.fields["scheduled_for"].required = False  # the service takes today
         self.fields["chair"].queryset = users_with_role(Role.MANAGER, Role.ADMIN)
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-select" if name == "chair" else "form-control")
