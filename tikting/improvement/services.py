@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from tikting.accounts.models import Role
 from tikting.core import audit
 from tikting.core.exceptions import ConflictError
 
@@ -124,6 +125,7 @@ def create_item(*, actor, **data: Any) -> Item:
     _check_fields(data, ITEM_FIELDS)
     if set(data) & MANAGER_FIELDS and any(data.get(f) is not None for f in MANAGER_FIELDS):
         P.check(actor, P.can_manage, what="assign an owner or rank")
+    _check_owner(data.get("owner"))
     item = Item(**data)
     item.submitted_by = actor if getattr(actor, "pk", None) else None
     item.status = C.Status.NEW
@@ -145,6 +147,8 @@ def update_item(item: Item, *, actor, expected_version: int | None = None, **cha
         for f in set(changes) & MANAGER_FIELDS
     ):
         P.check(actor, P.can_manage, what="assign an owner or rank")
+    if "owner" in changes:
+        _check_owner(changes["owner"])
     if "parent" in changes and changes["parent"] is not None and _pk(changes["parent"]) == locked.pk:
         raise ValidationError({"parent": "An item cannot be its own parent."})
     for name, value in changes.items():
@@ -154,6 +158,18 @@ def update_item(item: Item, *, actor, expected_version: int | None = None, **cha
 
 def _pk(value: Any) -> Any:
     return getattr(value, "pk", value)
+
+
+def _check_owner(owner: Any) -> None:
+    """An item's owner must be an active user with the owner role or above."""
+    if owner is None:
+        return
+    if not getattr(owner, "pk", None):
+        from tikting.accounts.models import User
+
+        owner = User.objects.filter(pk=owner).first()
+    if owner is None or not owner.has_role(Role.OWNER):
+        raise ValidationError({"owner": "The owner must be an active user with the owner role or above."})
 
 
 @transaction.atomic
@@ -188,6 +204,11 @@ def assess_item(
             errors["revisit_date"] = "A revisit date is required to defer an item."
         elif revisit_date <= timezone.localdate():
             errors["revisit_date"] = "The revisit date must be in the future."
+    if owner is not None:
+        try:
+            _check_owner(owner)
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
     if errors:
         raise ValidationError(errors)
     before = audit.snapshot(locked)
@@ -394,6 +415,9 @@ def reopen_item(item: Item, *, actor, reason: str) -> Item:
     locked = _lock(Item, item, None)
     if locked.status != C.Status.REJECTED:
         raise ValidationError({"status": "Only rejected items are reopened."})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the item is reopened."})
     before = audit.snapshot(locked)
     _set_status(locked, C.Status.NEW, actor=actor, reason=reason)
     return _save_item(locked, before, actor=actor, message="Reopened for assessment")

@@ -248,3 +248,24 @@ def test_governance_flags(cast):
     assert not item.is_stale()
     item = S.update_item(item, actor=cast.manager, target_date=today - dt.timedelta(days=1))
     assert item.is_overdue() and Item.objects.overdue().filter(pk=item.pk).exists()
+
+
+def test_owner_must_have_owner_role(cast):
+    item = S.create_item(actor=cast.contributor, title="x")
+    with pytest.raises(ValidationError) as err:
+        S.assess_item(item, actor=cast.manager, decision="accept", owner=cast.viewer)
+    assert "owner" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        S.update_item(item, actor=cast.manager, owner=cast.contributor)
+    assert "owner" in err.value.message_dict
+    item = S.update_item(item, actor=cast.manager, owner=cast.owner)
+    assert item.owner == cast.owner
+
+
+def test_reopen_needs_reason(cast):
+    item = S.create_item(actor=cast.contributor, title="x")
+    item = S.assess_item(item, actor=cast.manager, decision="reject", reason="not now")
+    with pytest.raises(ValidationError) as err:
+        S.reopen_item(item, actor=cast.manager, reason="")
+    assert "reason" in err.value.message_dict
+    assert S.reopen_item(item, actor=cast.manager, reason="new evidence").status == C.Status.NEW
