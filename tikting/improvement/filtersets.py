@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
+from django.db.models.expressions import OrderBy
 from django.utils import timezone
 
 from . import choices as C
@@ -156,6 +157,7 @@ def sort_items(qs: QuerySet, sort: str | None):
 
 
 def _reverse(term):
+    """The opposite direction of one ORDER BY term; empty values stay last either way."""
     if isinstance(term, str):
         return term[1:] if term.startswith("-") else f"-{term}"
-    return term.desc(nulls_last=True) if not term.descending else term.asc(nulls_last=True)
+    return OrderBy(term.expression, descending=not term.descending, nulls_last=True)
