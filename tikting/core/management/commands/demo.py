@@ -1,0 +1,1134 @@
+"""`tikting demo [--reset] [--seed N]`: load a realistic demo organisation into the current database.
+
+Users (password "demo"), teams, services and ~60 register items spread over every state, built
+through the register's services (so history, audit trail and status changes are real), then moved
+back in time with queryset updates so the year has a shape: items identified over the past twelve
+months, closures per month, stale and overdue items, measurement histories.
+
+Idempotent: when the demo items are present it does nothing; `--reset` wipes the register first.
+Deterministic for a given `--seed` (dates are relative to today).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, models, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from tikting.accounts.models import Role, Team, User
+from tikting.cmdb.models import Service
+from tikting.core.models import AuditEntry, StatusChange
+from tikting.improvement import choices as C
+from tikting.improvement import services as S
+from tikting.improvement.models import Action, Comment, Indicator, Item, Measurement
+
+PASSWORD = "demo"  # noqa: S105 - the documented demo password
+MARKER = "DEMO-"  # external ids of the demo items: how a second run knows the demo is loaded
+
+TEAMS = {
+    "Service Desk": "First line: phone, portal and walk-in support.",
+    "Infrastructure": "Network, VPN, servers and the data centre.",
+    "Business Applications": "ERP, HR system and their integrations.",
+    "Workplace": "Laptops, workstations, e-mail and collaboration.",
+    "Service Management Office": "Owns the practices and the improvement register.",
+}
+
+# username: (first, last, role, team)
+USERS = {
+    "manager": ("Mia", "Moreau", Role.MANAGER, "Service Management Office"),
+    "owner": ("Omar", "Haddad", Role.OWNER, "Infrastructure"),
+    "owner2": ("Olivia", "Brandt", Role.OWNER, "Business Applications"),
+    "contributor": ("Carlos", "Ruiz", Role.CONTRIBUTOR, "Service Desk"),
+    "viewer": ("Vera", "Lind", Role.VIEWER, "Workplace"),
+    "admin": ("Ada", "Novak", Role.ADMIN, "Service Management Office"),
+}
+
+# name: (criticality, owner username, description)
+SERVICES = {
+    "E-mail": (Service.Criticality.HIGH, "owner", "Exchange Online mailboxes, shared mailboxes and relays."),
+    "Service Desk portal": (
+        Service.Criticality.HIGH,
+        "manager",
+        "Self-service portal and request catalogue.",
+    ),
+    "Network": (Service.Criticality.CRITICAL, "owner", "Campus LAN, Wi-Fi, WAN links and firewalls."),
+    "ERP": (Service.Criticality.CRITICAL, "owner2", "Finance, purchasing and month-end close."),
+    "HR system": (Service.Criticality.MEDIUM, "owner2", "Personnel records, payroll interface, leave."),
+    "VPN": (Service.Criticality.HIGH, "owner", "Remote access for staff and suppliers."),
+    "Laptops & workstations": (Service.Criticality.MEDIUM, "owner2", "Devices, imaging and software."),
+    "CMDB": (Service.Criticality.MEDIUM, "manager", "Configuration items and their relationships."),
+}
+
+# Indicators per practice: (name, unit, direction, baseline, target)
+METRICS: dict[str, tuple[str, str, str, float, float]] = {
+    "incident": ("MTTR, priority 2", "h", "lower", 9.5, 6.0),
+    "monitoring": ("MTTR, priority 1", "h", "lower", 4.5, 2.5),
+    "problem": ("Repeat incidents per month", "incidents", "lower", 24, 10),
+    "service_desk": ("First-contact resolution", "%", "higher", 58, 70),
+    "change": ("Change success rate", "%", "higher", 88, 95),
+    "sla": ("SLA resolution compliance", "%", "higher", 86, 95),
+    "request": ("CSAT", "1-5", "higher", 3.6, 4.3),
+    "knowledge": ("CSAT", "1-5", "higher", 3.4, 4.1),
+    "asset": ("Asset data accuracy", "%", "higher", 72, 90),
+    "security": ("Patch compliance", "%", "higher", 81, 97),
+}
+
+
+@dataclass
+class Spec:
+    title: str
+    practice: str
+    service: str | None
+    channel: str
+    impact: int
+    effort: int
+    status: str
+    owner: str = "owner"
+    result: str = "achieved"  # evaluation: achieved, partly, not_achieved
+    outcome: str = ""
+    benefit: str = ""
+    reason: str = ""
+    lessons: str = ""
+    follow_ups: list[str] = field(default_factory=list)
+    blocked: str = ""
+    escalate: bool = False
+    stale: bool = False
+    overdue: bool = False
+    due_soon: bool = False
+    slipped: bool = False
+    revisit_passed: bool = False
+    impacted: bool = False
+    withdraw_from: str = ""
+
+
+CATALOGUE: list[Spec] = [
+    # New: waiting for assessment
+    Spec(
+        "Self-service password reset for the HR system",
+        "service_desk",
+        "HR system",
+        "staff_feedback",
+        4,
+        2,
+        "new",
+    ),
+    Spec("Auto-route VPN tickets to the network queue", "incident", "VPN", "request_analysis", 3, 1, "new"),
+    Spec(
+        "Knowledge article for Outlook calendar sync errors", "knowledge", "E-mail", "knowledge", 2, 1, "new"
+    ),
+    Spec("Reduce reassignments of ERP incidents", "incident", "ERP", "post_incident_review", 4, 3, "new"),
+    Spec(
+        "Monitor certificate expiry on the portal",
+        "monitoring",
+        "Service Desk portal",
+        "post_incident_review",
+        5,
+        2,
+        "new",
+        stale=True,
+    ),
+    Spec(
+        "Standard change for switch firmware updates",
+        "change",
+        "Network",
+        "change_review",
+        2,
+        2,
+        "new",
+        stale=True,
+    ),
+    Spec("Follow up the laptop refresh survey", "request", "Laptops & workstations", "survey", 2, 4, "new"),
+    # Deferred and rejected at assessment
+    Spec(
+        "Chatbot for first-line password questions",
+        "service_desk",
+        "Service Desk portal",
+        "staff_feedback",
+        3,
+        5,
+        "deferred",
+        reason="No budget before the next financial year.",
+    ),
+    Spec(
+        "Replace the legacy payroll interface",
+        "change",
+        "HR system",
+        "audit_finding",
+        4,
+        5,
+        "deferred",
+        reason="Waits for the HR system upgrade project.",
+    ),
+    Spec(
+        "Automated CMDB reconciliation for printers",
+        "asset",
+        "CMDB",
+        "asset_data",
+        2,
+        3,
+        "deferred",
+        reason="Revisit once discovery covers the data centre.",
+        revisit_passed=True,
+    ),
+    Spec(
+        "Split the VPN gateway per region",
+        "monitoring",
+        "VPN",
+        "sla_breach",
+        3,
+        4,
+        "deferred",
+        reason="Capacity is fine until the new office opens.",
+    ),
+    Spec(
+        "Fax-to-e-mail gateway",
+        "request",
+        "E-mail",
+        "staff_feedback",
+        1,
+        3,
+        "rejected",
+        reason="Fax is being retired; two requests in a year.",
+    ),
+    Spec(
+        "Rebuild the portal in a new framework",
+        "service_desk",
+        "Service Desk portal",
+        "staff_feedback",
+        2,
+        5,
+        "rejected",
+        reason="Cost far exceeds the benefit; the portal vendor ships the features we need.",
+    ),
+    Spec(
+        "Daily change advisory board",
+        "change",
+        None,
+        "change_review",
+        1,
+        2,
+        "rejected",
+        reason="Covered by the weekly CAB plus standard changes.",
+    ),
+    Spec(
+        "Track printer toner in the CMDB",
+        "asset",
+        "CMDB",
+        "asset_data",
+        1,
+        1,
+        "rejected",
+        reason="Consumables are outside the CMDB's scope.",
+    ),
+    # The seven steps
+    Spec(
+        "Cut MTTR of priority 2 e-mail incidents",
+        "incident",
+        "E-mail",
+        "post_incident_review",
+        4,
+        3,
+        "vision",
+    ),
+    Spec(
+        "Self-service software requests for workstations",
+        "request",
+        "Laptops & workstations",
+        "request_analysis",
+        4,
+        2,
+        "vision",
+        owner="owner2",
+    ),
+    Spec(
+        "Improve ERP month-end change success",
+        "change",
+        "ERP",
+        "change_review",
+        5,
+        4,
+        "vision",
+        owner="owner2",
+    ),
+    Spec("Accurate owner data for network devices", "asset", "Network", "asset_data", 3, 2, "vision"),
+    Spec("Proactive VPN capacity alerts", "monitoring", "VPN", "sla_breach", 3, 3, "vision", stale=True),
+    Spec(
+        "Raise first-contact resolution at the service desk",
+        "service_desk",
+        "Service Desk portal",
+        "survey",
+        4,
+        3,
+        "current_state",
+    ),
+    Spec(
+        "Reduce repeat incidents on the ERP batch jobs",
+        "problem",
+        "ERP",
+        "problem",
+        4,
+        4,
+        "current_state",
+        owner="owner2",
+    ),
+    Spec(
+        "Faster laptop onboarding for new hires",
+        "request",
+        "Laptops & workstations",
+        "survey",
+        3,
+        2,
+        "current_state",
+        owner="owner2",
+    ),
+    Spec("SLA compliance for network incidents", "sla", "Network", "sla_breach", 4, 2, "current_state"),
+    Spec(
+        "Knowledge coverage for HR questions",
+        "knowledge",
+        "HR system",
+        "knowledge",
+        2,
+        2,
+        "current_state",
+        owner="owner2",
+    ),
+    Spec("Reduce spam reaching mailboxes", "security", "E-mail", "staff_feedback", 3, 2, "target_state"),
+    Spec(
+        "CSAT on the service desk portal",
+        "request",
+        "Service Desk portal",
+        "survey",
+        3,
+        4,
+        "target_state",
+        owner="owner2",
+    ),
+    Spec(
+        "Change success rate for network changes", "change", "Network", "change_review", 4, 3, "target_state"
+    ),
+    Spec(
+        "Asset data accuracy for laptops",
+        "asset",
+        "Laptops & workstations",
+        "asset_data",
+        3,
+        3,
+        "target_state",
+        owner="owner2",
+    ),
+    Spec("Major incident communication template", "incident", None, "post_incident_review", 4, 1, "plan"),
+    Spec(
+        "Reduce ERP login incidents with single sign-on",
+        "problem",
+        "ERP",
+        "problem",
+        5,
+        4,
+        "plan",
+        owner="owner2",
+    ),
+    Spec("SLA dashboard for service owners", "sla", None, "sla_breach", 2, 2, "plan"),
+    Spec("Remove duplicate CIs from the CMDB", "asset", "CMDB", "asset_data", 3, 2, "plan", stale=True),
+    Spec("Automate VPN account provisioning", "request", "VPN", "request_analysis", 4, 2, "plan"),
+    Spec(
+        "Runbook for mail queue backlogs",
+        "incident",
+        "E-mail",
+        "post_incident_review",
+        4,
+        2,
+        "action",
+        due_soon=True,
+    ),
+    Spec(
+        "Peer review for ERP changes",
+        "change",
+        "ERP",
+        "change_review",
+        4,
+        3,
+        "action",
+        owner="owner2",
+        blocked="Waiting for the ERP vendor's test environment.",
+        escalate=True,
+    ),
+    Spec(
+        "Shift password resets to the portal",
+        "service_desk",
+        "Service Desk portal",
+        "staff_feedback",
+        4,
+        2,
+        "action",
+        overdue=True,
+        impacted=True,
+    ),
+    Spec(
+        "Tune network monitoring thresholds",
+        "monitoring",
+        "Network",
+        "post_incident_review",
+        3,
+        3,
+        "action",
+        blocked="Monitoring licence renewal is pending with procurement.",
+    ),
+    Spec(
+        "Laptop imaging in under one hour",
+        "request",
+        "Laptops & workstations",
+        "request_analysis",
+        3,
+        4,
+        "action",
+        owner="owner2",
+        overdue=True,
+    ),
+    Spec(
+        "Clean up the HR system problem backlog",
+        "problem",
+        "HR system",
+        "problem",
+        2,
+        3,
+        "action",
+        owner="owner2",
+    ),
+    Spec("CMDB discovery for the data centre", "asset", "CMDB", "audit_finding", 4, 4, "action"),
+    Spec("Reduce MTTR of VPN incidents", "incident", "VPN", "sla_breach", 4, 2, "evaluation"),
+    Spec(
+        "Knowledge articles for the top 20 contact reasons",
+        "knowledge",
+        "Service Desk portal",
+        "knowledge",
+        3,
+        2,
+        "evaluation",
+        owner="owner2",
+        result="partly",
+    ),
+    Spec(
+        "Faster ERP reports at month end",
+        "problem",
+        "ERP",
+        "problem",
+        3,
+        4,
+        "evaluation",
+        result="not_achieved",
+    ),
+    Spec(
+        "SLA breach warnings to resolver groups",
+        "sla",
+        "Network",
+        "sla_breach",
+        4,
+        2,
+        "evaluation",
+        result="",
+    ),
+    Spec("Standard changes for firewall rules", "change", "Network", "change_review", 4, 2, "momentum"),
+    Spec(
+        "Faster e-mail account creation",
+        "request",
+        "E-mail",
+        "request_analysis",
+        3,
+        1,
+        "momentum",
+        owner="owner2",
+    ),
+    Spec(
+        "Service desk call-back within two hours",
+        "service_desk",
+        "Service Desk portal",
+        "survey",
+        3,
+        3,
+        "momentum",
+        result="partly",
+    ),
+    # Closed, with every outcome and benefit category
+    Spec(
+        "Reduce P1 incidents on the ERP interface",
+        "problem",
+        "ERP",
+        "problem",
+        5,
+        4,
+        "closed",
+        owner="owner2",
+        outcome="successful",
+        benefit="quality",
+        lessons="Queue monitoring caught most failures early.",
+        follow_ups=["Monitor the interface queue depth"],
+    ),
+    Spec(
+        "Password reset self-service",
+        "service_desk",
+        "Service Desk portal",
+        "staff_feedback",
+        5,
+        2,
+        "closed",
+        outcome="successful",
+        benefit="time_saved",
+        lessons="Communicate the change before go-live.",
+    ),
+    Spec(
+        "Retire unused e-mail licences",
+        "asset",
+        "E-mail",
+        "audit_finding",
+        3,
+        1,
+        "closed",
+        outcome="successful",
+        benefit="cost_reduced",
+        lessons="Run the licence report quarterly.",
+    ),
+    Spec(
+        "Survey after major incidents",
+        "incident",
+        None,
+        "post_incident_review",
+        3,
+        2,
+        "closed",
+        outcome="successful",
+        benefit="customer_satisfaction",
+        lessons="Keep the survey to three questions.",
+    ),
+    Spec(
+        "Patch compliance for VPN gateways",
+        "security",
+        "VPN",
+        "audit_finding",
+        4,
+        3,
+        "closed",
+        outcome="successful",
+        benefit="risk_reduced",
+        lessons="Automate the monthly patch window.",
+        slipped=True,
+    ),
+    Spec(
+        "Change calendar visible to the service desk",
+        "change",
+        None,
+        "change_review",
+        2,
+        1,
+        "closed",
+        result="partly",
+        outcome="partly_successful",
+        benefit="time_saved",
+        follow_ups=["Publish the change calendar on the portal"],
+    ),
+    Spec(
+        "Laptop hardware failure trend analysis",
+        "problem",
+        "Laptops & workstations",
+        "problem",
+        3,
+        3,
+        "closed",
+        owner="owner2",
+        result="partly",
+        outcome="partly_successful",
+        benefit="quality",
+    ),
+    Spec(
+        "Simpler HR request forms",
+        "request",
+        "HR system",
+        "survey",
+        3,
+        2,
+        "closed",
+        owner="owner2",
+        result="partly",
+        outcome="partly_successful",
+        benefit="customer_satisfaction",
+        follow_ups=["Retire the paper leave form", "Pre-fill forms from the HR record"],
+    ),
+    Spec(
+        "Auto-assign network incidents",
+        "incident",
+        "Network",
+        "request_analysis",
+        3,
+        2,
+        "closed",
+        result="not_achieved",
+        outcome="unsuccessful",
+        lessons="Categories were too coarse to route on.",
+    ),
+    Spec(
+        "Migrate the ERP knowledge base",
+        "knowledge",
+        "ERP",
+        "knowledge",
+        2,
+        4,
+        "closed",
+        owner="owner2",
+        result="not_achieved",
+        outcome="unsuccessful",
+        lessons="Articles were out of date before migration.",
+    ),
+    Spec(
+        "Printer fleet tracking in the CMDB",
+        "asset",
+        "CMDB",
+        "asset_data",
+        2,
+        3,
+        "closed",
+        outcome="withdrawn",
+        lessons="Printers moved to a managed print service.",
+        withdraw_from="plan",
+    ),
+    Spec(
+        "Weekend on-call for the portal",
+        "service_desk",
+        "Service Desk portal",
+        "staff_feedback",
+        2,
+        4,
+        "closed",
+        outcome="withdrawn",
+        lessons="The portal's uptime made it unnecessary.",
+        withdraw_from="vision",
+    ),
+]
+
+# How long ago items in each state were identified (days): older states are older.
+AGE = {
+    "new": (2, 25),
+    "deferred": (40, 220),
+    "rejected": (20, 330),
+    "vision": (15, 90),
+    "current_state": (30, 120),
+    "target_state": (40, 150),
+    "plan": (50, 180),
+    "action": (70, 230),
+    "evaluation": (100, 260),
+    "momentum": (120, 300),
+    "closed": (140, 360),
+}
+COMMENTS = [
+    "Discussed at the monthly review: keep going.",
+    "The service owner agrees with the target.",
+    "Figures for last month are in the indicator.",
+    "Frontline agents report the change is noticeable.",
+    "Vendor call booked for next week.",
+]
+
+
+class Timeline:
+    """Rows written by each service call, so they can be moved to when it 'happened'.
+
+    `step()` after a call records the id ranges the call created; `finish()` gives every step a
+    time (explicit ones kept, the others spread evenly between them) and rewrites the timestamps.
+    """
+
+    MODELS: list[tuple[type[models.Model], tuple[str, ...]]] = [
+        (AuditEntry, ("at",)),
+        (StatusChange, ("at",)),
+        (Comment, ("created_at",)),
+        (Measurement, ("measured_at", "created_at")),
+        (Action, ("created_at",)),
+        (Indicator, ("created_at", "updated_at")),
+    ]
+
+    def __init__(self) -> None:
+        self.marks = self._ids()
+        self.steps: list[dict[str, Any]] = []
+
+    def _ids(self) -> dict[type[models.Model], int]:
+        # One round trip for the six tables: this runs after every service call.
+        quote = connection.ops.quote_name
+        sql = "SELECT " + ", ".join(  # noqa: S608 - table names from our models, no input
+            f"(SELECT MAX(id) FROM {quote(model._meta.db_table)})"  # noqa: S608
+            for model, _f in self.MODELS
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            row = cursor.fetchone()
+        return {model: value or 0 for (model, _f), value in zip(self.MODELS, row, strict=True)}
+
+    def step(self, kind: str, at: dt.datetime | None = None, **extra: Any) -> None:
+        ids = self._ids()
+        ranges = {model: (self.marks[model], ids[model]) for model in ids if ids[model] > self.marks[model]}
+        self.marks = ids
+        self.steps.append({"kind": kind, "at": at, "ranges": ranges, **extra})
+
+    def finish(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        steps, self.steps = self.steps, []
+        if not steps:
+            return []
+        if steps[0]["at"] is None:
+            steps[0]["at"] = start
+        if steps[-1]["at"] is None:
+            steps[-1]["at"] = end
+        anchor = 0
+        for i in range(1, len(steps)):
+            if steps[i]["at"] is None:
+                continue
+            gap = i - anchor
+            for k in range(1, gap):
+                lo, hi = steps[anchor]["at"], steps[i]["at"]
+                steps[anchor + k]["at"] = lo + (hi - lo) * k / gap
+            anchor = i
+        for step in steps:
+            for model, (lo, hi) in step["ranges"].items():
+                names = dict(self.MODELS)[model]
+                model.objects.filter(id__gt=lo, id__lte=hi).update(**dict.fromkeys(names, step["at"]))
+                if model is Indicator:
+                    model.objects.filter(id__gt=lo, id__lte=hi, baseline_value__isnull=False).update(
+                        baseline_date=step["at"].date()
+                    )
+        return steps
+
+
+class Builder:
+    def __init__(self, rng: random.Random, users: dict[str, User], services: dict[str, Service]):
+        self.rng = rng
+        self.users = users
+        self.services = services
+        self.now = timezone.now()
+        self.today = timezone.localdate()
+        self.timeline = Timeline()
+        self.closed_seen = 0
+        self.counts = {"items": 0, "indicators": 0, "measurements": 0, "actions": 0, "comments": 0}
+
+    @staticmethod
+    def timeline_ct() -> ContentType:
+        return ContentType.objects.get_for_model(Item)
+
+    def days_ago(self, days: float) -> dt.datetime:
+        return self.now - dt.timedelta(days=days)
+
+    def value(self, x: float, unit: str) -> Decimal:
+        places = 1 if unit in {"%", "h", "1-5"} else 0
+        if unit == "1-5":
+            x = min(max(x, 1), 5)
+        return Decimal(str(round(x, places)))
+
+    def build(self, n: int, spec: Spec) -> Item:
+        rng, u = self.rng, self.users
+        manager, owner = u["manager"], u[spec.owner]
+        submitter = rng.choice([u["contributor"], u["contributor"], owner, manager])
+        age = rng.uniform(*AGE[spec.status])
+        start = self.days_ago(age)
+        if spec.stale:
+            end = self.days_ago(rng.uniform(35, min(age - 1, 80) if age > 40 else 36))
+            start = min(start, end - dt.timedelta(days=10))
+        elif spec.status == "closed":
+            # About one closure a month over the year, so closed-per-month has a shape.
+            self.closed_seen += 1
+            end = self.days_ago(50 if spec.slipped else 8 + 27 * self.closed_seen + rng.uniform(-6, 6))
+            start = max(min(start, end - dt.timedelta(days=rng.uniform(45, 140))), self.days_ago(362))
+        elif spec.status in {"new", "rejected"}:
+            end = start + dt.timedelta(days=rng.uniform(0.5, 6)) if spec.status == "rejected" else start
+        else:
+            end = self.days_ago(rng.uniform(0.5, 9))
+        tl = self.timeline
+
+        item = S.create_item(
+            actor=submitter,
+            title=spec.title,
+            description=self.description(spec),
+            practice=spec.practice,
+            service=self.services[spec.service] if spec.service else None,
+            justification=f"Raised through {C.SourceChannel(spec.channel).label.lower()}.",
+            justification_type=C.JustificationType.BUSINESS
+            if spec.impact >= 4
+            else C.JustificationType.OPERATIONAL,
+            expected_outcome=self.expected(spec),
+            impact=spec.impact,
+            effort=spec.effort,
+            source_channel=spec.channel,
+            source_reference=self.source_ref(spec, n),
+            external_id=f"{MARKER}{n:02d}",
+        )
+        tl.step("create", start)
+        if spec.status == "new":
+            return self.finish(item, spec, start, end)
+        if spec.status in {"deferred", "rejected"}:
+            decision = "defer" if spec.status == "deferred" else "reject"
+            revisit = self.today + dt.timedelta(days=rng.randint(20, 150)) if decision == "defer" else None
+            item = S.assess_item(
+                item, actor=manager, decision=decision, reason=spec.reason, revisit_date=revisit
+            )
+            tl.step("assess")
+            return self.finish(item, spec, start, end)
+
+        item = S.assess_item(item, actor=manager, decision="accept", owner=owner)
+        tl.step("assess")
+        item = S.update_item(
+            item, actor=manager, vision=self.vision(spec), target_date=self.target_date(spec, start)
+        )
+        tl.step("edit")
+        if spec.withdraw_from == "vision" or spec.status == "vision":
+            return self.close_or_finish(item, spec, start, end)
+
+        metric = METRICS[spec.practice]
+        name, unit, direction, base, target = metric
+        base *= rng.uniform(0.9, 1.1)
+        target = target * rng.uniform(0.97, 1.03)
+        indicator = S.add_indicator(
+            item,
+            actor=owner,
+            name=f"{name}, {spec.service}" if spec.service else name,
+            unit=unit,
+            direction=direction,
+            baseline_value=self.value(base, unit),
+            baseline_method="manual: mean of the last three monthly reports",
+        )
+        tl.step("indicator")
+        for _k in range(2):
+            S.record_measurement(
+                indicator, actor=owner, value=self.value(base * rng.uniform(0.96, 1.04), unit)
+            )
+            tl.step("measure")
+        item = S.transition_item(item, actor=owner, to="current_state", reason="Vision agreed")
+        tl.step("status")
+        if spec.status == "current_state":
+            return self.finish(item, spec, start, end)
+        S.update_indicator(indicator, actor=owner, target_value=self.value(target, unit))
+        tl.step("indicator")
+        if spec.impacted:
+            impacted = S.add_indicator(
+                item,
+                actor=owner,
+                name="CSAT, service desk",
+                unit="1-5",
+                direction="higher",
+                role="impacted",
+                baseline_value="4.1",
+                target_value="4.1",
+            )
+            tl.step("indicator")
+            self.counts["indicators"] += 1
+            S.record_measurement(impacted, actor=owner, value="4.0")
+            tl.step("measure")
+        item = S.transition_item(item, actor=owner, to="target_state", reason="Baseline measured")
+        tl.step("status")
+        if spec.status == "target_state":
+            return self.finish(item, spec, start, end)
+        item = S.transition_item(item, actor=owner, to="plan", reason="Target agreed with the service owner")
+        tl.step("status")
+        actions = []
+        for title in self.action_titles(spec):
+            due = self.today + dt.timedelta(days=rng.randint(-40, 45))
+            actions.append(
+                S.add_action(
+                    item,
+                    actor=owner,
+                    title=title,
+                    owner=rng.choice([owner, owner, u["contributor"]]),
+                    due_date=due,
+                )
+            )
+            tl.step("action")
+        if spec.withdraw_from == "plan" or spec.status == "plan":
+            return self.close_or_finish(item, spec, start, end)
+
+        item = S.transition_item(item, actor=owner, to="action", reason="Plan approved")
+        tl.step("status")
+        progress = {"achieved": 1.1, "partly": 0.5, "not_achieved": 0.05, "": 0.8}[spec.result]
+        points = 3 if spec.status != "action" else rng.randint(1, 2)
+        for k in range(1, points + 1):
+            share = progress * k / points if spec.status != "action" else 0.3 * k
+            value = base + (target - base) * share
+            S.record_measurement(
+                indicator, actor=owner, value=self.value(value * rng.uniform(0.99, 1.01), unit)
+            )
+            tl.step("measure")
+        if actions:
+            S.update_action(actions[0], actor=owner, done=True)
+            tl.step("action_done")
+        if spec.blocked:
+            item = S.set_blocked(item, actor=owner, blocked=True, blocker=spec.blocked)
+            tl.step("block", self.days_ago(rng.uniform(12, 30)))
+            if spec.escalate:
+                item = S.escalate_item(item, actor=owner, note="Two weeks without a date from the vendor.")
+                tl.step("escalate", self.days_ago(rng.uniform(3, 10)))
+        if rng.random() < 0.6:
+            S.add_comment(
+                item, actor=rng.choice([manager, owner, u["contributor"]]), body=rng.choice(COMMENTS)
+            )
+            tl.step("comment")
+            self.counts["comments"] += 1
+        if spec.status == "action":
+            return self.finish(item, spec, start, end)
+
+        for action in actions[1:]:
+            S.update_action(action, actor=owner, done=True)
+            tl.step("action_done")
+        item = S.transition_item(item, actor=owner, to="evaluation", reason="Actions done")
+        tl.step("status")
+        if spec.result:
+            item = S.evaluate_item(item, actor=owner, note="Compared with the target over the last month.")
+            tl.step("evaluate")
+        if spec.status == "evaluation":
+            return self.finish(item, spec, start, end)
+        item = S.transition_item(item, actor=owner, to="momentum", reason="Evaluated")
+        tl.step("status")
+        if spec.status == "momentum":
+            return self.finish(item, spec, start, end)
+        return self.close_or_finish(item, spec, start, end, indicator=indicator)
+
+    def close_or_finish(self, item: Item, spec: Spec, start, end, indicator: Indicator | None = None) -> Item:
+        if spec.status != "closed":
+            return self.finish(item, spec, start, end)
+        owner = self.users[spec.owner]
+        item = S.close_item(
+            item,
+            actor=owner,
+            outcome=spec.outcome,
+            benefit_category=spec.benefit,
+            lessons=spec.lessons,
+            follow_ups=[{"title": title, "impact": 3, "effort": 2} for title in spec.follow_ups],
+        )
+        self.timeline.step("close", end)
+        if indicator is not None and spec.outcome in {"successful", "partly_successful"}:
+            # The control period: measurements after closure; one improvement slides back.
+            latest = indicator.latest_measurement()
+            assert latest is not None
+            days_closed = (self.now - end).days
+            for k in range(1, min(3, max(1, days_closed // 20)) + 1):
+                value = latest.value
+                if spec.slipped:
+                    value = indicator.baseline_value  # back where it started
+                S.record_measurement(indicator, actor=owner, value=value)
+                self.timeline.step("measure", end + (self.now - end) * k / 4)
+        return self.finish(item, spec, start, end)
+
+    def finish(self, item: Item, spec: Spec, start: dt.datetime, end: dt.datetime) -> Item:
+        steps = self.timeline.finish(start, end)
+        times = {s["kind"]: s["at"] for s in steps}
+        status_at = max((s["at"] for s in steps if StatusChange in s["ranges"]), default=start)
+        last = max(s["at"] for s in steps)
+        item.refresh_from_db()
+        item.identified_at = start
+        fields: dict[str, Any] = {
+            "identified_at": start,
+            "created_at": start,
+            "updated_at": last,
+            "status_changed_at": status_at,
+            "last_activity_at": last,
+        }
+        if "assess" in times:
+            fields["assessed_at"] = times["assess"]
+        if "evaluate" in times:
+            fields["evaluated_at"] = times["evaluate"]
+        if "block" in times:
+            fields["blocked_since"] = times["block"]
+        if "escalate" in times:
+            fields["escalated_at"] = times["escalate"]
+        if "close" in times:
+            fields["closed_at"] = times["close"]
+            if item.control_until:
+                fields["control_until"] = timezone.localdate(times["close"]) + dt.timedelta(days=90)
+            if item.slipped_at:
+                fields["slipped_at"] = last
+        if spec.revisit_passed:
+            fields["revisit_date"] = self.today - dt.timedelta(days=self.rng.randint(2, 12))
+        if item.target_date:
+            if spec.overdue:
+                item.target_date = self.today - dt.timedelta(days=self.rng.randint(5, 25))
+            elif spec.due_soon:
+                item.target_date = self.today + dt.timedelta(days=self.rng.randint(3, 8))
+            fields["target_date"] = item.target_date
+            fields["due_soon_from"] = item.compute_due_soon_from()
+        Item.objects.filter(pk=item.pk).update(**fields)
+        done_at = times.get("action_done")
+        if done_at:
+            Action.objects.filter(item=item, done=True).update(done_at=done_at)
+        self.counts["items"] += 1
+        return item
+
+    # -- words --
+
+    def description(self, spec: Spec) -> str:
+        where = f" on {spec.service}" if spec.service else ""
+        return (
+            f"{spec.title}{where}. Raised by the {C.Practice(spec.practice).label.lower()} practice "
+            f"after {C.SourceChannel(spec.channel).label.lower()} showed the current way of working "
+            "costs time and goodwill."
+        )
+
+    def vision(self, spec: Spec) -> str:
+        return {
+            "incident": "Users get working services back quickly and know what is happening.",
+            "monitoring": "We hear about failures before our users do.",
+            "problem": "The same failure does not hit us twice.",
+            "service_desk": "Staff get help at the first contact, at any hour.",
+            "change": "Changes land safely and on time, without surprises for the business.",
+            "sla": "Service owners see and keep the service levels the business relies on.",
+            "request": "Staff get what they ask for quickly, mostly without waiting for a person.",
+            "knowledge": "Answers are written down once and found easily.",
+            "asset": "The CMDB can be trusted for impact analysis and audits.",
+            "security": "Known vulnerabilities are closed before they are exploited.",
+        }.get(spec.practice, "A better service for the business.")
+
+    def expected(self, spec: Spec) -> str:
+        name, unit, direction, base, target = METRICS.get(spec.practice, ("", "", "", 0, 0))
+        if not name:
+            return ""
+        return f"{name} from about {base:g} {unit} to {target:g} {unit}."
+
+    def target_date(self, spec: Spec, start: dt.datetime) -> dt.date:
+        return timezone.localdate(start) + dt.timedelta(days=self.rng.randint(90, 300))
+
+    def source_ref(self, spec: Spec, n: int) -> str:
+        prefix = {
+            "post_incident_review": "PIR",
+            "problem": "PRB",
+            "change_review": "CHG",
+            "sla_breach": "SLA",
+            "survey": "CSAT",
+            "audit_finding": "AUD",
+            "request_analysis": "REQ",
+            "asset_data": "CMDB",
+            "knowledge": "KB",
+        }.get(spec.channel)
+        return f"{prefix}-{1000 + n * 37}" if prefix else ""
+
+    def action_titles(self, spec: Spec) -> list[str]:
+        choices = [
+            "Agree the approach with the service owner",
+            "Update the runbook and knowledge article",
+            "Train the resolver group",
+            "Configure the tool and test it",
+            "Communicate the change to staff",
+            "Review results after two weeks",
+        ]
+        return self.rng.sample(choices, self.rng.randint(2, 3))
+
+
+class Command(BaseCommand):
+    help = "Load a demo organisation (users with password 'demo', services, a year of register items)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset", action="store_true", help="Wipe the register first, then load the demo."
+        )
+        parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["reset"]:
+            self.reset()
+        elif Item.objects.filter(external_id__startswith=MARKER).exists():
+            self.stdout.write("The demo is already loaded (use --reset to load it again).")
+            self.print_logins()
+            return
+        rng = random.Random(options["seed"])
+        with transaction.atomic():
+            users = self.users()
+            services = self.services(users)
+            builder = Builder(rng, users, services)
+            for n, spec in enumerate(CATALOGUE, start=1):
+                builder.build(n, spec)
+            self.follow_ups(builder)
+            S.rank_items(
+                list(
+                    Item.objects.filter(status__in=[C.Status.PLAN, C.Status.ACTION])
+                    .order_by("-priority_score", "id")
+                    .values_list("id", flat=True)[:5]
+                ),
+                actor=users["manager"],
+            )
+            sustainment = S.check_sustainment()
+        counts = Item.objects.aggregate(n=models.Count("id"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo loaded: {counts['n']} register items, {len(services)} services, {len(users)} users "
+                f"(seed {options['seed']}; sustainment: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(sustainment.items()))
+                + ")."
+            )
+        )
+        self.print_logins()
+
+    def print_logins(self) -> None:
+        self.stdout.write(f"Logins (password: {PASSWORD}):")
+        for username, (first, last, role, _team) in USERS.items():
+            self.stdout.write(f"  {username:<12} {first} {last}, {Role(role).label}")
+
+    def reset(self) -> None:
+        item_type = ContentType.objects.get_for_model(Item)
+        try:
+            with transaction.atomic():
+                Item.objects.update(parent=None)
+                deleted, _ = Item.objects.all().delete()
+                AuditEntry.objects.filter(root_content_type=item_type).delete()
+                StatusChange.objects.filter(content_type=item_type).delete()
+        except ProtectedError as exc:
+            raise CommandError(
+                f"Cannot wipe the register: other records point at its items ({exc})."
+            ) from exc
+        self.stdout.write(f"Register wiped ({deleted} rows).")
+
+    def users(self) -> dict[str, User]:
+        teams = {
+            name: Team.objects.get_or_create(name=name, defaults={"description": d})[0]
+            for name, d in TEAMS.items()
+        }
+        hashed = make_password(PASSWORD)  # hashed once: PBKDF2 costs ~0.3 s a time
+        users = {}
+        for username, (first, last, role, team) in USERS.items():
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@demo.tikting.example",
+                    "role": role,
+                    "team": teams[team],
+                    "is_staff": role == Role.ADMIN,
+                    "is_superuser": role == Role.ADMIN,
+                    "password": hashed,
+                },
+            )
+            users[username] = user
+        return users
+
+    def services(self, users: dict[str, User]) -> dict[str, Service]:
+        services = {}
+        for name, (criticality, owner, description) in SERVICES.items():
+            service, _ = Service.objects.get_or_create(
+                name=name,
+                defaults={"criticality": criticality, "owner": users[owner], "description": description},
+            )
+            services[name] = service
+        return services
+
+    def follow_ups(self, builder: Builder) -> None:
+        """Children created at closure were identified when their parent closed."""
+        for child in Item.objects.filter(parent__isnull=False).select_related("parent"):
+            closed_at = child.parent.closed_at
+            Item.objects.filter(pk=child.pk).update(
+                identified_at=closed_at,
+                created_at=closed_at,
+                status_changed_at=closed_at,
+                last_activity_at=closed_at,
+            )
+            AuditEntry.objects.filter(
+                root_content_type=builder.timeline_ct(), root_object_id=str(child.pk)
+            ).update(at=closed_at)
+            StatusChange.objects.filter(content_type=builder.timeline_ct(), object_id=str(child.pk)).update(
+                at=closed_at
+            )
