@@ -454,3 +454,11 @@ def test_my_items_shows_owned_submitted_and_open_actions(cast, login):
     assert {i.title for i in response.context["submitted"]} == {"My idea", "Rejected idea"}
     assert [a.title for a in response.context["actions"]] == ["Write runbook"]
     assert b"Covered by CI-1" in response.content
+
+
+def test_it_sorts_descending_by_nullable_columns_with_empty_values_last(cast, login):
+    a, b, c = make_items(cast, 3)
+    S.update_item(a, actor=None, target_date=timezone.localdate() + dt.timedelta(days=5))
+    S.update_item(b, actor=None, target_date=timezone.localdate() + dt.timedelta(days=9))
+    response = login(cast.viewer).get(LIST, {"sort": "-target_date"})
+    assert [i.pk for i in response.context["items"]] == [b.pk, a.pk, c.pk]
