@@ -83,20 +83,37 @@ class Message(Schema):
     detail: str
 
 
+class FieldError(Schema):
+    field: str | None
+    message: str
+
+
+class ValidationErrors(Schema):
+    detail: list[FieldError]
+
+
 @router.get("", response={200: list[TokenOut], 401: Message}, summary="List your tokens")
 def list_tokens(request: HttpRequest):
     """Your tokens, active first. Raw values are never shown again after creation."""
     return own_tokens(request.auth)  # type: ignore[attr-defined]
 
 
-@router.post("", response={201: TokenCreated, 401: Message}, summary="Create a token")
+@router.post(
+    "",
+    response={201: TokenCreated, 400: Message, 401: Message, 422: ValidationErrors},
+    summary="Create a token",
+)
 def create_token(request: HttpRequest, payload: TokenIn):
     token, raw = issue_token(actor=request.auth, name=payload.name)  # type: ignore[attr-defined]
     token.token = raw  # type: ignore[attr-defined]
     return Status(201, token)
 
 
-@router.delete("/{token_id}", response={204: None, 401: Message, 404: Message}, summary="Revoke a token")
+@router.delete(
+    "/{token_id}",
+    response={204: None, 401: Message, 404: Message, 422: ValidationErrors},
+    summary="Revoke a token",
+)
 def delete_token(request: HttpRequest, token_id: Annotated[int, Field(ge=1, le=2**63 - 1)]):
     token = get_object_or_404(own_tokens(request.auth), pk=token_id)  # type: ignore[attr-defined]
     revoke_token(token, actor=request.auth)  # type: ignore[attr-defined]

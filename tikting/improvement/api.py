@@ -379,9 +379,13 @@ class ConflictOut(Schema):
 
 
 def errors(*codes: int) -> dict[int, Any]:
-    """Documented error responses: every operation may answer 401; add the ones it can raise."""
-    shapes = {401: Message, 403: Message, 404: Message, 409: ConflictOut, 422: ValidationErrors}
-    return {code: shapes[code] for code in sorted({401, *codes})}
+    """Documented error responses: every operation may answer 401; add the ones it can raise.
+
+    Writes (the operations that may answer 403) take a JSON body, and one that does not parse is 400.
+    """
+    shapes = {400: Message, 401: Message, 403: Message, 404: Message, 409: ConflictOut, 422: ValidationErrors}
+    extra = {400} if 403 in codes else set()
+    return {code: shapes[code] for code in sorted({401, *codes, *extra})}
 
 
 # --- Input schemas ------------------------------------------------------------------------------

@@ -417,6 +417,14 @@ class TestList:
         assert response.status_code == 422
         assert fields(response) == {"sort"}
 
+    def test_every_sort_works_both_ways(self, as_, new_item):
+        from tikting.improvement.filtersets import SORTS
+
+        viewer = as_("viewer")
+        for key in SORTS:
+            for sort in (key, f"-{key}"):
+                assert viewer.get("/items", sort=sort).status_code == 200, sort
+
     def test_it_lists_in_a_constant_number_of_queries(self, as_, cast, django_assert_max_num_queries):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
