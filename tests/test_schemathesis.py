@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -42,6 +44,18 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 class Seed:
     token: str
     ids: dict[str, list[int]]
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Requests go straight to the WSGI app, whose request signals close "obsolete" connections:
+    inside the test's transaction that would close it. Django's test Client detaches the same
+    receiver for the same reason."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
