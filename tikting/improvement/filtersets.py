@@ -70,7 +70,7 @@ def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.
     """Apply the register filters in `params` (a QueryDict or a dict) to an Item queryset.
 
     status: item statuses, or the groups "open", "active", "ended"; practice, quadrant,
-    source_channel: choice values; service: ids; owner: user ids, "me" or "none";
+    source_channel: choice values; impact, effort: ratings 1-5; service: ids; owner: user ids, "me" or "none";
     flag: stale, overdue, due_soon, blocked, slipped, measurement_due; q: text or CI-00012; parent: id.
     Several values of one filter (repeated or comma-separated) are OR-ed; filters are AND-ed.
     Unknown values raise ValidationError naming the filter.
@@ -98,6 +98,11 @@ def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.
         if values:
             _check_choices(name, values, choices)
             qs = qs.filter(**{f"{name}__in": values})
+    for name in ("impact", "effort"):
+        ratings = _many(params, name)
+        if ratings:
+            _check_choices(name, ratings, ["1", "2", "3", "4", "5"])
+            qs = qs.filter(**{f"{name}__in": [int(r) for r in ratings]})
     services = _many(params, "service")
     if services:
         if not all(s.isdigit() for s in services):

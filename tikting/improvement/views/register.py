@@ -443,9 +443,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
                     "quadrant": C.quadrant_for(impact, effort),
                     # 0.08..1: an empty cell stays faintly coloured by its quadrant.
                     "heat": round(0.08 + 0.92 * cells.get((impact, effort), 0) / peak, 2) if peak else 0.08,
-                    "url": _canonical(
-                        "list", filters, quadrant=C.quadrant_for(impact, effort), sort="priority"
-                    ),
+                    "url": _canonical("list", filters, impact=impact, effort=effort, sort="priority"),
                 }
                 for effort in range(1, 6)
             ],
