@@ -74,8 +74,8 @@
     data: {
       labels: data.months,
       datasets: [
-        { label: "Identified", data: data.created, backgroundColor: "#8fb3e0", order: 2 },
-        { label: "Closed", data: data.closed, backgroundColor: navy, order: 1 },
+        { label: "Identified", data: data.created, backgroundColor: "#8fb3e0" },
+        { label: "Closed", data: data.closed, backgroundColor: navy },
       ],
     },
     options: { scales: { y: integerAxis }, plugins: { legend: { position: "bottom" } } },

@@ -11,15 +11,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import F, QuerySet
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from tikting.improvement.models import Item
+from tikting.improvement import choices as C
+from tikting.improvement.models import Item, Measurement
 
 from .models import Minute, ReviewMeeting, ReviewStatus
 
 DEFAULT_LIMIT = 25
 RECENTLY_CLOSED_DAYS = 30  # when no review was held yet
+
+# The columns an agenda row shows (HTML and API): long texts and unused columns stay in the database,
+# which keeps the sort of each section's candidates small.
+ROW_FIELDS = (
+    "id",
+    "title",
+    "status",
+    "practice",
+    "quadrant",
+    "service__name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+    "target_date",
+    "blocked",
+    "blocker",
+    "blocked_since",
+    "escalated_at",
+    "last_activity_at",
+    "revisit_date",
+    "assessment_reason",
+    "identified_at",
+    "outcome",
+    "benefit_category",
+    "realised_delta",
+    "closed_at",
+    "slipped_at",
+    "control_until",
+    "sustainment",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +79,25 @@ class Section:
 
 def _today(now: dt.datetime) -> dt.date:
     return timezone.localdate(now)
+
+
+def measurement_due(qs: QuerySet, now: dt.datetime) -> QuerySet:
+    """Item.objects.measurement_due(now), written for speed: "last measured before the interval, or
+    never" is "no measurement within the interval" (NOT EXISTS, one index probe per item), and the
+    last measurement date, wanted only to order the rows, is a correlated subquery. The helper's
+    MAX over a join groups by every selected column (~40 ms at 10,000 items on SQLite).
+    Same definition; test_agenda checks that both select the same items."""
+    limit = now - dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
+    watched = Q(status__in=[C.Status.ACTION, C.Status.EVALUATION]) | Q(
+        status=C.Status.CLOSED, control_until__gte=timezone.localdate(now)
+    )
+    measurements = Measurement.objects.filter(indicator__item=OuterRef("pk"))
+    last = measurements.order_by("-measured_at").values("measured_at")[:1]
+    return (
+        qs.filter(watched)
+        .filter(~Exists(measurements.filter(measured_at__gte=limit)))
+        .annotate(last_measured_at=Subquery(last))
+    )
 
 
 SECTIONS: tuple[SectionSpec, ...] = (
@@ -86,7 +137,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
         "measurement_due",
         "Measurement due",
         "Items acting, evaluating or under sustainment watch, not measured for the measurement interval.",
-        lambda qs, now, since: qs.measurement_due(now).order_by(
+        lambda qs, now, since: measurement_due(qs, now).order_by(
             F("last_measured_at").asc(nulls_first=True), "id"
         ),
         {"flag": "measurement_due"},
@@ -144,7 +195,7 @@ def build_agenda(
     if since is None:
         since, _ = closed_since(now)
     items = Item.objects.all() if user is None else Item.objects.visible_to(user)
-    items = items.select_related("owner", "service")
+    items = items.select_related("owner", "service").only(*ROW_FIELDS)
     sections = []
     for spec in SECTIONS:
         if only and spec.key != only:

@@ -21,7 +21,7 @@ class ReviewMeetingForm(forms.ModelForm):
         model = ReviewMeeting
         fields = ["title", "scheduled_for", "chair", "notes"]
         widgets = {
-            "scheduled_for": forms.DateInput(attrs={"type": "date"}),
+            "scheduled_for": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "notes": forms.Textarea(attrs={"rows": 6}),
         }
 
@@ -43,7 +43,9 @@ class MinuteForm(forms.Form):
     kind = forms.ChoiceField(label="Decision", choices=MinuteKind.choices)
     text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     revisit_date = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Defer: when to revisit."
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text="Defer: when to revisit.",
     )
     owner = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, help_text="Accept or assign: the item's owner."
@@ -65,9 +67,14 @@ class DashboardFilterForm(forms.Form):
         queryset=Service.objects.all(), required=False, empty_label="All services"
     )
     start = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Closed from"
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        label="From",
+        help_text="Identified (stock counts) or closed (closure metrics) from",
     )
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="to")
+    end = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), label="to"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -61,6 +61,8 @@ def _agenda_context(request: HttpRequest, meeting: ReviewMeeting | None) -> dict
         "last_held": last_held,
         "now": now,
         "can_manage": P.can_manage(request.user),
+        # reversed once, not once per row
+        "minute_new_url": reverse("governance:minute_new", args=[meeting.pk]) if meeting else "",
     }
 
 
@@ -176,6 +178,7 @@ def review_print(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
     context = _agenda_context(request, meeting)
     context["minutes_by_item"] = _minutes_by_item(meeting)
+    context["can_manage"] = False  # paper has no buttons
     return render(request, "governance/review_print.html", context)
 
 
@@ -183,14 +186,21 @@ def review_print(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _agenda_row(request: HttpRequest, meeting: ReviewMeeting, item: Item, section: str) -> HttpResponse:
-    item = Item.objects.select_related("owner", "service").get(pk=item.pk)
+    rows = Item.objects.select_related("owner", "service")
     if section == "measurement_due":
-        item = Item.objects.with_last_measured().select_related("owner", "service").get(pk=item.pk)
+        rows = rows.with_last_measured()
+    item = rows.get(pk=item.pk)
     item.meeting_minutes = list(meeting.minutes.filter(item=item).order_by("at", "id"))
     return render(
         request,
         "governance/partials/agenda_row.html",
-        {"item": item, "section": section, "meeting": meeting, "can_manage": P.can_manage(request.user)},
+        {
+            "item": item,
+            "section": section,
+            "meeting": meeting,
+            "can_manage": P.can_manage(request.user),
+            "minute_new_url": reverse("governance:minute_new", args=[meeting.pk]),
+        },
     )
 
 

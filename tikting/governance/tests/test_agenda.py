@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tikting.governance import services as GS
-from tikting.governance.agenda import build_agenda
+from tikting.governance.agenda import build_agenda, measurement_due
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Item
@@ -205,3 +205,22 @@ def test_agenda_api_queries_do_not_grow_with_the_register(cast, login):
     few = agenda_queries(client, "/api/governance/agenda")
     spread(cast, 45)
     assert agenda_queries(client, "/api/governance/agenda") == few
+
+
+def test_the_measurement_due_section_selects_what_the_register_helper_selects(cast):
+    """The agenda reads the last measurement with a subquery (faster); it must not drift from
+    Item.objects.measurement_due, which the register's ?flag=measurement_due uses."""
+    now = timezone.now()
+    spread(cast, 14)
+    watched = ready_item(cast, title="closed, under watch, measured long ago")
+    indicator = watched.indicators.get()
+    S.record_measurement(indicator, actor=cast.owner, value="7", measured_at=now - dt.timedelta(days=50))
+    Item.objects.filter(pk=watched.pk).update(
+        status=C.Status.CLOSED, control_until=timezone.localdate() + dt.timedelta(days=9)
+    )
+    fresh = S.transition_item(ready_item(cast, title="acting, measured"), actor=cast.owner, to="action")
+    S.record_measurement(fresh.indicators.get(), actor=cast.owner, value="7")
+    expected = set(Item.objects.measurement_due(now).values_list("pk", flat=True))
+    assert watched.pk in expected
+    assert fresh.pk not in expected
+    assert set(measurement_due(Item.objects.all(), now).values_list("pk", flat=True)) == expected
