@@ -1,0 +1,63 @@
+"""Shared plumbing of the benchmarks: one fresh database per run, each in its own process.
+
+Settings are read when Django starts, so each database is measured in a child process started
+with DATABASE_URL set (the script re-invokes itself with --child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def targets(args: argparse.Namespace, pg_name: str) -> list[tuple[str, str]]:
+    """(label, DATABASE_URL) pairs: --database-url as given, else a temporary SQLite file and PostgreSQL."""
+    if args.database_url:
+        return [(url.split(":", 1)[0], url) for url in args.database_url]
+    sqlite_path = Path(tempfile.mkdtemp(prefix="tk_bench_")) / "bench.sqlite3"
+    return [("sqlite", f"sqlite:///{sqlite_path}"), ("postgresql", DEFAULT_PG.format(name=pg_name))]
+
+
+def fresh_database(url: str) -> None:
+    """An empty database at `url`: the SQLite file removed, the PostgreSQL database dropped and created."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        path = Path(parts.path[1:] if parts.path.startswith("//") else parts.path)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def run_child(script: str, url: str, extra: list[str]) -> int:
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tikting.settings"}
+    env.setdefault("TIKTING_LOG_LEVEL", "WARNING")
+    return subprocess.call([sys.executable, script, "--child", *extra], env=env, cwd=ROOT)
+
+
+def setup_django(migrate: bool = True) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tikting.settings")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
