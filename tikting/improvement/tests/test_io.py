@@ -58,7 +58,7 @@ def comparable(text, fmt):
 @pytest.fixture
 def register(cast):
     """A small register touching every exported field."""
-    acting = ready_item(cast, external_id="SHEET-1", description="Long\ntext, with \"quotes\"")
+    acting = ready_item(cast, external_id="SHEET-1", description='Long\ntext, with "quotes"')
     S.update_item(acting, actor=cast.manager, rank=1, review_milestone="Q3 review")
     S.set_blocked(acting, actor=cast.owner, blocked=True, blocker="Waiting for the vendor")
     indicator = acting.indicators.get()
@@ -115,6 +115,10 @@ def test_it_round_trips_losslessly(register, tmp_path, fmt):
     else:
         after = comparable(again, fmt)
     assert after == before
+    # Ids were given explicitly: the next item still gets a fresh one (PostgreSQL's sequence moved on).
+    assert S.create_item(actor=None, title="After the import").pk > max(
+        Item.objects.values_list("pk", flat=True)[:5]
+    )
 
 
 def test_it_round_trips_every_field_value(register):
@@ -138,7 +142,12 @@ def test_it_round_trips_every_field_value(register):
 def test_reimport_is_idempotent_and_applies_updates(register, tmp_path, fmt):
     text = export_text(fmt)
     path = write(tmp_path, f"register.{fmt}", text)
-    counts = (Item.objects.count(), Indicator.objects.count(), Measurement.objects.count(), Action.objects.count())
+    counts = (
+        Item.objects.count(),
+        Indicator.objects.count(),
+        Measurement.objects.count(),
+        Action.objects.count(),
+    )
     audit_rows = AuditEntry.objects.count()
 
     out, _ = run("import", path)
@@ -188,7 +197,9 @@ def test_status_change_on_reimport_is_recorded(cast, tmp_path):
     run("import", write(tmp_path, "b.csv", HEADER + "S-1,Runbooks,3,3,,,current_state,\n"))
     item = Item.objects.get(external_id="S-1")
     assert list(
-        StatusChange.objects.filter(object_id=str(item.pk)).order_by("id").values_list("old_status", "new_status")
+        StatusChange.objects.filter(object_id=str(item.pk))
+        .order_by("id")
+        .values_list("old_status", "new_status")
     ) == [("", "vision"), ("vision", "current_state")]
 
 
@@ -264,7 +275,9 @@ def test_json_lines_report_errors_by_line(cast, tmp_path):
 
 
 def test_json_array_reports_errors_by_line(cast, tmp_path):
-    text = '[\n{"external_id": "J-1", "title": "One"},\n{"external_id": "J-2", "title": "Two", "effort": 0}\n]\n'
+    text = (
+        '[\n{"external_id": "J-1", "title": "One"},\n{"external_id": "J-2", "title": "Two", "effort": 0}\n]\n'
+    )
     _, err = run("import", write(tmp_path, "a.json", text), expect_failure=True)
     assert "line 3, effort:" in err
     assert Item.objects.count() == 1
@@ -331,3 +344,19 @@ def test_io_service_counts_without_the_command(cast):
     # The second row matches the item the first created (same external_id): no duplicate.
     assert (result.created, result.updated, result.failed) == (1, 1, 0)
     assert Item.objects.get().title == "One again"
+
+
+def test_housekeeping_task_does_what_the_command_does(cast):
+    from tikting.improvement.tasks import housekeeping
+
+    item = S.create_item(actor=None, title="Later")
+    S.assess_item(
+        item,
+        actor=cast.manager,
+        decision="defer",
+        reason="Budget",
+        revisit_date=timezone.localdate() + dt.timedelta(days=5),
+    )
+    day = (timezone.localdate() + dt.timedelta(days=6)).isoformat()
+    assert housekeeping.call(day) == {"woken": 1, "sustainment": {}}
+    assert Item.objects.get(pk=item.pk).status == C.Status.NEW
