@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tikting.improvement import choices as C
 from tikting.improvement.models import Item, Measurement
+from tikting.improvement.querysets import ItemQuerySet
 
 from .models import Minute, ReviewMeeting, ReviewStatus
 
@@ -59,7 +60,7 @@ class SectionSpec:
     key: str
     title: str
     help: str
-    select: Callable[[QuerySet, dt.datetime, dt.datetime], QuerySet]  # (items, now, since) → rows
+    select: Callable[[ItemQuerySet, dt.datetime, dt.datetime], QuerySet]  # (items, now, since) → rows
     register_filter: dict[str, str]
 
 
@@ -225,4 +226,4 @@ def attach_minutes(sections: list[Section], meeting: ReviewMeeting | None) -> No
         for minute in minutes:
             by_item.setdefault(minute.item_id, []).append(minute)
     for item in rows:
-        item.meeting_minutes = by_item.get(item.pk, [])
+        item.meeting_minutes = by_item.get(item.pk, [])  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Avg, Count, DateField, DurationField, ExpressionWrapper, F, Q, QuerySet
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from . import choices as C
 from .models import Item
+from .querysets import ItemQuerySet
 
 __all__ = [
     "Filters",
@@ -52,8 +53,8 @@ class Filters:
     start: dt.date | None = None
     end: dt.date | None = None
 
-    def scope(self, qs: QuerySet | None = None) -> QuerySet:
-        qs = Item.objects.all() if qs is None else qs
+    def scope(self, qs: QuerySet | None = None) -> ItemQuerySet:
+        qs = cast(ItemQuerySet, Item.objects.all() if qs is None else qs)
         if self.practice:
             qs = qs.filter(practice=self.practice)
         if self.service not in (None, ""):
@@ -310,16 +311,15 @@ def practice_metrics(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Every practice metric at once: what the dashboard and GET /api/governance/practice-metrics show."""
-    scope = {"practice": practice, "service": service}
-    window = {"start": start, "end": end}
+    f: dict[str, Any] = {"practice": practice, "service": service, "start": start, "end": end}
     return {
-        "totals": totals(qs, **scope, **window),
-        "by_status": items_by_status(qs, **scope, **window),
-        "by_quadrant": items_by_quadrant(qs, **scope, **window),
-        "closed_on_time": closed_on_time(qs, **scope, **window),
-        "cycle_time": cycle_time(qs, **scope, **window),
-        "outcomes": outcomes(qs, **scope, **window),
-        "sustainment": sustainment(qs, **scope, **window),
-        "created_vs_closed": created_vs_closed(qs, **scope, end=end),
-        "flags": open_flags(qs, **scope, now=now),
+        "totals": totals(qs, **f),
+        "by_status": items_by_status(qs, **f),
+        "by_quadrant": items_by_quadrant(qs, **f),
+        "closed_on_time": closed_on_time(qs, **f),
+        "cycle_time": cycle_time(qs, **f),
+        "outcomes": outcomes(qs, **f),
+        "sustainment": sustainment(qs, **f),
+        "created_vs_closed": created_vs_closed(qs, practice=practice, service=service, end=end),
+        "flags": open_flags(qs, practice=practice, service=service, now=now),
     }
