@@ -32,7 +32,7 @@ SORTS: dict[str, list[Any]] = {
 DEFAULT_SORT = "rank"
 
 # Filter names accepted in query strings / API parameters.
-FLAGS = ("stale", "overdue", "due_soon", "blocked", "slipped", "measurement_due")
+FLAGS = ("stale", "overdue", "due_soon", "blocked", "slipped", "measurement_due", "deferred_due", "to_assess")
 FILTER_FIELDS = (
     "q",
     "status",
@@ -71,7 +71,8 @@ def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.
 
     status: item statuses, or the groups "open", "active", "ended"; practice, quadrant,
     source_channel: choice values; impact, effort: ratings 1-5; service: ids; owner: user ids, "me" or "none";
-    flag: stale, overdue, due_soon, blocked, slipped, measurement_due; q: text or CI-00012; parent: id.
+    flag: stale, overdue, due_soon, blocked, slipped, measurement_due, deferred_due,
+    to_assess (new, plus deferred items whose revisit date came); q: text or CI-00012; parent: id.
     Several values of one filter (repeated or comma-separated) are OR-ed; filters are AND-ed.
     Unknown values raise ValidationError naming the filter.
     """
@@ -141,6 +142,8 @@ def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.
             "blocked": lambda q: q.blocked(),
             "slipped": lambda q: q.slipped(),
             "measurement_due": lambda q: q.measurement_due(now),
+            "deferred_due": lambda q: q.deferred_due(today),
+            "to_assess": lambda q: q.to_assess() | q.deferred_due(today),
         }[flag](qs)
     q = params.get("q")
     if q:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Max, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from . import choices as C
@@ -52,20 +52,31 @@ class ItemQuerySet(models.QuerySet):
         return self.filter(status=C.Status.DEFERRED, revisit_date__lte=today)
 
     def with_last_measured(self):
-        return self.annotate(last_measured_at=Max("indicators__measurements__measured_at"))
+        """Annotate each item with the time of its latest measurement (a correlated subquery)."""
+        from .models import Measurement
+
+        last = (
+            Measurement.objects.filter(indicator__item=OuterRef("pk"))
+            .order_by("-measured_at")
+            .values("measured_at")[:1]
+        )
+        return self.annotate(last_measured_at=Subquery(last))
 
     def measurement_due(self, now: dt.datetime | None = None):
-        """Acting or evaluating items, and closed items under watch, not measured for an interval."""
+        """Acting or evaluating items, and closed items under watch, not measured for an interval.
+
+        "Last measured before the interval, or never" is "no measurement within the interval":
+        NOT EXISTS costs one index probe per item, where MAX over a join groups every column.
+        """
+        from .models import Measurement
+
         now = now or timezone.now()
         limit = now - dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
         watched = Q(status__in=[C.Status.ACTION, C.Status.EVALUATION]) | Q(
             status=C.Status.CLOSED, control_until__gte=timezone.localdate(now)
         )
-        return (
-            self.filter(watched)
-            .with_last_measured()
-            .filter(Q(last_measured_at__isnull=True) | Q(last_measured_at__lt=limit))
-        )
+        recent = Measurement.objects.filter(indicator__item=OuterRef("pk"), measured_at__gte=limit)
+        return self.filter(watched).filter(~Exists(recent)).with_last_measured()
 
     def slipped(self):
         return self.filter(sustainment=C.Sustainment.SLIPPED)

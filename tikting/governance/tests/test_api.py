@@ -68,7 +68,7 @@ def test_every_role_reads_the_agenda(cast, login, role, new_item):
     assess = response.json()["sections"][0]
     assert assess["key"] == "assess"
     assert assess["count"] == 1
-    assert assess["register_url"] == "/register/?status=new"
+    assert assess["register_url"] == "/register/?status=all&flag=to_assess"
     assert assess["items"][0]["ref"] == new_item.ref
 
 

@@ -74,7 +74,7 @@ def test_viewers_see_no_decision_buttons(cast, login, meeting, new_item):
 
 def test_the_agenda_links_to_the_filtered_register(cast, login, new_item):
     page = login(cast.viewer).get("/governance/agenda/").content.decode()
-    assert 'href="/register/?status=new"' in page
+    assert 'href="/register/?status=all&amp;flag=to_assess"' in page
 
 
 def test_an_unknown_meeting_is_404(cast, login):
