@@ -137,7 +137,11 @@ class Command(BaseCommand):
                 count = io.export_items(stream, fmt=fmt, qs=qs)
             self.stderr.write(f"Exported {count} item(s) to {output}.")
         else:
-            count = io.export_items(_Raw(self.stdout), fmt=fmt, qs=qs)
+            try:
+                io.export_items(_Raw(self.stdout), fmt=fmt, qs=qs)
+            except BrokenPipeError:
+                # Piped into `head` or similar, which stopped reading: not an error worth a traceback.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
     # -- import --
 
