@@ -70,3 +70,39 @@ def sign_in(page, live_server):
         return page
 
     return _sign_in
+
+
+def log_in(page, base_url, user, password):
+    """Sign `user` in on `page` through the login form."""
+    page.goto(f"{base_url}/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+    return page
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """Pages in their own browser contexts (one per person), failing the test on JavaScript errors."""
+    opened = []
+
+    def _new_page():
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        opened.append((context, page, errors))
+        return page
+
+    yield _new_page
+    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
+    all_errors = []
+    for n, (context, page, errors) in enumerate(opened):
+        if failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}.png"), full_page=True)
+        context.close()
+        all_errors.extend(errors)
+    assert not all_errors, f"JavaScript errors on the page: {all_errors}"
