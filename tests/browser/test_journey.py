@@ -272,11 +272,6 @@ def test_opportunity_to_closure(page: Page, live_server, sign_in, cast, password
     expect(status_badge(page)).to_have_attribute("data-status", "new")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="App bug: MeasurementForm pre-fills measured_at with the current minute (seconds dropped), "
-    "earlier than the moment the item entered step 5, so Item.gaps_for('evaluation') ignores it.",
-)
 def test_prefilled_measurement_time_counts_after_taking_action(
     page: Page, live_server, sign_in, cast, password
 ):

@@ -214,7 +214,8 @@ class Item(models.Model):
             ),
             "planned_action": lambda: self.actions.exists(),
             "measurement": lambda: Measurement.objects.filter(
-                indicator__in=indicators, measured_at__gte=self._action_started_at()
+                indicator__in=indicators,
+                measured_at__gte=self._action_started_at().replace(second=0, microsecond=0),
             ).exists(),
             "evaluation": lambda: bool(self.evaluation_result),
         }
@@ -229,6 +230,8 @@ class Item(models.Model):
         return ", ".join(C.GAP_MESSAGES[g] for g in gaps)
 
     def _action_started_at(self) -> dt.datetime:
+        """When the item last entered step 5. Forms take times to the minute, so callers compare
+        from the start of that minute: a measurement entered in the same minute counts."""
         from tikting.core.models import StatusChange
 
         change = (

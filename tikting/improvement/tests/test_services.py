@@ -269,3 +269,16 @@ def test_reopen_needs_reason(cast):
         S.reopen_item(item, actor=cast.manager, reason="")
     assert "reason" in err.value.message_dict
     assert S.reopen_item(item, actor=cast.manager, reason="new evidence").status == C.Status.NEW
+
+
+def test_a_measurement_entered_to_the_minute_counts_after_action_started(cast):
+    """Forms take times to the minute: a measurement in the minute action started counts."""
+    item = S.transition_item(ready_item(cast), actor=cast.owner, to="action")
+    started = timezone.now()
+    S.record_measurement(
+        item.indicators.get(),
+        actor=cast.owner,
+        value="7",
+        measured_at=started.replace(second=0, microsecond=0),
+    )
+    assert "measurement" not in item.gaps_for(C.Status.EVALUATION)
