@@ -21,7 +21,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
@@ -1076,7 +1076,7 @@ class Command(BaseCommand):
                 deleted, _ = Item.objects.all().delete()
                 AuditEntry.objects.filter(root_content_type=item_type).delete()
                 StatusChange.objects.filter(content_type=item_type).delete()
-        except ProtectedError as exc:
+        except (ProtectedError, RestrictedError) as exc:
             raise CommandError(
                 f"Cannot wipe the register: other records point at its items ({exc})."
             ) from exc
