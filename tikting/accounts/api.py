@@ -6,50 +6,15 @@ Mounted at /api/tokens by tikting/api.py. The same operations back the /account/
 import datetime as dt
 from typing import Annotated
 
-from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
-from tikting.core import audit
-
-from .models import ApiToken, User
+from .models import ApiToken
+from .services import issue_token, own_tokens, revoke_token
 
 router = Router(tags=["tokens"])
-
-
-# --- Token operations (service-shaped; see the note in the final report: accounts/services.py) --
-
-
-@transaction.atomic
-def issue_token(*, actor: User, name: str) -> tuple[ApiToken, str]:
-    """Issue a token for the acting user; returns it and its raw value (known only now). Audited."""
-    token, raw = ApiToken.issue(actor, name.strip())
-    audit.record(token, action="create", actor=actor, root=actor, changes={"name": [None, token.name]})
-    return token, raw
-
-
-@transaction.atomic
-def revoke_token(token: ApiToken, *, actor: User) -> ApiToken:
-    """Revoke a token now (idempotent): requests with it answer 401 from then on. Audited."""
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
-            token,
-            action="update",
-            actor=actor,
-            root=token.user,
-            changes={"revoked_at": [None, token.revoked_at.isoformat()]},
-            message="Token revoked",
-        )
-    return token
-
-
-def own_tokens(user: User):
-    return ApiToken.objects.filter(user=user).order_by("revoked_at", "-created_at")
 
 
 # --- Schemas and endpoints ----------------------------------------------------------------------

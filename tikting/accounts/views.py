@@ -6,8 +6,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .api import issue_token, own_tokens, revoke_token
 from .forms import TokenForm
+from .services import issue_token, own_tokens, revoke_token
 
 
 @login_required

@@ -15,7 +15,7 @@ from .middleware import current_request_id
 from .models import AuditEntry, StatusChange
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A JSON-safe form of a field value."""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -35,7 +35,7 @@ def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str
         if field.name in {"id", "version"}:
             continue
         name = field.name
-        result[name] = _plain(getattr(obj, field.attname))
+        result[name] = plain(getattr(obj, field.attname))
     return result
 
 

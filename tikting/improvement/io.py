@@ -35,7 +35,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
-from tikting.core.audit import _plain, diff, snapshot
+from tikting.core.audit import diff, plain, snapshot
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
 
@@ -819,7 +819,7 @@ class Importer:
                 if old != new:
                     changed_attrs.add(attr)
                     if attr != "due_soon_from":  # derived from the target date: noise in the history
-                        changes[attr.removesuffix("_id")] = [_plain(old), _plain(new)]
+                        changes[attr.removesuffix("_id")] = [plain(old), plain(new)]
         if not is_new and item.status != old_status:
             changed_attrs.add("status_changed_at")
             item.status_changed_at = item.closed_at if item.status == C.Status.CLOSED else self.now

@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tikting.accounts.api import issue_token
 from tikting.accounts.models import ApiToken
+from tikting.accounts.services import issue_token
 from tikting.core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

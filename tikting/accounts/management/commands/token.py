@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from tikting.accounts.models import ApiToken, User
+from tikting.accounts.models import User
+from tikting.accounts.services import issue_token, revoke_token
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
     def issue(self, user: User, name: str, fmt: str) -> None:
         if not user.is_active:
             raise CommandError(f"{user.username} is not active.")
-        token, raw = ApiToken.issue(user, name.strip() or "cli")
+        token, raw = issue_token(user, actor=None, name=name.strip() or "cli")
         if fmt == "json":
             self.stdout.write(json.dumps({"id": token.pk, "name": token.name, "token": raw}))
             return
@@ -83,5 +83,5 @@ class Command(BaseCommand):
         if token.revoked_at:
             self.stdout.write(f"Token {pk} was already revoked on {token.revoked_at:%Y-%m-%d}.")
             return
-        ApiToken.objects.filter(pk=pk).update(revoked_at=timezone.now())
+        revoke_token(token, actor=None)
         self.stdout.write(self.style.SUCCESS(f"Revoked token {pk} '{token.name}' of {user.username}."))
