@@ -34,7 +34,7 @@ demo: install
 	$(BIN)/tikting demo
 	@echo ""
 	@echo "  tikting is running on http://127.0.0.1:8000  (Ctrl-C to stop)"
-	@echo "  demo logins (password: demo): manager, owner, contributor, viewer, admin"
+	@echo "  demo logins (password: demo): manager, owner, owner2, contributor, viewer, admin"
 	@echo ""
 	$(BIN)/tikting runserver 127.0.0.1:8000
 
