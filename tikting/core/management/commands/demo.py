@@ -27,6 +27,8 @@ from django.utils import timezone
 from tikting.accounts.models import Role, Team, User
 from tikting.cmdb.models import Service
 from tikting.core.models import AuditEntry, StatusChange
+from tikting.governance import services as G
+from tikting.governance.models import ReviewMeeting
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Action, Comment, Indicator, Item, Measurement
@@ -1052,6 +1054,7 @@ class Command(BaseCommand):
                 actor=users["manager"],
             )
             sustainment = S.check_sustainment()
+            self.reviews(users)
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
@@ -1063,6 +1066,32 @@ class Command(BaseCommand):
         )
         self.print_logins()
 
+    def reviews(self, users: dict[str, User]) -> None:
+        """Last month's register review, held, with minutes; this month's, planned."""
+        manager = users["manager"]
+        today = timezone.localdate()
+        held_on = today - dt.timedelta(days=28)
+        last = G.create_review(actor=manager, scheduled_for=held_on, notes="Monthly register review.")
+        open_items = Item.objects.open()
+        decisions = [
+            (open_items.filter(blocked=True).first(), "escalate", "Budget owner to unblock by next review."),
+            (open_items.filter(status=C.Status.ACTION).first(), "continue", "On track; measure weekly."),
+            (open_items.filter(status=C.Status.PLAN).first(), "adjust", "Split the plan: quick fix first."),
+            (
+                Item.objects.closed().exclude(outcome="withdrawn").first(),
+                "note",
+                "Results shared at the town hall.",
+            ),
+        ]
+        for item, kind, text in decisions:
+            if item is not None:
+                G.record_minute(last, actor=manager, item=item, kind=kind, text=text)
+        G.hold_review(last, actor=manager)
+        held_at = timezone.make_aware(dt.datetime.combine(held_on, dt.time(10, 0)))
+        ReviewMeeting.objects.filter(pk=last.pk).update(held_at=held_at)
+        last.minutes.update(at=held_at)
+        G.create_review(actor=manager, scheduled_for=today + dt.timedelta(days=2))
+
     def print_logins(self) -> None:
         self.stdout.write(f"Logins (password: {PASSWORD}):")
         for username, (first, last, role, _team) in USERS.items():
@@ -1072,6 +1101,7 @@ class Command(BaseCommand):
         item_type = ContentType.objects.get_for_model(Item)
         try:
             with transaction.atomic():
+                ReviewMeeting.objects.all().delete()
                 Item.objects.update(parent=None)
                 deleted, _ = Item.objects.all().delete()
                 AuditEntry.objects.filter(root_content_type=item_type).delete()
