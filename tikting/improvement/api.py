@@ -6,18 +6,21 @@ id (/indicators/{id}, /actions/{id}) and the pick lists clients need to build fo
 render; the service checks permission and rules, so errors name the same fields as in the UI.
 """
 
+import codecs
 import datetime as dt
+import tempfile
 from decimal import Decimal
+from io import TextIOWrapper
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import BeforeValidator, ConfigDict
 
@@ -26,7 +29,8 @@ from tikting.cmdb.models import Service
 from tikting.core import audit
 
 from . import choices as C
-from . import filtersets
+from . import filtersets, io
+from . import permissions as P
 from . import services as S
 from .models import Action, Comment, Indicator, Item, Measurement
 
@@ -383,7 +387,15 @@ def errors(*codes: int) -> dict[int, Any]:
 
     Writes (the operations that may answer 403) take a JSON body, and one that does not parse is 400.
     """
-    shapes = {400: Message, 401: Message, 403: Message, 404: Message, 409: ConflictOut, 422: ValidationErrors}
+    shapes = {
+        400: Message,
+        401: Message,
+        403: Message,
+        404: Message,
+        409: ConflictOut,
+        413: Message,
+        422: ValidationErrors,
+    }
     extra = {400} if 403 in codes else set()
     return {code: shapes[code] for code in sorted({401, *codes, *extra})}
 
@@ -554,6 +566,16 @@ class ItemFilters(Schema):
         description="All given flags must hold",
         json_schema_extra={"items": {"type": "string", "enum": list(filtersets.FLAGS)}},
     )
+    impact: list[str] = Field(
+        [],
+        description="Impact ratings",
+        json_schema_extra={"items": {"type": "string", "enum": list("12345")}},
+    )
+    effort: list[str] = Field(
+        [],
+        description="Effort ratings",
+        json_schema_extra={"items": {"type": "string", "enum": list("12345")}},
+    )
     parent: list[str] = Field([], description="Parent item ids")
     sort: SortValue = Field(filtersets.DEFAULT_SORT, description="Sort key; '-' prefix reverses")  # type: ignore[valid-type]
 
@@ -670,6 +692,90 @@ def rank_items(request: HttpRequest, payload: RankIn):
     if len(set(payload.ids)) != len(payload.ids):
         raise ValidationError({"ids": "Each item may appear once."})
     return {"changed": S.rank_items(payload.ids, actor=_actor(request))}
+
+
+class ImportError_(Schema):
+    line: int
+    field: str
+    message: str
+
+
+class ImportOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    dry_run: bool
+    errors: list[ImportError_]
+
+
+@router.get(
+    "/export",
+    response={200: None, **errors(422)},
+    summary="Export items (CSV, JSON, JSON Lines)",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The filtered register as a file",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            }
+        }
+    },
+)
+def export_register(
+    request: HttpRequest, filters: Query[ItemFilters], format: Literal["csv", "json", "jsonl"] = "csv"
+):
+    """The items matching the register filters, in the format `tikting register export` writes
+    (docs/import-formats.md): the same file imports back with POST /items/import."""
+    qs = filtersets.filter_items(_items(request), filters.dict(exclude={"sort"}), user=_actor(request))
+    qs = filtersets.sort_items(qs, filters.sort)
+    # Spooled to disk past 8 MB; FileResponse streams it out and closes it.
+    raw = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+    text = TextIOWrapper(raw, encoding="utf-8", newline="")
+    io.export_items(text, fmt=format, qs=qs)
+    text.flush()
+    text.detach()
+    raw.seek(0)
+    content_type, ext = {
+        "csv": ("text/csv", "csv"),
+        "json": ("application/json", "json"),
+        "jsonl": ("application/x-ndjson", "jsonl"),
+    }[format]
+    response = FileResponse(raw, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="tikting-register.{ext}"'
+    return response
+
+
+@router.post("/import", response={200: ImportOut, **errors(403, 413, 422)}, summary="Import items")
+def import_register(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    format: Literal["csv", "json", "jsonl"] | None = Form(None),
+    dry_run: bool = Form(False),
+    create_services: bool = Form(False),
+):
+    """Create or update items from a CSV / JSON / JSON Lines file (improvement managers).
+
+    Idempotent: rows match on `ref`, else `external_id`. Bad rows are reported by line and field
+    and skipped; good rows are kept. `dry_run` checks everything and writes nothing. Files over
+    TIKTING_MAX_UPLOAD_BYTES answer 413.
+    """
+    P.check(_actor(request), P.can_manage, what="import register items")
+    if file.size and file.size > settings.TIKTING_MAX_UPLOAD_BYTES:
+        return Status(413, {"detail": f"The file is over {settings.TIKTING_MAX_UPLOAD_BYTES} bytes."})
+    fmt = io.format_for(file.name, format)
+    stream = codecs.getreader("utf-8-sig")(file, errors="strict")
+    try:
+        result = io.import_items(
+            stream, fmt=fmt, actor=_actor(request), dry_run=dry_run, create_services=create_services
+        )
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
+    return result.as_dict()
 
 
 @router.get("/{item_id}", response={200: ItemDetail, **errors(404, 422)}, summary="Get an item")

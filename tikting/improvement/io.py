@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import IO, Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -54,6 +55,17 @@ __all__ = [
 ]
 
 FORMATS = ("csv", "json", "jsonl")
+
+
+def format_for(path: str | None, given: str | None = None) -> str:
+    """The format asked for, else the one a file name's suffix says, else CSV."""
+    if given:
+        return given
+    suffix = Path(path).suffix.lower().lstrip(".") if path else ""
+    if suffix in {"json", "jsonl"}:
+        return suffix
+    return "jsonl" if suffix == "ndjson" else "csv"
+
 
 # The register's columns, in export order. quadrant and priority_score are derived from impact
 # and effort: exported for reading, ignored on import.

@@ -127,6 +127,15 @@ class Filters:
         return query.urlencode()
 
 
+def export_query(filters: Filters) -> str:
+    """The filters as the export API reads them (it has no `status=all`, and no page)."""
+    query = filters.query.copy()
+    if query.getlist("status") == ["all"]:
+        query.pop("status")
+    query.pop("page", None)
+    return query.urlencode()
+
+
 def read_filters(request: HttpRequest, *, with_status: bool = True) -> Filters:
     """The register filters of a request. Without a status filter the list shows open items;
     `status=all` shows every status."""
@@ -265,6 +274,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "ellipsis": Paginator.ELLIPSIS,
         "headers": _sort_headers(filters),
         "page_query": filters.urlencode(page=None),
+        "export_query": export_query(filters),
         "can_rank": can_rank,
         "show_rank": filters.sort.lstrip("-") == "rank",
         "can_submit": P.can_submit(request.user),

@@ -15,7 +15,6 @@ import json
 import os
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,18 +27,6 @@ from tikting.improvement import io
 from tikting.improvement import services as S
 from tikting.improvement.filtersets import FILTER_FIELDS, filter_items
 from tikting.improvement.models import Item
-
-
-def _format_for(path: str | None, given: str | None) -> str:
-    if given:
-        return given
-    if path:
-        suffix = Path(path).suffix.lower().lstrip(".")
-        if suffix in {"json", "jsonl"}:
-            return suffix
-        if suffix == "ndjson":
-            return "jsonl"
-    return "csv"
 
 
 class Command(BaseCommand):
@@ -125,7 +112,7 @@ class Command(BaseCommand):
 
     def export(self, options: dict[str, Any]) -> None:
         output = options.get("output")
-        fmt = _format_for(output, options.get("format"))
+        fmt = io.format_for(output, options.get("format"))
         try:
             qs = filter_items(Item.objects.all(), self._filters(options))
         except ValidationError as exc:
@@ -147,7 +134,7 @@ class Command(BaseCommand):
 
     def import_(self, options: dict[str, Any]) -> None:
         path = options["file"]
-        fmt = _format_for(path if path != "-" else None, options.get("format"))
+        fmt = io.format_for(path if path != "-" else None, options.get("format"))
         actor = None
         if options.get("as_user"):
             actor = User.objects.filter(username=options["as_user"]).first()
