@@ -66,7 +66,8 @@ CARD_FIELDS = tuple(f for f in ROW_FIELDS if f not in {"practice", "service__nam
 
 BOARD_STEPS = [C.Status.NEW, *C.STEPS]
 BOARD_TAIL = [C.Status.DEFERRED, C.Status.CLOSED, C.Status.REJECTED]
-BOARD_CAP = 30  # cards per step column (a column longer than a screen or two is not read); the rest are a link to the filtered list
+# Cards per step column: a longer column is not read; the rest are a link to the filtered list.
+BOARD_CAP = 30
 BOARD_TAIL_CAP = 10  # cards in the collapsed Deferred / Closed / Rejected columns
 MATRIX_TOP = 5  # items listed per quadrant
 
