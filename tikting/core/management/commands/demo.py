@@ -1070,7 +1070,7 @@ class Command(BaseCommand):
         """Last month's register review, held, with minutes; this month's, planned."""
         manager = users["manager"]
         today = timezone.localdate()
-        held_on = today - dt.timedelta(days=28)
+        held_on = today - dt.timedelta(days=45)
         last = G.create_review(actor=manager, scheduled_for=held_on, notes="Monthly register review.")
         open_items = Item.objects.open()
         decisions = [
