@@ -9,7 +9,7 @@ root turns into 403 and 422 `{"detail": [{"field", "message"}]}` (the shapes lis
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -21,6 +21,7 @@ from pydantic import ConfigDict
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
+from tikting.core.api import ServiceBrief, UserBrief, errors
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.improvement import choices as IC
 from tikting.improvement import metrics as M
@@ -54,39 +55,6 @@ def _require(allowed: bool, what: str) -> None:
 
 
 # --- Schemas -------------------------------------------------------------------------------------
-
-
-class Message(Schema):
-    detail: str
-
-
-class FieldError(Schema):
-    field: str | None = Field(description="The field the message is about; null: the whole request")
-    message: str
-
-
-class ValidationErrors(Schema):
-    detail: list[FieldError]
-
-
-def errors(*codes: int) -> dict[int, Any]:
-    shapes = {401: Message, 403: Message, 404: Message, 422: ValidationErrors}
-    return {code: shapes[code] for code in sorted({401, *codes})}
-
-
-class UserBrief(Schema):
-    id: int
-    username: str
-    name: str
-
-    @staticmethod
-    def resolve_name(obj: User) -> str:
-        return obj.get_full_name() or obj.username
-
-
-class ServiceBrief(Schema):
-    id: int
-    name: str
 
 
 class AgendaItem(Schema):

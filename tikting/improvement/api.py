@@ -27,6 +27,11 @@ from pydantic import BeforeValidator, ConfigDict
 from tikting.accounts.models import Role, User
 from tikting.cmdb.models import Service
 from tikting.core import audit
+from tikting.core.api import (
+    ServiceBrief,
+    UserBrief,
+    errors,
+)
 
 from . import choices as C
 from . import filtersets, io
@@ -85,23 +90,8 @@ class StrictBody(Schema):
 # --- Output schemas -----------------------------------------------------------------------------
 
 
-class UserBrief(Schema):
-    id: int
-    username: str
-    name: str
-
-    @staticmethod
-    def resolve_name(obj: User) -> str:
-        return obj.get_full_name() or obj.username
-
-
 class UserOut(UserBrief):
     role: _literal(Role.values)  # type: ignore[valid-type]
-
-
-class ServiceBrief(Schema):
-    id: int
-    name: str
 
 
 class ServiceOut(ServiceBrief):
@@ -359,45 +349,6 @@ class ChoicesOut(Schema):
     roles: list[Choice]
     flags: list[str] = Field(description="Values of the flag filter")
     sorts: list[str] = Field(description="Values of the sort parameter (prefix '-' to reverse)")
-
-
-class Message(Schema):
-    detail: str
-
-
-class FieldError(Schema):
-    field: str | None = Field(
-        description="The field (or filter) the message is about; null: the whole request"
-    )
-    message: str
-
-
-class ValidationErrors(Schema):
-    detail: list[FieldError]
-
-
-class ConflictOut(Schema):
-    detail: str
-    current_version: int | None
-    expected_version: int | None
-
-
-def errors(*codes: int) -> dict[int, Any]:
-    """Documented error responses: every operation may answer 401; add the ones it can raise.
-
-    Writes (the operations that may answer 403) take a JSON body, and one that does not parse is 400.
-    """
-    shapes = {
-        400: Message,
-        401: Message,
-        403: Message,
-        404: Message,
-        409: ConflictOut,
-        413: Message,
-        422: ValidationErrors,
-    }
-    extra = {400} if 403 in codes else set()
-    return {code: shapes[code] for code in sorted({401, *codes, *extra})}
 
 
 # --- Input schemas ------------------------------------------------------------------------------

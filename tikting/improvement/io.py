@@ -42,6 +42,7 @@ from tikting.core.models import AuditEntry, StatusChange
 
 from . import choices as C
 from . import permissions as P
+from . import services as S
 from .models import Action, Indicator, Item, Measurement
 
 __all__ = [
@@ -1230,20 +1231,8 @@ class Importer:
         _bulk_create(entries, via="object_repr")
         _bulk_create(status_rows)
 
-    INDICATOR_UPDATE_FIELDS = frozenset(
-        {
-            "unit",
-            "direction",
-            "role",
-            "baseline_value",
-            "baseline_date",
-            "baseline_method",
-            "target_value",
-            "target_date",
-            "metric_key",
-            "metric_scope",
-        }
-    )
+    # Indicators match on name; every other field a service may set is updated.
+    INDICATOR_UPDATE_FIELDS = S.INDICATOR_FIELDS - {"name"}
 
     @staticmethod
     def _reset_sequence(model: type[Item]) -> None:

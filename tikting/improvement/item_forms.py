@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from tikting.accounts.models import Role, User
 
 from . import choices as C
+from . import services as S
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -138,17 +139,8 @@ class IndicatorForm(VersionedForm):
     target_value = forms.DecimalField(required=False, max_digits=16, decimal_places=4, label=_("Target"))
     target_date = forms.DateField(required=False, widget=DATE, label=_("Target date"))
 
-    SERVICE_FIELDS = (
-        "name",
-        "unit",
-        "direction",
-        "role",
-        "baseline_value",
-        "baseline_date",
-        "baseline_method",
-        "target_value",
-        "target_date",
-    )
+    # The indicator fields a person edits (the metric binding is set by the metrics engine).
+    SERVICE_FIELDS = tuple(sorted(S.INDICATOR_FIELDS - {"metric_key", "metric_scope"}))
 
     @classmethod
     def for_indicator(cls, indicator, **kwargs: Any) -> IndicatorForm:

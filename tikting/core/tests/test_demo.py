@@ -11,6 +11,7 @@ from django.utils import timezone
 from tikting.accounts.models import Team, User
 from tikting.cmdb.models import Service
 from tikting.core.models import AuditEntry, StatusChange
+from tikting.governance.models import Minute, ReviewMeeting
 from tikting.improvement import choices as C
 from tikting.improvement.models import Comment, Indicator, Item, Measurement
 
@@ -25,6 +26,7 @@ def demo_output(django_db_setup, django_db_blocker):
         call_command("demo", "--seed", "7", stdout=out)
         yield out.getvalue()
         # Committed outside the tests' transactions: leave the database as other modules expect it.
+        ReviewMeeting.objects.all().delete()
         Item.objects.update(parent=None)
         Item.objects.all().delete()
         AuditEntry.objects.all().delete()
@@ -119,3 +121,10 @@ def test_reset_reloads_the_same_demo(demo):
     call_command("demo", "--reset", "--seed", "7", stdout=io.StringIO())
     assert sorted(Item.objects.values_list("title", "status", "impact", "effort")) == before
     assert User.objects.filter(username="manager").count() == 1
+
+
+def test_it_holds_last_months_review_with_minutes_and_plans_the_next(demo):
+    held = ReviewMeeting.objects.get(status="held")
+    assert held.held_at < timezone.now()
+    assert Minute.objects.filter(meeting=held).count() >= 3
+    assert ReviewMeeting.objects.filter(status="planned", scheduled_for__gt=timezone.localdate()).exists()
