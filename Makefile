@@ -61,6 +61,8 @@ pg-up:
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DATABASE_URL=sqlite:///:memory: $(BIN)/tikting check --fail-level WARNING
+	DATABASE_URL=sqlite:///:memory: $(BIN)/tikting makemigrations --check --dry-run
 
 fmt:
 	$(BIN)/ruff check --fix .
