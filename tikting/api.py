@@ -20,15 +20,32 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from ninja.utils import check_csrf
 
 from tikting import __version__
-from tikting.accounts.models import ApiToken
+from tikting.accounts.models import ApiToken, Role
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def writes_allowed(request: HttpRequest, user: Any, *, self_service: bool) -> Any:
+    """Viewers read: an unsafe method from a user below contributor answers 403 before the body is
+    parsed (so a viewer never learns, through a 422, what a valid write would look like).
+    `self_service` operations (the caller's own API tokens) are open to every role."""
+    unsafe = request.method not in SAFE_METHODS
+    if user is not None and unsafe and not self_service and not user.has_role(Role.CONTRIBUTOR):
+        raise HttpError(403, "You may not change the register: your role is read-only.")
+    return user
 
 
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer tkt_...`: a token issued on /account/tokens/ or by `tikting token`."""
 
+    def __init__(self, *, self_service: bool = False) -> None:
+        super().__init__()
+        self.self_service = self_service
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        return ApiToken.objects.authenticate(token)
+        user = ApiToken.objects.authenticate(token)
+        return writes_allowed(request, user, self_service=self.self_service)
 
 
 class SessionAuth(NinjaSessionAuth):
@@ -38,13 +55,17 @@ class SessionAuth(NinjaSessionAuth):
     anonymous POST would get 403 instead of 401; here CSRF is checked only for a signed-in user.
     """
 
+    def __init__(self, *, self_service: bool = False) -> None:
+        super().__init__()
+        self.self_service = self_service
+
     def __call__(self, request: HttpRequest) -> Any:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise HttpError(403, "CSRF check failed: send the X-CSRFToken header with session auth.")
-        return user
+        return writes_allowed(request, user, self_service=self.self_service)
 
 
 api = NinjaAPI(
@@ -115,5 +136,10 @@ def on_conflict(request: HttpRequest, exc: ConflictError) -> HttpResponse:
 
 api.add_router("/items", "tikting.improvement.api.router")
 api.add_router("/", "tikting.improvement.api.lookups")
-api.add_router("/tokens", "tikting.accounts.api.router")
+# Your own API tokens: every role may manage them (a viewer's token still only reads).
+api.add_router(
+    "/tokens",
+    "tikting.accounts.api.router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)
 api.add_router("/governance/", "tikting.governance.api.router")

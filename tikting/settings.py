@@ -151,6 +151,12 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TIKTING_MAX_REQUEST_BYTES", str(5 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 TIKTING_MAX_UPLOAD_BYTES = int(os.environ.get("TIKTING_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+# Files up to FILE_UPLOAD_MAX_MEMORY_SIZE stay in memory; bigger ones go to a temporary file that
+# never holds more than TIKTING_MAX_UPLOAD_BYTES (the import answers 413 beyond it).
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "tikting.core.uploads.BoundedTemporaryFileUploadHandler",
+]
 
 # Security: secure defaults in production (TIKTING_DEBUG off); the demo serves plain HTTP locally.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -7,7 +7,7 @@ from tikting.api import api
 from tikting.core.views import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/register/", permanent=False)),
+    path("", RedirectView.as_view(url="/register/", permanent=False, http_method_names=["get", "head"])),
     path("healthz", healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -98,7 +98,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"“{meeting}” started: record decisions against the agenda items.")
                 next_url = request.POST.get("next", "")
-                if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+                if next_url and url_has_allowed_host_and_scheme(
+                    next_url, {request.get_host()}, require_https=request.is_secure()
+                ):
                     return redirect(f"{next_url.split('?')[0]}?meeting={meeting.pk}")
                 return redirect(meeting)
     meetings = (

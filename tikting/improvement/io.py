@@ -236,9 +236,29 @@ def export_items(
     return count
 
 
+# CSV formula injection: a spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...), @SUM(...), a tab or carriage return before one). Text cells starting with them
+# are exported with a leading apostrophe (the spreadsheet convention for "this is text"); so are
+# cells that already start with an apostrophe, which keeps the mapping reversible: the CSV import
+# strips exactly one apostrophe before such a character (`_csv_unescape`), so export → import
+# round-trips every value. Plain numbers ("-2.5", the realised delta) are left alone. CSV only:
+# JSON and JSON Lines are not opened by spreadsheets and are written as they are.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER_RE = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+
+
 def _csv_cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith((*FORMULA_TRIGGERS, "'")) and not NUMBER_RE.match(value):
+        return "'" + value
+    return value
+
+
+def _csv_unescape(value: Any) -> Any:
+    """Undo _csv_cell's apostrophe: only before a formula character or another apostrophe."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith((*FORMULA_TRIGGERS, "'")):
+        return value[1:]
     return value
 
 
@@ -288,7 +308,7 @@ def _read_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
         if None in row:  # more cells than columns
             yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
             continue
-        yield start, row
+        yield start, {key: _csv_unescape(value) for key, value in row.items()}
 
 
 def _read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:

@@ -416,7 +416,8 @@ def _refuse(
 
 def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
     if request.htmx:
-        return HttpResponseForbidden(message)
+        # Shown by item.js with textContent; served as text so no browser ever renders it as HTML.
+        return HttpResponseForbidden(message, content_type="text/plain; charset=utf-8")
     raise PermissionDenied(message)
 
 

@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import push_url
 
 from tikting.accounts.models import User
@@ -261,6 +261,7 @@ def _is_backlog_view(filters: Filters) -> bool:
 
 
 @login_required
+@require_safe
 def item_list(request: HttpRequest) -> HttpResponse:
     filters = read_filters(request)
     qs = apply_filters(_items(request.user).only(*ROW_FIELDS), filters, request.user)
@@ -355,6 +356,7 @@ def _top_per(qs: QuerySet, partition: str, values: list[str], cap: int) -> dict[
 
 
 @login_required
+@require_safe
 def board(request: HttpRequest) -> HttpResponse:
     filters = read_filters(request, with_status=False)
     base = apply_filters(_items(request.user, "owner"), filters, request.user, sort=False)
@@ -413,6 +415,7 @@ QUADRANT_LAYOUT = [
 
 
 @login_required
+@require_safe
 def matrix(request: HttpRequest) -> HttpResponse:
     filters = read_filters(request)
     base = apply_filters(_items(request.user, "owner"), filters, request.user, sort=False)
@@ -484,6 +487,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def mine(request: HttpRequest) -> HttpResponse:
     user = request.user
     limit = 100
