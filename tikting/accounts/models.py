@@ -24,8 +24,11 @@ ROLE_LEVEL = {role: level for level, role in enumerate(Role)}
 
 
 class Team(models.Model):
+    """A team of people, and the assignment group tickets are routed to."""
+
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    source = models.CharField(max_length=40, blank=True, default="manual")
 
     class Meta:
         ordering = ["name"]

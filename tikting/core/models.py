@@ -5,7 +5,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-__all__ = ["AuditEntry", "StatusChange"]
+__all__ = ["AuditEntry", "StatusChange", "SourcedRecord"]
 
 
 class AuditEntry(models.Model):
@@ -67,3 +67,29 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_status or '∅'} → {self.new_status}"
+
+
+class SourcedRecord(models.Model):
+    """Base of every ITSM record: where it came from, its key there, and the raw source fields.
+
+    `source` names the data set or channel ("bpic2014", "servicenow-uci", "demo", "manual", a CSV
+    file's label); `external_key` is the record's key in that source, unique per source, so imports
+    are idempotent; `raw` keeps the source row as it was read. `version` guards concurrent edits.
+    """
+
+    source = models.CharField(max_length=40, blank=True, default="manual", db_index=True)
+    external_key = models.CharField(max_length=120, blank=True, default="")
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_key"],
+                condition=~models.Q(external_key=""),
+                name="%(app_label)s_%(class)s_source_key",
+            )
+        ]

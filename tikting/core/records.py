@@ -1,0 +1,399 @@
+"""The ITSM record kinds, registered once, and the services that change any of them.
+
+Every record kind (incident, problem, change …) is described by a RecordKind: its URL slug, its
+model, the columns its list shows, the fields its filters, forms and imports use. The generic
+pages (`/records/<slug>/`), the API (`/api/records/<slug>`) and `tikting import <slug> FILE` are
+driven by this registry, so a new kind is one entry here, not a new set of views.
+
+Services (`create_record`, `update_record`, `delete_record`) check permission, validate, write the
+audit trail (who, when, old → new) and guard concurrent edits with the record's `version`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from tikting.accounts.models import Role
+
+from . import audit
+from .exceptions import ConflictError, PermissionDeniedError
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    slug: str
+    model_label: str  # "incidents.Incident"
+    label: str
+    label_plural: str
+    practice: str  # the register practice an improvement raised from it concerns
+    source_channel: str  # the register source channel for an improvement raised from it
+    key_field: str = "number"  # the human reference, unique
+    list_fields: tuple[str, ...] = ()
+    filter_fields: tuple[str, ...] = ()
+    search_fields: tuple[str, ...] = ()
+    date_field: str = ""  # the field "opened from/to" filters on
+    exclude_from_forms: tuple[str, ...] = field(default=("raw", "version", "created_at", "updated_at"))
+
+    @property
+    def model(self) -> type[models.Model]:
+        return apps.get_model(self.model_label)
+
+    def title_of(self, obj: models.Model) -> str:
+        for name in ("short_description", "title", "name"):
+            value = getattr(obj, name, "")
+            if value:
+                return str(value)
+        return str(obj)
+
+
+KINDS: dict[str, RecordKind] = {
+    kind.slug: kind
+    for kind in (
+        RecordKind(
+            "incident",
+            "incidents.Incident",
+            "Incident",
+            "Incidents",
+            "incident",
+            "post_incident_review",
+            list_fields=(
+                "number",
+                "short_description",
+                "status",
+                "priority",
+                "service",
+                "ci",
+                "assignment_group",
+                "opened_at",
+                "resolved_at",
+            ),
+            filter_fields=(
+                "status",
+                "priority",
+                "service",
+                "ci",
+                "assignment_group",
+                "category",
+                "major",
+                "source",
+                "contact_channel",
+            ),
+            search_fields=("number", "short_description", "description"),
+            date_field="opened_at",
+        ),
+        RecordKind(
+            "interaction",
+            "incidents.Interaction",
+            "Interaction",
+            "Interactions",
+            "service_desk",
+            "staff_feedback",
+            list_fields=(
+                "number",
+                "channel",
+                "opened_at",
+                "handle_time_seconds",
+                "first_contact_resolution",
+                "incident",
+                "service",
+            ),
+            filter_fields=("channel", "first_contact_resolution", "service", "source"),
+            search_fields=("number", "category"),
+            date_field="opened_at",
+        ),
+        RecordKind(
+            "problem",
+            "problems.Problem",
+            "Problem",
+            "Problems",
+            "problem",
+            "problem",
+            list_fields=("number", "title", "status", "priority", "service", "known_error", "opened_at"),
+            filter_fields=("status", "priority", "service", "known_error", "source"),
+            search_fields=("number", "title", "description", "root_cause"),
+            date_field="opened_at",
+        ),
+        RecordKind(
+            "change",
+            "changes.Change",
+            "Change",
+            "Changes",
+            "change",
+            "change_review",
+            list_fields=(
+                "number",
+                "title",
+                "change_type",
+                "status",
+                "outcome",
+                "service",
+                "assignment_group",
+                "planned_start",
+                "opened_at",
+            ),
+            filter_fields=(
+                "change_type",
+                "status",
+                "outcome",
+                "unplanned",
+                "service",
+                "assignment_group",
+                "source",
+            ),
+            search_fields=("number", "title", "description"),
+            date_field="opened_at",
+        ),
+        RecordKind(
+            "request",
+            "service_requests.ServiceRequest",
+            "Service request",
+            "Service requests",
+            "request",
+            "request_analysis",
+            list_fields=(
+                "number",
+                "short_description",
+                "catalog_item",
+                "status",
+                "opened_at",
+                "fulfilled_at",
+                "manual_steps",
+            ),
+            filter_fields=("status", "catalog_item", "service", "assignment_group", "source"),
+            search_fields=("number", "short_description"),
+            date_field="opened_at",
+        ),
+        RecordKind(
+            "catalog-item",
+            "service_requests.CatalogItem",
+            "Catalogue item",
+            "Catalogue items",
+            "request",
+            "request_analysis",
+            key_field="name",
+            list_fields=("name", "service", "automated", "manual_minutes"),
+            filter_fields=("service", "automated"),
+            search_fields=("name",),
+        ),
+        RecordKind(
+            "article",
+            "knowledge.Article",
+            "Knowledge article",
+            "Knowledge articles",
+            "knowledge",
+            "knowledge",
+            list_fields=(
+                "number",
+                "title",
+                "status",
+                "service",
+                "views",
+                "uses",
+                "helpful_yes",
+                "helpful_no",
+                "review_due",
+            ),
+            filter_fields=("status", "service", "source"),
+            search_fields=("number", "title", "body"),
+        ),
+        RecordKind(
+            "survey",
+            "surveys.SurveyResponse",
+            "Survey response",
+            "Survey responses",
+            "service_desk",
+            "survey",
+            key_field="id",
+            list_fields=("id", "score", "comment", "responded_at", "incident", "service"),
+            filter_fields=("score", "service", "source"),
+            search_fields=("comment",),
+            date_field="responded_at",
+        ),
+        RecordKind(
+            "audit-finding",
+            "audits.AuditFinding",
+            "Audit finding",
+            "Audit findings",
+            "asset",
+            "audit_finding",
+            list_fields=("number", "title", "audit", "severity", "status", "found_at", "due_date"),
+            filter_fields=("severity", "status", "service", "source"),
+            search_fields=("number", "title", "description", "audit"),
+            date_field="found_at",
+        ),
+        RecordKind(
+            "ci",
+            "cmdb.ConfigurationItem",
+            "Configuration item",
+            "Configuration items",
+            "asset",
+            "asset_data",
+            key_field="name",
+            list_fields=("name", "ci_class", "ci_type", "service", "status", "source"),
+            filter_fields=("ci_class", "status", "service", "source"),
+            search_fields=("name", "ci_type"),
+        ),
+        RecordKind(
+            "service",
+            "cmdb.Service",
+            "Service",
+            "Services",
+            "sla",
+            "other",
+            key_field="name",
+            list_fields=("name", "criticality", "owner", "active"),
+            filter_fields=("criticality", "active"),
+            search_fields=("name", "description"),
+            exclude_from_forms=(),
+        ),
+        RecordKind(
+            "sla",
+            "slas.SLADefinition",
+            "SLA definition",
+            "SLA definitions",
+            "sla",
+            "sla_breach",
+            key_field="name",
+            list_fields=("name", "service", "priority", "response_minutes", "resolution_minutes", "calendar"),
+            filter_fields=("service", "priority", "calendar"),
+            search_fields=("name",),
+            exclude_from_forms=(),
+        ),
+        RecordKind(
+            "group",
+            "accounts.Team",
+            "Assignment group",
+            "Assignment groups",
+            "service_desk",
+            "other",
+            key_field="name",
+            list_fields=("name", "description", "source"),
+            search_fields=("name",),
+            exclude_from_forms=(),
+        ),
+    )
+}
+
+
+def kind_for(obj_or_model: Any) -> RecordKind | None:
+    model = obj_or_model if isinstance(obj_or_model, type) else type(obj_or_model)
+    for kind in KINDS.values():
+        if kind.model is model:
+            return kind
+    return None
+
+
+def get_kind(slug: str) -> RecordKind:
+    try:
+        return KINDS[slug]
+    except KeyError as exc:
+        raise ValidationError(
+            {"kind": f"Unknown record kind '{slug}'; choose from {', '.join(KINDS)}."}
+        ) from exc
+
+
+# --- Permissions ----------------------------------------------------------------------------------
+
+
+def can_view_records(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.has_role(Role.VIEWER))
+
+
+def can_edit_records(user) -> bool:
+    """Frontline staff (contributors) log and update ITSM records."""
+    return bool(user is not None and user.is_authenticated and user.has_role(Role.CONTRIBUTOR))
+
+
+def can_delete_records(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.has_role(Role.MANAGER))
+
+
+def _require(actor, predicate, what: str) -> None:
+    if actor is not None and not predicate(actor):
+        raise PermissionDeniedError(f"You may not {what}.")
+
+
+# --- Services -------------------------------------------------------------------------------------
+
+
+def _editable(kind: RecordKind) -> set[str]:
+    model = kind.model
+    names = {f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key}
+    names |= {f.name for f in model._meta.many_to_many}
+    return names - set(kind.exclude_from_forms) - {"version"}
+
+
+def _check_fields(kind: RecordKind, data: dict[str, Any]) -> None:
+    unknown = sorted(set(data) - _editable(kind))
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
+
+
+def _split_m2m(kind: RecordKind, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    m2m_names = {f.name for f in kind.model._meta.many_to_many}
+    return {k: v for k, v in data.items() if k not in m2m_names}, {
+        k: v for k, v in data.items() if k in m2m_names
+    }
+
+
+@transaction.atomic
+def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model:
+    """Create a record of `kind`. Validates every field (errors name them), writes an audit row."""
+    kind = get_kind(kind) if isinstance(kind, str) else kind
+    _require(actor, can_edit_records, f"create {kind.label_plural.lower()}")
+    _check_fields(kind, data)
+    plain, m2m = _split_m2m(kind, data)
+    obj = kind.model(**plain)
+    obj.full_clean()
+    obj.save()
+    for name, values in m2m.items():
+        getattr(obj, name).set(values)
+    audit.record(obj, action="create", actor=actor, changes=audit.diff({}, audit.snapshot(obj)))
+    return obj
+
+
+@transaction.atomic
+def update_record(obj: models.Model, *, actor, expected_version: int | None = None, **changes: Any):
+    """Change fields of a record; a stale `expected_version` raises ConflictError, nothing written."""
+    kind = kind_for(obj)
+    if kind is None:
+        raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})
+    _require(actor, can_edit_records, f"edit {kind.label_plural.lower()}")
+    _check_fields(kind, changes)
+    locked: Any = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+    has_version = hasattr(locked, "version")
+    if expected_version is not None and has_version and locked.version != int(expected_version):
+        raise ConflictError(locked, expected_version)
+    before = audit.snapshot(locked)
+    plain, m2m = _split_m2m(kind, changes)
+    for name, value in plain.items():
+        setattr(locked, name, value)
+    if has_version:
+        locked.version += 1
+    locked.full_clean()
+    locked.save()
+    for name, values in m2m.items():
+        getattr(locked, name).set(values)
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    if diff or m2m:
+        audit.record(locked, action="update", actor=actor, changes=diff)
+    return locked
+
+
+@transaction.atomic
+def delete_record(obj: models.Model, *, actor) -> None:
+    kind = kind_for(obj)
+    if kind is None:
+        raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})
+    _require(actor, can_delete_records, f"delete {kind.label_plural.lower()}")
+    audit.record(obj, action="delete", actor=actor, changes=audit.diff(audit.snapshot(obj), {}))
+    try:
+        obj.delete()
+    except models.ProtectedError as exc:
+        raise ValidationError({"record": f"{obj} is still referenced: {exc.protected_objects}"}) from exc
