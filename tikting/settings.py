@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "tikting.audits",
     "tikting.improvement",
     "tikting.governance",
+    "tikting.imports",
+    "tikting.metrics",
 ]
 
 MIDDLEWARE = [

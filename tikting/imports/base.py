@@ -1,0 +1,87 @@
+"""What every importer of ITSM records reports, and how it reports progress.
+
+Importers stream their input (constant memory), are idempotent on (source, external key), keep
+good rows and report bad ones by file, line and field, and can run as a dry run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# progress(advance, label): `advance` rows were read from the file or stage named `label`.
+Progress = Callable[[int, str], None]
+
+
+def no_progress(advance: int, label: str) -> None:
+    return None
+
+
+@dataclass
+class RowError:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.failed
+
+
+@dataclass
+class ImportReport:
+    """Counts per record kind (registry slugs: incident, interaction, change, ci …) and row errors."""
+
+    source: str
+    dry_run: bool = False
+    counts: dict[str, Counts] = field(default_factory=dict)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0  # all errors; `errors` keeps the first MAX_ERRORS
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    MAX_ERRORS = 1000
+
+    def count(self, kind: str, outcome: str, n: int = 1) -> None:
+        counts = self.counts.setdefault(kind, Counts())
+        setattr(counts, outcome, getattr(counts, outcome) + n)
+
+    def error(self, file: str, line: int, field_name: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < self.MAX_ERRORS:
+            self.errors.append(RowError(file, line, field_name, message))
+
+    def finish(self) -> ImportReport:
+        self.seconds = time.monotonic() - self.started
+        return self
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 2),
+            "counts": {k: vars(v) for k, v in self.counts.items()},
+            "error_count": self.error_count,
+            "errors": [e.as_dict() for e in self.errors],
+        }
