@@ -17,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -558,20 +559,74 @@ def _put_errors(form, exc: ValidationError) -> None:
             form.add_error(None, msg)
 
 
+SUBMIT_RECORD_SESSION_KEY = "tk_submit_record"
+
+
+def _source_record(ref: str) -> tuple[str, Any] | None:
+    """`<slug>:<pk>` (from a record page's "Raise an improvement") as (ref, record), or None."""
+    from tikting.core import records as R
+
+    slug, _, pk = (ref or "").partition(":")
+    kind = R.KINDS.get(slug)
+    if kind is None or not pk.isdigit():
+        return None
+    record = kind.model._default_manager.filter(pk=int(pk)).first()
+    return (f"{slug}:{pk}", record) if record is not None else None
+
+
+def _record_initial(ref: str, record: Any) -> dict[str, Any]:
+    """Practice, service, source channel and reference of an item raised from a record."""
+    from tikting.core import records as R
+
+    kind = R.KINDS[ref.partition(":")[0]]
+    service = record if isinstance(record, Service) else getattr(record, "service", None)
+    key = getattr(record, kind.key_field, "") if kind.key_field != "id" else ""
+    return {
+        "practice": kind.practice,
+        "service": service.pk if service is not None else None,
+        "source_channel": kind.source_channel,
+        "source_reference": f"{kind.label} {key or f'#{record.pk}'}"[:300],
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def submit(request: HttpRequest) -> HttpResponse:
+    """Submit an opportunity. `?record=<slug>:<pk>` (or `record` in the body) raises it from an
+    ITSM record: the form is pre-filled from the registry and the new item is linked to the record.
+    The submit template posts without the query string, so a GET remembers the record in the
+    session and the POST uses it while the reference still names that record."""
     if not P.can_submit(request.user):
         raise _forbidden("submit an improvement opportunity")
-    form = ItemSubmitForm(request.POST or None)
+    source = _source_record(request.GET.get("record") or request.POST.get("record") or "")
+    if source is None and request.method == "POST":
+        remembered = _source_record(request.session.get(SUBMIT_RECORD_SESSION_KEY, ""))
+        if (
+            remembered
+            and request.POST.get("source_reference", "") == _record_initial(*remembered)["source_reference"]
+        ):
+            source = remembered
+    if request.method == "GET":
+        if source is not None:
+            request.session[SUBMIT_RECORD_SESSION_KEY] = source[0]
+            messages.info(
+                request, f"Raising an improvement from {_record_initial(*source)['source_reference']}."
+            )
+        else:
+            request.session.pop(SUBMIT_RECORD_SESSION_KEY, None)
+    form = ItemSubmitForm(request.POST or None, initial=_record_initial(*source) if source else None)
     if request.method == "POST" and form.is_valid():
         try:
-            item = S.create_item(actor=request.user, **form.item_data())
+            with transaction.atomic():  # an item raised from a record is never left unlinked
+                item = S.create_item(actor=request.user, **form.item_data())
+                if source is not None:
+                    S.link_source(item, actor=request.user, record=source[1])
         except PermissionDeniedError as exc:
             raise PermissionDenied(str(exc)) from exc
         except ValidationError as exc:
             _put_errors(form, exc)
         else:
+            request.session.pop(SUBMIT_RECORD_SESSION_KEY, None)
             messages.success(
                 request,
                 f"Thank you: {item.ref} is in the register. An improvement manager will assess it; "
@@ -581,7 +636,7 @@ def submit(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "improvement/submit.html",
-        {"form": form, "quadrants": C.Quadrant.choices},
+        {"form": form, "quadrants": C.Quadrant.choices, "record_ref": source[0] if source else ""},
         status=400 if form.errors else 200,
     )
 

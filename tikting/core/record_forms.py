@@ -1,0 +1,514 @@
+"""Filters, display helpers and forms for the generic record pages and API, built from the registry.
+
+Nothing here knows an incident from a CI: every list filter, column and form field is derived from
+a RecordKind (tikting/core/records.py) and its model's fields, so the HTML pages and the API read
+the same filters and agree on what a value means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format
+
+from .records import KINDS, RecordKind, _editable, kind_for
+
+OPTIONS_CAP = 500  # a foreign-key filter or form field with more rows becomes a text input
+DISTINCT_CAP = 100  # distinct values offered for an indexed text column (source, category)
+PAGE_SIZE = 50
+DEFAULT_SORT = "-pk"
+TRUE_WORDS = {"yes", "true", "1", "on"}
+FALSE_WORDS = {"no", "false", "0", "off"}
+RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset"}
+
+
+# --- Displaying values --------------------------------------------------------------------------
+
+
+def record_url(obj: models.Model) -> str:
+    """The record page of a registered record, or "" for a model that is not a record kind."""
+    kind = kind_for(obj)
+    return reverse("records:detail", args=[kind.slug, obj.pk]) if kind else ""
+
+
+def name_of(obj: models.Model | None) -> str:
+    """A related record by its human name: the key (INC0001, a CI's name), a person's full name."""
+    if obj is None:
+        return ""
+    kind = kind_for(obj)
+    if kind is not None and kind.key_field != "id":
+        value = getattr(obj, kind.key_field, "")
+        if value:
+            return str(value)
+    if hasattr(obj, "get_full_name"):
+        return obj.get_full_name() or obj.get_username()
+    return str(obj)
+
+
+def key_of(kind: RecordKind, obj: models.Model) -> str:
+    if kind.key_field == "id":
+        return f"#{obj.pk}"
+    return str(getattr(obj, kind.key_field, "") or f"#{obj.pk}")
+
+
+def compact(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return date_format(timezone.localtime(value) if timezone.is_aware(value) else value, "Y-m-d H:i")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def display(obj: models.Model, name: str, *, limit: int | None = 80) -> str:
+    """The value of a field as a person reads it: choices by label, FKs by name, compact dates."""
+    f = obj._meta.get_field(name)
+    if f.is_relation and (f.many_to_one or f.one_to_one):
+        return name_of(getattr(obj, name))
+    value = getattr(obj, f.attname)
+    if value is None or value == "":
+        return ""
+    if getattr(f, "choices", None):
+        return str(getattr(obj, f"get_{name}_display")())
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    text = compact(value)
+    if limit and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def label_of(model: type[models.Model], name: str) -> str:
+    f = model._meta.get_field(name)
+    label = str(getattr(f, "verbose_name", name.replace("_", " ")))
+    return label[:1].upper() + label[1:]
+
+
+# --- Filters ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FilterSpec:
+    name: str
+    label: str
+    widget: str  # select | bool | text
+    options: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _related_options(related: type[models.Model]) -> list[tuple[str, str]] | None:
+    """(pk, name) of a related table, or None if it has more rows than OPTIONS_CAP."""
+    rows = list(related._default_manager.all()[: OPTIONS_CAP + 1])
+    if len(rows) > OPTIONS_CAP:
+        return None
+    return [(str(o.pk), name_of(o)) for o in rows]
+
+
+def filter_specs(kind: RecordKind) -> list[FilterSpec]:
+    """The filter bar of a kind: one small query per FK or indexed-text filter, whatever the rows."""
+    model = kind.model
+    specs = []
+    for name in kind.filter_fields:
+        f = model._meta.get_field(name)
+        label = label_of(model, name)
+        if getattr(f, "choices", None):
+            specs.append(FilterSpec(name, label, "select", [(str(v), str(lbl)) for v, lbl in f.choices]))
+        elif f.is_relation:
+            options = _related_options(f.related_model)
+            if options is None:
+                specs.append(FilterSpec(name, label, "text"))
+            else:
+                specs.append(FilterSpec(name, label, "select", options))
+        elif isinstance(f, models.BooleanField):
+            opts = [("yes", "Yes"), ("no", "No")] + ([("unknown", "Unknown")] if f.null else [])
+            specs.append(FilterSpec(name, label, "bool", opts))
+        elif isinstance(f, models.CharField) and f.db_index:
+            values = list(
+                model._default_manager.order_by(name)
+                .values_list(name, flat=True)
+                .distinct()[: DISTINCT_CAP + 1]
+            )
+            if len(values) > DISTINCT_CAP:
+                specs.append(FilterSpec(name, label, "text"))
+            else:
+                specs.append(FilterSpec(name, label, "select", [(v, v) for v in values if v]))
+        else:
+            specs.append(FilterSpec(name, label, "text"))
+    return specs
+
+
+def filterable(kind: RecordKind) -> set[str]:
+    """Parameters a list accepts: the kind's filters plus every relation (for "view all" links)."""
+    model = kind.model
+    relations = {f.name for f in model._meta.get_fields() if f.concrete and f.is_relation}
+    relations |= {f.name for f in model._meta.many_to_many}
+    return set(kind.filter_fields) | relations
+
+
+def _values(params: QueryDict | dict[str, Any], name: str) -> list[str]:
+    raw = params.getlist(name) if hasattr(params, "getlist") else [params.get(name)]
+    return [
+        part.strip() for value in raw if value is not None for part in str(value).split(",") if part.strip()
+    ]
+
+
+def _bool(text: str) -> bool | None | str:
+    low = text.lower()
+    if low in TRUE_WORDS:
+        return True
+    if low in FALSE_WORDS:
+        return False
+    if low in {"unknown", "none", "null"}:
+        return None
+    return "?"
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _date_bound(kind: RecordKind, text: str, param: str, errors: dict[str, str]) -> Any:
+    day = parse_date(text) if text else None
+    if text and day is None:
+        errors[param] = f"'{text}' is not a date (YYYY-MM-DD)."
+        return None
+    if day is None:
+        return None
+    f = kind.model._meta.get_field(kind.date_field)
+    return _day_start(day) if isinstance(f, models.DateTimeField) else day
+
+
+def sort_key(kind: RecordKind, sort: str) -> list[str] | None:
+    """ORDER BY for a `sort` value: a list column, '-' for descending; FKs by the related name."""
+    name = sort.lstrip("-")
+    if name not in kind.list_fields and name not in {"pk", "id"}:
+        return None
+    desc = "-" if sort.startswith("-") else ""
+    if name in {"pk", "id"}:
+        return [f"{desc}pk"]
+    f = kind.model._meta.get_field(name)
+    if f.is_relation:
+        related_kind = kind_for(f.related_model)
+        key = related_kind.key_field if related_kind and related_kind.key_field != "id" else None
+        if key is None and any(x.name == "name" for x in f.related_model._meta.concrete_fields):
+            key = "name"
+        if key is None and any(x.name == "username" for x in f.related_model._meta.concrete_fields):
+            key = "username"
+        name = f"{name}__{key}" if key else name
+    return [f"{desc}{name}", f"{desc}pk"]
+
+
+def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, Any]) -> QuerySet:
+    """Filter a kind's queryset by request parameters; a bad value raises ValidationError naming it.
+
+    Several values of one filter (repeated or comma-separated) are OR-ed, different filters AND-ed.
+    `q` searches the kind's search fields, `date_from` / `date_to` bound its date field (inclusive
+    days), `sort` orders by a list column (default: newest first, by primary key).
+    """
+    model = kind.model
+    errors: dict[str, str] = {}
+    for name in sorted(filterable(kind)):
+        values = _values(params, name)
+        if not values:
+            continue
+        f = model._meta.get_field(name)
+        if f.is_relation:
+            if any(v.lower() == "none" for v in values):
+                qs = qs.filter(**{f"{name}__isnull": True})
+                continue
+            if not all(v.isdigit() for v in values):
+                errors[name] = "Give the id of the related record."
+                continue
+            qs = qs.filter(**{f"{name}__in": [int(v) for v in values]})
+            if f.many_to_many:
+                qs = qs.distinct()
+        elif isinstance(f, models.BooleanField):
+            parsed = [_bool(v) for v in values]
+            if "?" in parsed:
+                errors[name] = "Use yes, no or unknown."
+                continue
+            cond = Q()
+            for p in parsed:
+                cond |= Q(**{f"{name}__isnull": True}) if p is None else Q(**{name: p})
+            qs = qs.filter(cond)
+        else:
+            try:
+                clean = [f.to_python(v) for v in values]
+            except ValidationError:
+                errors[name] = f"'{values[0]}' is not a valid value."
+                continue
+            if f.choices:
+                allowed = {str(v) for v, _ in f.choices}
+                bad = [v for v in values if v not in allowed]
+                if bad:
+                    errors[name] = f"Unknown value '{bad[0]}'; choose from {', '.join(sorted(allowed))}."
+                    continue
+            qs = qs.filter(**{f"{name}__in": clean})
+    q = (params.get("q") or "").strip()
+    if q and kind.search_fields:
+        cond = Q()
+        for name in kind.search_fields:
+            f = model._meta.get_field(name)
+            if isinstance(f, models.CharField | models.TextField):
+                cond |= Q(**{f"{name}__icontains": q})
+            elif q.isdigit():
+                cond |= Q(**{name: int(q)})
+        qs = qs.filter(cond)
+    if kind.date_field:
+        lower = _date_bound(kind, (params.get("date_from") or "").strip(), "date_from", errors)
+        upper = _date_bound(kind, (params.get("date_to") or "").strip(), "date_to", errors)
+        if lower is not None:
+            qs = qs.filter(**{f"{kind.date_field}__gte": lower})
+        if upper is not None:
+            f = model._meta.get_field(kind.date_field)
+            if isinstance(f, models.DateTimeField):
+                qs = qs.filter(**{f"{kind.date_field}__lt": upper + dt.timedelta(days=1)})
+            else:
+                qs = qs.filter(**{f"{kind.date_field}__lte": upper})
+    sort = (params.get("sort") or "").strip() or DEFAULT_SORT
+    order = sort_key(kind, sort)
+    if order is None:
+        errors["sort"] = f"Sort by one of: {', '.join(kind.list_fields)} (prefix '-' to reverse)."
+        order = [DEFAULT_SORT]
+    if errors:
+        raise ValidationError(errors)
+    return qs.order_by(*order)
+
+
+def list_queryset(kind: RecordKind) -> QuerySet:
+    """The rows of a list: the FKs of its columns joined, so a row never queries on its own."""
+    model = kind.model
+    related = [
+        name
+        for name in kind.list_fields
+        if model._meta.get_field(name).is_relation and not model._meta.get_field(name).many_to_many
+    ]
+    return model._default_manager.select_related(*related)
+
+
+# --- Input from the API -------------------------------------------------------------------------
+
+
+def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
+    """An API body (ids for relations, ISO text for dates) as model values; errors name the field.
+
+    Unknown fields are passed through: the service refuses them, naming them.
+    """
+    model = kind.model
+    result: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, value in data.items():
+        try:
+            f = model._meta.get_field(name)
+        except Exception:  # noqa: BLE001 - FieldDoesNotExist: the service names it
+            result[name] = value
+            continue
+        if f.many_to_many:
+            if not isinstance(value, list):
+                errors[name] = "Give a list of ids."
+                continue
+            found = list(
+                f.related_model._default_manager.filter(pk__in=[v for v in value if isinstance(v, int)])
+            )
+            if len(found) != len(set(value)):
+                errors[name] = "Some ids do not exist."
+                continue
+            result[name] = found
+        elif f.is_relation:
+            if value in (None, ""):
+                result[name] = None
+                continue
+            if isinstance(value, bool) or not str(value).isdigit():
+                errors[name] = "Give the id of the related record."
+                continue
+            obj = f.related_model._default_manager.filter(pk=int(value)).first()
+            if obj is None:
+                errors[name] = f"No {f.related_model._meta.verbose_name} with id {value}."
+                continue
+            result[name] = obj
+        elif isinstance(f, models.DateTimeField) and isinstance(value, str) and value:
+            parsed = parse_datetime(value)
+            if parsed is None:
+                day = parse_date(value)
+                parsed = dt.datetime.combine(day, dt.time.min) if day else None
+            if parsed is None:
+                errors[name] = f"'{value}' is not a date and time (ISO 8601)."
+                continue
+            result[name] = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+        else:
+            result[name] = value
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def serialize(kind: RecordKind, obj: models.Model) -> dict[str, Any]:
+    """Every field of a record as JSON: relations by id (plus a `<name>_display`), choices by value."""
+    data: dict[str, Any] = {"id": obj.pk, "kind": kind.slug, "key": key_of(kind, obj)}
+    for f in obj._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        value = getattr(obj, f.attname)
+        if f.is_relation:
+            data[f.name] = value
+        elif isinstance(value, dt.datetime | dt.date):
+            data[f.name] = value.isoformat()
+        elif isinstance(value, models.Model):
+            data[f.name] = value.pk
+        else:
+            data[f.name] = value if not hasattr(value, "as_tuple") else str(value)
+    for f in obj._meta.many_to_many:
+        data[f.name] = [o.pk for o in getattr(obj, f.name).all()]
+    data["url"] = reverse("records:detail", args=[kind.slug, obj.pk])
+    return data
+
+
+# --- Forms --------------------------------------------------------------------------------------
+
+
+class RecordRefField(forms.Field):
+    """A reference to a record of a large table, typed as its key (INC0001, a CI's name) or #id."""
+
+    def __init__(self, related: type[models.Model], *, multiple: bool = False, **kwargs: Any):
+        self.related = related
+        self.multiple = multiple
+        kind = kind_for(related)
+        self.key = kind.key_field if kind and kind.key_field != "id" else None
+        hint = "its number or name" if self.key else "#id"
+        kwargs.setdefault("help_text", f"Type {hint}{', separated by commas' if multiple else ''}.")
+        super().__init__(**kwargs)
+
+    def _one(self, text: str) -> models.Model:
+        manager = self.related._default_manager
+        obj = None
+        if self.key:
+            obj = manager.filter(**{self.key: text}).first()
+        if obj is None and text.lstrip("#").isdigit():
+            obj = manager.filter(pk=int(text.lstrip("#"))).first()
+        if obj is None:
+            raise ValidationError(f"No {self.related._meta.verbose_name} '{text}'.")
+        return obj
+
+    def to_python(self, value: Any) -> Any:
+        text = (value or "").strip() if isinstance(value, str) else value
+        if not text:
+            return [] if self.multiple else None
+        if isinstance(text, models.Model):
+            return text
+        if self.multiple:
+            return [self._one(part.strip()) for part in str(text).split(",") if part.strip()]
+        return self._one(str(text))
+
+    def prepare_value(self, value: Any) -> Any:
+        def one(v: Any) -> str:
+            if isinstance(v, models.Model):
+                return name_of(v) if self.key else f"#{v.pk}"
+            if isinstance(v, int):
+                obj = self.related._default_manager.filter(pk=v).first()
+                return one(obj) if obj else str(v)
+            return str(v or "")
+
+        if self.multiple and isinstance(value, list | tuple | QuerySet):
+            return ", ".join(one(v) for v in value)
+        return one(value) if value not in (None, "") else ""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.prepare_value(initial) != (data or "").strip()
+
+
+def _formfield(f: models.Field) -> forms.Field | None:
+    if f.many_to_many or f.is_relation:
+        if _related_options(f.related_model) is None:
+            return RecordRefField(
+                f.related_model,
+                multiple=f.many_to_many,
+                required=not f.blank,
+                label=label_of(f.model, f.name),
+            )
+        return None  # the default select
+    if isinstance(f, models.DateTimeField):
+        return f.formfield(
+            widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        )
+    if isinstance(f, models.DateField):
+        return f.formfield(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    if isinstance(f, models.TextField):
+        return f.formfield(widget=forms.Textarea(attrs={"rows": 3}))
+    if isinstance(f, models.JSONField):
+        return f.formfield(widget=forms.Textarea(attrs={"rows": 3, "class": "font-monospace"}))
+    return None
+
+
+class RecordForm(forms.ModelForm):
+    """Base of the generated forms: Bootstrap classes, and the version the user read."""
+
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for f in self.fields.values():
+            widget = f.widget
+            if isinstance(widget, forms.HiddenInput):
+                continue
+            if isinstance(widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select | forms.SelectMultiple):
+                css = "form-select"
+            else:
+                css = "form-control"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+        if self.instance.pk and hasattr(self.instance, "version"):
+            self.fields["expected_version"].initial = self.instance.version
+        if not hasattr(self.instance, "version"):
+            del self.fields["expected_version"]
+
+    def record_fields(self) -> list[str]:
+        return [name for name in self.fields if name != "expected_version"]
+
+    def record_data(self, *, changed_only: bool) -> dict[str, Any]:
+        names = self.record_fields()
+        if changed_only:
+            names = [n for n in names if n in self.changed_data]
+        return {n: self.cleaned_data.get(n) for n in names}
+
+
+def form_fields(kind: RecordKind) -> list[str]:
+    """Editable fields of a kind in model order (the services accept exactly these)."""
+    editable = _editable(kind)
+    model = kind.model
+    ordered = [f.name for f in model._meta.concrete_fields if f.name in editable]
+    ordered += [f.name for f in model._meta.many_to_many if f.name in editable]
+    return ordered
+
+
+def record_form_class(kind: RecordKind) -> type[RecordForm]:
+    """A ModelForm for a kind: its editable fields minus kind.exclude_from_forms."""
+    return forms.modelform_factory(
+        kind.model, form=RecordForm, fields=form_fields(kind), formfield_callback=_formfield_callback
+    )
+
+
+def _formfield_callback(f: models.Field, **kwargs: Any) -> forms.Field | None:
+    return _formfield(f) or f.formfield(**kwargs)
+
+
+__all__ = [
+    "KINDS",
+    "FilterSpec",
+    "apply_filters",
+    "coerce_payload",
+    "display",
+    "filter_specs",
+    "list_queryset",
+    "record_form_class",
+    "serialize",
+]

@@ -1,0 +1,516 @@
+"""The generic ITSM record pages: one set of views for every kind in the registry (NetBox style).
+
+`/records/` lists the kinds, `/records/<slug>/` filters, searches, sorts and pages one kind (htmx
+swaps only the table), `/records/<slug>/<pk>/` shows a record with its related records, its
+history and the improvement items linked to it; new / edit / delete go through the services of
+tikting/core/records.py, which check permission, validate, audit and guard concurrent edits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_http_methods, require_safe
+from django_htmx.http import push_url
+
+from . import record_forms as F
+from . import records as R
+from .audit import history_for
+from .exceptions import ConflictError, PermissionDeniedError
+
+RELATED_ROWS = 10  # rows of each related list on a record page; the rest is a link to the list
+HISTORY_ROWS = 200
+META_FIELDS = ("source", "external_key", "created_at", "updated_at", "version")
+# Related records worth listing on a record page even though they are not a kind of their own.
+EXTRA_RELATED = {"incidents.IncidentActivity"}
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+def _kind(slug: str) -> R.RecordKind:
+    kind = R.KINDS.get(slug)
+    if kind is None:
+        raise Http404(f"No record kind '{slug}'.")
+    return kind
+
+
+def _require_view(request: HttpRequest) -> None:
+    if not R.can_view_records(request.user):
+        raise PermissionDenied("You may not read ITSM records.")
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [f"{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items()]
+    return list(exc.messages)
+
+
+def _put_errors(form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: named fields inline, the rest on top."""
+    if hasattr(exc, "error_dict"):
+        for name, msgs in exc.message_dict.items():
+            target = name if name in form.fields else None
+            for msg in msgs:
+                form.add_error(target, msg if target else f"{name.replace('_', ' ').capitalize()}: {msg}")
+    else:
+        for msg in exc.messages:
+            form.add_error(None, msg)
+
+
+def _detail_url(kind: R.RecordKind, pk: Any) -> str:
+    return reverse("records:detail", args=[kind.slug, pk])
+
+
+def _list_url(kind: R.RecordKind, query: str = "") -> str:
+    return reverse("records:list", args=[kind.slug]) + (f"?{query}" if query else "")
+
+
+def _perms(user) -> dict[str, bool]:
+    return {
+        "can_edit": R.can_edit_records(user),
+        "can_delete": R.can_delete_records(user),
+        "can_raise": R.can_edit_records(user),
+    }
+
+
+# --- Index --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    _require_view(request)
+    kinds = [
+        {
+            "kind": kind,
+            "count": kind.model._default_manager.count(),
+            "url": _list_url(kind),
+            "new_url": reverse("records:create", args=[kind.slug]),
+        }
+        for kind in R.KINDS.values()
+    ]
+    return render(request, "records/index.html", {"kinds": kinds, **_perms(request.user)})
+
+
+# --- List ---------------------------------------------------------------------------------------
+
+
+def _read_query(request: HttpRequest, kind: R.RecordKind) -> QueryDict:
+    """The list parameters a kind understands, non-empty only (canonical, for links)."""
+    query = QueryDict(mutable=True)
+    names = sorted(F.filterable(kind)) + ["q", "sort"]
+    if kind.date_field:
+        names += ["date_from", "date_to"]
+    for name in names:
+        values = [v.strip() for v in request.GET.getlist(name) if v.strip()]
+        if values:
+            query.setlist(name, values)
+    return query
+
+
+def _headers(kind: R.RecordKind, query: QueryDict) -> list[dict[str, Any]]:
+    current = query.get("sort", F.DEFAULT_SORT)
+    headers = []
+    for name in kind.list_fields:
+        active = current.lstrip("-") == name
+        descending = active and current.startswith("-")
+        target = f"-{name}" if active and not descending else name
+        q = query.copy()
+        q["sort"] = target
+        q.pop("page", None)
+        headers.append(
+            {
+                "name": name,
+                "label": F.label_of(kind.model, name),
+                "active": active,
+                "descending": descending,
+                "url": "?" + q.urlencode(),
+            }
+        )
+    return headers
+
+
+def _rows(kind: R.RecordKind, objects: list[models.Model]) -> list[dict[str, Any]]:
+    rows = []
+    for obj in objects:
+        url = _detail_url(kind, obj.pk)
+        cells = []
+        for i, name in enumerate(kind.list_fields):
+            f = kind.model._meta.get_field(name)
+            text = F.display(obj, name) if name != "id" else f"#{obj.pk}"
+            link = url if i == 0 else ""
+            if not link and f.is_relation and text:
+                related = getattr(obj, name)
+                link = F.record_url(related) if related is not None else ""
+            cells.append(
+                {
+                    "text": text,
+                    "url": link,
+                    "numeric": isinstance(f, models.IntegerField | models.FloatField | models.DecimalField)
+                    and not f.choices
+                    and not f.is_relation,
+                }
+            )
+        rows.append({"pk": obj.pk, "url": url, "cells": cells})
+    return rows
+
+
+def _render(
+    request: HttpRequest, full: str, partial: str, context: dict[str, Any], *, canonical: str, status=200
+):
+    htmx = getattr(request, "htmx", None)
+    if htmx and not htmx.boosted and not htmx.history_restore_request:
+        response = render(request, partial, context, status=status)
+        push_url(response, canonical)
+    else:
+        response = render(request, full, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@login_required
+@require_safe
+def record_list(request: HttpRequest, slug: str) -> HttpResponse:
+    kind = _kind(slug)
+    _require_view(request)
+    query = _read_query(request, kind)
+    errors: list[str] = []
+    try:
+        qs = F.apply_filters(kind, F.list_queryset(kind), query)
+    except ValidationError as exc:
+        errors = _messages(exc)
+        qs = F.list_queryset(kind).none()
+    paginator = Paginator(qs, F.PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    specs = F.filter_specs(kind)
+    shown = {s.name for s in specs}
+    # Filters set by a link (e.g. "all incidents of this problem") that the bar does not show.
+    hidden = [
+        {"name": name, "label": F.label_of(kind.model, name), "value": query.get(name)}
+        for name in sorted(F.filterable(kind) - shown)
+        if query.get(name)
+    ]
+    date_label = F.label_of(kind.model, kind.date_field) if kind.date_field else ""
+    page_query = query.copy()
+    canonical_query = query.copy()
+    if page.number > 1:
+        canonical_query["page"] = str(page.number)
+    context = {
+        "kind": kind,
+        "query": query,
+        "filters": [{"spec": s, "value": query.get(s.name, "")} for s in specs],
+        "hidden_filters": hidden,
+        "date_label": date_label,
+        "errors": errors,
+        "page": page,
+        "rows": _rows(kind, list(page.object_list)),
+        "headers": _headers(kind, query),
+        "page_range": list(paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
+        "ellipsis": Paginator.ELLIPSIS,
+        "page_query": page_query.urlencode(),
+        "active": any(name != "sort" for name in query),
+        "list_url": _list_url(kind),
+        "api_url": f"/api/records/{kind.slug}",
+        **_perms(request.user),
+    }
+    canonical = _list_url(kind, canonical_query.urlencode())
+    return _render(
+        request,
+        "records/list.html",
+        "records/list_table.html",
+        context,
+        canonical=canonical,
+        status=400 if errors else 200,
+    )
+
+
+# --- Detail -------------------------------------------------------------------------------------
+
+
+def _field_groups(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
+    """All fields, grouped: the record, its people and links, its dates, its long texts, its origin."""
+    groups: dict[str, list[dict[str, Any]]] = {
+        "Record": [],
+        "Relations": [],
+        "Dates": [],
+        "Text": [],
+        "Origin": [],
+    }
+    model = kind.model
+    for f in model._meta.concrete_fields:
+        if f.primary_key or f.name == "raw":
+            continue
+        text = F.display(obj, f.name, limit=None)
+        url = ""
+        if f.is_relation:
+            related = getattr(obj, f.name)
+            url = F.record_url(related) if related is not None else ""
+            group = "Relations"
+        elif f.name in META_FIELDS:
+            group = "Origin"
+        elif isinstance(f, models.DateField):
+            group = "Dates"
+        elif isinstance(f, models.TextField):
+            group = "Text"
+        else:
+            group = "Record"
+        groups[group].append({"label": F.label_of(model, f.name), "text": text, "url": url, "name": f.name})
+    for f in model._meta.many_to_many:
+        related = list(getattr(obj, f.name).all()[:50])
+        groups["Relations"].append(
+            {
+                "label": F.label_of(model, f.name),
+                "many": [{"text": F.name_of(o), "url": F.record_url(o)} for o in related],
+                "text": "",
+                "url": "",
+                "name": f.name,
+            }
+        )
+    return [{"title": title, "fields": fields} for title, fields in groups.items() if fields]
+
+
+def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
+    """Reverse relations to other records (problem → incidents, CI → incidents, changes …)."""
+    sections = []
+    for rel in kind.model._meta.get_fields():
+        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.many_to_many)):
+            continue
+        related_model = rel.related_model
+        related_kind = R.kind_for(related_model)
+        if related_kind is None and related_model._meta.label not in EXTRA_RELATED:
+            continue
+        accessor = rel.get_accessor_name()
+        if not accessor or accessor.endswith("+"):
+            continue
+        manager = getattr(obj, accessor)
+        qs = manager.all()
+        if related_kind is not None:
+            qs = qs.order_by("-pk")
+        total = qs.count()
+        if not total:
+            continue
+        rows = []
+        for other in qs[:RELATED_ROWS]:
+            if related_kind is not None:
+                title = related_kind.title_of(other)
+                date = getattr(other, related_kind.date_field, None) if related_kind.date_field else None
+                rows.append(
+                    {
+                        "key": F.key_of(related_kind, other),
+                        "title": "" if title == F.key_of(related_kind, other) else title,
+                        "url": _detail_url(related_kind, other.pk),
+                        "date": F.compact(date) if date else "",
+                        "status": other.get_status_display() if hasattr(other, "get_status_display") else "",
+                    }
+                )
+            else:
+                date = next((getattr(other, n) for n in ("at", "opened_at") if hasattr(other, n)), None)
+                rows.append(
+                    {
+                        "key": "",
+                        "title": str(other),
+                        "url": "",
+                        "date": F.compact(date) if date else "",
+                        "status": "",
+                    }
+                )
+        # "View all": the related kind's list filtered by the field pointing here.
+        all_url = ""
+        if related_kind is not None and total > RELATED_ROWS:
+            all_url = _list_url(related_kind, f"{rel.field.name}={obj.pk}")
+        label = str(related_model._meta.verbose_name_plural)
+        field_label = rel.field.name.replace("_", " ")
+        if field_label not in (kind.slug.replace("-", " "), kind.label.lower(), kind.model._meta.model_name):
+            label = f"{label} ({field_label})"
+        sections.append(
+            {"label": label[:1].upper() + label[1:], "count": total, "rows": rows, "all_url": all_url}
+        )
+    return sections
+
+
+def _history(obj: models.Model) -> list[dict[str, Any]]:
+    entries = []
+    model = type(obj)
+    for entry in history_for(obj).order_by("-at", "-id")[:HISTORY_ROWS]:
+        changes = []
+        raw = entry.changes if isinstance(entry.changes, dict) else {}
+        for name, pair in raw.items():
+            old, new = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (None, pair)
+            try:
+                label = F.label_of(model, name)
+            except Exception:  # noqa: BLE001 - a field since removed keeps its raw name
+                label = name
+            changes.append({"field": label, "old": _short(old), "new": _short(new)})
+        entries.append({"entry": entry, "changes": changes})
+    return entries
+
+
+def _short(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    text = str(value)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _linked_items(obj: models.Model) -> list[Any]:
+    from tikting.improvement.models import SourceLink
+
+    ct = ContentType.objects.get_for_model(obj)
+    return list(
+        SourceLink.objects.filter(content_type=ct, object_id=str(obj.pk))
+        .select_related("item", "item__owner")
+        .order_by("-item__id")
+    )
+
+
+def _get(kind: R.RecordKind, pk: int, *, full: bool = False) -> models.Model:
+    model = kind.model
+    qs = model._default_manager.all()
+    if full:
+        fks = [f.name for f in model._meta.concrete_fields if f.is_relation]
+        qs = qs.select_related(*fks)
+    return get_object_or_404(qs, pk=pk)
+
+
+@login_required
+@require_safe
+def record_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    kind = _kind(slug)
+    _require_view(request)
+    obj = _get(kind, pk, full=True)
+    raw = getattr(obj, "raw", None)
+    raw_rows = sorted(raw.items()) if isinstance(raw, dict) else []
+    raise_url = reverse("improvement:submit") + f"?record={kind.slug}:{obj.pk}"
+    context = {
+        "kind": kind,
+        "obj": obj,
+        "key": F.key_of(kind, obj),
+        "title": kind.title_of(obj),
+        "groups": _field_groups(kind, obj),
+        "raw_rows": raw_rows,
+        "raw_other": raw if raw and not isinstance(raw, dict) else None,
+        "related": _related(kind, obj),
+        "history": _history(obj),
+        "links": _linked_items(obj),
+        "raise_url": raise_url,
+        "list_url": _list_url(kind),
+        "api_url": f"/api/records/{kind.slug}/{obj.pk}",
+        **_perms(request.user),
+    }
+    return render(request, "records/detail.html", context)
+
+
+# --- Create, edit, delete -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_create(request: HttpRequest, slug: str) -> HttpResponse:
+    kind = _kind(slug)
+    if not R.can_edit_records(request.user):
+        raise PermissionDenied(f"You may not create {kind.label_plural.lower()}.")
+    form_class = F.record_form_class(kind)
+    form = form_class(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            obj = R.create_record(kind, actor=request.user, **form.record_data(changed_only=False))
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            _put_errors(form, exc)
+        else:
+            messages.success(request, f"{kind.label} {F.key_of(kind, obj)} created.")
+            return redirect(_detail_url(kind, obj.pk))
+    context = {"kind": kind, "form": form, "obj": None, "list_url": _list_url(kind)}
+    return render(request, "records/form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    kind = _kind(slug)
+    if not R.can_edit_records(request.user):
+        raise PermissionDenied(f"You may not edit {kind.label_plural.lower()}.")
+    obj = _get(kind, pk)
+    form_class = F.record_form_class(kind)
+    context: dict[str, Any] = {
+        "kind": kind,
+        "obj": obj,
+        "key": F.key_of(kind, obj),
+        "list_url": _list_url(kind),
+    }
+    if request.method != "POST":
+        return render(request, "records/form.html", {**context, "form": form_class(instance=obj)})
+    # The form validates a copy: `obj` stays as saved, for the service and the conflict message.
+    form = form_class(request.POST, instance=_get(kind, pk))
+    if form.is_valid():
+        changes = form.record_data(changed_only=True)
+        expected = form.cleaned_data.get("expected_version")
+        if not changes:
+            messages.info(request, f"Nothing to save: {F.key_of(kind, obj)} is unchanged.")
+            return redirect(_detail_url(kind, obj.pk))
+        try:
+            R.update_record(obj, actor=request.user, expected_version=expected, **changes)
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ConflictError as exc:
+            context.update(
+                form=form,
+                conflict={
+                    "message": str(exc),
+                    "version": getattr(exc.obj, "version", None),
+                    "fields": [form.fields[n].label or n for n in changes],
+                },
+            )
+            return render(request, "records/form.html", context, status=409)
+        except ValidationError as exc:
+            _put_errors(form, exc)
+        else:
+            messages.success(request, f"{kind.label} {F.key_of(kind, obj)} saved.")
+            return redirect(_detail_url(kind, obj.pk))
+    return render(request, "records/form.html", {**context, "form": form}, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    kind = _kind(slug)
+    if not R.can_delete_records(request.user):
+        raise PermissionDenied(f"You may not delete {kind.label_plural.lower()}.")
+    obj = _get(kind, pk)
+    key = F.key_of(kind, obj)
+    error = ""
+    if request.method == "POST":
+        try:
+            R.delete_record(obj, actor=request.user)
+        except PermissionDeniedError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ValidationError as exc:
+            error = " ".join(_messages(exc))
+        else:
+            messages.success(request, f"{kind.label} {key} deleted.")
+            return redirect(_list_url(kind))
+    counts = [{"label": s["label"], "count": s["count"]} for s in _related(kind, obj)]
+    context = {
+        "kind": kind,
+        "obj": obj,
+        "key": key,
+        "title": kind.title_of(obj),
+        "related_counts": counts,
+        "error": error,
+    }
+    return render(request, "records/delete.html", context, status=400 if error else 200)
+
+
+__all__ = ["index", "record_create", "record_delete", "record_detail", "record_edit", "record_list"]
