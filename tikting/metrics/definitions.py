@@ -1,0 +1,309 @@
+"""The ITSM metrics, each defined once: key, label, unit, direction, record model, formula, edge cases.
+
+The engine (engine.py) computes every metric from this registry; the CLI, the API and the metrics
+page list it; docs/metrics.md ("ITSM metrics") spells out the same formulas. Keep them in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+
+__all__ = ["DEFINITIONS", "SLICERS", "MetricDefinition", "get_definition"]
+
+# The slicers a series can be grouped by (periods, then the attributes).
+PERIODS = ("month", "week")
+ATTRIBUTES = ("priority", "service", "group", "category", "ci", "practice")
+SLICERS = PERIODS + ATTRIBUTES
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    key: str
+    label: str
+    unit: str  # "hours", "%", "incidents", "days", "score", "reassignments"
+    direction: str  # "lower" or "higher" is better, or "neutral"
+    model_label: str  # "incidents.Incident"
+    practice: str  # the register practice the metric belongs to
+    family: str  # how the engine computes it: duration, ratio, mean, backlog
+    value: str  # which figure of the family is the metric's value: mean, median, p90, percent, count, age
+    formula: str
+    edge_cases: tuple[str, ...] = ()
+    date_field: str = "opened_at"  # what "opened from/to" and the month/week of a record mean
+    sla: bool = False  # the result says which basis (SLA definitions or the source's flag) it used
+    decimals: int = 2
+    extras: tuple[str, ...] = field(default=())  # names of the extra counts each point carries
+
+    @property
+    def model(self):
+        return apps.get_model(self.model_label)
+
+    def as_dict(self) -> dict:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "unit": self.unit,
+            "direction": self.direction,
+            "record": self.model_label,
+            "practice": self.practice,
+            "formula": self.formula,
+            "edge_cases": list(self.edge_cases),
+            "date_field": self.date_field,
+        }
+
+
+_TTR_EDGES = (
+    "Time to resolve = resolved_at − opened_at, in hours (fractions count).",
+    "Unresolved incidents (no resolved_at and an open status, or reopened and open again) are "
+    "excluded and counted as `unresolved`.",
+    "Reopened incidents are measured to their final resolution (resolved_at holds the last one).",
+    "Resolved or closed incidents without resolved_at, or with resolved_at before opened_at, are "
+    "excluded and counted as `missing_timestamps`; cancelled incidents are left out.",
+    "Wall-clock time (24×7): business hours matter for SLA compliance, not for MTTR.",
+)
+
+_SLA_EDGES = (
+    "Basis `definitions`: met flags computed by tikting.metrics.sla.apply_slas from the SLA "
+    "definitions (targets per priority; a service's own definition wins over the general one; "
+    "24×7 or business hours in the site time zone).",
+    "Basis `source`: the source's own flag (source_sla_met, ServiceNow's made_sla); resolution only.",
+    "Default basis `auto`: definitions when any incident in scope has a computed flag, else source.",
+    "Incidents without a flag (no matching SLA, no priority, still within target, no response "
+    "timestamp) are excluded and counted as `not_evaluated`.",
+    "An incident still open past its due time is breached.",
+)
+
+DEFINITIONS: dict[str, MetricDefinition] = {
+    d.key: d
+    for d in (
+        MetricDefinition(
+            "mttr",
+            "MTTR (mean time to resolve)",
+            "hours",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "duration",
+            "mean",
+            "AVG(resolved_at − opened_at) over resolved incidents, in hours",
+            _TTR_EDGES,
+            extras=("median", "p90", "unresolved", "missing_timestamps"),
+        ),
+        MetricDefinition(
+            "mttr_median",
+            "Median time to resolve",
+            "hours",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "duration",
+            "median",
+            "PERCENTILE_CONT(0.5) of (resolved_at − opened_at) over resolved incidents, in hours "
+            "(linear interpolation)",
+            _TTR_EDGES,
+            extras=("mean", "p90", "unresolved", "missing_timestamps"),
+        ),
+        MetricDefinition(
+            "mttr_p90",
+            "90th percentile time to resolve",
+            "hours",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "duration",
+            "p90",
+            "PERCENTILE_CONT(0.9) of (resolved_at − opened_at) over resolved incidents, in hours "
+            "(linear interpolation)",
+            _TTR_EDGES,
+            extras=("mean", "median", "unresolved", "missing_timestamps"),
+        ),
+        MetricDefinition(
+            "fcr_rate",
+            "First-contact resolution rate (interactions)",
+            "%",
+            "higher",
+            "incidents.Interaction",
+            "service_desk",
+            "ratio",
+            "percent",
+            "interactions resolved at first contact / interactions with a known flag × 100",
+            ("Interactions whose flag is unknown (null) are excluded and counted as `unknown`.",),
+            extras=("resolved_first_contact", "unknown"),
+        ),
+        MetricDefinition(
+            "incident_fcr_rate",
+            "First-contact resolution rate (incidents)",
+            "%",
+            "higher",
+            "incidents.Incident",
+            "incident",
+            "ratio",
+            "percent",
+            "incidents resolved at first contact / incidents with a known flag × 100",
+            (
+                "Incidents whose flag is unknown (null) are excluded and counted as `unknown` "
+                "(BPIC 2014 keeps FCR on interactions only).",
+            ),
+            extras=("resolved_first_contact", "unknown"),
+        ),
+        MetricDefinition(
+            "change_success_rate",
+            "Change success rate",
+            "%",
+            "higher",
+            "changes.Change",
+            "change",
+            "ratio",
+            "percent",
+            "successful changes / changes with a known outcome × 100",
+            (
+                "Changes without an outcome (not implemented yet, or the source has none) are "
+                "excluded and counted as `no_outcome`.",
+                "Failed, backed-out and caused-incident changes are unsuccessful; each is counted.",
+                "`unplanned` counts unplanned changes in scope, whatever their outcome.",
+            ),
+            extras=("successful", "failed", "backed_out", "caused_incident", "unplanned", "no_outcome"),
+        ),
+        MetricDefinition(
+            "sla_response",
+            "SLA compliance, response",
+            "%",
+            "higher",
+            "incidents.Incident",
+            "sla",
+            "ratio",
+            "percent",
+            "incidents responded to by their response due time / incidents with a response verdict × 100",
+            _SLA_EDGES,
+            sla=True,
+            extras=("met", "breached", "not_evaluated"),
+        ),
+        MetricDefinition(
+            "sla_resolution",
+            "SLA compliance, resolution",
+            "%",
+            "higher",
+            "incidents.Incident",
+            "sla",
+            "ratio",
+            "percent",
+            "incidents resolved by their resolution due time / incidents with a resolution verdict × 100",
+            _SLA_EDGES,
+            sla=True,
+            extras=("met", "breached", "not_evaluated"),
+        ),
+        MetricDefinition(
+            "reopen_rate",
+            "Reopen rate",
+            "%",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "ratio",
+            "percent",
+            "incidents reopened at least once / incidents resolved at least once × 100",
+            (
+                "Resolved at least once = resolved_at or closed_at set, or reopen_count ≥ 1.",
+                "Incidents never resolved (and never reopened) are excluded.",
+            ),
+            extras=("reopened", "reopens"),
+        ),
+        MetricDefinition(
+            "reassignment_rate",
+            "Reassignment rate",
+            "%",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "ratio",
+            "percent",
+            "incidents reassigned at least once / incidents with a known reassignment count × 100",
+            ("Incidents whose reassignment count is unknown (null) are excluded and counted as `unknown`.",),
+            extras=("reassigned", "unknown"),
+        ),
+        MetricDefinition(
+            "reassignment_mean",
+            "Mean reassignments per incident",
+            "reassignments",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "mean",
+            "mean",
+            "AVG(reassignment_count) over incidents with a known count",
+            ("Incidents whose reassignment count is unknown (null) are excluded and counted as `unknown`.",),
+            decimals=3,
+            extras=("unknown",),
+        ),
+        MetricDefinition(
+            "backlog",
+            "Backlog (open incidents at period end)",
+            "incidents",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "backlog",
+            "count",
+            "COUNT(incidents with opened_at < end AND (COALESCE(resolved_at, closed_at) IS NULL OR ≥ end))",
+            (
+                "`end` is the start of the next period (local time); without a period, the end of "
+                "the opened-to day, or now.",
+                "An incident is open from opened_at to its final resolution (resolved_at, else "
+                "closed_at); reopened incidents count as open in between.",
+                "Resolved, closed or cancelled incidents with neither timestamp are left out.",
+                "Opened from/to choose the periods, not the incidents: older open incidents count.",
+            ),
+            decimals=0,
+        ),
+        MetricDefinition(
+            "backlog_age",
+            "Backlog age (mean age of open incidents)",
+            "days",
+            "lower",
+            "incidents.Incident",
+            "incident",
+            "backlog",
+            "age",
+            "AVG(end − opened_at) over the incidents open at period end, in days",
+            ("Same population as `backlog`; no open incident → null.",),
+        ),
+        MetricDefinition(
+            "csat_mean",
+            "CSAT (mean score)",
+            "score",
+            "higher",
+            "surveys.SurveyResponse",
+            "service_desk",
+            "mean",
+            "mean",
+            "AVG(score) over survey responses (1–5)",
+            ("Dated by responded_at; priority, group, category and CI come from the linked incident.",),
+            date_field="responded_at",
+        ),
+        MetricDefinition(
+            "csat_satisfied",
+            "CSAT (% satisfied)",
+            "%",
+            "higher",
+            "surveys.SurveyResponse",
+            "service_desk",
+            "ratio",
+            "percent",
+            "responses with score ≥ 4 / responses × 100",
+            ("Dated by responded_at; priority, group, category and CI come from the linked incident.",),
+            date_field="responded_at",
+            extras=("satisfied",),
+        ),
+    )
+}
+
+
+def get_definition(key: str) -> MetricDefinition:
+    try:
+        return DEFINITIONS[key]
+    except KeyError as exc:
+        raise ValidationError(
+            {"metric": f"Unknown metric '{key}'; choose from {', '.join(DEFINITIONS)}."}
+        ) from exc

@@ -1,0 +1,90 @@
+"""`tikting metrics list` and `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
+[--format table|json|csv] [--basis auto|definitions|source]`."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from tikting.metrics import engine
+from tikting.metrics.definitions import DEFINITIONS, SLICERS
+
+
+class Command(BaseCommand):
+    help = "ITSM metrics computed from the records: list them, or show one as a total or a series."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        sub.add_parser("list", help="List the metrics with unit and formula.")
+        show = sub.add_parser("show", help="Compute one metric.")
+        show.add_argument("metric", choices=list(DEFINITIONS))
+        show.add_argument("--by", choices=list(SLICERS), default=None)
+        show.add_argument(
+            "--filter",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help=f"Repeatable. Fields: {', '.join(engine.FILTER_FIELDS)}.",
+        )
+        show.add_argument("--basis", choices=list(engine.BASES), default=None, help="SLA metrics only.")
+        show.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    def handle(self, *args, **options):
+        if options["action"] == "list":
+            width = max(len(k) for k in DEFINITIONS)
+            for d in DEFINITIONS.values():
+                self.stdout.write(f"{d.key:<{width}}  {d.unit:<13}  {d.label} — {d.formula}")
+            return
+        try:
+            result = engine.compute(
+                options["metric"],
+                by=options["by"],
+                filters=engine.parse_filters(options["filter"]),
+                basis=options["basis"],
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+        fmt = options["format"]
+        if fmt == "json":
+            self.stdout.write(json.dumps(result.as_dict(), indent=2, default=str))
+        elif fmt == "csv":
+            self.stdout.write(result.to_csv(), ending="")
+        else:
+            self.stdout.write(_table(result))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def _table(result) -> str:
+    d = result.definition
+    head = f"{d.label} ({d.unit}; {d.direction} is better)\n{d.formula}"
+    if result.basis:
+        head += f"\nSLA basis: {result.basis}"
+    if result.filters:
+        head += "\nFilters: " + ", ".join(f"{k}={v}" for k, v in result.filters.items())
+    columns = ["label", "value", "count", *d.extras]
+    rows = [[_fmt(r[1]), _fmt(r[2]), _fmt(r[3]), *(_fmt(x) for x in r[4:])] for r in result.rows()]
+    if result.by:
+        t = result.total
+        rows.append(["Total", _fmt(t.value), _fmt(t.count), *(_fmt(t.extra.get(x)) for x in d.extras)])
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(columns, widths, strict=True))
+        )
+    ]
+    for r in rows:
+        lines.append(
+            "  ".join(
+                v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    return head + "\n\n" + "\n".join(lines)
