@@ -628,6 +628,14 @@ def compute(
         rows = list(grouped.values(*names).annotate(**aggregates).order_by())
 
         def group_q(row) -> Q:
+            if by in PERIODS:  # the period's local bounds (SQLite compares truncations as UTC text)
+                day = _local_date(row["_key"])
+                return Q(
+                    **{
+                        f"{definition.date_field}__gte": _local_midnight(day),
+                        f"{definition.date_field}__lt": _local_midnight(_next_period(day, by)),
+                    }
+                )
             return Q(_key__isnull=True) if row["_key"] is None else Q(_key=row["_key"])
 
         if definition.family == "duration" and not use_sql_percentiles:

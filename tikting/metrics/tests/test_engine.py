@@ -214,3 +214,12 @@ def test_result_json_has_value_count_definition(mttr_data):
     point = d["points"][0]
     assert {"value", "count", "definition"} <= set(point)
     assert dt.date.fromisoformat(point["key"]) == dt.date(2024, 1, 1)
+
+
+def test_months_follow_the_site_time_zone(services, settings):
+    incident(at(2024, 1, 31, 23, 30), 1)  # 00:30 on 1 February in Berlin
+    assert [p.label for p in compute("mttr", by="month").points] == ["2024-01"]
+    settings.TIME_ZONE = "Europe/Berlin"
+    assert [(p.label, p.extra["median"]) for p in compute("mttr", by="month").points] == [("2024-02", 1.0)]
+    assert [(p.key, p.value) for p in compute("mttr_p90", by="week").points] == [("2024-01-29", 1.0)]
+    assert compute("mttr", filters={"opened_from": "2024-02-01"}).total.count == 1
