@@ -2,6 +2,9 @@ from django.conf import settings
 
 from tikting import __version__
 from tikting.accounts.models import Role
+from tikting.core.records import KINDS
+
+RECORD_KINDS = list(KINDS.values())
 
 
 def tikting(request):
@@ -10,5 +13,6 @@ def tikting(request):
         "TIKTING_VERSION": __version__,
         "STALE_DAYS": settings.TIKTING_STALE_DAYS,
         "user_role": getattr(user, "role", None) if user and user.is_authenticated else None,
+        "record_kinds": RECORD_KINDS,
         "can_submit": bool(user and user.is_authenticated and user.has_role(Role.CONTRIBUTOR)),
     }

@@ -22,9 +22,11 @@ import re
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from tikting.accounts.models import ApiToken
 from tikting.core.models import AuditEntry
+from tikting.core.records import create_record
 from tikting.governance import services as GS
 from tikting.improvement.models import Comment, Item
 from tikting.test import ready_item
@@ -50,6 +52,9 @@ PARAM_OBJECTS = {
     "action_pk": "action",
     "token_id": "token",
     "review_id": "meeting",
+    "record_id": "record",
+    "slug": "slug",
+    "key": "metric",
 }
 
 
@@ -84,6 +89,8 @@ def _object_for(route: str, name: str) -> str:
             return "meeting"
         if route.startswith("account/"):
             return "token"
+        if route.startswith("records/"):
+            return "record"
         return "item"
     return PARAM_OBJECTS.get(name, name)
 
@@ -104,7 +111,11 @@ def world(cast):
     item = ready_item(cast)
     meeting = GS.create_review(actor=cast.manager, title="Monthly review")
     token, _ = ApiToken.issue(cast.manager, "manager's script")
+    incident = create_record("incident", actor=None, number="INC-MATRIX", opened_at=timezone.now())
     return {
+        "slug": "incident",
+        "record": incident.pk,
+        "metric": "mttr",
         "item": item.pk,
         "indicator": item.indicators.get().pk,
         "action": item.actions.get().pk,
