@@ -53,7 +53,7 @@ class ChangeOut(Schema):
 
 class HistoryEntryOut(Schema):
     id: int
-    at: Any
+    at: str
     actor: UserBrief | None
     action: str
     object_repr: str

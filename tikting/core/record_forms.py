@@ -87,9 +87,13 @@ def display(obj: models.Model, name: str, *, limit: int | None = 80) -> str:
     return text
 
 
+ACRONYMS = {"ci": "CI", "cis": "CIs", "sla": "SLA", "pir": "PIR", "id": "ID", "url": "URL"}
+
+
 def label_of(model: type[models.Model], name: str) -> str:
     f = model._meta.get_field(name)
     label = str(getattr(f, "verbose_name", name.replace("_", " ")))
+    label = " ".join(ACRONYMS.get(word, word) for word in label.split(" "))
     return label[:1].upper() + label[1:]
 
 
@@ -487,7 +491,8 @@ def form_fields(kind: RecordKind) -> list[str]:
     model = kind.model
     ordered = [f.name for f in model._meta.concrete_fields if f.name in editable]
     ordered += [f.name for f in model._meta.many_to_many if f.name in editable]
-    return ordered
+    origin = [n for n in ("source", "external_key") if n in ordered]  # where it came from: last
+    return [n for n in ordered if n not in origin] + origin
 
 
 def record_form_class(kind: RecordKind) -> type[RecordForm]:

@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import push_url
 
@@ -277,7 +278,11 @@ def _field_groups(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]
                 "name": f.name,
             }
         )
-    return [{"title": title, "fields": fields} for title, fields in groups.items() if fields]
+    return [
+        {"title": title, "fields": fields, "empty": [f["label"] for f in fields if not f["text"]]}
+        for title, fields in groups.items()
+        if fields
+    ]
 
 
 def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
@@ -340,20 +345,65 @@ def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
 
 
 def _history(obj: models.Model) -> list[dict[str, Any]]:
-    entries = []
+    """Audit rows as people read them: relations by name, choices by label, compact times.
+
+    One query for the rows, then one per related table named in them (not one per row).
+    """
     model = type(obj)
-    for entry in history_for(obj).order_by("-at", "-id")[:HISTORY_ROWS]:
+    entries = list(history_for(obj).order_by("-at", "-id")[:HISTORY_ROWS])
+    fields = {f.name: f for f in model._meta.concrete_fields}
+    wanted: dict[str, set[Any]] = {}
+    for entry in entries:
+        for name, pair in _pairs(entry):
+            f = fields.get(name)
+            if f is not None and f.is_relation:
+                wanted.setdefault(name, set()).update(v for v in pair if v not in (None, ""))
+    names: dict[str, dict[Any, str]] = {}
+    for name, ids in wanted.items():
+        related = fields[name].related_model
+        names[name] = {str(pk): F.name_of(o) for pk, o in related._default_manager.in_bulk(list(ids)).items()}
+    result = []
+    for entry in entries:
         changes = []
-        raw = entry.changes if isinstance(entry.changes, dict) else {}
-        for name, pair in raw.items():
-            old, new = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (None, pair)
-            try:
-                label = F.label_of(model, name)
-            except Exception:  # noqa: BLE001 - a field since removed keeps its raw name
-                label = name
-            changes.append({"field": label, "old": _short(old), "new": _short(new)})
-        entries.append({"entry": entry, "changes": changes})
-    return entries
+        for name, (old, new) in _pairs(entry):
+            if name in {"created_at", "updated_at"}:
+                continue
+            if entry.action == "create" and new in (None, "", {}, []):
+                continue  # a new record's empty fields say nothing
+            f = fields.get(name)
+            label = F.label_of(model, name) if f is not None else name
+            changes.append(
+                {
+                    "field": label,
+                    "old": _short(_human(f, old, names.get(name, {}))),
+                    "new": _short(_human(f, new, names.get(name, {}))),
+                }
+            )
+        result.append({"entry": entry, "changes": changes})
+    return result
+
+
+def _pairs(entry) -> list[tuple[str, tuple[Any, Any]]]:
+    raw = entry.changes if isinstance(entry.changes, dict) else {}
+    return [
+        (name, tuple(pair) if isinstance(pair, list | tuple) and len(pair) == 2 else (None, pair))
+        for name, pair in raw.items()
+    ]
+
+
+def _human(f: models.Field | None, value: Any, names: dict[Any, str]) -> Any:
+    if value in (None, "") or f is None:
+        return value
+    if f.is_relation:
+        return names.get(str(value), f"#{value}")
+    if f.choices:
+        return {str(k): v for k, v in f.choices}.get(str(value), value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(f, models.DateTimeField) and isinstance(value, str):
+        parsed = parse_datetime(value)
+        return F.compact(parsed) if parsed else value
+    return value
 
 
 def _short(value: Any) -> str:

@@ -312,10 +312,16 @@ class TestDetail:
     def test_the_history_shows_who_changed_what_old_to_new(self, login, cast, incidents):
         record = incidents[0]
         R.update_record(record, actor=cast.contributor, expected_version=1, category="mail")
+        R.update_record(
+            record, actor=cast.manager, expected_version=2, service=cast.network, status="resolved"
+        )
         text = login(cast.viewer).get(f"/records/incident/{record.pk}/").content.decode()
         history = text.split('id="pane-history"', 1)[1]
-        assert "Carl Contributor" in history
+        assert "Carl Contributor" in history and "Mia Manager" in history
         assert re.search(r"Category</span>: <del>—</del> → <ins>mail</ins>", history)
+        # Relations by name and choices by label, not ids and slugs.
+        assert re.search(r"Service</span>: <del>E-mail</del> → <ins>Network</ins>", history)
+        assert re.search(r"Status</span>: <del>New</del> → <ins>Resolved</ins>", history)
 
     def test_a_stale_edit_conflicts_and_overwrites_nothing(self, login, cast, incidents):
         client = login(cast.contributor)
