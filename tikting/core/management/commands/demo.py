@@ -1,11 +1,15 @@
-"""`tikting demo [--reset] [--seed N]`: load a realistic demo organisation into the current database.
+"""`tikting demo [--reset] [--seed N] [--no-history]`: load a realistic demo organisation.
 
 Users (password "demo"), teams, services and ~60 register items spread over every state, built
 through the register's services (so history, audit trail and status changes are real), then moved
 back in time with queryset updates so the year has a shape: items identified over the past twelve
 months, closures per month, stale and overdue items, measurement histories.
 
-Idempotent: when the demo items are present it does nothing; `--reset` wipes the register first.
+Then a year of generated ITSM history for the demo services (incidents, interactions, problems,
+changes, requests, surveys, articles: `tikting.core.demo_history`), unless `--no-history`.
+
+Idempotent: when the demo items are present it does nothing (but adds the history if it is
+missing); `--reset` wipes the register and the demo history first.
 Deterministic for a given `--seed` (dates are relative to today).
 """
 
@@ -26,6 +30,7 @@ from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
 from tikting.cmdb.models import Service
+from tikting.core import demo_history
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.governance import services as G
 from tikting.governance.models import ReviewMeeting
@@ -1026,15 +1031,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--reset", action="store_true", help="Wipe the register first, then load the demo."
+            "--reset",
+            action="store_true",
+            help="Wipe the register and the demo history first, then load the demo.",
         )
         parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
+        parser.add_argument(
+            "--no-history", action="store_true", help="Skip the generated ITSM history (incidents …)."
+        )
+        parser.add_argument(
+            "--history-months", type=int, default=12, help="Months of ITSM history (default 12)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["reset"]:
             self.reset()
         elif Item.objects.filter(external_id__startswith=MARKER).exists():
             self.stdout.write("The demo is already loaded (use --reset to load it again).")
+            if not options["no_history"] and not demo_history.has_history():
+                with transaction.atomic():
+                    users = self.users()
+                    services = self.services(users)
+                    history = demo_history.build_history(
+                        random.Random(options["seed"]), users, services, months=options["history_months"]
+                    )
+                self.stdout.write(f"History added: {self.describe(history)}.")
             self.print_logins()
             return
         rng = random.Random(options["seed"])
@@ -1055,6 +1076,9 @@ class Command(BaseCommand):
             )
             sustainment = S.check_sustainment()
             self.reviews(users)
+            history = {}
+            if not options["no_history"]:
+                history = demo_history.build_history(rng, users, services, months=options["history_months"])
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
@@ -1064,7 +1088,13 @@ class Command(BaseCommand):
                 + ")."
             )
         )
+        if history:
+            self.stdout.write(f"History: {self.describe(history)}.")
         self.print_logins()
+
+    @staticmethod
+    def describe(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
     def reviews(self, users: dict[str, User]) -> None:
         """Last month's register review, held, with minutes; this month's, planned."""
@@ -1106,11 +1136,12 @@ class Command(BaseCommand):
                 deleted, _ = Item.objects.all().delete()
                 AuditEntry.objects.filter(root_content_type=item_type).delete()
                 StatusChange.objects.filter(content_type=item_type).delete()
+                deleted += demo_history.wipe_history()
         except (ProtectedError, RestrictedError) as exc:
             raise CommandError(
                 f"Cannot wipe the register: other records point at its items ({exc})."
             ) from exc
-        self.stdout.write(f"Register wiped ({deleted} rows).")
+        self.stdout.write(f"Register and demo history wiped ({deleted} rows).")
 
     def users(self) -> dict[str, User]:
         teams = {
