@@ -1,0 +1,93 @@
+"""Benchmark: import of the full BPI Challenge 2014 data set on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/import_bpic2014.py                    # both databases
+    .venv/bin/python bench/import_bpic2014.py --data /work/shared/data/bpic2014
+    .venv/bin/python bench/import_bpic2014.py --database-url postgres://postgres@127.0.0.1:5432/tk_bench_bpic
+
+Each database is fresh (a temporary SQLite file; PostgreSQL database `tk_bench_bpic` dropped and
+created again), migrated from scratch and measured in its own process. Prints, per database: the
+first import (seconds, rows per kind), a re-import (every row unchanged) and the process's peak
+RSS. Targets: under 60 s on SQLite, under 45 s on PostgreSQL, under 400 MB peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+DEFAULT_DATA = _common.ROOT.parent / "shared" / "data" / "bpic2014"
+TARGETS = {"sqlite": 60.0, "postgresql": 45.0}
+MEMORY_MB = 400
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def child(args: argparse.Namespace) -> None:
+    _common.setup_django()
+    from django.db import connection
+
+    from tikting.imports.bpic2014 import import_bpic2014
+
+    vendor = connection.vendor
+    rss_before = peak_rss_mb()
+    for label in ("import", "re-import"):
+        start = time.perf_counter()
+        report = import_bpic2014(args.data)
+        seconds = time.perf_counter() - start
+        verdict = "ok" if seconds < TARGETS.get(vendor, 60.0) else "SLOW"
+        print(
+            f"{vendor}: {label:<10} {seconds:6.1f} s  [{verdict}]  errors: {report.error_count}", flush=True
+        )
+        for kind, counts in report.counts.items():
+            print(
+                f"    {kind:<12} created {counts.created:>8,}  updated {counts.updated:>6,}  "
+                f"unchanged {counts.unchanged:>8,}  failed {counts.failed:>4,}",
+                flush=True,
+            )
+        for error in report.errors[:5]:
+            print(f"    ! {error}")
+    peak = peak_rss_mb()
+    print(
+        f"{vendor}: peak RSS {peak:.0f} MB (after Django set-up and migrate: {rss_before:.0f} MB)  "
+        f"[{'ok' if peak < MEMORY_MB else 'OVER'}]",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="Folder with the data set's zips or CSVs.")
+    parser.add_argument("--database-url", action="append", help="Database to measure (repeatable).")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if not Path(args.data).is_dir():
+        print(f"No data at {args.data}")
+        sys.exit(1)
+    failures = 0
+    for label, url in _common.targets(args, "tk_bench_bpic"):
+        try:
+            _common.fresh_database(url)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the next database
+            print(f"{label}: cannot prepare {url}: {exc}")
+            failures += 1
+            continue
+        code = _common.run_child(__file__, url, ["--data", args.data])
+        failures += code != 0
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

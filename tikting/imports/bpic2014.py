@@ -1,0 +1,1033 @@
+"""Importer of the BPI Challenge 2014 data set (Rabobank Group ICT, HP Service Manager export).
+
+`import_bpic2014(path)` reads the folder holding the data set's zips (as shipped) or the CSVs
+extracted from them. Files are recognised by their header row, not by their name:
+
+- ``Detail Incident.csv`` (``Incident ID`` + ``Open Time``)       → incidents
+- ``Detail Interaction.csv`` (``Interaction ID``)                 → interactions
+- ``Detail Change.csv`` (``Change ID``)                           → changes (+ affected CIs)
+- ``EventLog.csv`` (derived, ``,``) or the original
+  ``Detail_Incident_Activity.csv`` (``;``) (``IncidentActivity_Type``) → incident activities
+
+Every record gets ``source="bpic2014"`` and its key in the data set as ``external_key``, so a
+re-run updates or leaves records unchanged and never duplicates them. The mapping follows
+docs/datasets.md §1:
+
+- services: one per WBS code (Service has no external key: matched by name);
+- configuration items: one per CI name (aff and caused-by columns of the three detail files);
+  type, subtype and service are each the most frequent value seen for the CI, ``ci_class`` is
+  mapped from type/subtype (name prefix as a fallback), every value seen is kept in ``raw``;
+- knowledge articles: one stub per KM number, ``uses`` = incidents + interactions naming it;
+- changes: collapsed per Change ID, fields from the first (valid) row of the change, every CI
+  row becomes an ``affected_cis`` link (duplicates collapsed), ``ci``/``service`` from the first
+  row; ``outcome = caused_incident`` when ``# Related Incidents`` > 0 or an incident names the
+  change in ``Related Change`` (no other outcome is in the data); status derived from the times
+  (close time → closed, actual end → review, actual start → implementing, else new);
+- incidents: every mapped field of the doc; ``Related Change`` (a single ID that resolves) sets
+  both ``related_change`` and ``caused_by_change``; ``#MULTIVALUE`` / ``#N/B`` / unknown IDs are
+  kept in ``raw`` only; ``reopen_count`` = 1 when ``Reopen Time`` is set; the closure code is
+  normalised in case (``SOFTWARE`` → ``Software``), the raw value stays in ``raw``;
+- interactions: linked to their incident when ``Related Incident`` resolves;
+- incident activities: key = the activity number when the original file is given, else
+  ``incident|type|timestamp|group`` (unique in the derived file); ``Incident.assignment_group``
+  = group of the incident's last Assignment/Reassignment activity (else of its Closed activity);
+  teams (assignment groups) are matched by name and created with ``source="bpic2014"``.
+
+Times are naive, day-first, made aware in `tz` (``fold=0`` for the repeated DST hour).
+
+Speed and memory: every file is streamed (csv over ``zipfile`` + ``io.TextIOWrapper``); rows are
+parsed with explicit cheap parsers (no ``full_clean``), written with ``bulk_create`` /
+``bulk_update`` in batches of 2,000 after one lookup query per batch; the only things held in
+memory are key → id dictionaries and per-CI/per-incident summaries. The run is one transaction
+(a dry run rolls it back).
+
+History: **no audit rows are written** by this importer, neither per record nor per run. The
+returned ImportReport is the record of the run (the `tikting import` command prints / logs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .base import ImportReport, Progress, no_progress
+
+__all__ = ["import_bpic2014", "SOURCE"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "bpic2014"
+BATCH = 2000
+PROGRESS_EVERY = 5000
+NULL_MARKERS = {"", "#N/B", "#MULTIVALUE"}
+csv.field_size_limit(1 << 20)
+
+
+# --- Files ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataFile:
+    kind: str  # incident | interaction | change | activity
+    label: str  # the name errors use: "detail_incident.zip/Detail Incident.csv"
+    path: Path
+    member: str | None
+    encoding: str
+    delimiter: str
+    header: list[str]
+
+    @contextmanager
+    def rows(self) -> Iterator[Any]:
+        """A csv reader over the file (header already consumed)."""
+        if self.member is None:
+            with self.path.open(encoding=self.encoding, newline="") as text:
+                reader = csv.reader(text, delimiter=self.delimiter)
+                next(reader, None)
+                yield reader
+        else:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as raw:
+                text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
+                reader = csv.reader(text, delimiter=self.delimiter)
+                next(reader, None)
+                yield reader
+
+
+def _normalise_header(cells: list[str]) -> list[str]:
+    names = []
+    for cell in cells:
+        name = cell.replace("\ufeff", "").strip()
+        if name.startswith("Detail Incident Activity."):
+            name = name[len("Detail Incident Activity.") :]
+        names.append(name)
+    return names
+
+
+def _kind_of(names: list[str]) -> str | None:
+    cols = set(names)
+    if "IncidentActivity_Type" in cols and "Incident ID" in cols:
+        return "activity"
+    if "Change ID" in cols:
+        return "change"
+    if "Incident ID" in cols and "Open Time" in cols:
+        return "incident"
+    if "Interaction ID" in cols and "Open Time (First Touch)" in cols:
+        return "interaction"
+    return None
+
+
+def _sniff(path: Path, member: str | None, first: bytes) -> DataFile | None:
+    line = first.splitlines()[0] if first else b""
+    encoding = "utf-8-sig" if line.startswith(b"\xef\xbb\xbf") else "latin-1"
+    text = line.decode("utf-8-sig" if encoding == "utf-8-sig" else "latin-1", errors="replace")
+    delimiter = ";" if text.count(";") >= text.count(",") else ","
+    names = _normalise_header(next(csv.reader([text], delimiter=delimiter), []))
+    kind = _kind_of(names)
+    if kind is None:
+        return None
+    label = f"{path.name}/{member}" if member else path.name
+    return DataFile(kind, label, path, member, encoding, delimiter, names)
+
+
+def find_files(folder: Path) -> dict[str, DataFile]:
+    """The data set's files in `folder` by kind; extracted CSVs win over zips of the same kind."""
+    found: list[DataFile] = []
+    entries = sorted(p for p in folder.iterdir() if p.is_file())
+    for path in sorted(entries, key=lambda p: (p.suffix.lower() == ".zip", p.name)):
+        try:
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as archive:
+                    for info in archive.infolist():
+                        if info.is_dir():
+                            continue
+                        with archive.open(info) as raw:
+                            sniffed = _sniff(path, info.filename, raw.readline(65536))
+                        if sniffed:
+                            found.append(sniffed)
+            elif path.suffix.lower() in {".csv", ".txt", ""}:
+                with path.open("rb") as raw:
+                    sniffed = _sniff(path, None, raw.readline(65536))
+                if sniffed:
+                    found.append(sniffed)
+        except (OSError, zipfile.BadZipFile) as exc:
+            log.warning("bpic2014: cannot read %s: %s", path, exc)
+    by_kind: dict[str, DataFile] = {}
+    for data_file in found:
+        if data_file.kind in by_kind:
+            log.warning(
+                "bpic2014: %s is a second %s file; using %s",
+                data_file.label,
+                data_file.kind,
+                by_kind[data_file.kind].label,
+            )
+            continue
+        by_kind[data_file.kind] = data_file
+    return by_kind
+
+
+# --- Parsing -------------------------------------------------------------------------------------
+
+
+class BadField(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _ref(value: str) -> str | None:
+    """An ID, or None for the null markers (#N/B, #MULTIVALUE, empty)."""
+    value = value.replace("\ufeff", "").strip()
+    return None if value in NULL_MARKERS else value
+
+
+def parse_datetime(value: str, zone: dt.tzinfo, field: str) -> dt.datetime | None:
+    """Day-first `dd/mm/YYYY HH:MM:SS`, `d-m-YYYY H:MM`, or ISO `YYYY-MM-DD HH:MM:SS`; aware in `zone`."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        date_part, _, time_part = value.partition(" ")
+        sep = "/" if "/" in date_part else "-"
+        a, b, c = date_part.split(sep)
+        if len(a) == 4:
+            year, month, day = int(a), int(b), int(c)
+        else:
+            day, month, year = int(a), int(b), int(c)
+            if len(c) != 4:
+                raise ValueError
+        hms = time_part.split(":") if time_part else ["0", "0"]
+        if len(hms) not in (2, 3):
+            raise ValueError
+        second = int(hms[2]) if len(hms) == 3 else 0
+        local = dt.datetime(year, month, day, int(hms[0]), int(hms[1]), second, tzinfo=zone)
+    except ValueError:
+        raise BadField(field, f"not a date/time: {value!r}") from None
+    # In UTC: aware datetimes in a repeated (DST) hour never compare equal across zones.
+    return local.astimezone(dt.UTC)
+
+
+def parse_int(value: str, field: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadField(field, f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise BadField(field, f"negative: {value!r}")
+    return number
+
+
+def parse_level(value: str, field: str) -> int | None:
+    """1 … 5 from `4` or `5 - Very Low` (the leading digit)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value[0].isdigit() and (len(value) == 1 or not value[1].isdigit()):
+        level = int(value[0])
+        if 1 <= level <= 5:
+            return level
+    raise BadField(field, f"not a level 1-5: {value!r}")
+
+
+def parse_decimal_comma(value: str, field: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return float(value.replace(",", "."))
+    except ValueError:
+        raise BadField(field, f"not a number: {value!r}") from None
+
+
+def parse_yn(value: str, field: str) -> bool | None:
+    value = value.strip().upper()
+    if not value:
+        return None
+    if value in ("Y", "N"):
+        return value == "Y"
+    raise BadField(field, f"expected Y or N: {value!r}")
+
+
+def normalise_closure_code(value: str) -> str:
+    value = " ".join(value.split())
+    return value[:1].upper() + value[1:].lower() if value else ""
+
+
+_WORKSTATIONS = {"laptop", "desktop", "tablet", "thin client"}
+_PREFIX_CLASS = {
+    "WSR": "server",
+    "LSR": "server",
+    "USR": "server",
+    "LAP": "workstation",
+    "DTA": "workstation",
+    "VDI": "vm",
+    "SBA": "application",
+    "WBA": "application",
+    "SUB": "application",
+    "DBA": "database",
+    "NET": "network",
+    "PRN": "printer",
+}
+
+
+def ci_class_for(ci_type: str, subtype: str, name: str = "") -> str:
+    """Our CI class from the BPIC CI type and subtype (the name prefix when both are unknown)."""
+    t, s = ci_type.lower(), subtype.lower()
+    if t in {"application", "subapplication", "applicationcomponent", "software"}:
+        return "application"
+    if t == "database":
+        return "database"
+    if t == "storage":
+        return "storage"
+    if t == "networkcomponents":
+        return "network"
+    if t == "officeelectronics":
+        return "printer" if s == "printer" else "other"
+    if t == "computer":
+        if s in _WORKSTATIONS:
+            return "workstation"
+        if s == "vdi":
+            return "vm"
+        if s in {"banking device", "omgeving", "footprint"}:
+            return "other"
+        return "server"
+    if t in {"hardware", "displaydevice", "phone"}:
+        return "other"
+    return _PREFIX_CLASS.get(name[:3].upper(), "other")
+
+
+def _most_frequent(counter: Counter) -> str:
+    """The most frequent known value (empty only when no other was seen); ties: first seen."""
+    for value, _ in counter.most_common():
+        if value:
+            return value
+    return ""
+
+
+# --- Writing -------------------------------------------------------------------------------------
+
+
+class Importer:
+    def __init__(self, folder: Path, report: ImportReport, progress: Progress, zone: dt.tzinfo):
+        self.folder = folder
+        self.report = report
+        self.progress = progress
+        self.zone = zone
+        self.now = timezone.now()
+
+    # Generic batch upsert on (source, external_key) ------------------------------------------
+
+    def upsert(
+        self,
+        model: type[models.Model],
+        kind: str,
+        batch: dict[str, tuple[str, int, dict[str, Any]]],
+        fields: list[str],
+    ) -> dict[str, tuple[int, str]]:
+        """Create or update the batch's records {key: (file, line, values)}; {key: (id, outcome)}."""
+        result: dict[str, tuple[int, str]] = {}
+        if not batch:
+            return result
+        keys = list(batch)
+        existing = {
+            rec["external_key"]: rec
+            for rec in model._default_manager.filter(
+                ~Q(external_key=""), source=SOURCE, external_key__in=keys
+            )
+            .values("id", "external_key", "version", *fields)
+            .iterator(chunk_size=BATCH)
+        }
+        has_number = any(f.name == "number" for f in model._meta.fields)
+        if has_number:
+            missing = [k for k in keys if k not in existing]
+            if missing:
+                for number, source in model._default_manager.filter(number__in=missing).values_list(
+                    "number", "source"
+                ):
+                    label, line, _ = batch.pop(number)
+                    self.report.error(
+                        label, line, "number", f"{number} already exists (source {source or 'manual'})"
+                    )
+                    self.report.count(kind, "failed")
+        new: list[models.Model] = []
+        new_keys: list[str] = []
+        changed: list[models.Model] = []
+        for key, (_label, _line, values) in batch.items():
+            rec = existing.get(key)
+            if rec is None:
+                new.append(model(source=SOURCE, external_key=key, **values))
+                new_keys.append(key)
+            elif any(rec[f] != values[f] for f in fields):
+                changed.append(model(id=rec["id"], version=rec["version"] + 1, updated_at=self.now, **values))
+                result[key] = (rec["id"], "updated")
+            else:
+                result[key] = (rec["id"], "unchanged")
+        if new:
+            model._default_manager.bulk_create(new, batch_size=BATCH)
+            for key, obj in zip(new_keys, new, strict=True):
+                result[key] = (obj.pk, "created")
+        if changed:
+            model._default_manager.bulk_update(changed, [*fields, "version", "updated_at"], batch_size=500)
+        return result
+
+    def tally(self, kind: str, outcomes: dict[str, tuple[int, str]]) -> None:
+        counts = Counter(outcome for _, outcome in outcomes.values())
+        for outcome, n in counts.items():
+            self.report.count(kind, outcome, n)
+
+    def fail(self, data_file: DataFile, line: int, kind: str, field: str, message: str) -> None:
+        self.report.error(data_file.label, line, field, message)
+        self.report.count(kind, "failed")
+
+    def ids(self, model: type[models.Model], key_field: str = "external_key") -> dict[str, int]:
+        qs = model._default_manager.all()
+        if key_field == "external_key":
+            qs = qs.filter(source=SOURCE).exclude(external_key="")
+        return dict(qs.values_list(key_field, "id").iterator(chunk_size=10_000))
+
+    # Reading helpers -----------------------------------------------------------------------------
+
+    def records(self, data_file: DataFile) -> Iterator[tuple[int, dict[str, str]]]:
+        """(line, {column: value}) for every row with data; reports short rows; calls progress."""
+        names = data_file.header
+        named = [(i, n) for i, n in enumerate(names) if n]
+        width = max(i for i, _ in named) + 1
+        unreported = 0
+        with data_file.rows() as reader:
+            for row in reader:
+                unreported += 1
+                if unreported >= PROGRESS_EVERY:
+                    self.progress(unreported, data_file.label)
+                    unreported = 0
+                if not any(row):
+                    continue  # empty / padding row
+                line = reader.line_num
+                if len(row) < width:
+                    self.fail(
+                        data_file,
+                        line,
+                        data_file.kind,
+                        "row",
+                        f"{len(row)} fields, expected at least {width}",
+                    )
+                    continue
+                yield line, {n: row[i] for i, n in named}
+        if unreported:
+            self.progress(unreported, data_file.label)
+
+    # Pass 1: the dimensions (services, CIs, articles) -------------------------------------------
+
+    def scan(self, files: dict[str, DataFile]) -> None:
+        self.ci_stats: dict[str, list[Counter]] = {}
+        self.wbs: set[str] = set()
+        self.km_uses: Counter = Counter()
+        self.changes_named: set[str] = set()
+
+        def note_ci(name: str, ci_type: str, subtype: str, wbs: str) -> None:
+            wbs_ref = _ref(wbs)
+            if wbs_ref:
+                self.wbs.add(wbs_ref)
+            name_ref = _ref(name)
+            if not name_ref:
+                return
+            stats = self.ci_stats.get(name_ref)
+            if stats is None:
+                stats = self.ci_stats[name_ref] = [Counter(), Counter(), Counter()]
+            ci_type = _ref(ci_type) or ""
+            subtype = _ref(subtype) or ""
+            stats[0]["" if ci_type == "no type" else ci_type] += 1
+            stats[1]["" if subtype == "no subtype" else subtype] += 1
+            stats[2][wbs_ref or ""] += 1
+
+        for kind in ("incident", "interaction", "change"):
+            data_file = files.get(kind)
+            if data_file is None:
+                continue
+            wbs_col = "Service Comp WBS (aff)" if kind == "interaction" else "Service Component WBS (aff)"
+            names = data_file.header
+            idx = {n: i for i, n in enumerate(names) if n}
+            i_name, i_type, i_sub, i_wbs = (
+                idx.get("CI Name (aff)"),
+                idx.get("CI Type (aff)"),
+                idx.get("CI Subtype (aff)"),
+                idx.get(wbs_col),
+            )
+            cby = [
+                idx.get(c)
+                for c in ("CI Name (CBy)", "CI Type (CBy)", "CI Subtype (CBy)", "ServiceComp WBS (CBy)")
+            ]
+            i_km, i_change = idx.get("KM number"), idx.get("Related Change")
+            i_key = idx.get(
+                {"incident": "Incident ID", "interaction": "Interaction ID"}.get(kind, "Change ID")
+            )
+            width = len([n for n in names if n])
+            with data_file.rows() as reader:
+                read = 0
+                for row in reader:
+                    read += 1
+                    if read >= PROGRESS_EVERY:
+                        self.progress(read, f"scan {data_file.label}")
+                        read = 0
+                    if len(row) < width or not _ref(row[i_key]):
+                        continue
+
+                    def cell(i: int | None, row: list[str] = row) -> str:
+                        return row[i] if i is not None else ""
+
+                    note_ci(cell(i_name), cell(i_type), cell(i_sub), cell(i_wbs))
+                    if kind == "incident":
+                        note_ci(*(cell(i) for i in cby))
+                        change = _ref(cell(i_change))
+                        if change:
+                            self.changes_named.add(change)
+                    km = _ref(cell(i_km))
+                    if km and kind != "change":
+                        self.km_uses[km] += 1
+                if read:
+                    self.progress(read, f"scan {data_file.label}")
+
+    def import_dimensions(self) -> None:
+        from tikting.cmdb.models import ConfigurationItem, Service
+        from tikting.knowledge.models import Article
+
+        # Services, by name (no external key on Service).
+        existing = set(Service.objects.filter(name__in=self.wbs).values_list("name", flat=True))
+        Service.objects.bulk_create(
+            [
+                Service(name=code, description=f"BPI Challenge 2014 service component {code}", source=SOURCE)
+                for code in sorted(self.wbs - existing)
+            ],
+            batch_size=BATCH,
+        )
+        if self.wbs - existing:
+            self.report.count("service", "created", len(self.wbs - existing))
+        if existing:
+            self.report.count("service", "unchanged", len(existing))
+        self.service_ids = dict(Service.objects.filter(name__in=self.wbs).values_list("name", "id"))
+
+        # Configuration items.
+        fields = ["ci_class", "ci_type", "service_id", "raw"]
+        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        for name in sorted(self.ci_stats):
+            types, subtypes, services = self.ci_stats[name]
+            ci_type, subtype, wbs = (_most_frequent(c) for c in (types, subtypes, services))
+            raw: dict[str, Any] = {"CI Name": name, "CI Type": ci_type, "CI Subtype": subtype, "WBS": wbs}
+            if len(types) > 1 or len(subtypes) > 1 or len(services) > 1:
+                raw["seen"] = {
+                    "CI Type": dict(types.most_common()),
+                    "CI Subtype": dict(subtypes.most_common()),
+                    "WBS": dict(services.most_common()),
+                }
+            batch[name] = (
+                "(configuration items)",
+                0,
+                {
+                    "name": name,
+                    "ci_class": ci_class_for(ci_type, subtype, name),
+                    "ci_type": " / ".join(v for v in (ci_type, subtype) if v)[:100],
+                    "service_id": self.service_ids.get(wbs),
+                    "raw": raw,
+                },
+            )
+            if len(batch) >= BATCH:
+                self.tally("ci", self.upsert(ConfigurationItem, "ci", batch, fields))
+                batch = {}
+        self.tally("ci", self.upsert(ConfigurationItem, "ci", batch, fields))
+        self.ci_ids = self.ids(ConfigurationItem)
+        del self.ci_stats
+
+        # Knowledge article stubs.
+        batch = {}
+        for number in sorted(self.km_uses):
+            batch[number] = (
+                "(knowledge articles)",
+                0,
+                {"number": number, "raw": {"KM number": number}},
+            )
+            if len(batch) >= BATCH:
+                self.tally("article", self.upsert(Article, "article", batch, ["raw"]))
+                batch = {}
+        self.tally("article", self.upsert(Article, "article", batch, ["raw"]))
+        self.article_ids = self.ids(Article)
+
+    # Changes ---------------------------------------------------------------------------------
+
+    CHANGE_FIELDS = [
+        "number",
+        "change_type",
+        "status",
+        "risk",
+        "opened_at",
+        "closed_at",
+        "planned_start",
+        "planned_end",
+        "actual_start",
+        "actual_end",
+        "outcome",
+        "service_id",
+        "ci_id",
+        "raw",
+    ]
+
+    def change_values(self, row: dict[str, str]) -> dict[str, Any]:
+        z = self.zone
+        emergency = parse_yn(row["Emergency Change"], "Emergency Change")
+        parse_yn(row.get("CAB-approval needed", ""), "CAB-approval needed")
+        change_type_raw = row["Change Type"].strip()
+        if emergency:
+            change_type = "emergency"
+        elif change_type_raw.startswith(("Standard Change Type", "Standard Activity Type")):
+            change_type = "standard"
+        else:
+            change_type = "normal"
+        opened = parse_datetime(row["Change record Open Time"], z, "Change record Open Time")
+        if opened is None:
+            raise BadField("Change record Open Time", "missing")
+        closed = parse_datetime(row["Change record Close Time"], z, "Change record Close Time")
+        actual_start = parse_datetime(row["Actual Start"], z, "Actual Start")
+        actual_end = parse_datetime(row["Actual End"], z, "Actual End")
+        for name in ("Scheduled Downtime Start", "Scheduled Downtime End", "Requested End Date"):
+            parse_datetime(row.get(name, ""), z, name)
+        parse_int(row.get("# Related Interactions", ""), "# Related Interactions")
+        caused = parse_int(row["# Related Incidents"], "# Related Incidents") or 0
+        number = row["Change ID"].replace("\ufeff", "").strip()
+        if closed:
+            status = "closed"
+        elif actual_end:
+            status = "review"
+        elif actual_start:
+            status = "implementing"
+        else:
+            status = "new"
+        return {
+            "number": number,
+            "change_type": change_type,
+            "status": status,
+            "risk": row["Risk Assessment"].strip()[:40],
+            "opened_at": opened,
+            "closed_at": closed,
+            "planned_start": parse_datetime(row["Planned Start"], z, "Planned Start"),
+            "planned_end": parse_datetime(row["Planned End"], z, "Planned End"),
+            "actual_start": actual_start,
+            "actual_end": actual_end,
+            "outcome": "caused_incident" if caused > 0 or number in self.changes_named else "",
+            "service_id": self.service_ids.get(_ref(row["Service Component WBS (aff)"]) or ""),
+            "ci_id": self.ci_ids.get(_ref(row["CI Name (aff)"]) or ""),
+            "raw": row,
+        }
+
+    def import_changes(self, data_file: DataFile) -> None:
+        from tikting.changes.models import Change
+
+        through = Change.affected_cis.through
+        done: set[str] = set()  # changes already written (their later rows add CI links only)
+        late_links: set[tuple[str, int]] = set()
+        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        links: dict[str, set[int]] = {}
+        current: str | None = None
+
+        def flush() -> None:
+            outcomes = self.upsert(Change, "change", batch, self.CHANGE_FIELDS)
+            ids = {key: pk for key, (pk, _) in outcomes.items()}
+            have: dict[int, set[int]] = {}
+            for change_id, ci_id in through.objects.filter(change_id__in=list(ids.values())).values_list(
+                "change_id", "configurationitem_id"
+            ):
+                have.setdefault(change_id, set()).add(ci_id)
+            add, remove = [], []
+            for key, change_id in ids.items():
+                want = links.get(key, set())
+                got = have.get(change_id, set())
+                add += [through(change_id=change_id, configurationitem_id=ci) for ci in want - got]
+                remove += [(change_id, ci) for ci in got - want]
+                if want != got and outcomes[key][1] == "unchanged":
+                    outcomes[key] = (change_id, "updated")
+            through.objects.bulk_create(add, batch_size=BATCH)
+            for change_id, ci in remove:
+                through.objects.filter(change_id=change_id, configurationitem_id=ci).delete()
+            self.tally("change", outcomes)
+            done.update(batch)
+            batch.clear()
+            links.clear()
+
+        for line, row in self.records(data_file):
+            key = _ref(row["Change ID"])
+            if not key:
+                self.fail(data_file, line, "change", "Change ID", "missing")
+                continue
+            ci_id = self.ci_ids.get(_ref(row["CI Name (aff)"]) or "")
+            if key in done:
+                if ci_id:
+                    late_links.add((key, ci_id))
+                continue
+            if key != current and len(batch) >= BATCH:
+                flush()
+            current = key
+            if key not in batch:
+                try:
+                    batch[key] = (data_file.label, line, self.change_values(row))
+                except BadField as bad:
+                    self.fail(data_file, line, "change", bad.field, bad.message)
+                    continue
+            if ci_id:
+                links.setdefault(key, set()).add(ci_id)
+        flush()
+        if late_links:
+            change_ids = self.ids(Change)
+            through.objects.bulk_create(
+                [
+                    through(change_id=change_ids[key], configurationitem_id=ci)
+                    for key, ci in late_links
+                    if key in change_ids
+                ],
+                ignore_conflicts=True,
+            )
+
+    # Incidents -------------------------------------------------------------------------------
+
+    INCIDENT_FIELDS = [
+        "number",
+        "status",
+        "opened_at",
+        "resolved_at",
+        "closed_at",
+        "priority",
+        "impact",
+        "urgency",
+        "category",
+        "service_id",
+        "ci_id",
+        "caused_by_ci_id",
+        "reassignment_count",
+        "reopen_count",
+        "closure_code",
+        "related_change_id",
+        "caused_by_change_id",
+        "knowledge_article_id",
+        "raw",
+    ]
+    INCIDENT_STATUS = {
+        "closed": "closed",
+        "work in progress": "in_progress",
+        "open": "new",
+        "resolved": "resolved",
+    }
+
+    def incident_values(self, row: dict[str, str], key: str) -> dict[str, Any]:
+        z = self.zone
+        status = self.INCIDENT_STATUS.get(row["Status"].strip().lower())
+        if status is None:
+            raise BadField("Status", f"unknown status: {row['Status']!r}")
+        opened = parse_datetime(row["Open Time"], z, "Open Time")
+        if opened is None:
+            raise BadField("Open Time", "missing")
+        reopened = parse_datetime(row["Reopen Time"], z, "Reopen Time")
+        parse_decimal_comma(row["Handle Time (Hours)"], "Handle Time (Hours)")
+        for name in ("# Related Interactions", "# Related Incidents", "# Related Changes"):
+            parse_int(row.get(name, ""), name)
+        change = _ref(row["Related Change"])
+        change_id = self.change_ids.get(change) if change else None
+        return {
+            "number": key,
+            "status": status,
+            "opened_at": opened,
+            "resolved_at": parse_datetime(row["Resolved Time"], z, "Resolved Time"),
+            "closed_at": parse_datetime(row["Close Time"], z, "Close Time"),
+            "priority": parse_level(row["Priority"], "Priority"),
+            "impact": parse_level(row["Impact"], "Impact"),
+            "urgency": parse_level(row["Urgency"], "Urgency"),
+            "category": row["Category"].strip()[:100],
+            "service_id": self.service_ids.get(_ref(row["Service Component WBS (aff)"]) or ""),
+            "ci_id": self.ci_ids.get(_ref(row["CI Name (aff)"]) or ""),
+            "caused_by_ci_id": self.ci_ids.get(_ref(row.get("CI Name (CBy)", "")) or ""),
+            "reassignment_count": parse_int(row["# Reassignments"], "# Reassignments"),
+            "reopen_count": 1 if reopened else 0,
+            "closure_code": normalise_closure_code(row["Closure Code"])[:100],
+            "related_change_id": change_id,
+            "caused_by_change_id": change_id,
+            "knowledge_article_id": self.article_ids.get(_ref(row["KM number"]) or ""),
+            "raw": row,
+        }
+
+    def import_keyed(
+        self,
+        data_file: DataFile,
+        model: type[models.Model],
+        kind: str,
+        key_column: str,
+        fields: list[str],
+        values: Callable[[dict[str, str], str], dict[str, Any]],
+    ) -> None:
+        seen: set[str] = set()
+        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        for line, row in self.records(data_file):
+            key = _ref(row[key_column])
+            if not key:
+                if any(v.strip() for v in row.values()):
+                    self.fail(data_file, line, kind, key_column, "missing")
+                continue  # padding row (quirk 1): not an error
+            if key in seen:
+                self.fail(data_file, line, kind, key_column, f"duplicate {key}")
+                continue
+            try:
+                batch[key] = (data_file.label, line, values(row, key))
+            except BadField as bad:
+                self.fail(data_file, line, kind, bad.field, bad.message)
+                continue
+            seen.add(key)
+            if len(batch) >= BATCH:
+                self.tally(kind, self.upsert(model, kind, batch, fields))
+                batch = {}
+        self.tally(kind, self.upsert(model, kind, batch, fields))
+
+    # Interactions ----------------------------------------------------------------------------
+
+    INTERACTION_FIELDS = [
+        "number",
+        "opened_at",
+        "closed_at",
+        "handle_time_seconds",
+        "first_contact_resolution",
+        "category",
+        "priority",
+        "service_id",
+        "ci_id",
+        "incident_id",
+        "knowledge_article_id",
+        "raw",
+    ]
+
+    def interaction_values(self, row: dict[str, str], key: str) -> dict[str, Any]:
+        z = self.zone
+        opened = parse_datetime(row["Open Time (First Touch)"], z, "Open Time (First Touch)")
+        if opened is None:
+            raise BadField("Open Time (First Touch)", "missing")
+        parse_level(row["Impact"], "Impact")
+        parse_level(row["Urgency"], "Urgency")
+        incident = _ref(row["Related Incident"])
+        return {
+            "number": key,
+            "opened_at": opened,
+            "closed_at": parse_datetime(row["Close Time"], z, "Close Time"),
+            "handle_time_seconds": parse_int(row["Handle Time (secs)"], "Handle Time (secs)"),
+            "first_contact_resolution": parse_yn(row["First Call Resolution"], "First Call Resolution"),
+            "category": row["Category"].strip()[:100],
+            "priority": parse_level(row["Priority"], "Priority"),
+            "service_id": self.service_ids.get(_ref(row["Service Comp WBS (aff)"]) or ""),
+            "ci_id": self.ci_ids.get(_ref(row["CI Name (aff)"]) or ""),
+            "incident_id": self.incident_ids.get(incident) if incident else None,
+            "knowledge_article_id": self.article_ids.get(_ref(row["KM number"]) or ""),
+            "raw": row,
+        }
+
+    # Activities ------------------------------------------------------------------------------
+
+    ACTIVITY_FIELDS = ["incident_id", "at", "activity_type", "assignment_group_id", "raw"]
+
+    def import_activities(self, data_file: DataFile) -> None:
+        from tikting.accounts.models import Team
+        from tikting.incidents.models import Incident, IncidentActivity
+
+        team_ids = dict(Team.objects.values_list("name", "id"))
+        known_teams: set[str] = set()
+        has_number = "IncidentActivity_Number" in data_file.header
+        # incident id -> (at, line, team id) of its last assignment and of its last Closed activity
+        last_assign: dict[int, tuple[dt.datetime, int, int | None]] = {}
+        last_closed: dict[int, tuple[dt.datetime, int, int | None]] = {}
+        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        pending_teams: set[str] = set()
+
+        def flush() -> None:
+            nonlocal batch
+            missing = pending_teams - known_teams
+            if missing:
+                new = sorted(missing - set(team_ids))
+                Team.objects.bulk_create(
+                    [
+                        Team(name=n, description="BPI Challenge 2014 assignment group", source=SOURCE)
+                        for n in new
+                    ]
+                )
+                if new:
+                    self.report.count("group", "created", len(new))
+                    team_ids.update(Team.objects.filter(name__in=new).values_list("name", "id"))
+                if len(missing) - len(new):
+                    self.report.count("group", "unchanged", len(missing) - len(new))
+                known_teams.update(missing)
+            pending_teams.clear()
+            for _label, _line, values in batch.values():
+                team = values.pop("_team")
+                values["assignment_group_id"] = team_ids.get(team) if team else None
+            self.tally("activity", self.upsert(IncidentActivity, "activity", batch, self.ACTIVITY_FIELDS))
+            for _label, line, values in batch.values():
+                mark = (values["at"], line, values["assignment_group_id"])
+                target = {"Assignment": last_assign, "Reassignment": last_assign, "Closed": last_closed}.get(
+                    values["activity_type"]
+                )
+                if target is not None:
+                    incident_id = values["incident_id"]
+                    if incident_id not in target or target[incident_id][:2] <= mark[:2]:
+                        target[incident_id] = mark
+            batch = {}
+
+        for line, row in self.records(data_file):
+            incident = _ref(row["Incident ID"])
+            if not incident:
+                self.fail(data_file, line, "activity", "Incident ID", "missing")
+                continue
+            incident_id = self.incident_ids.get(incident)
+            if incident_id is None:
+                self.fail(
+                    data_file, line, "activity", "Incident ID", f"{incident} is not an imported incident"
+                )
+                continue
+            activity_type = row["IncidentActivity_Type"].strip()
+            if not activity_type:
+                self.fail(data_file, line, "activity", "IncidentActivity_Type", "missing")
+                continue
+            try:
+                at = parse_datetime(row["DateStamp"], self.zone, "DateStamp")
+                if at is None:
+                    raise BadField("DateStamp", "missing")
+            except BadField as bad:
+                self.fail(data_file, line, "activity", bad.field, bad.message)
+                continue
+            team = _ref(row.get("Assignment Group", "")) or ""
+            number = _ref(row.get("IncidentActivity_Number", "")) if has_number else None
+            key = number or f"{incident}|{activity_type}|{row['DateStamp'].strip()}|{team}"
+            if key in batch:
+                self.fail(data_file, line, "activity", "key", f"duplicate activity {key}")
+                continue
+            if team:
+                pending_teams.add(team)
+            if isinstance(row.get("Incident ID"), str) and "\ufeff" in row["Incident ID"]:
+                row = {**row, "Incident ID": incident}
+            batch[key[:120]] = (
+                data_file.label,
+                line,
+                {
+                    "incident_id": incident_id,
+                    "at": at,
+                    "activity_type": activity_type[:100],
+                    "_team": team,
+                    "raw": row,
+                },
+            )
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+
+        # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
+        wanted: dict[int, int | None] = {k: v[2] for k, v in last_closed.items()}
+        wanted.update({k: v[2] for k, v in last_assign.items()})
+        current = dict(
+            Incident.objects.filter(id__in=list(wanted)).values_list("id", "assignment_group_id")
+            if len(wanted) < 5000
+            else Incident.objects.filter(source=SOURCE).values_list("id", "assignment_group_id")
+        )
+        by_team: dict[int | None, list[int]] = {}
+        for incident_id, team_id in wanted.items():
+            if incident_id in current and current[incident_id] != team_id:
+                by_team.setdefault(team_id, []).append(incident_id)
+        for team_id, incident_ids in by_team.items():
+            for start in range(0, len(incident_ids), BATCH):
+                Incident.objects.filter(id__in=incident_ids[start : start + BATCH]).update(
+                    assignment_group_id=team_id
+                )
+
+    # The run -----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from tikting.changes.models import Change
+        from tikting.incidents.models import Incident, Interaction
+
+        files = find_files(self.folder)
+        if not files:
+            self.report.error(str(self.folder), 0, "path", "no BPI Challenge 2014 CSV or zip found")
+            return
+        self.scan(files)
+        self.import_dimensions()
+        if "change" in files:
+            self.import_changes(files["change"])
+        self.change_ids = self.ids(Change)
+        if "incident" in files:
+            self.import_keyed(
+                files["incident"],
+                Incident,
+                "incident",
+                "Incident ID",
+                self.INCIDENT_FIELDS,
+                self.incident_values,
+            )
+        self.incident_ids = self.ids(Incident)
+        if "interaction" in files:
+            self.import_keyed(
+                files["interaction"],
+                Interaction,
+                "interaction",
+                "Interaction ID",
+                self.INTERACTION_FIELDS,
+                self.interaction_values,
+            )
+        if "activity" in files:
+            self.import_activities(files["activity"])
+        self.count_article_uses()
+
+    def count_article_uses(self) -> None:
+        """Article.uses = incidents + interactions of this source naming the article (one aggregate each)."""
+        from tikting.incidents.models import Incident, Interaction
+        from tikting.knowledge.models import Article
+
+        uses: Counter = Counter()
+        for model in (Incident, Interaction):
+            for article_id, n in (
+                model.objects.filter(source=SOURCE, knowledge_article__isnull=False)
+                .values_list("knowledge_article")
+                .annotate(n=models.Count("id"))
+                .values_list("knowledge_article", "n")
+            ):
+                uses[article_id] += n
+        by_value: dict[int, list[int]] = {}
+        for article_id, current in Article.objects.filter(source=SOURCE).values_list("id", "uses"):
+            if uses[article_id] != current:
+                by_value.setdefault(uses[article_id], []).append(article_id)
+        for value, ids in by_value.items():
+            for start in range(0, len(ids), BATCH):
+                Article.objects.filter(id__in=ids[start : start + BATCH]).update(uses=value)
+
+
+def import_bpic2014(
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    progress: Progress = no_progress,
+    tz: str = "Europe/Amsterdam",
+) -> ImportReport:
+    """Import the BPI Challenge 2014 files in the folder `path` (zips or CSVs); see the module doc."""
+    report = ImportReport(source=SOURCE, dry_run=dry_run)
+    folder = Path(path)
+    if not folder.is_dir():
+        report.error(str(folder), 0, "path", "not a folder")
+        return report.finish()
+    importer = Importer(folder, report, progress, ZoneInfo(tz))
+    with transaction.atomic():
+        importer.run()
+        if dry_run:
+            transaction.set_rollback(True)
+    return report.finish()

@@ -1,0 +1,306 @@
+"""The BPI Challenge 2014 importer, on synthetic files in the data set's exact format.
+
+The fixtures (tests/fixtures/bpic2014/) are invented rows, not copies of the data set: same
+headers, separators, line ends, encodings and quirks (padding rows and columns, #N/B,
+#MULTIVALUE, decimal comma, `5 - Very Low`, BOMs in EventLog ids, change rows per CI, links to
+missing incidents and changes, the repeated DST hour), plus a few deliberately bad rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tikting.accounts.models import Team
+from tikting.changes.models import Change
+from tikting.cmdb.models import ConfigurationItem, Service
+from tikting.imports.bpic2014 import find_files, import_bpic2014, parse_datetime, parse_level
+from tikting.incidents.models import Incident, IncidentActivity, Interaction
+from tikting.knowledge.models import Article
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bpic2014"
+REAL_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "bpic2014"
+AMS = ZoneInfo("Europe/Amsterdam")
+ZIPS = {
+    "detail_incident.zip": "Detail Incident.csv",
+    "detail_interaction.zip": "Detail Interaction.csv",
+    "detail_change.zip": "Detail Change.csv",
+    "EventLog_incident_activity_derived.zip": "EventLog.csv",
+}
+
+pytestmark = pytest.mark.django_db
+
+
+def local(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=AMS)
+
+
+@pytest.fixture
+def zipped(tmp_path: Path) -> Path:
+    """The fixtures packed as the data set ships them: one zip per CSV, plus unrelated files."""
+    for zip_name, member in ZIPS.items():
+        with zipfile.ZipFile(tmp_path / zip_name, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(FIXTURES / member, member)
+    (tmp_path / "SOURCE.md").write_text("not data")
+    (tmp_path / "other.csv").write_text("a;b\n1;2\n")
+    return tmp_path
+
+
+def counts(report) -> dict[str, tuple[int, int, int, int]]:
+    return {k: (c.created, c.updated, c.unchanged, c.failed) for k, c in report.counts.items()}
+
+
+EXPECTED_FIRST = {
+    "service": (4, 0, 0, 0),
+    "ci": (6, 0, 0, 0),
+    "article": (3, 0, 0, 0),
+    "change": (3, 0, 0, 1),
+    "incident": (4, 0, 0, 2),
+    "interaction": (4, 0, 0, 2),
+    "group": (4, 0, 0, 0),
+    "activity": (9, 0, 0, 2),
+}
+
+
+def test_files_are_recognised_by_header(zipped: Path, tmp_path: Path):
+    files = find_files(zipped)
+    assert {k: f.label for k, f in files.items()} == {
+        "incident": "detail_incident.zip/Detail Incident.csv",
+        "interaction": "detail_interaction.zip/Detail Interaction.csv",
+        "change": "detail_change.zip/Detail Change.csv",
+        "activity": "EventLog_incident_activity_derived.zip/EventLog.csv",
+    }
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for i, name in enumerate(ZIPS.values()):
+        shutil.copy(FIXTURES / name, renamed / f"file{i}.csv")
+    assert sorted(find_files(renamed)) == ["activity", "change", "incident", "interaction"]
+
+
+def test_import_from_zips_maps_every_field(zipped: Path):
+    progress: list[tuple[int, str]] = []
+    report = import_bpic2014(zipped, progress=lambda n, label: progress.append((n, label)))
+
+    assert counts(report) == EXPECTED_FIRST
+    assert progress and all(n > 0 for n, _ in progress)
+    assert {str(e) for e in report.errors} == {
+        "detail_incident.zip/Detail Incident.csv:5: Open Time: not a date/time: '31/02/2013 10:00:00'",
+        "detail_incident.zip/Detail Incident.csv:6: Priority: not a level 1-5: '9'",
+        "detail_interaction.zip/Detail Interaction.csv:6: First Call Resolution: expected Y or N: 'X'",
+        "detail_interaction.zip/Detail Interaction.csv:7: Handle Time (secs): not a whole number: 'abc'",
+        "detail_change.zip/Detail Change.csv:7: Change record Open Time: missing",
+        "EventLog_incident_activity_derived.zip/EventLog.csv:10: Incident ID: "
+        "IM0000001 is not an imported incident",
+        "EventLog_incident_activity_derived.zip/EventLog.csv:11: DateStamp: not a date/time: 'not a date'",
+    }
+    assert report.error_count == 7 and not report.dry_run
+
+    # Services, CIs, groups, articles.
+    assert set(Service.objects.filter(source="bpic2014").values_list("name", flat=True)) == {
+        "WBS900001",
+        "WBS900002",
+        "WBS900003",
+        "WBS900004",
+    }
+    cis = {ci.name: ci for ci in ConfigurationItem.objects.select_related("service")}
+    assert {n: (c.ci_class, c.ci_type, c.service.name) for n, c in cis.items()} == {
+        "WBA900001": ("application", "application / Web Based Application", "WBS900001"),
+        "LAP900001": ("workstation", "computer / Laptop", "WBS900002"),
+        "WSR900001": ("server", "computer / Windows Server", "WBS900001"),  # the known type wins
+        "SBA900001": ("application", "application / Server Based Application", "WBS900002"),
+        "NET900001": ("network", "networkcomponents / Switch", "WBS900003"),
+        "HMD900001": ("other", "hardware / MigratieDummy", "WBS900004"),
+    }
+    assert all(c.source == "bpic2014" and c.external_key == n for n, c in cis.items())
+    assert cis["WSR900001"].raw["seen"]["CI Type"] == {"": 2, "computer": 2}
+    assert set(Team.objects.filter(source="bpic2014").values_list("name", flat=True)) == {
+        "TEAM9000",
+        "TEAM9001",
+        "TEAM9002",
+        "TEAM9003",
+    }
+    # uses = imported incidents + interactions naming the article (bad rows do not count)
+    assert dict(Article.objects.values_list("number", "uses")) == {
+        "KM9000001": 4,  # IM9000001, IM9000003, SD9000001, SD9000003
+        "KM9000002": 2,  # IM9000002, IM9000006 (SD9000006 was rejected)
+        "KM9000003": 2,
+    }
+
+    # Changes: collapsed per Change ID, first row wins, CI rows → links (duplicates collapsed).
+    c1, c2, c3 = (Change.objects.get(number=n) for n in ("C90000001", "C90000002", "C90000003"))
+    assert not Change.objects.filter(number="C90000004").exists()
+    assert (c1.change_type, c1.status, c1.outcome, c1.risk) == (
+        "standard",
+        "closed",
+        "caused_incident",
+        "Minor Change",
+    )
+    assert c1.closed_at == local(2013, 8, 31, 10, 0)  # the first row's close time (quirk 9)
+    assert (c1.planned_start, c1.actual_end) == (local(2013, 8, 30, 7, 0), local(2013, 8, 30, 8, 0))
+    assert sorted(c1.affected_cis.values_list("name", flat=True)) == ["WBA900001", "WSR900001"]
+    assert c1.ci.name == "WBA900001" and c1.service.name == "WBS900001"
+    assert c1.raw["Change Type"] == "Standard Change Type 12" and c1.raw["CAB-approval needed"] == "N"
+    # C90000002: no count of related incidents, but IM9000006 names it → caused_incident
+    assert (c2.change_type, c2.status, c2.outcome) == ("normal", "new", "caused_incident")
+    assert c2.actual_start is None and c2.closed_at is None
+    assert (c3.change_type, c3.outcome, c3.status) == ("emergency", "", "closed")
+    # the repeated hour of 27 Oct 2013 (DST end) is read with fold=0: the first, CEST, 02:05
+    assert c3.opened_at == dt.datetime(2013, 10, 27, 0, 5, tzinfo=dt.UTC)
+
+    # Incidents.
+    i1 = Incident.objects.get(number="IM9000001")
+    assert (i1.source, i1.external_key, i1.status) == ("bpic2014", "IM9000001", "closed")
+    assert (i1.priority, i1.impact, i1.urgency, i1.category) == (4, 4, 4, "incident")
+    assert i1.opened_at == local(2013, 2, 5, 13, 32, 57)
+    assert i1.resolved_at == local(2013, 2, 6, 10, 0, 0) and i1.closed_at == local(2013, 2, 6, 10, 0, 30)
+    assert (i1.ci.name, i1.caused_by_ci.name, i1.service.name) == ("WBA900001", "WBA900001", "WBS900001")
+    assert (i1.reassignment_count, i1.reopen_count, i1.closure_code) == (2, 0, "Software")
+    assert i1.related_change == c1 and i1.caused_by_change == c1
+    assert i1.knowledge_article.number == "KM9000001"
+    assert i1.raw["Handle Time (Hours)"] == "1,5" and i1.raw["Closure Code"] == "SOFTWARE"
+    assert len(i1.raw) == 28  # the 50 unnamed padding columns are dropped
+    assert i1.assignment_group.name == "TEAM9002"  # last Reassignment by time, not by file order
+    assert i1.responded_at is None and i1.first_contact_resolution is None and not i1.major
+
+    i2 = Incident.objects.get(number="IM9000002")
+    assert (i2.status, i2.urgency, i2.reassignment_count, i2.reopen_count) == ("in_progress", 5, None, 1)
+    assert i2.resolved_at is None and i2.closure_code == "Software"
+    assert i2.related_change is None and i2.raw["Related Change"] == "#MULTIVALUE"
+    assert i2.caused_by_ci is None and i2.raw["CI Name (CBy)"] == "#N/B"
+    assert i2.assignment_group.name == "TEAM9003"  # no assignment: the Closed activity's group
+
+    i3 = Incident.objects.get(number="IM9000003")
+    assert i3.related_change is None and i3.raw["Related Change"] == "C99999999"  # not in the extract
+    assert i3.ci.ci_class == "server" and i3.assignment_group is None
+    assert i3.opened_at == dt.datetime(2013, 10, 27, 0, 30, tzinfo=dt.UTC)
+    assert Incident.objects.get(number="IM9000006").closure_code == "Gebruikersfout"
+    assert not Incident.objects.filter(number__in=["IM9000004", "IM9000005"]).exists()
+
+    # Interactions.
+    s1 = Interaction.objects.get(number="SD9000001")
+    assert (s1.incident, s1.first_contact_resolution, s1.handle_time_seconds) == (i1, False, 239)
+    assert s1.opened_at == local(2013, 2, 5, 13, 20) and s1.closed_at == local(2013, 2, 5, 13, 30)
+    assert (s1.ci.name, s1.service.name, s1.knowledge_article.number, s1.priority) == (
+        "WBA900001",
+        "WBS900001",
+        "KM9000001",
+        4,
+    )
+    s2 = Interaction.objects.get(number="SD9000002")
+    assert s2.incident is None and s2.first_contact_resolution is True and s2.ci.ci_class == "network"
+    s3 = Interaction.objects.get(number="SD9000003")
+    assert s3.incident is None and s3.raw["Related Incident"] == "#MULTIVALUE"
+    s4 = Interaction.objects.get(number="SD9000004")
+    assert s4.incident is None and s4.raw["Related Incident"] == "IM0000001"
+    assert s4.opened_at == local(2011, 9, 9, 9, 23)
+
+    # Activities: BOM stripped from the id, keyed incident|type|time|group.
+    acts = list(IncidentActivity.objects.filter(incident=i1).values_list("activity_type", "at"))
+    assert [a for a, _ in acts] == ["Open", "Assignment", "Reassignment", "Reassignment", "Closed"]
+    opened = IncidentActivity.objects.get(incident=i2, activity_type="Open")
+    assert opened.external_key == "IM9000002|Open|2013-03-13 09:00:02|TEAM9000"
+    assert opened.raw["Incident ID"] == "IM9000002" and opened.raw["CI Subtype (CBy)"] == "#N/B"
+    assert opened.assignment_group.name == "TEAM9000" and opened.at == local(2013, 3, 13, 9, 0, 2)
+
+
+def test_reimport_is_idempotent_and_updates_changed_rows(zipped: Path, tmp_path: Path):
+    import_bpic2014(zipped)
+    totals = {
+        m: m.objects.count()
+        for m in (Service, ConfigurationItem, Article, Change, Incident, Interaction, IncidentActivity, Team)
+    }
+    links = Change.affected_cis.through.objects.count()
+    again = import_bpic2014(zipped)
+    assert counts(again) == {
+        k: (0, 0, created, failed) for k, (created, _, _, failed) in EXPECTED_FIRST.items()
+    }
+    assert {m: m.objects.count() for m in totals} == totals
+    assert Change.affected_cis.through.objects.count() == links
+
+    # Extracted CSVs, one incident edited: that one is updated, the rest unchanged.
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for name in ZIPS.values():
+        shutil.copy(FIXTURES / name, edited / name)
+    path = edited / "Detail Incident.csv"
+    path.write_bytes(path.read_bytes().replace(b"IM9000006;Closed;5;5;5", b"IM9000006;Closed;5;5;4"))
+    version = Incident.objects.get(number="IM9000006").version
+    third = import_bpic2014(edited)
+    assert counts(third)["incident"] == (0, 1, 3, 2)
+    changed = Incident.objects.get(number="IM9000006")
+    assert changed.priority == 4 and changed.version == version + 1
+    assert changed.assignment_group.name == "TEAM9001"  # kept: the activity log sets it
+    assert Incident.objects.count() == totals[Incident]
+
+
+def test_dry_run_writes_nothing(zipped: Path):
+    report = import_bpic2014(zipped, dry_run=True)
+    assert report.dry_run and counts(report) == EXPECTED_FIRST
+    for model in (Service, ConfigurationItem, Article, Change, Incident, Interaction, IncidentActivity, Team):
+        assert not model.objects.exists(), model
+
+
+def test_existing_services_and_teams_are_reused_and_other_sources_kept(zipped: Path):
+    Service.objects.create(name="WBS900001", source="manual")
+    Team.objects.create(name="TEAM9001", source="manual")
+    Incident.objects.create(number="IM9000006", opened_at=local(2020, 1, 1), source="demo", external_key="x")
+    report = import_bpic2014(zipped)
+    assert counts(report)["service"] == (3, 0, 1, 0)
+    assert counts(report)["group"] == (3, 0, 1, 0)
+    assert Service.objects.get(name="WBS900001").source == "manual"
+    # the number is taken by another source's record: reported, not overwritten
+    assert counts(report)["incident"] == (3, 0, 0, 3)
+    assert any(e.field == "number" and "IM9000006" in e.message for e in report.errors)
+    assert Incident.objects.get(number="IM9000006").source == "demo"
+
+
+def test_missing_folder_and_empty_folder(tmp_path: Path):
+    assert import_bpic2014(tmp_path / "nope").errors[0].field == "path"
+    report = import_bpic2014(tmp_path)
+    assert report.error_count == 1 and report.counts == {}
+
+
+def test_parsers():
+    assert parse_level("5 - Very Low", "Urgency") == 5
+    with pytest.raises(Exception, match="level"):
+        parse_level("12", "Urgency")
+    assert parse_datetime("9-9-2011 9:23", AMS, "x") == local(2011, 9, 9, 9, 23)
+    assert parse_datetime("05/02/2012 13:32:57", AMS, "x") == local(2012, 2, 5, 13, 32, 57)
+    assert parse_datetime("2013-10-04 10:59:40", AMS, "x") == local(2013, 10, 4, 10, 59, 40)
+    assert parse_datetime("", AMS, "x") is None
+
+
+@pytest.mark.skipif(
+    os.environ.get("TIKTING_FULL_DATA") != "1" or not REAL_DATA.is_dir(),
+    reason="full BPIC 2014 import: set TIKTING_FULL_DATA=1 (needs ../shared/data/bpic2014)",
+)
+def test_full_data_set_reference_figures():
+    report = import_bpic2014(REAL_DATA)
+    assert report.error_count == 0, report.errors[:5]
+    created = {k: c.created for k, c in report.counts.items()}
+    assert created["incident"] == 46_606
+    assert created["interaction"] == 147_004
+    assert created["change"] == 18_000
+    assert created["activity"] == 466_660
+    assert created["group"] == 242
+    assert created["ci"] == 15_133
+    bpic = Incident.objects.filter(source="bpic2014")
+    assert bpic.filter(status="closed").count() == 46_597
+    assert bpic.filter(status="in_progress").count() == 9
+    assert [bpic.filter(priority=p).count() for p in range(1, 6)] == [3, 697, 6_703, 22_717, 16_486]
+    assert bpic.filter(resolved_at__isnull=False).count() == 44_826
+    assert bpic.filter(reopen_count=1).count() == 2_284
+    assert bpic.filter(reassignment_count__gt=0).count() == 19_137
+    interactions = Interaction.objects.filter(source="bpic2014")
+    assert interactions.filter(first_contact_resolution=True).count() == 93_996
+    assert interactions.filter(incident__isnull=False).count() == 51_259
+    changes = Change.objects.filter(source="bpic2014")
+    assert changes.filter(change_type="emergency").count() == 35
+    assert IncidentActivity.objects.filter(activity_type="Reassignment").count() == 51_958
+    assert IncidentActivity.objects.filter(activity_type="Reopen").count() == 2_428
