@@ -128,7 +128,7 @@ def filter_specs(kind: RecordKind) -> list[FilterSpec]:
         elif f.is_relation:
             options = _related_options(f.related_model)
             if options is None:
-                specs.append(FilterSpec(name, label, "text"))
+                specs.append(FilterSpec(name, f"{label} (name or id)", "text"))
             else:
                 specs.append(FilterSpec(name, label, "select", options))
         elif isinstance(f, models.BooleanField):
@@ -162,6 +162,24 @@ def _values(params: QueryDict | dict[str, Any], name: str) -> list[str]:
     return [
         part.strip() for value in raw if value is not None for part in str(value).split(",") if part.strip()
     ]
+
+
+def _related_ids(related: type[models.Model], values: list[str]) -> list[int] | None:
+    """Ids for filter values given as ids, or as keys / names (INC0001, mx-01) of the related table."""
+    ids = [int(v) for v in values if v.isdigit()]
+    words = [v for v in values if not v.isdigit()]
+    if words:
+        kind = kind_for(related)
+        names = {f.name for f in related._meta.concrete_fields}
+        key = kind.key_field if kind and kind.key_field != "id" else None
+        key = key or next((n for n in ("name", "username") if n in names), None)
+        if key is None:
+            return None
+        found = list(related._default_manager.filter(**{f"{key}__in": words}).values_list("pk", flat=True))
+        if not found:
+            return None
+        ids += found
+    return ids
 
 
 def _bool(text: str) -> bool | None | str:
@@ -228,10 +246,11 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
             if any(v.lower() == "none" for v in values):
                 qs = qs.filter(**{f"{name}__isnull": True})
                 continue
-            if not all(v.isdigit() for v in values):
-                errors[name] = "Give the id of the related record."
+            ids = _related_ids(f.related_model, values)
+            if ids is None:
+                errors[name] = "Give the id, number or name of the related record."
                 continue
-            qs = qs.filter(**{f"{name}__in": [int(v) for v in values]})
+            qs = qs.filter(**{f"{name}__in": ids})
             if f.many_to_many:
                 qs = qs.distinct()
         elif isinstance(f, models.BooleanField):

@@ -197,6 +197,14 @@ class TestList:
         assert numbers(client.get("/records/incident/", {"major": "yes"})) == ["INC002"]
         assert numbers(client.get("/records/incident/", {"priority": "1,3"})) == ["INC003", "INC002"]
 
+    def test_it_filters_a_relation_by_name_too(self, login, cast, incidents):
+        ci = R.create_record("ci", actor=None, name="mx-01", service=cast.email)
+        R.update_record(incidents[2], actor=None, ci=ci)
+        client = login(cast.viewer)
+        assert numbers(client.get("/records/incident/", {"ci": "mx-01"})) == ["INC003"]
+        assert numbers(client.get("/records/incident/", {"service": "Network"})) == ["INC002"]
+        assert client.get("/records/incident/", {"ci": "nowhere"}).status_code == 400
+
     def test_it_searches_and_bounds_the_date(self, login, cast, incidents):
         client = login(cast.viewer)
         assert numbers(client.get("/records/incident/", {"q": "mail"})) == ["INC003", "INC001"]
@@ -308,6 +316,16 @@ class TestDetail:
         assert client.get(f"/records/incident/{record.pk}/").status_code == 200
         assert client.get(f"/records/service/{cast.email.pk}/").status_code == 200
         assert client.get(f"/records/service/{cast.email.pk}/edit/").status_code == 200
+
+    def test_a_kind_without_a_version_edits_too(self, login, cast):
+        client = login(cast.contributor)
+        form = client.get(f"/records/service/{cast.email.pk}/edit/")
+        assert "expected_version" not in form.context["form"].fields
+        data = _form_data(form)
+        data["description"] = "Mail for every member of staff"
+        assert client.post(f"/records/service/{cast.email.pk}/edit/", data).status_code == 302
+        cast.email.refresh_from_db()
+        assert cast.email.description == "Mail for every member of staff"
 
     def test_the_history_shows_who_changed_what_old_to_new(self, login, cast, incidents):
         record = incidents[0]
