@@ -464,16 +464,16 @@ def _ratio_point(row: dict, definition) -> tuple[float | None, int, dict]:
 
 def _mean_aggregates(definition, basis) -> dict[str, Any]:
     column = {"reassignment_mean": "reassignment_count", "csat_mean": "score"}[definition.key]
-    aggregates = {"_mean": Avg(column, output_field=FloatField()), "_n": Count(column)}
+    aggregates = {"_sum": Sum(column), "_n": Count(column)}
     if "unknown" in definition.extras:
         aggregates["unknown"] = Count("pk", filter=Q(**{f"{column}__isnull": True}))
     return aggregates
 
 
 def _mean_point(row: dict, definition) -> tuple[float | None, int, dict]:
-    mean = row["_mean"]
-    value = None if mean is None else round(float(mean), definition.decimals)
-    return value, row["_n"] or 0, {x: row.get(x) or 0 for x in definition.extras}
+    n = row["_n"] or 0
+    value = round(float(row["_sum"] or 0) / n, definition.decimals) if n else None
+    return value, n, {x: row.get(x) or 0 for x in definition.extras}
 
 
 # Duration: time to resolve.
@@ -540,7 +540,8 @@ def _duration_point(row: dict, definition, percentiles: dict[str, float | None] 
 # --- compute -------------------------------------------------------------------------------------
 
 
-def _choose_basis(definition: MetricDefinition, qs: QuerySet, basis: str | None) -> str | None:
+def _basis_mode(definition: MetricDefinition, basis: str | None) -> str | None:
+    """The basis asked for (validated): auto, definitions or source; None for non-SLA metrics."""
     if not definition.sla:
         return None
     basis = basis or "auto"
@@ -550,13 +551,34 @@ def _choose_basis(definition: MetricDefinition, qs: QuerySet, basis: str | None)
         if basis == "source":
             raise ValidationError({"basis": "The sources carry no response flag: use basis 'definitions'."})
         return "definitions"
-    if basis == "auto":
-        row = qs.aggregate(
-            computed=Count("pk", filter=Q(resolution_met__isnull=False)),
-            source=Count("pk", filter=Q(source_sla_met__isnull=False)),
-        )
-        return "source" if not row["computed"] and row["source"] else "definitions"
     return basis
+
+
+def _sla_aggregates(definition: MetricDefinition, mode: str) -> dict[str, Any]:
+    """Ratio aggregates for one basis, or (auto) for both, prefixed d/s, in the same query."""
+    if mode != "auto":
+        return _ratio_aggregates(definition, mode)
+    both = {f"d{k}": v for k, v in _ratio_aggregates(definition, "definitions").items()}
+    both.update({f"s{k}": v for k, v in _ratio_aggregates(definition, "source").items()})
+    return both
+
+
+def _resolve_auto(total_row: dict, rows: list[dict]) -> tuple[str, list[dict]]:
+    """Auto basis: definitions when any incident in scope has a computed flag, else the source's."""
+    basis = "source" if not total_row["d_den"] and total_row["s_den"] else "definitions"
+    prefix = basis[0]
+
+    def strip(row: dict) -> dict:
+        out = {k: v for k, v in row.items() if k in ("_key", "_label")}
+        out.update({k[1:]: v for k, v in row.items() if k.startswith(prefix) and k not in ("_key", "_label")})
+        return out
+
+    return basis, [strip(total_row), *(strip(r) for r in rows)]
+
+
+def _sum_rows(rows: list[dict], names) -> dict[str, Any]:
+    """The total of count/sum aggregates from the group rows (every record is in one group)."""
+    return {name: sum(row[name] or 0 for row in rows) for name in names}
 
 
 def compute(
@@ -582,7 +604,7 @@ def compute(
     if definition.family == "backlog":
         return _compute_backlog(definition, by, clean, now=now)
     qs = _scope(definition, clean)
-    chosen_basis = _choose_basis(definition, qs, basis)
+    mode = _basis_mode(definition, basis)
     postgres = connection.vendor == "postgresql"
     use_sql_percentiles = (percentiles or ("sql" if postgres else "offset")) == "sql"
     if use_sql_percentiles and not postgres:
@@ -592,9 +614,26 @@ def compute(
         qs = qs.annotate(_ttr=_ttr())
         aggregates = _duration_aggregates(use_sql_percentiles)
     elif definition.family == "ratio":
-        aggregates = _ratio_aggregates(definition, chosen_basis)
+        aggregates = _sla_aggregates(definition, mode) if mode else _ratio_aggregates(definition, None)
     else:
-        aggregates = _mean_aggregates(definition, chosen_basis)
+        aggregates = _mean_aggregates(definition, None)
+
+    rows: list[dict] = []
+    if by:
+        key_expr, label_expr = _group_expression(definition, by)
+        grouped = qs.annotate(_key=key_expr)
+        names = ["_key"]
+        if label_expr is not None:
+            grouped = grouped.annotate(_label=label_expr)
+            names.append("_label")
+        rows = list(grouped.values(*names).annotate(**aggregates).order_by())
+    if by and definition.family != "duration":
+        total_row = _sum_rows(rows, aggregates)  # counts and sums add up: no second scan
+    else:
+        total_row = qs.aggregate(**aggregates)
+    chosen_basis = mode
+    if mode == "auto":
+        chosen_basis, (total_row, *rows) = _resolve_auto(total_row, rows)
 
     def point(row: dict, group_q: Q | None) -> tuple[float | None, int, dict]:
         if definition.family == "duration":
@@ -614,18 +653,10 @@ def compute(
             return _ratio_point(row, definition)
         return _mean_point(row, definition)
 
-    total_row = qs.aggregate(**aggregates)
     value, count, extra = point(total_row, None)
     total = Point(None, "Total", value, count, extra)
     points: list[Point] = []
     if by:
-        key_expr, label_expr = _group_expression(definition, by)
-        grouped = qs.annotate(_key=key_expr)
-        names = ["_key"]
-        if label_expr is not None:
-            grouped = grouped.annotate(_label=label_expr)
-            names.append("_label")
-        rows = list(grouped.values(*names).annotate(**aggregates).order_by())
 
         def group_q(row) -> Q:
             if by in PERIODS:  # the period's local bounds (SQLite compares truncations as UTC text)
@@ -638,11 +669,13 @@ def compute(
                 )
             return Q(_key__isnull=True) if row["_key"] is None else Q(_key=row["_key"])
 
-        if definition.family == "duration" and not use_sql_percentiles:
+        if definition.family == "duration" and not use_sql_percentiles and by not in PERIODS:
             qs = qs.annotate(_key=key_expr)
         if by in PERIODS:
             by_day = {_local_date(row["_key"]): row for row in rows}
-            for day in _range(definition, clean, _scope(definition, clean), by):
+            first = clean.get("opened_from") or (min(by_day) if by_day else None)
+            last = clean.get("opened_to") or (max(by_day) if by_day else None)
+            for day in _periods(by, first, last) if first and last else []:
                 row = by_day.get(day)
                 if row is None:
                     points.append(
@@ -675,11 +708,12 @@ def _open_at(end: dt.datetime) -> Q:
 
 
 def _backlog_aggregates(ends: list[dt.datetime]) -> dict[str, Any]:
+    """Per instant: the open count and the sum of their ages in hours (sums add up across groups)."""
     aggregates: dict[str, Any] = {}
     for i, end in enumerate(ends):
         is_open = _open_at(end)
         aggregates[f"n{i}"] = Count("pk", filter=is_open)
-        aggregates[f"a{i}"] = Avg(
+        aggregates[f"a{i}"] = Sum(
             HoursBetween(Value(end, output_field=DateTimeField()), F("opened_at")), filter=is_open
         )
     return aggregates
@@ -689,8 +723,8 @@ def _backlog_point(definition, row: dict, i: int) -> tuple[float | None, int]:
     n = row[f"n{i}"] or 0
     if definition.value == "count":
         return n, n
-    age = row[f"a{i}"]
-    return (None if age is None or not n else round(float(age) / 24.0, definition.decimals)), n
+    hours = row[f"a{i}"]
+    return (None if hours is None or not n else round(float(hours) / n / 24.0, definition.decimals)), n
 
 
 def _compute_backlog(
@@ -701,19 +735,18 @@ def _compute_backlog(
     as_of = now
     if "opened_to" in filters:
         as_of = _local_midnight(filters["opened_to"] + dt.timedelta(days=1))
-    total_row = qs.aggregate(**_backlog_aggregates([as_of]))
-    value, count = _backlog_point(definition, total_row, 0)
-    total = Point(None, "Total", value, count, {"as_of": as_of.isoformat()})
     points: list[Point] = []
     if by in PERIODS:
         periods = _range(definition, filters, qs, by)
         ends = [_local_midnight(_next_period(day, by)) for day in periods]
-        row = qs.aggregate(**_backlog_aggregates(ends)) if ends else {}
+        # one scan: a pair of filtered aggregates per period end, and one for the total's instant
+        row = qs.aggregate(**_backlog_aggregates([*ends, as_of]))
         for i, day in enumerate(periods):
             value, count = _backlog_point(definition, row, i)
             points.append(
                 Point(day.isoformat(), _period_label(day, by), value, count, {"as_of": ends[i].isoformat()})
             )
+        total_row = {"n0": row[f"n{len(ends)}"], "a0": row[f"a{len(ends)}"]}
     elif by:
         key_expr, label_expr = _group_expression(definition, by)
         grouped = qs.annotate(_key=key_expr)
@@ -721,7 +754,7 @@ def _compute_backlog(
         if label_expr is not None:
             grouped = grouped.annotate(_label=label_expr)
             names.append("_label")
-        rows = grouped.values(*names).annotate(**_backlog_aggregates([as_of])).order_by()
+        rows = list(grouped.values(*names).annotate(**_backlog_aggregates([as_of])).order_by())
         for row in rows:
             value, count = _backlog_point(definition, row, 0)
             if not count:
@@ -729,6 +762,11 @@ def _compute_backlog(
             label = _slice_label(by, row["_key"], row.get("_label"))
             points.append(Point(row["_key"], label, value, count, {"as_of": as_of.isoformat()}))
         points.sort(key=lambda p: (p.key is None, p.key if by == "priority" else p.label.lower()))
+        total_row = {"n0": sum(r["n0"] or 0 for r in rows), "a0": sum(r["a0"] or 0 for r in rows)}
+    else:
+        total_row = qs.aggregate(**_backlog_aggregates([as_of]))
+    value, count = _backlog_point(definition, total_row, 0)
+    total = Point(None, "Total", value, count, {"as_of": as_of.isoformat()})
     return MetricResult(definition, by, filters, total, points, None)
 
 
