@@ -476,7 +476,7 @@ class History:
         # SLA definitions: keep the user's own for a service and priority, add the missing ones.
         existing = {
             (s.service_id, s.priority): s
-            for s in SLADefinition.objects.filter(service__in=self.services.values(), active=True)
+            for s in SLADefinition.objects.filter(service__in=self.services.values())
         }
         new = []
         for name, service in self.services.items():
@@ -884,8 +884,8 @@ class History:
                     problem=problem,
                     caused_by_change=spec.get("caused_by_change"),
                     knowledge_article=article,
-                    response_due_at=response_due,
-                    resolution_due_at=resolution_due,
+                    response_due_at=None if cancelled else response_due,
+                    resolution_due_at=None if cancelled else resolution_due,
                     response_met=None if cancelled else response_met,
                     resolution_met=None if cancelled else resolution_met,
                     source=SOURCE,

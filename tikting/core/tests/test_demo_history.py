@@ -161,6 +161,7 @@ def test_timestamps_and_statuses_are_coherent(history):
 def test_sla_due_times_and_flags_follow_the_definitions(history):
     inc = Incident.objects.exclude(status="cancelled")
     assert not inc.filter(resolution_due_at__isnull=True).exists()
+    assert not Incident.objects.filter(status="cancelled", resolution_due_at__isnull=False).exists()
     assert not inc.filter(resolution_met=True, resolved_at__gt=F("resolution_due_at")).exists()
     assert not inc.filter(resolution_met=False, resolved_at__lte=F("resolution_due_at")).exists()
     assert not inc.filter(response_met=True, responded_at__gt=F("response_due_at")).exists()
