@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tikting.accounts.models import Team
@@ -39,6 +39,7 @@ from tikting.changes.models import Change
 from tikting.cmdb.models import ConfigurationItem
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry
+from tikting.improvement.io import _bulk_create
 from tikting.incidents.models import Incident, IncidentActivity
 from tikting.problems.models import Problem
 
@@ -578,7 +579,9 @@ class _Run:
     def _save_new(self, part: list[tuple[int, Incident]]) -> list[Incident]:
         try:
             with transaction.atomic():
-                Incident.objects.bulk_create([obj for _line, obj in part])
+                # VALUES rather than UNNEST on PostgreSQL: see improvement.io._bulk_create (measured
+                # here: 10 s of psycopg escaping the raw rows into arrays, for the full file).
+                _bulk_create([obj for _line, obj in part], via="number")
             return [obj for _line, obj in part]
         except DatabaseError:
             pass
@@ -597,22 +600,39 @@ class _Run:
         return saved
 
     def _audit(self, ct, entries: list[tuple[Incident, str, dict[str, Any]]]) -> None:
-        AuditEntry.objects.bulk_create(
+        ops = connection.ops
+        now = ops.adapt_datetimefield_value(timezone.now())
+        _insert(
+            AuditEntry,
+            (
+                "at",
+                "actor_id",
+                "request_id",
+                "action",
+                "content_type_id",
+                "object_id",
+                "object_repr",
+                "root_content_type_id",
+                "root_object_id",
+                "changes",
+                "message",
+            ),
             [
-                AuditEntry(
-                    action=action,
-                    request_id=self.request_id,
-                    content_type=ct,
-                    object_id=str(obj.pk),
-                    object_repr=str(obj)[:200],
-                    root_content_type=ct,
-                    root_object_id=str(obj.pk),
-                    changes=changes,
-                    message=f"Imported from {SOURCE}",
+                (
+                    now,
+                    None,
+                    self.request_id,
+                    action,
+                    ct.pk,
+                    str(obj.pk),
+                    str(obj)[:200],
+                    ct.pk,
+                    str(obj.pk),
+                    ops.adapt_json_value(changes, None),
+                    f"Imported from {SOURCE}",
                 )
                 for obj, action, changes in entries
             ],
-            batch_size=BATCH,
         )
 
     # -- pass 2: every row as an activity (the incident's history) --
@@ -624,7 +644,10 @@ class _Run:
             IncidentActivity.objects.filter(source=SOURCE).values_list("external_key", flat=True).iterator()
         )
         seen: dict[str, int] = {}
-        batch: list[IncidentActivity] = []
+        batch: list[tuple[Any, ...]] = []
+        ops = connection.ops
+        now = ops.adapt_datetimefield_value(timezone.now())
+        times: dict[str, Any] = {}
         report = self.report
         unchanged = 0
         with open_log(self.path) as (_name, stream):
@@ -658,41 +681,87 @@ class _Run:
                 if key in known:
                     unchanged += 1
                     continue
-                try:
-                    at = parse_time(cells[i_at])
-                except ValueError as exc:
-                    report.error(self.name, line, "sys_updated_at", str(exc))
-                    report.count("activity", "failed")
-                    continue
+                text = cells[i_at]
+                at = times.get(text)
                 if at is None:
-                    report.error(self.name, line, "sys_updated_at", "An update needs its time.")
-                    report.count("activity", "failed")
-                    continue
+                    try:
+                        parsed = parse_time(text)
+                    except ValueError as exc:
+                        report.error(self.name, line, "sys_updated_at", str(exc))
+                        report.count("activity", "failed")
+                        continue
+                    if parsed is None:
+                        report.error(self.name, line, "sys_updated_at", "An update needs its time.")
+                        report.count("activity", "failed")
+                        continue
+                    at = times[text] = ops.adapt_datetimefield_value(parsed)
                 raw = {name: cells[i] for name, i in kept}
                 raw["line"] = line
                 batch.append(
-                    IncidentActivity(
-                        incident_id=pk,
-                        at=at,
-                        activity_type=cells[i_state][:100],
-                        assignment_group_id=teams.get(cells[i_group]),
-                        note=f"update {cells[i_mod]} by {cells[i_by]}"[:300],
-                        source=SOURCE,
-                        external_key=key,
-                        raw=raw,
+                    (
+                        SOURCE,
+                        key,
+                        ops.adapt_json_value(raw, None),
+                        now,
+                        now,
+                        1,
+                        pk,
+                        at,
+                        cells[i_state][:100],
+                        teams.get(cells[i_group]),
+                        f"update {cells[i_mod]} by {cells[i_by]}"[:300],
                     )
                 )
                 if len(batch) >= BATCH:
-                    IncidentActivity.objects.bulk_create(batch)
+                    _insert(IncidentActivity, ACTIVITY_COLUMNS, batch)
                     report.count("activity", "created", len(batch))
                     self.progress(len(batch), "activities written")
                     batch = []
             if batch:
-                IncidentActivity.objects.bulk_create(batch)
+                _insert(IncidentActivity, ACTIVITY_COLUMNS, batch)
                 report.count("activity", "created", len(batch))
                 self.progress(len(batch), "activities written")
         if unchanged:
             report.count("activity", "unchanged", unchanged)
+
+
+ACTIVITY_COLUMNS = (
+    "source",
+    "external_key",
+    "raw",
+    "created_at",
+    "updated_at",
+    "version",
+    "incident_id",
+    "at",
+    "activity_type",
+    "assignment_group_id",
+    "note",
+)
+
+
+def _insert(model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """INSERT rows of database-ready values with executemany.
+
+    For the 141k activities (and the audit rows) of the full file: bulk_create spends most of its
+    time compiling SQL and preparing each value through its field (measured: 2/3 of the import);
+    here the values are adapted once by the caller (times are cached per distinct text).
+    """
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    column = {f.attname: f.column for f in model._meta.concrete_fields}
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(column[c]) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # executemany costs a round trip a row here (measured: 45 s for the file); COPY streams.
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)  # noqa: S608
 
 
 def _plain(value: Any) -> Any:
