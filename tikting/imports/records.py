@@ -216,6 +216,7 @@ class _Importer:
         self.fields = {f.name: f for f in _fields(kind)}
         self.allowed = set(self.fields) | SKIPPED | {"id"}
         self.sourced = _sourced(self.model)
+        self.has_source = "source" in self.fields
         self.key = kind.key_field
         self.has_status = "status" in self.fields
         self.fk_cache: dict[str, dict[str, Any]] = {}
@@ -386,7 +387,7 @@ class _Importer:
                 errors[name] = _message(exc)
             except (ValueError, TypeError) as exc:
                 errors[name] = str(exc)
-        source = (values.get("source") or self.source) if self.sourced else ""
+        source = (values.get("source") or self.source) if self.has_source else ""
         if errors:
             raise RowInvalid(errors)
 
@@ -406,7 +407,7 @@ class _Importer:
         elif not _empty(raw.get(self.key)):
             obj = by_key.get(str(raw[self.key]).strip())
         if obj is None:
-            if self.sourced:
+            if self.has_source:
                 values["source"] = source  # the row's own source, else the import's label
             obj = self.model(**values)
             for name, field in self.fields.items():

@@ -197,6 +197,7 @@ def test_key_field_matching_without_external_key(world):
     # Services and groups have no source: matched on their name.
     assert counts(run("service", "name,criticality\nE-mail,4\nPrinting,1\n"), "service") == (1, 1, 0, 0)
     assert Service.objects.get(name="E-mail").criticality == 4
+    assert Service.objects.get(name="Printing").source == "csv"  # the import's label on new records
     assert counts(run("group", "name\nService Desk\nNetwork team\n"), "group") == (1, 0, 1, 0)
 
 
