@@ -505,6 +505,58 @@ def _duration_aggregates(postgres: bool) -> dict[str, Any]:
     return aggregates
 
 
+def _duration_rows_postgres(definition, scope: QuerySet, by: str | None) -> tuple[dict, list[dict]]:
+    """PostgreSQL: the total and every group in one scan. The ORM builds the per-incident rows
+    (time to resolve computed once per row, the filters, the slicer); the outer query aggregates
+    them with GROUPING SETS ((slicer), ()) and one PERCENTILE_CONT(ARRAY[0.5, 0.9]) sort."""
+    inner = scope.annotate(
+        _ttr=_ttr(),
+        _unres=Case(When(_UNRESOLVED & ~_CANCELLED, then=Value(1)), default=Value(0)),
+        _cons=Case(When(~_CANCELLED, then=Value(1)), default=Value(0)),
+    )
+    names: list[str] = []
+    if by:
+        key_expr, label_expr = _group_expression(definition, by)
+        inner = inner.annotate(_key=key_expr)
+        names.append("_key")
+        if label_expr is not None:
+            inner = inner.annotate(_label=label_expr)
+            names.append("_label")
+    sql, params = inner.values(*names, "_ttr", "_unres", "_cons").query.sql_with_params()
+    quoted = [f's."{n}"' for n in names]  # internal aliases, not user input
+    columns = "".join(f"{q}, " for q in quoted)
+    grouping = f"GROUPING({quoted[0]})" if names else "0"
+    group_by = f"GROUP BY GROUPING SETS (({', '.join(quoted)}), ())" if names else ""
+    # The inner SQL is the ORM's (user values stay in `params`); the aliases are ours.
+    figures = "COUNT(s._ttr), AVG(s._ttr), SUM(s._unres), SUM(s._cons), " + (
+        "PERCENTILE_CONT(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY s._ttr)"
+    )
+    outer = f"SELECT {columns}{grouping}, {figures} FROM ({sql}) s {group_by}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(outer, params)
+        fetched = cursor.fetchall()
+    total: dict = {"_n": 0, "mean": None, "unresolved": 0, "_considered": 0, "median": None, "p90": None}
+    rows: list[dict] = []
+    for record in fetched:  # one row per group plus the total: never a row per incident
+        row = dict(zip(names, record[: len(names)], strict=True))
+        is_total, n, mean, unresolved, considered, pcs = record[len(names) :]
+        row.update(
+            {
+                "_n": n,
+                "mean": mean,
+                "unresolved": unresolved or 0,
+                "_considered": considered or 0,
+                "median": pcs[0] if pcs else None,
+                "p90": pcs[1] if pcs else None,
+            }
+        )
+        if is_total or not names:
+            total = row
+        else:
+            rows.append(row)
+    return total, rows
+
+
 def percentile_by_offset(values_qs: QuerySet, n: int, fraction: float) -> float | None:
     """PERCENTILE_CONT without the aggregate: read the one or two ordered values around rank
     fraction × (n − 1) with ORDER BY … OFFSET and interpolate linearly. `values_qs` is a
@@ -619,7 +671,10 @@ def compute(
         aggregates = _mean_aggregates(definition, None)
 
     rows: list[dict] = []
-    if by:
+    if definition.family == "duration" and use_sql_percentiles:
+        key_expr = None
+        total_row, rows = _duration_rows_postgres(definition, _scope(definition, clean), by)
+    elif by:
         key_expr, label_expr = _group_expression(definition, by)
         grouped = qs.annotate(_key=key_expr)
         names = ["_key"]
@@ -627,7 +682,9 @@ def compute(
             grouped = grouped.annotate(_label=label_expr)
             names.append("_label")
         rows = list(grouped.values(*names).annotate(**aggregates).order_by())
-    if by and definition.family != "duration":
+    if definition.family == "duration" and use_sql_percentiles:
+        pass  # total and groups came from one GROUPING SETS query
+    elif by and definition.family != "duration":
         total_row = _sum_rows(rows, aggregates)  # counts and sums add up: no second scan
     else:
         total_row = qs.aggregate(**aggregates)
