@@ -826,6 +826,8 @@ class History:
                     if rng.random() < (0.5 if waiting else 0.1)
                     else Incident.Status.IN_PROGRESS
                 )
+            if cancelled or responded_at is None:
+                reassignments = reopen = 0  # nobody has worked on it
             response_met = None if responded_at is None else responded_at <= response_due
             if responded_at is None and self.now > response_due and not cancelled:
                 response_met = False
@@ -895,6 +897,53 @@ class History:
         self.bulk(Incident, incidents)
         self.counts["incidents"] = len(incidents)
         return incidents
+
+    def activities(self, incidents: list[Incident]) -> None:
+        """Each incident's event log: open, assignment, reassignments, reopens, resolution, closure."""
+        rng = self.rng
+        desk = self.groups["Service Desk"]
+        groups = list(self.groups.values())
+        rows = []
+
+        def add(inc: Incident, at: dt.datetime, kind: str, group=None, note: str = "") -> None:
+            rows.append(
+                IncidentActivity(
+                    incident=inc, at=at, activity_type=kind, assignment_group=group, note=note, source=SOURCE
+                )
+            )
+
+        for inc in incidents:
+            add(inc, inc.opened_at, "Open", desk)
+            if inc.status == Incident.Status.CANCELLED:
+                add(inc, inc.closed_at, "Cancelled", desk)
+                continue
+            if inc.responded_at is None:
+                continue
+            start, end = inc.responded_at, inc.resolved_at or self.now
+            hops = inc.reassignment_count or 0
+            first = inc.assignment_group
+            if hops:
+                first = desk if inc.assignment_group != desk else rng.choice(groups)
+            add(inc, start, "Assignment", first)
+            for j in range(hops):
+                group = inc.assignment_group if j == hops - 1 else rng.choice(groups)
+                add(inc, start + (end - start) * (j + 1) / (hops + 2), "Reassignment", group)
+            for r in range(inc.reopen_count):
+                fixed = start + (end - start) * (0.6 + 0.15 * r)
+                add(inc, fixed, "Resolved", inc.assignment_group, "Fix applied")
+                add(
+                    inc,
+                    fixed + (end - fixed) * 0.1,
+                    "Reopen",
+                    inc.assignment_group,
+                    "Caller reports it again",
+                )
+            if inc.resolved_at is not None:
+                add(inc, inc.resolved_at, "Resolved", inc.assignment_group, inc.closure_code)
+            if inc.closed_at is not None:
+                add(inc, inc.closed_at, "Closed", inc.assignment_group)
+        self.bulk(IncidentActivity, rows)
+        self.counts["incident activities"] = len(rows)
 
     # -- changes --
 
@@ -1409,6 +1458,7 @@ class History:
         by_fault = self.problems(specs)
         changes = self.changes()
         incidents = self.incidents(specs, by_fault, changes)
+        self.activities(incidents)
         requests = self.requests()
         self.interactions(incidents, requests)
         self.surveys(incidents, requests)

@@ -16,7 +16,7 @@ from tikting.changes.models import Change
 from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.core import demo_history as H
 from tikting.core.management.commands import demo as demo_command
-from tikting.incidents.models import Incident, Interaction
+from tikting.incidents.models import Incident, IncidentActivity, Interaction
 from tikting.knowledge.models import Article
 from tikting.problems.models import Problem
 from tikting.service_requests.models import CatalogItem, ServiceRequest
@@ -99,6 +99,7 @@ def test_every_kind_is_generated_from_the_demo_source(history):
         "incidents",
         "service requests",
         "interactions",
+        "incident activities",
         "survey responses",
         "audit findings",
     ):
@@ -139,6 +140,14 @@ def test_timestamps_and_statuses_are_coherent(history):
     assert inc.filter(status__in=open_statuses).count() >= 5  # an open backlog at the end
     assert inc.filter(reopen_count__gt=0).exists() and inc.filter(reassignment_count__gt=1).exists()
     assert inc.filter(major=True).exists()
+    # The event log agrees with the incidents.
+    acts = IncidentActivity.objects.all()
+    assert not acts.filter(at__lt=F("incident__opened_at")).exists()
+    assert not acts.filter(at__gt=NOW).exists()
+    totals = inc.aggregate(hops=Sum("reassignment_count"), reopens=Sum("reopen_count"))
+    assert acts.filter(activity_type="Reassignment").count() == totals["hops"]
+    assert acts.filter(activity_type="Reopen").count() == totals["reopens"]
+    assert acts.filter(activity_type="Closed").count() == inc.filter(status="closed").count()
     # Interactions, requests, changes, surveys.
     assert not Interaction.objects.filter(closed_at__lt=F("opened_at")).exists()
     assert Interaction.objects.filter(incident__isnull=False).exists()
