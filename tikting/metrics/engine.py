@@ -7,8 +7,9 @@ definition (and, for SLA metrics, the basis) used.
 
 Every figure is an aggregate query (COUNT/AVG with FILTER, CASE/WHEN, TruncMonth/TruncWeek),
 never a Python loop over records, and gives the same answer on SQLite and PostgreSQL:
-percentiles use PERCENTILE_CONT on PostgreSQL and, on SQLite (which lacks it), ORDER BY … OFFSET
-reads of the one or two values around the rank, interpolated linearly the same way.
+percentiles use PERCENTILE_CONT on PostgreSQL (total and groups in one GROUPING SETS scan) and, on
+SQLite (which lacks it), ORDER BY … OFFSET reads of the one or two values around the rank,
+interpolated linearly the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
-    Aggregate,
     Avg,
     Case,
     CharField,
@@ -125,18 +125,6 @@ class HoursBetween(Func):
         else:  # SQLite stores UTC text that julianday() reads
             sql = f"((julianday({end_sql}) - julianday({start_sql})) * 24.0)"
         return sql, (*end_params, *start_params)
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ordered-set aggregate: the `fraction` percentile, linearly interpolated."""
-
-    function = "PERCENTILE_CONT"
-    name = "PercentileCont"
-    output_field = FloatField()
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-
-    def __init__(self, expression, fraction: float, **extra):
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
 
 
 # --- Results -------------------------------------------------------------------------------------
@@ -492,16 +480,14 @@ def _ttr() -> Case:
     )
 
 
-def _duration_aggregates(postgres: bool) -> dict[str, Any]:
+def _duration_aggregates() -> dict[str, Any]:
+    """Portable aggregates of the time to resolve (percentiles: percentile_by_offset)."""
     aggregates: dict[str, Any] = {
         "_n": Count("_ttr"),
         "mean": Avg("_ttr"),
         "unresolved": Count("pk", filter=_UNRESOLVED & ~_CANCELLED),
         "_considered": Count("pk", filter=~_CANCELLED),
     }
-    if postgres:
-        aggregates["median"] = PercentileCont("_ttr", 0.5)
-        aggregates["p90"] = PercentileCont("_ttr", 0.9)
     return aggregates
 
 
@@ -664,7 +650,7 @@ def compute(
 
     if definition.family == "duration":
         qs = qs.annotate(_ttr=_ttr())
-        aggregates = _duration_aggregates(use_sql_percentiles)
+        aggregates = _duration_aggregates()
     elif definition.family == "ratio":
         aggregates = _sla_aggregates(definition, mode) if mode else _ratio_aggregates(definition, None)
     else:
