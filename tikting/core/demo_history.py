@@ -256,9 +256,9 @@ SLA_TARGETS = {
 # Catalogue: name → (service, group, manual minutes, automated, per-day volume, manual steps,
 # automated steps, fulfilment median in hours).
 CATALOGUE: dict[str, tuple[str, str, int | None, bool, float, int, int, float]] = {
-    "VPN access": ("VPN", "Network Operations", 35, False, 3.2, 7, 0, 30),
+    "VPN access": ("VPN", "Network Operations", 35, False, 3.8, 7, 0, 30),
     "New user account": ("HR system", "Identity & Access", 25, False, 1.0, 4, 2, 20),
-    "Password reset": ("Service Desk portal", "Service Desk", None, True, 2.6, 0, 3, 0.1),
+    "Password reset": ("Service Desk portal", "Service Desk", None, True, 2.2, 0, 3, 0.1),
     "Laptop request": ("Laptops & workstations", "Workplace", 90, False, 0.55, 5, 1, 100),
     "Software install": ("Laptops & workstations", "Workplace", 15, False, 1.4, 2, 2, 8),
     "Shared mailbox": ("E-mail", "Messaging", 15, False, 0.45, 3, 1, 16),
@@ -776,7 +776,7 @@ class History:
                 human
                 and priority >= 3
                 and not spec.get("recurring")
-                and rng.random() < (0.3 if poor else 0.6)
+                and rng.random() < (0.3 if poor else 0.7)
             )
             responded, resolved, response_due, resolution_due = self.sla_times(
                 service, priority, opened, poor
@@ -798,7 +798,7 @@ class History:
             if not fcr and roll < (0.12 if poor else 0.04):
                 reopen = 1 if roll > 0.006 else 2
                 resolved += dt.timedelta(hours=self.lognormal(20, 0.6))  # the second fix
-            elif not fcr and rng.random() < 0.05:
+            elif not fcr and priority >= 3 and rng.random() < 0.06:
                 resolved += dt.timedelta(days=self.lognormal(12, 0.8))  # waits for a vendor, a part …
             cancelled = rng.random() < 0.012
             status: str
@@ -1254,7 +1254,7 @@ class History:
         # How-to questions answered at the desk, some pointing to an article.
         vpn = self.services.get(POOR_SLA_SERVICE)
         for day, factor in self.days():
-            for _ in range(self.poisson(6 * factor)):
+            for _ in range(self.poisson(9 * factor)):
                 service = self.rng.choice(list(self.services.values()))
                 articles = self.articles_by_service.get(service.pk) or [None]
                 add(
