@@ -10,12 +10,14 @@ Any signed-in role (viewer and above) may read; anonymous callers get 401 from t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
+from pydantic import ConfigDict
 
 from tikting.accounts.models import User
+from tikting.core.api import errors
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.core.records import can_view_records
 
@@ -42,6 +44,54 @@ class MetricQuery(Schema):
     ci: str | None = None
 
 
+class DefinitionOut(Schema):
+    key: str
+    label: str
+    unit: str
+    direction: str
+    record: str
+    practice: str
+    formula: str
+    edge_cases: list[str]
+    date_field: str
+
+
+class MetricListOut(Schema):
+    metrics: list[DefinitionOut]
+    by: list[str]
+
+
+class PointOut(Schema):
+    """One figure; the definition's extra counts (median, unresolved, met …) ride along."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: int | str | None
+    label: str
+    value: int | float | None
+    count: int
+    definition: str
+    basis: str | None = None
+
+
+class MetricOut(Schema):
+    metric: str
+    label: str
+    unit: str
+    direction: str
+    definition: DefinitionOut
+    basis: str | None
+    by: str | None
+    filters: dict[str, str]
+    total: PointOut
+    points: list[PointOut]
+
+
+CSV_RESPONSE: dict[str, Any] = {
+    "responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+}
+
+
 def _reader(request: HttpRequest):
     user = getattr(request, "auth", None)
     if not isinstance(user, User):
@@ -51,13 +101,20 @@ def _reader(request: HttpRequest):
     return user
 
 
-@router.get("", summary="List the ITSM metrics and their definitions")
+@router.get(
+    "", response={200: MetricListOut, **errors(403)}, summary="List the ITSM metrics and their definitions"
+)
 def list_metrics(request: HttpRequest):
     _reader(request)
     return {"metrics": [d.as_dict() for d in DEFINITIONS.values()], "by": list(SLICERS)}
 
 
-@router.get("{key}", summary="One metric: total and series by period or slice")
+@router.get(
+    "{key}",
+    response={200: MetricOut, **errors(403, 422)},
+    openapi_extra=CSV_RESPONSE,
+    summary="One metric: total and series by period or slice (format=csv: the series as CSV)",
+)
 def metric(request: HttpRequest, key: str, query: Query[MetricQuery]):
     _reader(request)
     filters = {name: getattr(query, name) for name in engine.FILTER_FIELDS}
