@@ -1016,7 +1016,7 @@ class History:
                         planned_start += dt.timedelta(days=1)
                 planned_end = planned_start + dt.timedelta(hours=rng.choice([1, 2, 2, 3, 4]))
                 outcome_weights = (
-                    {"successful": 58, "failed": 15, "backed_out": 13, "caused_incident": 14}
+                    {"successful": 50, "failed": 17, "backed_out": 16, "caused_incident": 17}
                     if failing
                     else {"successful": 94, "failed": 2, "backed_out": 2.5, "caused_incident": 1.5}
                 )
