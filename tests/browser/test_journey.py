@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def sign_out(page: Page) -> None:
-    page.locator("nav.tk-navbar .dropdown-toggle").click()
+    page.locator("#user-menu").click()
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login/"))
 
