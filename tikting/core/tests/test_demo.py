@@ -23,7 +23,7 @@ def demo_output(django_db_setup, django_db_blocker):
     # Loaded once for the module: building 60 items through the services takes a few seconds.
     with django_db_blocker.unblock():
         out = io.StringIO()
-        call_command("demo", "--seed", "7", stdout=out)
+        call_command("demo", "--seed", "7", "--no-history", stdout=out)
         yield out.getvalue()
         # Committed outside the tests' transactions: leave the database as other modules expect it.
         ReviewMeeting.objects.all().delete()
@@ -111,14 +111,14 @@ def test_indicators_have_baselines_targets_and_histories(demo):
 def test_it_is_idempotent(demo):
     count = Item.objects.count()
     out = io.StringIO()
-    call_command("demo", stdout=out)
+    call_command("demo", "--no-history", stdout=out)
     assert "already loaded" in out.getvalue()
     assert Item.objects.count() == count
 
 
 def test_reset_reloads_the_same_demo(demo):
     before = sorted(Item.objects.values_list("title", "status", "impact", "effort"))
-    call_command("demo", "--reset", "--seed", "7", stdout=io.StringIO())
+    call_command("demo", "--reset", "--seed", "7", "--no-history", stdout=io.StringIO())
     assert sorted(Item.objects.values_list("title", "status", "impact", "effort")) == before
     assert User.objects.filter(username="manager").count() == 1
 
