@@ -37,13 +37,15 @@ from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.core.records import RecordKind, can_edit_records, get_kind
-from tikting.improvement.io import FileFormatError, _csv_cell, _csv_unescape, _read_json, format_for
+from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_json
+from tikting.lib.tabular import csv_cell as _csv_cell
+from tikting.lib.tabular import csv_unescape as _csv_unescape
 
 from .base import ImportReport, Progress, no_progress
 
 __all__ = ["FORMATS", "columns_for", "export_records", "format_for", "import_records"]
 
-FORMATS = ("csv", "json", "jsonl")
+
 CHUNK = 1000
 SKIPPED = frozenset({"created_at", "updated_at", "version"})  # exported by nobody, ignored on import
 
@@ -180,7 +182,7 @@ def read_rows(stream: IO[str], fmt: str, allowed: set[str]) -> Iterator[tuple[in
     if fmt == "csv":
         yield from _read_csv(stream, allowed)
     elif fmt in {"json", "jsonl"}:
-        yield from _read_json(stream)
+        yield from read_json(stream)
     else:
         raise ValidationError({"format": f"Choose one of: {', '.join(FORMATS)}."})
 
