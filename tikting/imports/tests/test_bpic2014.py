@@ -304,3 +304,24 @@ def test_full_data_set_reference_figures():
     assert changes.filter(change_type="emergency").count() == 35
     assert IncidentActivity.objects.filter(activity_type="Reassignment").count() == 51_958
     assert IncidentActivity.objects.filter(activity_type="Reopen").count() == 2_428
+
+
+def test_original_activity_file_format(tmp_path: Path):
+    """The original Detail_Incident_Activity.csv (`;`, day-first dates, an activity number) is
+    recognised by its header too; its activity number is the key."""
+    shutil.copy(FIXTURES / "Detail Incident.csv", tmp_path / "Detail Incident.csv")
+    (tmp_path / "Detail_Incident_Activity.csv").write_bytes(
+        b"Incident ID;DateStamp;IncidentActivity_Number;IncidentActivity_Type;Assignment Group;"
+        b"KM number;Interaction ID\r\n"
+        b"IM9000001;05-02-2013 13:33:00;001A3689763;Open;TEAM9000;KM9000001;SD9000001\r\n"
+        b"IM9000001;05-02-2013 13:40:00;001A3689764;Assignment;TEAM9001;KM9000001;SD9000001\r\n"
+    )
+    report = import_bpic2014(tmp_path)
+    assert counts(report)["activity"] == (2, 0, 0, 0)
+    act = IncidentActivity.objects.get(external_key="001A3689764")
+    assert (act.activity_type, act.at, act.assignment_group.name) == (
+        "Assignment",
+        local(2013, 2, 5, 13, 40),
+        "TEAM9001",
+    )
+    assert Incident.objects.get(number="IM9000001").assignment_group.name == "TEAM9001"
