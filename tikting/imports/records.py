@@ -37,9 +37,8 @@ from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.core.records import RecordKind, can_edit_records, get_kind
-from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_json
+from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
-from tikting.lib.tabular import csv_unescape as _csv_unescape
 
 from .base import ImportReport, Progress, no_progress
 
@@ -151,36 +150,9 @@ def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _read_csv(stream: IO[str], allowed: set[str]) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(stream)
-    try:
-        fieldnames = reader.fieldnames
-    except csv.Error as exc:
-        raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
-    if not fieldnames:
-        return
-    unknown = [f for f in fieldnames if f not in allowed]
-    if unknown:
-        raise FileFormatError(1, f"Unknown column(s): {', '.join(unknown)}.")
-    last = reader.line_num
-    while True:
-        start = last + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise FileFormatError(start, f"Unreadable CSV: {exc}") from exc
-        last = reader.line_num
-        if None in row:
-            yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
-            continue
-        yield start, {key: _csv_unescape(value) for key, value in row.items()}
-
-
 def read_rows(stream: IO[str], fmt: str, allowed: set[str]) -> Iterator[tuple[int, Any]]:
     if fmt == "csv":
-        yield from _read_csv(stream, allowed)
+        yield from read_csv(stream, allowed)
     elif fmt in {"json", "jsonl"}:
         yield from read_json(stream)
     else:

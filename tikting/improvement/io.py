@@ -38,9 +38,8 @@ from tikting.cmdb.models import Service
 from tikting.core.audit import diff, plain, snapshot
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
-from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_json
+from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
-from tikting.lib.tabular import csv_unescape as _csv_unescape
 
 from . import choices as C
 from . import permissions as P
@@ -232,38 +231,11 @@ def export_items(
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, Any]]:
     """(line number, raw row) pairs, streamed. A row is a dict, or an Exception for a bad line."""
     if fmt == "csv":
-        yield from _read_csv(stream)
+        yield from read_csv(stream, CSV_FIELDS)
     elif fmt in {"json", "jsonl"}:
         yield from read_json(stream)
     else:
         raise ValidationError({"format": f"Choose one of: {', '.join(FORMATS)}."})
-
-
-def _read_csv(stream: IO[str]) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(stream)
-    try:
-        fieldnames = reader.fieldnames
-    except csv.Error as exc:
-        raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
-    if not fieldnames:
-        return
-    unknown = [f for f in fieldnames if f not in CSV_FIELDS]
-    if unknown:
-        raise FileFormatError(1, f"Unknown column(s): {', '.join(unknown)}.")
-    last = reader.line_num
-    while True:
-        start = last + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise FileFormatError(start, f"Unreadable CSV: {exc}") from exc
-        last = reader.line_num
-        if None in row:  # more cells than columns
-            yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
-            continue
-        yield start, {key: _csv_unescape(value) for key, value in row.items()}
 
 
 # --- Import: parsing and validating one row --------------------------------------------------

@@ -6,6 +6,7 @@ whole file, and makes CSV cells safe to open in a spreadsheet.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -136,3 +137,36 @@ def read_json_array(stream: IO[str], chunk: int = 1 << 16) -> Iterator[tuple[int
         line += buf.count("\n", pos, end)
         pos = end
         expect_value = False
+
+
+def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    """(first line of the row, row dict) pairs; a row with too many cells comes as a ValueError.
+
+    Columns outside `allowed` stop the read (FileFormatError on line 1): a misspelt column would
+    otherwise be ignored silently. Cells are un-escaped (csv_unescape).
+    """
+    reader = csv.DictReader(stream)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
+    if not fieldnames:
+        return
+    allowed = set(allowed)
+    unknown = [f for f in fieldnames if f not in allowed]
+    if unknown:
+        raise FileFormatError(1, f"Unknown column(s): {', '.join(unknown)}.")
+    last = reader.line_num
+    while True:
+        start = last + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileFormatError(start, f"Unreadable CSV: {exc}") from exc
+        last = reader.line_num
+        if None in row:  # more cells than columns
+            yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
+            continue
+        yield start, {key: csv_unescape(value) for key, value in row.items()}
