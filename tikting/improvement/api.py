@@ -895,6 +895,33 @@ def update_indicator(request: HttpRequest, indicator_id: Id, payload: IndicatorP
     return _indicators_queryset().get(pk=indicator_id)
 
 
+class IndicatorBind(StrictBody):
+    """Bind the indicator to a tikting metric; the baseline is computed over the window."""
+
+    metric_key: str = Field(description="A metric of GET /api/metrics, e.g. mttr")
+    scope: dict[str, str] = Field(
+        {}, description="Metric filters: service, priority, group, category, ci, source"
+    )
+    window_start: dt.date
+    window_end: dt.date
+    expected_version: int
+
+
+@lookups.post(
+    "/indicators/{indicator_id}/bind",
+    response={200: IndicatorOut, **errors(403, 404, 409, 422)},
+    tags=["indicators"],
+    summary="Bind an indicator to a metric",
+)
+def bind_indicator(request: HttpRequest, indicator_id: Id, payload: IndicatorBind):
+    """Compute the baseline from the records (metric, scope, window); measurements are then taken
+    from the records each interval while the item acts, and during its control period."""
+    indicator = _get_indicator(request, indicator_id)
+    data = payload.dict()
+    S.bind_indicator(indicator, actor=_actor(request), **data)
+    return _indicators_queryset().get(pk=indicator_id)
+
+
 @lookups.delete(
     "/indicators/{indicator_id}", response={204: None, **errors(403, 404, 422)}, tags=["indicators"]
 )

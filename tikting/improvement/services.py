@@ -703,3 +703,109 @@ def check_sustainment(*, today: dt.date | None = None) -> dict[str, int]:
 
 def _user(actor):
     return actor if getattr(actor, "pk", None) else None
+
+
+# --- Indicators bound to a tikting metric ------------------------------------------------------
+
+
+def metric_value(metric_key: str, scope: dict[str, Any], start: dt.date, end: dt.date) -> tuple[Any, int]:
+    """The metric's value and record count over [start, end] (local dates) within `scope` (the
+    metrics engine's filters: service, priority, group, category, ci, source, status)."""
+    from tikting.metrics.engine import compute
+
+    filters = {**scope, "opened_from": start.isoformat(), "opened_to": end.isoformat()}
+    total = compute(metric_key, filters=filters).total
+    value = None if total.value is None else Decimal(str(round(total.value, 4)))
+    return value, total.count
+
+
+@transaction.atomic
+def bind_indicator(
+    indicator: Indicator,
+    *,
+    actor,
+    metric_key: str,
+    scope: dict[str, Any] | None = None,
+    window_start: dt.date,
+    window_end: dt.date,
+    expected_version: int | None = None,
+) -> Indicator:
+    """Bind an indicator to a tikting metric and scope, and compute its baseline over a window.
+
+    The baseline comes from the records (e.g. MTTR of service E-mail, priority 2, over the last
+    90 days), never typed in; its method says which metric, scope, window and how many records.
+    Unit and direction follow the metric. Raises ValidationError naming `metric_key`, a scope
+    filter or `window_start` when they cannot be used, or when the window holds no records.
+    """
+    from tikting.metrics.definitions import get_definition
+
+    item = indicator.item
+    P.check(actor, P.can_edit, item, what=f"edit indicators of {item.ref}")
+    scope = {k: v for k, v in (scope or {}).items() if v not in (None, "")}
+    if window_start > window_end:
+        raise ValidationError({"window_start": "The window starts after it ends."})
+    try:
+        definition = get_definition(metric_key)
+    except ValidationError as exc:
+        raise ValidationError({"metric_key": exc.messages}) from exc
+    value, count = metric_value(metric_key, scope, window_start, window_end)
+    if value is None:
+        raise ValidationError(
+            {"window_start": f"No records in scope between {window_start} and {window_end}: no baseline."}
+        )
+    described = ", ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "all records"
+    locked = _lock(Indicator, indicator, expected_version)
+    before = audit.snapshot(locked)
+    locked.metric_key = metric_key
+    locked.metric_scope = scope
+    locked.unit = {"hours": "h"}.get(definition.unit, definition.unit)[:30]
+    if definition.direction in C.Direction.values:
+        locked.direction = definition.direction
+    locked.baseline_value = value
+    locked.baseline_date = window_end
+    locked.baseline_method = (
+        f"computed: {definition.label}, {described}, {window_start}..{window_end}, {count} records"
+    )[:300]
+    locked.version += 1
+    locked.full_clean()
+    locked.save()
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    audit.record(
+        locked, action="update", actor=actor, root=locked.item, changes=diff, message="Bound to a metric"
+    )
+    _touch(locked.item)
+    return locked
+
+
+def take_computed_measurements(*, today: dt.date | None = None) -> int:
+    """Measure every bound indicator whose item is acting, evaluating, or closed and under watch,
+    once per measurement interval: the metric over the interval that just ended. Returns how many
+    measurements were recorded. Run daily by `tikting register housekeeping`."""
+    today = today or timezone.localdate()
+    interval = dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
+    watched = models.Q(item__status__in=[C.Status.ACTION, C.Status.EVALUATION]) | models.Q(
+        item__status=C.Status.CLOSED, item__control_until__gte=today
+    )
+    taken = 0
+    bound = Indicator.objects.exclude(metric_key="").filter(watched).select_related("item")
+    for indicator in bound:
+        last = (
+            indicator.measurements.filter(source=Measurement.Source.COMPUTED).order_by("-measured_at").first()
+        )
+        if last is not None and timezone.localdate(last.measured_at) > today - interval:
+            continue
+        start = today - interval + dt.timedelta(days=1)
+        value, count = metric_value(indicator.metric_key, indicator.metric_scope, start, today)
+        if value is None:
+            continue
+        record_measurement(
+            indicator,
+            actor=None,
+            value=value,
+            measured_at=min(timezone.now(), timezone.make_aware(dt.datetime.combine(today, dt.time(23, 59)))),
+            note=f"{start}..{today}, {count} records",
+            source=Measurement.Source.COMPUTED,
+        )
+        taken += 1
+    return taken

@@ -18,5 +18,6 @@ def housekeeping(as_of: str | None = None) -> dict[str, object]:
     """
     day = dt.date.fromisoformat(as_of) if as_of else None
     woken = S.wake_deferred(as_of=day)
+    measured = S.take_computed_measurements(today=day)
     sustainment = S.check_sustainment(today=day)
-    return {"woken": woken, "sustainment": {str(k): v for k, v in sustainment.items()}}
+    return {"woken": woken, "measured": measured, "sustainment": {str(k): v for k, v in sustainment.items()}}

@@ -217,8 +217,10 @@ class Command(BaseCommand):
             if day is None:
                 raise CommandError("--date: give a day as YYYY-MM-DD.")
         woken = S.wake_deferred(as_of=day)
+        measured = S.take_computed_measurements(today=day)
         sustainment = S.check_sustainment(today=day)
         self.stdout.write(f"Deferred items back for assessment: {woken}")
+        self.stdout.write(f"Measurements computed from records: {measured}")
         watched = sum(sustainment.values())
         detail = ", ".join(f"{k or 'none'} {v}" for k, v in sorted(sustainment.items())) or "none watched"
         self.stdout.write(f"Closed items under sustainment watch checked: {watched} ({detail})")

@@ -1,0 +1,121 @@
+"""Indicators bound to a tikting metric: baselines and measurements computed from the records."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.utils import timezone
+
+from tikting.improvement import choices as C
+from tikting.improvement import services as S
+from tikting.improvement.models import Measurement
+from tikting.incidents.models import Incident
+from tikting.test import ready_item
+
+pytestmark = pytest.mark.django_db
+
+
+def incident(number, service, opened: dt.datetime, hours: float, priority=2):
+    return Incident.objects.create(
+        number=number,
+        service=service,
+        priority=priority,
+        status="resolved",
+        opened_at=opened,
+        resolved_at=opened + dt.timedelta(hours=hours),
+    )
+
+
+def noon(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))
+
+
+def test_the_baseline_is_computed_from_the_records_in_scope(cast):
+    today = timezone.localdate()
+    for n, hours in enumerate([4, 8, 12]):
+        incident(f"INC{n}", cast.email, noon(today - dt.timedelta(days=40 + n)), hours)
+    incident("INC-P3", cast.email, noon(today - dt.timedelta(days=41)), 100, priority=3)  # out of scope
+    incident("INC-NET", cast.network, noon(today - dt.timedelta(days=41)), 100)  # out of scope
+    incident("INC-OLD", cast.email, noon(today - dt.timedelta(days=200)), 100)  # before the window
+    item = ready_item(cast)
+    indicator = item.indicators.get()
+    indicator = S.bind_indicator(
+        indicator,
+        actor=cast.owner,
+        metric_key="mttr",
+        scope={"service": "E-mail", "priority": "2"},
+        window_start=today - dt.timedelta(days=90),
+        window_end=today - dt.timedelta(days=30),
+    )
+    assert indicator.baseline_value == Decimal("8")
+    assert indicator.direction == "lower"
+    assert "3 records" in indicator.baseline_method and indicator.baseline_method.startswith("computed")
+
+
+def test_binding_explains_what_cannot_be_used(cast):
+    indicator = ready_item(cast).indicators.get()
+    today = timezone.localdate()
+    window = {"window_start": today - dt.timedelta(days=30), "window_end": today}
+    with pytest.raises(ValidationError) as err:
+        S.bind_indicator(indicator, actor=cast.owner, metric_key="speed", **window)
+    assert "metric_key" in err.value.message_dict
+    with pytest.raises(ValidationError) as err:
+        S.bind_indicator(indicator, actor=cast.owner, metric_key="mttr", **window)
+    assert "window_start" in err.value.message_dict  # no incidents at all: no baseline
+
+
+def test_acting_items_are_measured_from_the_records_each_interval(cast, settings):
+    settings.TIKTING_MEASUREMENT_INTERVAL_DAYS = 30
+    today = timezone.localdate()
+    incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
+    item = ready_item(cast)
+    indicator = S.bind_indicator(
+        item.indicators.get(),
+        actor=cast.owner,
+        metric_key="mttr",
+        scope={"service": "E-mail"},
+        window_start=today - dt.timedelta(days=90),
+        window_end=today - dt.timedelta(days=31),
+    )
+    S.update_indicator(indicator, actor=cast.owner, target_value="6")
+    item = S.transition_item(item, actor=cast.owner, to="action")
+    incident("INC-1", cast.email, noon(today - dt.timedelta(days=3)), 4)
+    incident("INC-2", cast.email, noon(today - dt.timedelta(days=2)), 6)
+    assert S.take_computed_measurements(today=today) == 1
+    assert S.take_computed_measurements(today=today) == 0  # once per interval
+    measurement = indicator.measurements.get()
+    assert measurement.value == Decimal("5") and measurement.source == Measurement.Source.COMPUTED
+    item = S.transition_item(item, actor=cast.owner, to="evaluation")
+    assert S.evaluate_item(item, actor=cast.owner).evaluation_result == C.EvaluationResult.ACHIEVED
+
+
+def test_housekeeping_takes_the_computed_measurements(cast, capsys):
+    call_command("register", "housekeeping")
+    assert "Measurements computed from records: 0" in capsys.readouterr().out
+
+
+def test_the_api_binds_an_indicator_and_names_bad_input(cast, client):
+    today = timezone.localdate()
+    incident("INC-A", cast.email, noon(today - dt.timedelta(days=10)), 6)
+    indicator = ready_item(cast).indicators.get()
+    client.force_login(cast.owner)
+    body = {
+        "metric_key": "mttr",
+        "scope": {"service": "E-mail"},
+        "expected_version": indicator.version,
+        "window_start": (today - dt.timedelta(days=30)).isoformat(),
+        "window_end": today.isoformat(),
+    }
+    url = f"/api/indicators/{indicator.pk}/bind"
+    response = client.post(url, body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json()["baseline_value"] in ("6", "6.0000", "6.0")
+    response = client.post(
+        url,
+        {**body, "metric_key": "speed", "expected_version": indicator.version + 1},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["detail"]} == {"metric_key"}
