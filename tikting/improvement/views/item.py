@@ -453,7 +453,10 @@ def _run(
     anchor: str,
     field_map: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """Call the service; map its ValidationError onto `form`, its ConflictError to a 409."""
+    """Validate `form`, then call the service; map its ValidationError onto `form`, its
+    ConflictError to a 409. Invalid input or a refusal renders the page again with the forms."""
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
     try:
         result = call()
     except ValidationError as exc:
@@ -522,8 +525,6 @@ def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
 def item_reopen(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.ReopenForm(request.POST)
     forms = {"reopen": form}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
     return _run(
         request,
         item,
@@ -563,8 +564,6 @@ def item_block(request: HttpRequest, item: Item) -> HttpResponse:
 def item_escalate(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.EscalateForm(request.POST)
     forms = {"escalate": form, "open_form": "escalate"}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
     return _run(
         request,
         item,
@@ -580,8 +579,6 @@ def item_escalate(request: HttpRequest, item: Item) -> HttpResponse:
 def item_evaluate(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.EvaluateForm(request.POST)
     forms = {"evaluate": form}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
     return _run(
         request,
         item,
@@ -639,8 +636,6 @@ def item_close(request: HttpRequest, item: Item) -> HttpResponse:
 def item_comment(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.CommentForm(request.POST)
     forms = {"comment": form}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
     return _run(
         request,
         item,
@@ -656,8 +651,6 @@ def item_comment(request: HttpRequest, item: Item) -> HttpResponse:
 def indicator_add(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.IndicatorForm(request.POST, prefix="ind-new")
     forms = {"indicator_add": form, "open_form": "indicator_add"}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
     return _run(
         request,
         item,
