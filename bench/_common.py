@@ -61,3 +61,19 @@ def setup_django(migrate: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
+
+
+def run_each_database(args: argparse.Namespace, pg_name: str, script: str, extra: list[str]) -> None:
+    """Prepare each target database afresh and run the script's child in it; exit 1 if any failed.
+
+    A database that cannot be prepared (PostgreSQL not running) is reported and skipped."""
+    failures = 0
+    for label, url in targets(args, pg_name):
+        try:
+            fresh_database(url)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the next database
+            print(f"{label}: cannot prepare {url}: {exc}")
+            failures += 1
+            continue
+        failures += run_child(script, url, extra) != 0
+    sys.exit(1 if failures else 0)

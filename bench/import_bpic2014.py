@@ -84,17 +84,7 @@ def main() -> None:
     if not Path(args.data).is_dir():
         print(f"No data at {args.data}")
         sys.exit(1)
-    failures = 0
-    for label, url in _common.targets(args, "tk_bench_bpic"):
-        try:
-            _common.fresh_database(url)
-        except Exception as exc:  # noqa: BLE001 - report and go on with the next database
-            print(f"{label}: cannot prepare {url}: {exc}")
-            failures += 1
-            continue
-        code = _common.run_child(__file__, url, ["--data", args.data])
-        failures += code != 0
-    sys.exit(1 if failures else 0)
+    _common.run_each_database(args, "tk_bench_bpic", __file__, ["--data", args.data])
 
 
 if __name__ == "__main__":

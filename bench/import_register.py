@@ -201,19 +201,12 @@ def main() -> None:
         f"Generated {args.rows:,} rows ({source.stat().st_size / 1e6:.1f} MB) "
         f"in {time.perf_counter() - start:.1f} s"
     )
-    failures = 0
-    for label, url in _common.targets(args, "tk_bench_import"):
-        try:
-            _common.fresh_database(url)
-        except Exception as exc:  # noqa: BLE001 - report and go on with the next database
-            print(f"{label}: cannot prepare {url}: {exc}")
-            failures += 1
-            continue
-        code = _common.run_child(
-            __file__, url, ["--rows", str(args.rows), "--csv", str(source), "--edited", str(edited)]
-        )
-        failures += code != 0
-    sys.exit(1 if failures else 0)
+    _common.run_each_database(
+        args,
+        "tk_bench_import",
+        __file__,
+        ["--rows", str(args.rows), "--csv", str(source), "--edited", str(edited)],
+    )
 
 
 if __name__ == "__main__":

@@ -207,18 +207,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    failures = 0
-    for label, url in _common.targets(args, "tk_bench"):
-        try:
-            _common.fresh_database(url)
-        except Exception as exc:  # noqa: BLE001 - report and go on with the next database
-            print(f"{label}: cannot prepare {url}: {exc}")
-            failures += 1
-            continue
-        failures += (
-            _common.run_child(__file__, url, ["--items", str(args.items), "--runs", str(args.runs)]) != 0
-        )
-    sys.exit(1 if failures else 0)
+    _common.run_each_database(
+        args, "tk_bench", __file__, ["--items", str(args.items), "--runs", str(args.runs)]
+    )
 
 
 if __name__ == "__main__":
