@@ -10,6 +10,10 @@ first import (wall seconds, and the CPU seconds of this process: on a busy machi
 says more about the other load than about the import; rows per kind), a re-import (every row
 unchanged) and the process's peak RSS. Targets: under 60 s on SQLite, under 45 s on PostgreSQL,
 under 400 MB peak memory.
+
+The import includes the SLA pass (apply_slas over the source's incidents). With no SLA definition
+it is one UPDATE; `--with-slas` first creates five general definitions (P1, P2 24×7; P3–P5
+business hours), so that the figures include the full computation.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ import _common  # noqa: E402
 DEFAULT_DATA = _common.ROOT.parent / "shared" / "data" / "bpic2014"
 TARGETS = {"sqlite": 60.0, "postgresql": 45.0}
 MEMORY_MB = 400
+# --with-slas: priority → (response minutes, resolution minutes, calendar)
+SLAS = {
+    1: (30, 4 * 60, "24x7"),
+    2: (60, 8 * 60, "24x7"),
+    3: (4 * 60, 3 * 10 * 60, "business"),
+    4: (8 * 60, 5 * 10 * 60, "business"),
+    5: (None, 10 * 10 * 60, "business"),
+}
 
 
 def peak_rss_mb() -> float:
@@ -40,6 +52,18 @@ def child(args: argparse.Namespace) -> None:
     from tikting.imports.bpic2014 import import_bpic2014
 
     vendor = connection.vendor
+    if args.with_slas:
+        from tikting.slas.models import SLADefinition
+
+        for priority, (response, resolution, calendar) in SLAS.items():
+            SLADefinition.objects.create(
+                name=f"P{priority}",
+                priority=priority,
+                response_minutes=response,
+                resolution_minutes=resolution,
+                calendar=calendar,
+            )
+        print(f"{vendor}: with {len(SLAS)} SLA definitions", flush=True)
     rss_before = peak_rss_mb()
     print(
         f"{vendor}: load average before the run {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True
@@ -76,6 +100,7 @@ def main() -> None:
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="Folder with the data set's zips or CSVs.")
     parser.add_argument("--database-url", action="append", help="Database to measure (repeatable).")
+    parser.add_argument("--with-slas", action="store_true", help="Create five SLA definitions first.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -84,7 +109,8 @@ def main() -> None:
     if not Path(args.data).is_dir():
         print(f"No data at {args.data}")
         sys.exit(1)
-    _common.run_each_database(args, "tk_bench_bpic", __file__, ["--data", args.data])
+    extra = ["--data", args.data, *(["--with-slas"] if args.with_slas else [])]
+    _common.run_each_database(args, "tk_bench_bpic", __file__, extra)
 
 
 if __name__ == "__main__":

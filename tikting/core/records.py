@@ -341,6 +341,17 @@ def _split_m2m(kind: RecordKind, data: dict[str, Any]) -> tuple[dict[str, Any], 
     }
 
 
+def _derive_slas(obj: models.Model) -> None:
+    """An incident's SLA due times and met flags, from the active SLA definitions, set before the
+    save and before the audit snapshot: the one audit row of the create / update shows them (they
+    are stored values that changed in this transaction). SLA definitions re-apply themselves to
+    the incidents they cover when saved or deleted (tikting/slas/signals.py)."""
+    if obj._meta.label_lower == "incidents.incident":
+        from tikting.metrics.sla import set_slas
+
+        set_slas(obj)
+
+
 @transaction.atomic
 def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model:
     """Create a record of `kind`. Validates every field (errors name them), writes an audit row."""
@@ -350,6 +361,7 @@ def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model
     plain, m2m = _split_m2m(kind, data)
     obj = kind.model(**plain)
     obj.full_clean()
+    _derive_slas(obj)
     obj.save()
     for name, values in m2m.items():
         getattr(obj, name).set(values)
@@ -376,6 +388,7 @@ def update_record(obj: models.Model, *, actor, expected_version: int | None = No
     if has_version:
         locked.version += 1
     locked.full_clean()
+    _derive_slas(locked)
     locked.save()
     for name, values in m2m.items():
         getattr(locked, name).set(values)

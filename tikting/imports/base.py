@@ -68,6 +68,11 @@ class ImportReport:
         if len(self.errors) < self.MAX_ERRORS:
             self.errors.append(RowError(file, line, field_name, message))
 
+    def wrote(self, kind: str) -> bool:
+        """Whether the run created or updated records of `kind`."""
+        counts = self.counts.get(kind)
+        return bool(counts and (counts.created or counts.updated))
+
     def finish(self) -> ImportReport:
         self.seconds = time.monotonic() - self.started
         return self
@@ -85,3 +90,15 @@ class ImportReport:
             "error_count": self.error_count,
             "errors": [e.as_dict() for e in self.errors],
         }
+
+
+def apply_source_slas(source: str, report: ImportReport, progress: Progress = no_progress) -> int:
+    """After an import of a data set wrote incidents (created or updated any): the SLA due times
+    and met flags of every incident of its source (tikting.metrics.sla.apply_slas, in bulk). Not
+    called on a dry run. Returns the number of incidents evaluated (0 when none was written)."""
+    if not report.wrote("incident"):
+        return 0
+    from tikting.incidents.models import Incident
+    from tikting.metrics.sla import apply_slas
+
+    return apply_slas(Incident.objects.filter(source=source), progress=lambda n: progress(n, "sla"))

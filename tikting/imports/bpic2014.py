@@ -76,7 +76,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .base import ImportReport, Progress, no_progress
+from .base import ImportReport, Progress, apply_source_slas, no_progress
 
 __all__ = ["import_bpic2014", "SOURCE"]
 
@@ -1126,6 +1126,8 @@ def import_bpic2014(
         importer.run()
         if dry_run:
             transaction.set_rollback(True)
+        else:
+            apply_source_slas(SOURCE, report, progress)
     if not dry_run:
         _analyze()
     return report.finish()

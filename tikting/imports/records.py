@@ -178,9 +178,19 @@ def _message(exc: ValidationError) -> str:
 
 class _Importer:
     def __init__(
-        self, kind: RecordKind, *, actor, source: str, report: ImportReport, file: str, progress: Progress
+        self,
+        kind: RecordKind,
+        *,
+        actor,
+        source: str,
+        report: ImportReport,
+        file: str,
+        progress: Progress,
+        dry_run: bool = False,
     ):
         self.kind = kind
+        self.dry_run = dry_run
+        self.slas_changed = False  # an SLA definition was created or updated
         self.progress = progress
         self.model = kind.model
         self.actor = actor if getattr(actor, "pk", None) else None
@@ -418,10 +428,12 @@ class _Importer:
                 self.fail(line, exc.errors)
         if not plans:
             return
+        written = plans
         try:
             with transaction.atomic():
                 self.write(plans)
         except DatabaseError:
+            written = []
             for plan in plans:
                 line, obj, is_new, _changes, _old = plan
                 if is_new:
@@ -433,11 +445,29 @@ class _Importer:
                 except DatabaseError as exc:
                     self.fail(line, {"row": f"Not saved: {exc}"})
                     continue
+                written.append(plan)
                 self._count(plan)
         else:
             for plan in plans:
                 self._count(plan)
+        self._after_write(written)
         self.progress(len(rows), self.kind.slug)
+
+    def _after_write(self, written) -> None:
+        """Derived data of the rows just written: incidents get their SLA due times and met flags
+        (tikting.metrics.sla.apply_slas over the chunk's created and updated incidents; not on a
+        dry run, which is rolled back anyway); SLA definitions re-apply once the import is done."""
+        changed = [obj.pk for _l, obj, is_new, changes, _o in written if is_new or changes]
+        if not changed or self.dry_run:
+            return
+        label = self.model._meta.label_lower
+        if label == "incidents.incident":
+            from tikting.metrics.sla import apply_slas
+
+            with transaction.atomic():
+                apply_slas(self.model._default_manager.filter(pk__in=changed))
+        elif label == "slas.sladefinition":
+            self.slas_changed = True
 
     def _count(self, plan) -> None:
         _line, _obj, is_new, changes, _old = plan
@@ -520,7 +550,13 @@ def import_records(
         raise PermissionDeniedError(f"You may not import {kind.label_plural.lower()}.")
     report = ImportReport(source=source, dry_run=dry_run)
     importer = _Importer(
-        kind, actor=actor, source=source[:40], report=report, file=file or "<stream>", progress=progress
+        kind,
+        actor=actor,
+        source=source[:40],
+        report=report,
+        file=file or "<stream>",
+        progress=progress,
+        dry_run=dry_run,
     )
     outer = transaction.atomic() if dry_run else contextlib.nullcontext()
     with outer:
@@ -534,6 +570,10 @@ def import_records(
             importer.flush()
         if dry_run:
             transaction.set_rollback(True)
+    if importer.slas_changed:
+        from tikting.slas.services import schedule_reapply
+
+        schedule_reapply(None)  # bulk writes send no signals: every incident, in the background
     report.count(kind.slug, "created", 0)  # the kind appears in the summary even with no rows
     report.errors.sort(key=lambda e: e.line)  # rows are validated by chunk, read errors at once
     return report.finish()

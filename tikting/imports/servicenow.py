@@ -42,7 +42,7 @@ from tikting.core.models import AuditEntry
 from tikting.incidents.models import Incident, IncidentActivity
 from tikting.problems.models import Problem
 
-from .base import ImportReport, Progress, no_progress
+from .base import ImportReport, Progress, apply_source_slas, no_progress
 
 __all__ = ["SOURCE", "import_servicenow", "map_row"]
 
@@ -326,6 +326,8 @@ def import_servicenow(path: str | Path, *, dry_run: bool = False, progress: Prog
         _Run(path, report, progress).run()
         if dry_run:
             transaction.set_rollback(True)
+        else:
+            apply_source_slas(SOURCE, report, progress)
     report.errors.sort(key=lambda e: e.line)
     return report.finish()
 

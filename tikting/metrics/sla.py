@@ -21,8 +21,10 @@ __all__ = [
     "BusinessCalendar",
     "add_working_minutes",
     "apply_slas",
+    "definition_for",
     "evaluate",
     "select_definition",
+    "set_slas",
     "working_minutes_between",
 ]
 
@@ -152,33 +154,184 @@ def evaluate(incident, definition, *, now: dt.datetime | None = None) -> tuple:
     )
 
 
+SLA_FIELDS = ("response_due_at", "resolution_due_at", "response_met", "resolution_met")
+
+
+def definitions_by_key() -> dict:
+    """The active SLA definitions, {(service_id, priority): definition}."""
+    from tikting.slas.models import SLADefinition
+
+    return {(d.service_id, d.priority): d for d in SLADefinition.objects.filter(active=True)}
+
+
+def definition_for(incident):
+    """The active definition that covers one incident (one query), or None."""
+    from django.db.models import Q
+
+    from tikting.slas.models import SLADefinition
+
+    if incident.priority is None:
+        return None
+    found = {
+        d.service_id: d
+        for d in SLADefinition.objects.filter(
+            Q(service__isnull=True) | Q(service_id=incident.service_id),
+            active=True,
+            priority=incident.priority,
+        )
+    }
+    own = found.get(incident.service_id) if incident.service_id is not None else None
+    return own or found.get(None)
+
+
+def set_slas(incident, *, now: dt.datetime | None = None) -> None:
+    """Set the four SLA fields of one (unsaved or about to be saved) incident; the caller saves."""
+    values = evaluate(incident, definition_for(incident), now=now)
+    for name, value in zip(SLA_FIELDS, values, strict=True):
+        setattr(incident, name, value)
+
+
+# -- in bulk -----------------------------------------------------------------------------------
+
+
+def _coverage(definitions: dict) -> dict:
+    """{definition: Q of the incidents it covers}: a service's own definition for its priority,
+    else the general one (service empty) for the priority."""
+    from django.db.models import Q
+
+    own_services: dict[int, list] = {}
+    for service_id, priority in definitions:
+        if service_id is not None:
+            own_services.setdefault(priority, []).append(service_id)
+    cover = {}
+    for (service_id, priority), definition in definitions.items():
+        if service_id is not None:
+            cover[definition] = Q(priority=priority, service_id=service_id)
+        elif own_services.get(priority):
+            cover[definition] = Q(priority=priority) & ~Q(service_id__in=own_services[priority])
+        else:
+            cover[definition] = Q(priority=priority)
+    return cover
+
+
+def _sql_values_24x7(definition, now: dt.datetime) -> dict:
+    """The four SLA fields of a 24×7 definition as SQL expressions: the same rules as `evaluate`.
+
+    Comparisons are made on durations (`responded_at - opened_at <= target`), which both backends
+    compare as numbers / intervals, and "past due" as `opened_at < now - target`."""
+    from django.db.models import (
+        BooleanField,
+        Case,
+        DateTimeField,
+        DurationField,
+        ExpressionWrapper,
+        F,
+        Q,
+        Value,
+        When,
+    )
+    from django.db.models.lookups import LessThanOrEqual
+
+    def met(done: str, target: dt.timedelta, open_q, pending_q=None):
+        elapsed = ExpressionWrapper(F(done) - F("opened_at"), output_field=DurationField())
+        done_q = Q(**{f"{done}__isnull": False})
+        if pending_q is not None:
+            done_q &= ~pending_q  # a reopened open incident: its old resolution does not count
+        return Case(
+            When(done_q, then=LessThanOrEqual(elapsed, Value(target, output_field=DurationField()))),
+            When(open_q & Q(opened_at__lt=now - target), then=Value(False)),
+            default=Value(None),
+            output_field=BooleanField(),
+        )
+
+    still_open = Q(status__in=OPEN_STATUSES)
+    resolution = dt.timedelta(minutes=definition.resolution_minutes)
+    values = {
+        "resolution_due_at": ExpressionWrapper(F("opened_at") + resolution, output_field=DateTimeField()),
+        "resolution_met": met(
+            "resolved_at", resolution, still_open, pending_q=still_open & Q(reopen_count__gt=0)
+        ),
+        "response_due_at": Value(None, output_field=DateTimeField()),
+        "response_met": Value(None, output_field=BooleanField()),
+    }
+    if definition.response_minutes is not None:
+        response = dt.timedelta(minutes=definition.response_minutes)
+        values["response_due_at"] = ExpressionWrapper(F("opened_at") + response, output_field=DateTimeField())
+        values["response_met"] = met("responded_at", response, still_open & Q(resolved_at__isnull=True))
+    return values
+
+
+def _write_rows(rows: list[tuple]) -> None:
+    """UPDATE the four SLA fields of (response_due, resolution_due, response_met, resolution_met, id)
+    rows with one executemany (values prepared by the model fields, as the ORM would)."""
+    from django.db import connection
+
+    from tikting.incidents.models import Incident
+
+    meta = Incident._meta
+    fields = [meta.get_field(name) for name in SLA_FIELDS]
+    qn = connection.ops.quote_name
+    # identifiers only (quoted model metadata); every value is a parameter
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608
+    params = [
+        [f.get_db_prep_value(v, connection) for f, v in zip(fields, row[:4], strict=True)] + [row[4]]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def apply_slas(
-    queryset: QuerySet | None = None, *, now: dt.datetime | None = None, batch_size: int = 2000
+    queryset: QuerySet | None = None,
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 2000,
+    progress=None,
 ) -> int:
     """Fill response_due_at, resolution_due_at, response_met, resolution_met of the incidents in
     `queryset` (default: all) from the active SLA definitions, in bulk. Incidents no definition
-    covers get nulls. source_sla_met is never touched. Returns the number of incidents written."""
+    covers (no priority, no definition for it, cancelled) get nulls. source_sla_met is never
+    touched. No audit rows are written: the fields are derived. Returns the number of incidents
+    in the queryset.
+
+    Cost: one UPDATE for the uncovered incidents (all of them when there is no definition), one
+    UPDATE per 24×7 definition (the due times and flags are SQL expressions), and a Python pass
+    only over the incidents of business-hours definitions (keyset batches, one executemany each).
+    `progress(n)` is called with the number of incidents done after each step."""
+    from django.db.models import Q
+
     from tikting.incidents.models import Incident
-    from tikting.slas.models import SLADefinition
 
     qs = Incident.objects.all() if queryset is None else queryset
-    definitions = {(d.service_id, d.priority): d for d in SLADefinition.objects.filter(active=True)}
+    qs = qs.order_by()
+    definitions = definitions_by_key()
     now = now or timezone.now()
-    fields = ["response_due_at", "resolution_due_at", "response_met", "resolution_met"]
-    written = 0
-    rows = qs.only(
-        "id", "status", "opened_at", "responded_at", "resolved_at", "reopen_count", "priority", "service_id"
-    ).order_by("pk")
-    last_pk = 0
-    while True:  # keyset batches: never write to the table while a cursor reads it
-        batch = list(rows.filter(pk__gt=last_pk)[:batch_size])
-        if not batch:
-            return written
-        for incident in batch:
-            definition = select_definition(definitions, incident.service_id, incident.priority)
-            values = evaluate(incident, definition, now=now)
-            for name, value in zip(fields, values, strict=True):
-                setattr(incident, name, value)
-        Incident.objects.bulk_update(batch, fields)
-        written += len(batch)
-        last_pk = batch[-1].pk
+    progress = progress or (lambda n: None)
+    cover = _coverage(definitions)
+    covered = Q(pk__in=[])
+    for q in cover.values():
+        covered |= q
+    usable = ~Q(status="cancelled")
+    written = qs.exclude(covered & usable).update(
+        response_due_at=None, resolution_due_at=None, response_met=None, resolution_met=None
+    )
+    progress(written)
+    for definition, q in cover.items():
+        rows = qs.filter(q & usable)
+        if definition.calendar == "24x7":
+            n = rows.update(**_sql_values_24x7(definition, now))
+            written += n
+            progress(n)
+            continue
+        only = rows.only("id", "status", "opened_at", "responded_at", "resolved_at", "reopen_count")
+        last_pk = 0
+        while True:  # keyset batches: never write to the table while a cursor reads it
+            batch = list(only.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+            if not batch:
+                break
+            _write_rows([(*evaluate(inc, definition, now=now), inc.pk) for inc in batch])
+            written += len(batch)
+            progress(len(batch))
+            last_pk = batch[-1].pk
+    return written

@@ -1,0 +1,69 @@
+"""Keeping the incidents' SLA due times and met flags current (tikting.metrics.sla.apply_slas).
+
+- an incident saved through the record service: evaluated in the same transaction
+  (tikting/core/records.py);
+- an import that writes incidents: applied to the incidents it wrote (tikting/imports/*);
+- an SLA definition created, changed or deleted: re-applied, by a background task, to the
+  incidents it may cover (signals.py, tasks.reapply_slas);
+- nightly (`tikting slas apply --open-only` or tasks.apply_slas): open incidents past due become
+  breached as time passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+
+from tikting.metrics.sla import OPEN_STATUSES, apply_slas
+
+__all__ = ["incidents", "reapply", "schedule_reapply", "scope_of"]
+
+
+def incidents(*, source: str | None = None, open_only: bool = False) -> QuerySet:
+    """The incidents of a source (all when None), only the open ones (new, in progress, on hold)
+    when `open_only`."""
+    from tikting.incidents.models import Incident
+
+    qs = Incident.objects.all()
+    if source is not None:
+        qs = qs.filter(source=source)
+    if open_only:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    return qs
+
+
+def scope_of(service_id: int | None, priority: int | None) -> dict[str, Any]:
+    """The incidents an SLA definition may cover, as JSON for a task: its priority, and its
+    service unless it is a general one (service empty: every service of that priority)."""
+    return {"service": service_id, "priority": priority}
+
+
+def _scope_filter(scopes: list[dict[str, Any]] | None) -> Q | None:
+    if scopes is None:
+        return None
+    q = Q(pk__in=[])
+    for scope in scopes:
+        if scope.get("priority") is None:
+            return None  # cannot narrow: everything
+        part = Q(priority=scope["priority"])
+        if scope.get("service") is not None:
+            part &= Q(service_id=scope["service"])
+        q |= part
+    return q
+
+
+def reapply(scopes: list[dict[str, Any]] | None = None, *, progress=None) -> int:
+    """apply_slas over the incidents of the scopes (None: all incidents)."""
+    q = _scope_filter(scopes)
+    qs = incidents() if q is None else incidents().filter(q)
+    return apply_slas(qs, progress=progress)
+
+
+def schedule_reapply(scopes: list[dict[str, Any]] | None) -> None:
+    """Enqueue tasks.reapply_slas once the current transaction commits (the worker must see the
+    saved definition; a rolled-back save enqueues nothing)."""
+    from .tasks import reapply_slas
+
+    transaction.on_commit(lambda: reapply_slas.enqueue(scopes))
