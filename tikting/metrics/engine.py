@@ -180,6 +180,32 @@ class MetricResult:
             "points": [p.as_dict(d, basis) for p in self.points],
         }
 
+    def to_payload(self) -> dict[str, Any]:
+        """What the result cache keeps (filters as given are part of the cache key)."""
+
+        def point(p: Point) -> list[Any]:
+            return [p.key, p.label, p.value, p.count, p.extra]
+
+        return {
+            "metric": self.definition.key,
+            "by": self.by,
+            "filters": {k: str(v) for k, v in self.filters.items()},
+            "basis": self.basis,
+            "total": point(self.total),
+            "points": [point(p) for p in self.points],
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> MetricResult:
+        return cls(
+            get_definition(payload["metric"]),
+            payload["by"],
+            _clean_filters(payload["filters"]),
+            Point(*payload["total"]),
+            [Point(*p) for p in payload["points"]],
+            payload["basis"],
+        )
+
     def columns(self) -> list[str]:
         return ["key", "label", "value", "count", *self.definition.extras]
 
@@ -627,6 +653,7 @@ def compute(
     basis: str | None = None,
     now: dt.datetime | None = None,
     percentiles: str | None = None,
+    cache: bool = True,
 ) -> MetricResult:
     """Compute one metric as a total and, with `by`, a series by period or slice.
 
@@ -634,7 +661,31 @@ def compute(
     service, group, ci (names or ids; comma-separated values mean any of them; "none" is empty).
     `basis` (SLA metrics): auto, definitions or source. `percentiles` forces "sql" (PERCENTILE_CONT,
     PostgreSQL only) or "offset" (ORDER BY … OFFSET, portable); default: the database's best.
+
+    The answer is reused while no record a metric reads has changed (cache.py); `cache=False`, or
+    an explicit `now`, always computes.
     """
+
+    def fresh() -> MetricResult:
+        return _compute(metric_key, by=by, filters=filters, basis=basis, now=now, percentiles=percentiles)
+
+    if not cache or now is not None:
+        return fresh()
+    from . import cache as results
+
+    key = results.question_key(metric_key, by, filters, basis=basis, percentiles=percentiles)
+    return results.cached(fresh, key, MetricResult.to_payload, MetricResult.from_payload)
+
+
+def _compute(
+    metric_key: str,
+    *,
+    by: str | None,
+    filters: dict[str, Any] | None,
+    basis: str | None,
+    now: dt.datetime | None,
+    percentiles: str | None,
+) -> MetricResult:
     definition = get_definition(metric_key)
     if by is not None and by not in PERIODS + ATTRIBUTES:
         raise ValidationError({"by": f"Choose from {', '.join(PERIODS + ATTRIBUTES)}."})

@@ -1,0 +1,109 @@
+"""The result cache: answers are reused while no record a metric reads has changed, and every
+kind of write (ORM save, bulk update, raw SQL, delete, a label rename) makes the next answer fresh."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from tikting.accounts.models import Team
+from tikting.incidents.models import Incident
+from tikting.metrics import cache
+from tikting.metrics.engine import compute
+from tikting.metrics.models import CachedResult
+
+from .conftest import at, incident
+
+pytestmark = pytest.mark.django_db
+
+
+def mttr(**kw):
+    return compute("mttr", **kw)
+
+
+def test_second_answer_comes_from_the_cache(mttr_data, django_assert_max_num_queries):
+    first = mttr(by="month")
+    assert CachedResult.objects.count() == 1
+    with django_assert_max_num_queries(2):  # the stamp and the stored answer
+        again = mttr(by="month")
+    assert again.as_dict() == first.as_dict()
+    assert again.total.value == pytest.approx((1 + 2 + 4 + 10 + 3 + 20) / 6, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda email: incident(at(2024, 1, 9, 9), 100, service=email), id="orm-create"),
+        pytest.param(
+            lambda email: Incident.objects.filter(service=email).update(
+                resolved_at=at(2024, 1, 20), status="closed"
+            ),
+            id="bulk-update",
+        ),
+        pytest.param(lambda email: Incident.objects.filter(service=email).delete(), id="delete"),
+        pytest.param(
+            lambda email: connection.cursor().execute(
+                "UPDATE incidents_incident SET reopen_count = 0 WHERE status = 'in_progress'"
+            ),
+            id="raw-sql",
+        ),
+    ],
+)
+def test_every_write_makes_the_next_answer_fresh(mttr_data, write):
+    email, _ = mttr_data
+    mttr(by="month")
+    stamp = cache.data_stamp()
+    write(email)
+    assert cache.data_stamp() > stamp
+    assert mttr(by="month").as_dict() == compute("mttr", by="month", cache=False).as_dict()
+
+
+def test_a_renamed_group_relabels_the_slices(mttr_data):
+    assert [p.label for p in mttr(by="group").points] == ["Service desk", "(none)"]
+    Team.objects.filter(name="Service desk").update(name="Front desk")
+    assert [p.label for p in mttr(by="group").points] == ["Front desk", "(none)"]
+
+
+def test_different_questions_do_not_share_an_answer(mttr_data):
+    email_only = mttr(filters={"service": "E-mail"})
+    everything = mttr()
+    assert email_only.total.count != everything.total.count
+    assert CachedResult.objects.count() == 2
+
+
+def test_old_answers_are_not_used_and_zero_turns_it_off(mttr_data, settings):
+    first = mttr()
+    CachedResult.objects.update(computed_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    Incident.objects.all().delete()  # would change the answer …
+    cache_row = CachedResult.objects.get()
+    CachedResult.objects.filter(pk=cache_row.pk).update(stamp=cache.data_stamp())  # … stamp looks current
+    assert mttr().total.count == 0  # but the answer is too old: computed again
+    assert first.total.count > 0
+    settings.TIKTING_METRICS_CACHE_SECONDS = 0
+    CachedResult.objects.all().delete()
+    mttr()
+    assert not CachedResult.objects.exists()
+    assert cache.purge() == 0
+
+
+def test_an_explicit_now_is_never_cached(mttr_data):
+    compute("backlog", by="month", now=at(2024, 4, 1))
+    assert not CachedResult.objects.exists()
+
+
+def test_triggers_exist_on_every_table_metrics_read(db):
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT DISTINCT event_object_table FROM information_schema.triggers "
+                "WHERE trigger_name = 'metrics_data_stamp'"
+            )
+        else:
+            cursor.execute("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'")
+        tables = {row[0] for row in cursor.fetchall()}
+    assert set(cache.DATA_TABLES) <= tables
+
+
+def test_warm_fills_the_default_views(mttr_data):
+    assert cache.warm(["mttr", "reopen_rate"]) == 2
+    assert CachedResult.objects.count() == 2
