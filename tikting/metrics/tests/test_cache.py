@@ -107,3 +107,11 @@ def test_triggers_exist_on_every_table_metrics_read(db):
 def test_warm_fills_the_default_views(mttr_data):
     assert cache.warm(["mttr", "reopen_rate"]) == 2
     assert CachedResult.objects.count() == 2
+
+
+def test_page_sources_are_each_distinct_source_once(services):
+    from tikting.metrics.views import distinct_sources
+
+    for source in ("servicenow", "bpic2014", "servicenow", ""):
+        incident(at(2024, 1, 1), 1, source=source)
+    assert distinct_sources() == ["", "bpic2014", "servicenow"]
