@@ -6,6 +6,8 @@
 Columns are the model's field names (docs/import-records.md). Foreign keys are written and read by
 natural key: services, CIs, groups and catalogue items by name, incidents, problems, changes,
 requests and articles by number, users by username. `raw` is a JSON object (a JSON text in CSV).
+Many-to-many fields (a change's affected CIs) are the last columns: a list of natural keys in
+JSON, the keys joined by ";" in CSV (join_keys / split_keys); a row's list replaces the set.
 
 Import streams the file and works in chunks of CHUNK rows: the chunk's existing records and
 foreign keys are loaded in a few queries, each row is validated field by field with the model
@@ -81,10 +83,66 @@ def _fields(kind: RecordKind) -> list[models.Field]:
     return fields
 
 
+def _m2m_fields(kind: RecordKind) -> list[models.ManyToManyField]:
+    """The kind's many-to-many fields (a change's affected CIs), written after the other columns."""
+    return list(kind.model._meta.many_to_many)
+
+
 def columns_for(kind: RecordKind | str) -> list[str]:
     """The columns of a kind's files, in export order."""
     kind = get_kind(kind) if isinstance(kind, str) else kind
-    return [f.name for f in _fields(kind)]
+    return [f.name for f in _fields(kind)] + [f.name for f in _m2m_fields(kind)]
+
+
+# A many-to-many cell in CSV: the natural keys joined by ";", a ";" or "\" inside a key escaped
+# with a backslash. In JSON: a list of keys.
+KEY_SEPARATOR = ";"
+
+
+def join_keys(keys: list[str]) -> str:
+    return KEY_SEPARATOR.join(
+        str(k).replace("\\", "\\\\").replace(KEY_SEPARATOR, "\\" + KEY_SEPARATOR) for k in keys
+    )
+
+
+def split_keys(value: Any) -> list[str]:
+    """The natural keys of a many-to-many value: a JSON list, or a CSV cell (join_keys). Blank
+    keys are dropped; raises ValueError for anything else."""
+    if _empty(value):
+        return []
+    if isinstance(value, list):
+        if not all(isinstance(k, str | int) for k in value):
+            raise ValueError("Give a list of names or numbers.")
+        keys = [str(k).strip() for k in value]
+    elif isinstance(value, str):
+        keys, current, chars = [], [], iter(value)
+        for char in chars:
+            if char == "\\":
+                current.append(next(chars, "\\"))
+            elif char == KEY_SEPARATOR:
+                keys.append("".join(current).strip())
+                current = []
+            else:
+                current.append(char)
+        keys.append("".join(current).strip())
+    else:
+        raise ValueError("Give a list of names or numbers.")
+    return [k for k in keys if k]
+
+
+def _m2m_keys(obj_ids: list[Any], field: models.ManyToManyField) -> dict[Any, list[str]]:
+    """{object id: sorted natural keys of its related records} for one many-to-many field."""
+    through = field.remote_field.through
+    source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+    key = _natural_key(field.related_model)
+    result: dict[Any, list[str]] = {}
+    for start in range(0, len(obj_ids), CHUNK):
+        rows = through._default_manager.filter(**{f"{source}__in": obj_ids[start : start + CHUNK]})
+        for obj_id, value in rows.values_list(f"{source}_id", f"{target}__{key}"):
+            result.setdefault(obj_id, []).append(str(value))
+    for values in result.values():
+        values.sort()
+    return result
 
 
 def _natural_key(model: type[models.Model]) -> str:
@@ -121,8 +179,11 @@ def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -
             lookups.append(f"{f.name}__{_natural_key(f.related_model)}")
         else:
             lookups.append(f.attname)
+    m2m = _m2m_fields(kind)
+    names += [f.name for f in m2m]
     qs = kind.model._default_manager.all() if qs is None else qs
-    rows = qs.order_by("pk").values_list(*lookups).iterator(chunk_size=2000)
+    rows = qs.order_by("pk").values_list(*lookups, "pk").iterator(chunk_size=2000)
+    rows = _with_m2m(rows, m2m, fmt) if m2m else (row[:-1] for row in rows)
     count = 0
     if fmt == "csv":
         writer = csv.writer(stream)
@@ -145,6 +206,27 @@ def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -
     if fmt == "json":
         stream.write("\n]\n")
     return count
+
+
+def _with_m2m(rows, m2m: list[models.ManyToManyField], fmt: str):
+    """Rows (ending with the pk) → rows without the pk, with the many-to-many keys appended: a
+    list in JSON, a join_keys cell in CSV. One query per field and batch of rows."""
+    batch: list[tuple] = []
+
+    def emit():
+        ids = [row[-1] for row in batch]
+        keys = [_m2m_keys(ids, field) for field in m2m]
+        for row in batch:
+            extra = [k.get(row[-1], []) for k in keys]
+            yield (*row[:-1], *(join_keys(e) if fmt == "csv" else e for e in extra))
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 2000:
+            yield from emit()
+            batch = []
+    if batch:
+        yield from emit()
 
 
 # --- Reading ----------------------------------------------------------------------------------
@@ -198,7 +280,9 @@ class _Importer:
         self.report = report
         self.file = file
         self.fields = {f.name: f for f in _fields(kind)}
-        self.allowed = set(self.fields) | SKIPPED | {"id"}
+        self.m2m = {f.name: f for f in _m2m_fields(kind)}
+        self.m2m_current: dict[str, dict[Any, list[str]]] = {}  # field → {record id: keys}
+        self.allowed = set(self.fields) | set(self.m2m) | SKIPPED | {"id"}
         self.sourced = _sourced(self.model)
         self.has_source = "source" in self.fields
         self.key = kind.key_field
@@ -290,10 +374,16 @@ class _Importer:
 
     def _resolve_fks(self, rows: list[tuple[int, dict[str, Any]]]) -> None:
         """Load the foreign keys the chunk names (natural key → pk) into the cache."""
-        for name, field in self.fields.items():
+        for name, field in (*self.fields.items(), *self.m2m.items()):
             if not field.is_relation:
                 continue
-            wanted = {str(raw[name]).strip() for _l, raw in rows if not _empty(raw.get(name))}
+            if name in self.m2m:
+                wanted = set()
+                for _l, raw in rows:
+                    with contextlib.suppress(ValueError):  # reported by plan()
+                        wanted.update(split_keys(raw.get(name)))
+            else:
+                wanted = {str(raw[name]).strip() for _l, raw in rows if not _empty(raw.get(name))}
             cache = self.fk_cache.setdefault(name, {})
             wanted -= set(cache)
             if not wanted:
@@ -337,6 +427,10 @@ class _Importer:
             values = keys if lookup != "pk" else [k for k in keys if k.isdigit()]
             for obj in manager.filter(**{f"{lookup}__in": values}):
                 by_key[str(getattr(obj, self.key))] = obj
+        given = [name for name in self.m2m if any(name in raw for _l, raw in rows)]
+        ids = list({obj.pk for obj in (*by_ext.values(), *by_key.values())})
+        for name in given:
+            self.m2m_current[name] = _m2m_keys(ids, self.m2m[name]) if ids else {}
         return by_ext, by_key
 
     def plan(self, line: int, raw: dict[str, Any], by_ext: dict, by_key: dict):
@@ -346,7 +440,11 @@ class _Importer:
         for name in unknown:
             errors[name] = "Unknown field."
         values: dict[str, Any] = {}
+        related: dict[str, dict[str, Any]] = {}  # m2m field → {natural key: id}
         for name, value in raw.items():
+            if name in self.m2m:
+                related[name] = self._plan_m2m(name, value, errors)
+                continue
             field = self.fields.get(name)
             if field is None or field.primary_key:
                 continue
@@ -403,14 +501,49 @@ class _Importer:
                     errors[name] = _message(exc)
             if errors:
                 raise RowInvalid(errors)
-            return obj, True, audit.diff({}, audit.snapshot(obj)), ""
+            changes = audit.diff({}, audit.snapshot(obj))
+            obj._import_m2m = {}
+            for name, keys in related.items():
+                if keys:
+                    obj._import_m2m[name] = keys
+                    changes[name] = [[], sorted(keys)]
+            return obj, True, changes, ""
         before = audit.snapshot(obj)
         old_status = getattr(obj, "status", "")
         for attname, value in values.items():
             setattr(obj, attname, value)
         changes = audit.diff(before, audit.snapshot(obj))
         changes.pop("updated_at", None)
+        obj._import_m2m = {}
+        for name, keys in related.items():
+            current = self.m2m_current.get(name, {}).get(obj.pk, [])
+            if sorted(keys) != current:
+                obj._import_m2m[name] = keys
+                changes[name] = [current, sorted(keys)]
         return obj, False, changes, old_status
+
+    def _plan_m2m(self, name: str, value: Any, errors: dict[str, str]) -> dict[str, Any]:
+        """{natural key: id} of a many-to-many value; unknown or ambiguous keys go to `errors`."""
+        try:
+            keys = split_keys(value)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            return {}
+        found: dict[str, Any] = {}
+        problems = []
+        cache = self.fk_cache.get(name, {})
+        target = self.m2m[name].related_model._meta.verbose_name
+        for key in keys:
+            pk = cache.get(key, KeyError(key))
+            if isinstance(pk, KeyError):
+                problems.append(f"No {target} '{key}'.")
+            elif isinstance(pk, ValueError):
+                problems.append(str(pk))
+            else:
+                found[key] = pk
+        if problems:
+            errors[name] = " ".join(problems)
+        return found
 
     # -- a chunk --
 
@@ -453,6 +586,25 @@ class _Importer:
         self._after_write(written)
         self.progress(len(rows), self.kind.slug)
 
+    def _write_m2m(self, plans) -> None:
+        """Replace the related sets the plans changed: delete the old links, insert the new ones
+        (one query each per field)."""
+        for name, field in self.m2m.items():
+            through = field.remote_field.through
+            source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+            objs = [obj for _l, obj, _n, _c, _o in plans if name in getattr(obj, "_import_m2m", {})]
+            if not objs:
+                continue
+            stale = [obj.pk for _l, obj, is_new, _c, _o in plans if not is_new and obj in objs]
+            if stale:
+                through._default_manager.filter(**{f"{source}_id__in": stale}).delete()
+            links = [
+                through(**{f"{source}_id": obj.pk, f"{target}_id": pk})
+                for obj in objs
+                for pk in sorted(set(obj._import_m2m[name].values()))
+            ]
+            through._default_manager.bulk_create(links, batch_size=CHUNK)
+
     def _after_write(self, written) -> None:
         """Derived data of the rows just written: incidents get their SLA due times and met flags
         (tikting.metrics.sla.apply_slas over the chunk's created and updated incidents; not on a
@@ -482,7 +634,7 @@ class _Importer:
         for _l, obj, is_new, changes, _o in plans:
             if is_new or not changes:
                 continue
-            names = set(changes)
+            names = set(changes) - set(self.m2m)
             if hasattr(obj, "version"):
                 obj.version += 1
                 names.add("version")
@@ -492,6 +644,7 @@ class _Importer:
             groups.setdefault(frozenset(names), []).append(obj)
         for names, objs in groups.items():
             self.model._default_manager.bulk_update(objs, sorted(names))
+        self._write_m2m(plans)
         entries = []
         statuses = []
         actor_id = self.actor.pk if self.actor else None
