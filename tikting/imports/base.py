@@ -34,6 +34,14 @@ class RowError:
 
 
 @dataclass
+class RowWarning(RowError):
+    """A value that could not be read but does not lose its row (kept as read, e.g. in `raw`)."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: warning: {self.message}"
+
+
+@dataclass
 class Counts:
     created: int = 0
     updated: int = 0
@@ -47,13 +55,16 @@ class Counts:
 
 @dataclass
 class ImportReport:
-    """Counts per record kind (registry slugs: incident, interaction, change, ci …) and row errors."""
+    """Counts per record kind (registry slugs: incident, interaction, change, ci …), row errors (the
+    row is not imported) and warnings (a value kept as read only, e.g. in `raw`: the row is)."""
 
     source: str
     dry_run: bool = False
     counts: dict[str, Counts] = field(default_factory=dict)
     errors: list[RowError] = field(default_factory=list)
     error_count: int = 0  # all errors; `errors` keeps the first MAX_ERRORS
+    warnings: list[RowWarning] = field(default_factory=list)
+    warning_count: int = 0  # all warnings; `warnings` keeps the first MAX_ERRORS
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -73,6 +84,12 @@ class ImportReport:
         counts = self.counts.get(kind)
         return bool(counts and (counts.created or counts.updated))
 
+    def warning(self, file: str, line: int, field_name: str, message: str) -> None:
+        """A bad value that does not fail its row (the row is kept; `ok` stays true)."""
+        self.warning_count += 1
+        if len(self.warnings) < self.MAX_ERRORS:
+            self.warnings.append(RowWarning(file, line, field_name, message))
+
     def finish(self) -> ImportReport:
         self.seconds = time.monotonic() - self.started
         return self
@@ -89,6 +106,8 @@ class ImportReport:
             "counts": {k: vars(v) for k, v in self.counts.items()},
             "error_count": self.error_count,
             "errors": [e.as_dict() for e in self.errors],
+            "warning_count": self.warning_count,
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 

@@ -47,9 +47,11 @@ lookups need the statistics). On SQLite the page cache is raised to 32 MiB durin
 restored after. The run is one transaction; a dry run rolls it back.
 
 Not stored in a field (kept in ``raw`` only, as docs/datasets.md allows): Handle Time (Hours)
-(validated as a decimal-comma number), Alert Status, CAB-approval needed, Originated from,
+(checked as a decimal-comma number), Alert Status, CAB-approval needed, Originated from,
 scheduled downtime, Related Interaction / # Related … counts, the interaction's status, impact,
-urgency and closure code.
+urgency and closure code. A raw-only value that does not parse never loses its row: it is a
+**warning** (file, line, field, message; ImportReport.warnings) and the row is imported with the
+value as read in ``raw``.
 
 History: **no audit rows are written** by this importer, neither per record nor per run. The
 returned ImportReport is the record of the run (the `tikting import` command prints / logs it).
@@ -344,6 +346,7 @@ class Importer:
         self.zone = zone
         self.now = timezone.now()
         self.plans: dict[type[models.Model], list[tuple[str, str, str, Any]]] = {}
+        self.row_warnings: list[BadField] = []  # raw-only values of the current row that did not parse
         self.empty: dict[type[models.Model], bool] = {}
 
     # Generic batch upsert on (source, external_key) ------------------------------------------
@@ -483,6 +486,26 @@ class Importer:
         counts = Counter(outcome for _, outcome in outcomes.values())
         for outcome, n in counts.items():
             self.report.count(kind, outcome, n)
+
+    def raw_only(self, parse: Callable[..., Any], value: str, *args: Any) -> None:
+        """Check a value kept in `raw` only: a bad one is a warning, never the row's loss."""
+        try:
+            parse(value, *args)
+        except BadField as bad:
+            self.row_warnings.append(bad)
+
+    def row_values(
+        self, data_file: DataFile, line: int, values: Callable[..., dict[str, Any]], *args: Any
+    ) -> dict[str, Any]:
+        """values(*args) for the row at `line`, reporting its raw-only warnings; BadField passes."""
+        self.row_warnings = []
+        try:
+            result = values(*args)
+        finally:
+            warnings, self.row_warnings = self.row_warnings, []
+        for bad in warnings:
+            self.report.warning(data_file.label, line, bad.field, f"{bad.message} (kept in raw only)")
+        return result
 
     def fail(self, data_file: DataFile, line: int, kind: str, field: str, message: str) -> None:
         self.report.error(data_file.label, line, field, message)
@@ -681,7 +704,7 @@ class Importer:
     def change_values(self, row: dict[str, str]) -> dict[str, Any]:
         z = self.zone
         emergency = parse_yn(row["Emergency Change"], "Emergency Change")
-        parse_yn(row.get("CAB-approval needed", ""), "CAB-approval needed")
+        self.raw_only(parse_yn, row.get("CAB-approval needed", ""), "CAB-approval needed")
         change_type_raw = row["Change Type"].strip()
         if emergency:
             change_type = "emergency"
@@ -696,8 +719,8 @@ class Importer:
         actual_start = parse_datetime(row["Actual Start"], z, "Actual Start")
         actual_end = parse_datetime(row["Actual End"], z, "Actual End")
         for name in ("Scheduled Downtime Start", "Scheduled Downtime End", "Requested End Date"):
-            parse_datetime(row.get(name, ""), z, name)
-        parse_int(row.get("# Related Interactions", ""), "# Related Interactions")
+            self.raw_only(parse_datetime, row.get(name, ""), z, name)
+        self.raw_only(parse_int, row.get("# Related Interactions", ""), "# Related Interactions")
         caused = parse_int(row["# Related Incidents"], "# Related Incidents") or 0
         number = row["Change ID"].replace("\ufeff", "").strip()
         if closed:
@@ -774,7 +797,8 @@ class Importer:
             current = key
             if key not in batch:
                 try:
-                    batch[key] = (data_file.label, line, self.change_values(row))
+                    values = self.row_values(data_file, line, self.change_values, row)
+                    batch[key] = (data_file.label, line, values)
                 except BadField as bad:
                     self.fail(data_file, line, "change", bad.field, bad.message)
                     continue
@@ -831,9 +855,9 @@ class Importer:
         if opened is None:
             raise BadField("Open Time", "missing")
         reopened = parse_datetime(row["Reopen Time"], z, "Reopen Time")
-        parse_decimal_comma(row["Handle Time (Hours)"], "Handle Time (Hours)")
+        self.raw_only(parse_decimal_comma, row["Handle Time (Hours)"], "Handle Time (Hours)")
         for name in ("# Related Interactions", "# Related Incidents", "# Related Changes"):
-            parse_int(row.get(name, ""), name)
+            self.raw_only(parse_int, row.get(name, ""), name)
         change = _ref(row["Related Change"])
         change_id = self.change_ids.get(change) if change else None
         return {
@@ -879,7 +903,7 @@ class Importer:
                 self.fail(data_file, line, kind, key_column, f"duplicate {key}")
                 continue
             try:
-                batch[key] = (data_file.label, line, values(row, key))
+                batch[key] = (data_file.label, line, self.row_values(data_file, line, values, row, key))
             except BadField as bad:
                 self.fail(data_file, line, kind, bad.field, bad.message)
                 continue
@@ -911,8 +935,8 @@ class Importer:
         opened = parse_datetime(row["Open Time (First Touch)"], z, "Open Time (First Touch)")
         if opened is None:
             raise BadField("Open Time (First Touch)", "missing")
-        parse_level(row["Impact"], "Impact")
-        parse_level(row["Urgency"], "Urgency")
+        self.raw_only(parse_level, row["Impact"], "Impact")
+        self.raw_only(parse_level, row["Urgency"], "Urgency")
         incident = _ref(row["Related Incident"])
         return {
             "number": key,

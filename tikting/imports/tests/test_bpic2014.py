@@ -325,3 +325,64 @@ def test_original_activity_file_format(tmp_path: Path):
         "TEAM9001",
     )
     assert Incident.objects.get(number="IM9000001").assignment_group.name == "TEAM9001"
+
+
+# --- raw-only values: warnings, never the row's loss ---------------------------------------------
+
+
+@pytest.fixture
+def bad_raw_only(tmp_path: Path) -> Path:
+    """The fixtures with IM9000001's Handle Time (Hours) and # Related Changes unreadable."""
+    for member in ZIPS.values():
+        shutil.copy(FIXTURES / member, tmp_path / member)
+    path = tmp_path / "Detail Incident.csv"
+    text = path.read_bytes().decode("latin-1")
+    good = ";06/02/2013 10:00:30;1,5;SOFTWARE;1;SD9000001;;1;C90000001;"
+    assert text.count(good) == 1
+    path.write_bytes(
+        text.replace(good, ";06/02/2013 10:00:30;1,5 h;SOFTWARE;1;SD9000001;;one;C90000001;").encode(
+            "latin-1"
+        )
+    )
+    return tmp_path
+
+
+def test_bad_raw_only_value_is_a_warning_and_the_row_is_kept(bad_raw_only: Path):
+    report = import_bpic2014(bad_raw_only)
+    assert counts(report)["incident"] == EXPECTED_FIRST["incident"]  # nothing more failed
+    assert report.error_count == 7
+    label = "Detail Incident.csv"
+    assert [str(w) for w in report.warnings] == [
+        f"{label}:2: Handle Time (Hours): warning: not a number: '1,5 h' (kept in raw only)",
+        f"{label}:2: # Related Changes: warning: not a whole number: 'one' (kept in raw only)",
+    ]
+    assert report.warning_count == 2 and report.as_dict()["warning_count"] == 2
+    assert report.as_dict()["warnings"][0] == {
+        "file": label,
+        "line": 2,
+        "field": "Handle Time (Hours)",
+        "message": "not a number: '1,5 h' (kept in raw only)",
+    }
+    i1 = Incident.objects.get(number="IM9000001")
+    assert i1.raw["Handle Time (Hours)"] == "1,5 h" and i1.raw["# Related Changes"] == "one"
+    assert i1.priority == 4  # the mapped fields are imported as usual
+    again = import_bpic2014(bad_raw_only)  # idempotent, and warned again
+    assert counts(again)["incident"] == (0, 0, 4, 2) and again.warning_count == 2
+
+
+def test_command_prints_warnings(bad_raw_only: Path):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError):  # the fixtures' deliberate bad rows: exit code 1
+        call_command("import", "bpic2014", str(bad_raw_only), "--no-progress", stdout=out, stderr=err)
+    assert "Detail Incident.csv:2: Handle Time (Hours): warning: not a number: '1,5 h'" in err.getvalue()
+    assert "7 error(s), 2 warning(s)" in out.getvalue()
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import", "bpic2014", str(bad_raw_only), "--json", stdout=out, stderr=io.StringIO())
+    summary = json.loads(out.getvalue())
+    assert summary["warning_count"] == 2 and summary["warnings"][1]["field"] == "# Related Changes"

@@ -156,6 +156,10 @@ class Command(BaseCommand):
             self.stderr.write(str(error))
         if report.error_count > SHOWN_ERRORS:
             self.stderr.write(f"… and {report.error_count - SHOWN_ERRORS} more error(s).")
+        for warning in report.warnings[:SHOWN_ERRORS]:
+            self.stderr.write(str(warning))
+        if report.warning_count > SHOWN_ERRORS:
+            self.stderr.write(f"… and {report.warning_count - SHOWN_ERRORS} more warning(s).")
         headers = ("kind", "created", "updated", "unchanged", "failed")
         rows = [
             (kind, *(f"{getattr(c, h):,}" for h in headers[1:])) for kind, c in sorted(report.counts.items())
@@ -169,5 +173,6 @@ class Command(BaseCommand):
                 )
             )
         prefix = "Dry run, nothing written. " if report.dry_run else ""
-        text = f"{prefix}{report.source}: {report.error_count:,} error(s), {report.seconds:.1f} s."
+        warned = f", {report.warning_count:,} warning(s)" if report.warning_count else ""
+        text = f"{prefix}{report.source}: {report.error_count:,} error(s){warned}, {report.seconds:.1f} s."
         self.stdout.write((self.style.ERROR if report.error_count else self.style.SUCCESS)(text))
