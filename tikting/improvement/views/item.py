@@ -5,6 +5,7 @@ service with `actor=request.user` and then either redirects back with a message 
 returns the re-rendered page body for htmx to swap. On a refusal the page is rendered again with
 the user's input and the service's messages on the form that was sent: 422 for validation errors,
 409 for a conflict (the record changed since it was read), 403 when the user may not do it.
+The bind-to-a-metric form is also fetched with GET, on demand: its choices query the records.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
 from tikting.core.audit import history_for
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.core.itsm import Priority
+from tikting.metrics.definitions import DEFINITIONS
 
 from .. import choices as C
 from .. import item_forms as F
 from .. import permissions as P
 from .. import services as S
+from ..forms_bind import SCOPE_FIELDS, BindIndicatorForm
 from ..models import Action, Indicator, Item, Measurement
 
 TIMELINE_LIMIT = 15
@@ -42,6 +46,7 @@ RECENT_MEASUREMENTS = 5
 PAGE_TEMPLATE = "improvement/item/item_detail.html"
 BODY_TEMPLATE = "improvement/item/_page.html"
 TIMELINE_TEMPLATE = "improvement/item/_timeline.html"
+BIND_TEMPLATE = "improvement/item/_bind_form.html"
 
 STEP_TITLES = {
     C.Status.VISION: "Vision",
@@ -117,8 +122,32 @@ def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[Indicator]:
         indicator.measure_form = forms.get("measure", {}).get(indicator.pk) or F.MeasurementForm(
             prefix=f"m{indicator.pk}"
         )
+        # The bind form is loaded on demand (its choices query the records): here only when open.
+        indicator.bind_form = forms.get("bind", {}).get(indicator.pk)
+        indicator.bind_conflict = forms.get("bind_conflict", {}).get(indicator.pk)
+        indicator.binding = _binding(indicator)
         rows.append(indicator)
     return rows
+
+
+def _binding(indicator: Indicator) -> dict[str, Any] | None:
+    """What a bound indicator is computed from, for its read-only summary."""
+    if not indicator.metric_key:
+        return None
+    definition = DEFINITIONS.get(indicator.metric_key)
+    labels = {name: BindIndicatorForm.base_fields[name].label for name in SCOPE_FIELDS}
+    priorities = dict(Priority.choices)
+    scope = []
+    for name, value in sorted((indicator.metric_scope or {}).items()):
+        if name == "priority" and str(value).isdigit():
+            value = priorities.get(int(value), value)
+        scope.append({"label": labels.get(name, name), "value": value})
+    return {
+        "key": indicator.metric_key,
+        "label": definition.label if definition else indicator.metric_key,
+        "unit": definition.unit if definition else "",
+        "scope": scope,
+    }
 
 
 def _transitions(item: Item, forms: dict[str, Any]) -> list[dict[str, Any]]:
@@ -421,13 +450,13 @@ def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
     raise PermissionDenied(message)
 
 
-def item_action(permission: Callable[[Any, Item], bool], what: str):
-    """Decorate an action view: login, POST only, the item loaded, permission checked, 403 on
-    PermissionDeniedError raised by the service."""
+def item_action(permission: Callable[[Any, Item], bool], what: str, methods: tuple[str, ...] = ("POST",)):
+    """Decorate an action view: login, POST only (or `methods`), the item loaded, permission
+    checked, 403 on PermissionDeniedError raised by the service."""
 
     def decorator(view):
         @login_required
-        @require_POST
+        @require_http_methods(list(methods))
         @wraps(view)
         def wrapper(request: HttpRequest, pk: int, **kwargs: Any) -> HttpResponse:
             item = _get_item(request, pk)
@@ -690,6 +719,47 @@ def indicator_edit(request: HttpRequest, item: Item, indicator_pk: int) -> HttpR
     return _respond(request, item, f"Indicator “{form.cleaned_data['name']}” saved.", "indicators")
 
 
+@item_action(P.can_edit, "edit indicators of", methods=("GET", "POST"))
+def indicator_bind(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+    """GET: the bind form (alone for htmx, else the page with it open); POST: bind the indicator
+    to a metric and compute its baseline from the records (`services.bind_indicator`)."""
+    indicator = get_object_or_404(
+        Indicator.objects.select_related("item__service"), pk=indicator_pk, item=item
+    )
+    prefix = f"bind{indicator.pk}"
+    if request.method == "GET":
+        form = BindIndicatorForm.for_indicator(indicator, prefix=prefix)
+        if request.htmx and not request.htmx.boosted:
+            return render(request, BIND_TEMPLATE, {"item": item, "ind": indicator, "form": form})
+        fresh = get_object_or_404(_item_queryset(), pk=item.pk)
+        return render(request, PAGE_TEMPLATE, _context(request, fresh, {"bind": {indicator.pk: form}}))
+    form = BindIndicatorForm(request.POST, prefix=prefix)
+    forms: dict[str, Any] = {"bind": {indicator.pk: form}}
+    if not form.is_valid():
+        return _refuse(request, item, forms, 422)
+    try:
+        bound = S.bind_indicator(
+            indicator, actor=request.user, expected_version=_version(form), **form.service_data()
+        )
+    except ValidationError as exc:
+        F.apply_errors(form, exc)
+        return _refuse(request, item, forms, 422)
+    except ConflictError as exc:
+        # As for an edit: the input is kept with the version now current, so binding again is a
+        # choice made after seeing the other change, never a silent overwrite.
+        current = Indicator.objects.get(pk=indicator.pk)
+        data = request.POST.copy()
+        data[f"{prefix}-version"] = str(current.version)
+        kept = BindIndicatorForm(data, prefix=prefix)
+        kept.is_valid()
+        forms["bind"] = {indicator.pk: kept}
+        forms["bind_conflict"] = {indicator.pk: {"message": str(exc), "binding": _binding(current)}}
+        return _refuse(request, item, forms, 409, conflict=str(exc))
+    label = DEFINITIONS[bound.metric_key].label
+    baseline = f"{bound.baseline_value.normalize()}{bound.unit and ' ' + bound.unit}"
+    return _respond(request, item, f"“{bound.name}” bound to {label}: baseline {baseline}.", "indicators")
+
+
 @item_action(P.can_drive, "record measurements of")
 def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
     indicator = get_object_or_404(Indicator, pk=indicator_pk, item=item)
@@ -777,6 +847,7 @@ urlpatterns = [
     path("<int:pk>/indicators/add/", indicator_add, name="indicator_add"),
     path("<int:pk>/indicators/<int:indicator_pk>/edit/", indicator_edit, name="indicator_edit"),
     path("<int:pk>/indicators/<int:indicator_pk>/measure/", measurement_add, name="measurement_add"),
+    path("<int:pk>/indicators/<int:indicator_pk>/bind/", indicator_bind, name="indicator_bind"),
     path("<int:pk>/actions/add/", action_add, name="action_add"),
     path("<int:pk>/actions/<int:action_pk>/toggle/", action_toggle, name="action_toggle"),
     path("<int:pk>/actions/<int:action_pk>/remove/", action_remove, name="action_remove"),
