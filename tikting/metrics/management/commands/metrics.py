@@ -1,5 +1,6 @@
-"""`tikting metrics list` and `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
-[--format table|json|csv] [--basis auto|definitions|source]`."""
+"""`tikting metrics list`, `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
+[--format table|json|csv] [--basis auto|definitions|source]` and
+`tikting metrics report [--source S …] [--format table|json|csv]` (tikting/metrics/report.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tikting.metrics import engine
+from tikting.metrics import engine, report
 from tikting.metrics.definitions import DEFINITIONS, SLICERS
 
 
@@ -30,12 +31,30 @@ class Command(BaseCommand):
         )
         show.add_argument("--basis", choices=list(engine.BASES), default=None, help="SLA metrics only.")
         show.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        rep = sub.add_parser(
+            "report", help="Record counts and every metric per data set (source), for comparison."
+        )
+        rep.add_argument(
+            "--source",
+            action="append",
+            default=[],
+            metavar="S",
+            help="Repeatable. Default: every source present in the incidents.",
+        )
+        rep.add_argument("--format", choices=list(report.FORMATS), default="table")
 
     def handle(self, *args, **options):
         if options["action"] == "list":
             width = max(len(k) for k in DEFINITIONS)
             for d in DEFINITIONS.values():
                 self.stdout.write(f"{d.key:<{width}}  {d.unit:<13}  {d.label} — {d.formula}")
+            return
+        if options["action"] == "report":
+            try:
+                reports = report.build(options["source"] or None)
+            except ValidationError as exc:
+                raise CommandError(_message(exc)) from exc
+            self.stdout.write(report.render(reports, options["format"]), ending="\n")
             return
         try:
             result = engine.compute(
@@ -45,7 +64,7 @@ class Command(BaseCommand):
                 basis=options["basis"],
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+            raise CommandError(_message(exc)) from exc
         fmt = options["format"]
         if fmt == "json":
             self.stdout.write(json.dumps(result.as_dict(), indent=2, default=str))
@@ -53,6 +72,10 @@ class Command(BaseCommand):
             self.stdout.write(result.to_csv(), ending="")
         else:
             self.stdout.write(_table(result))
+
+
+def _message(exc: ValidationError) -> str:
+    return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
 
 
 def _fmt(value) -> str:
