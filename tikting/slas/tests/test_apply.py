@@ -216,3 +216,14 @@ def test_no_definitions_clears_everything(db):
     Incident.objects.create(number="INC50", opened_at=T0, priority=1, response_met=True, resolution_met=False)
     assert apply_slas() == 1
     assert flags("INC50") == (None, None, None, None)
+
+
+def test_nightly_task_flips_only_open_incidents_of_the_source(p2):
+    from tikting.slas.tasks import apply_slas as nightly
+
+    opened = timezone.now() - dt.timedelta(hours=5)
+    Incident.objects.create(number="INC60", opened_at=opened, priority=2, status="new", source="a")
+    Incident.objects.create(number="INC61", opened_at=opened, priority=2, status="new", source="b")
+    assert nightly.call(source="a") == {"incidents": 1}
+    assert flags("INC60")[3] is False
+    assert flags("INC61")[3] is None
