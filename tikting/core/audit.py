@@ -20,7 +20,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value.normalize()) if value == value.to_integral() else str(value)
+        return format(value.normalize(), "f")  # 3.2600 and 3.26 alike, 100 not 1E+2
     if isinstance(value, models.Model):
         return value.pk
     return value

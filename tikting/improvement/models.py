@@ -289,9 +289,22 @@ class Indicator(models.Model):
             return value < self.baseline_value
         return value > self.baseline_value
 
+    @property
+    def target_improves(self) -> bool | None:
+        """Does the target lie on the better side of the baseline (None while either is unset)?
+        A re-computed baseline can overtake an old target: progress is then meaningless."""
+        if self.baseline_value is None or self.target_value is None:
+            return None
+        if self.direction == C.Direction.LOWER:
+            return self.target_value < self.baseline_value
+        return self.target_value > self.baseline_value
+
     def progress(self, value: Decimal | None) -> float | None:
-        """Share of the way from baseline to target (0..1, may exceed 1), None when unknown."""
+        """Share of the way from baseline to target (0..1, may exceed 1), None when unknown or when
+        the target does not improve on the baseline."""
         if value is None or self.baseline_value is None or self.target_value is None:
+            return None
+        if self.target_value != self.baseline_value and not self.target_improves:
             return None
         span = self.target_value - self.baseline_value
         if span == 0:

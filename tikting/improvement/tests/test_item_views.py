@@ -102,6 +102,18 @@ def test_page_shows_indicator_chart_data_and_progress(cast, login):
     assert "50 %" in html  # 10 → 8 is half way to 6
 
 
+def test_a_target_behind_the_baseline_shows_no_progress_but_a_warning(cast, login):
+    item = ready_item(cast)
+    indicator = item.indicators.get()  # lower is better, baseline 10, target 6
+    S.record_measurement(indicator, actor=cast.owner, value="9")
+    indicator.baseline_value = 4  # e.g. a re-computed baseline overtook the target
+    indicator.save()
+    assert indicator.target_improves is False and indicator.progress(9) is None
+    html = login(cast.owner).get(item.get_absolute_url()).content.decode()
+    assert "The target does not improve on the baseline (lower is better)" in html
+    assert "Progress to target" not in html
+
+
 def test_next_step_shows_missing_preconditions_before_the_click(cast, login):
     item = S.assess_item(new_item(cast), actor=cast.manager, decision="accept", owner=cast.owner)
     html = login(cast.owner).get(item.get_absolute_url()).content.decode()
