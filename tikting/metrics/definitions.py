@@ -167,6 +167,26 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             extras=("successful", "failed", "backed_out", "caused_incident", "unplanned", "no_outcome"),
         ),
         MetricDefinition(
+            "change_incident_rate",
+            "Changes causing incidents",
+            "%",
+            "lower",
+            "changes.Change",
+            "change",
+            "ratio",
+            "percent",
+            "changes that caused an incident / changes (not cancelled) × 100",
+            (
+                "A change caused an incident when its outcome is `caused_incident` or an incident "
+                "names it as its cause (`caused_by_change`).",
+                "Needs no outcome field: it is the change-side measure of sources such as BPIC 2014, "
+                "whose changes carry no outcome, and the DORA *change failure rate* where outcomes are "
+                "not assessed.",
+                "Cancelled changes are left out; open ones count (they may still cause incidents).",
+            ),
+            extras=("caused_incident", "cancelled"),
+        ),
+        MetricDefinition(
             "sla_response",
             "SLA compliance, response",
             "%",

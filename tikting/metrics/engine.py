@@ -31,11 +31,13 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
+    Exists,
     F,
     FloatField,
     Func,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -422,6 +424,21 @@ def _ratio_spec(definition: MetricDefinition, basis: str | None) -> tuple[Q, Q, 
         extras["unplanned"] = Count("pk", filter=Q(unplanned=True))
         extras["no_outcome"] = Count("pk", filter=Q(outcome=""))
         return ~Q(outcome=""), Q(outcome="successful"), extras
+    if key == "change_incident_rate":
+        from tikting.incidents.models import Incident
+
+        caused = Q(outcome="caused_incident") | Q(
+            Exists(Incident.objects.filter(caused_by_change=OuterRef("pk")))
+        )
+        not_cancelled = ~Q(status="cancelled")
+        return (
+            not_cancelled,
+            caused,
+            {
+                "caused_incident": Count("pk", filter=not_cancelled & caused),
+                "cancelled": Count("pk", filter=Q(status="cancelled")),
+            },
+        )
     if definition.sla:
         flag = {
             ("sla_response", "definitions"): "response_met",

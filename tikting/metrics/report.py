@@ -298,6 +298,10 @@ def source_figures(source: str, last_opened: dt.datetime | None) -> tuple[list[F
             f"{x['caused_incident']:,} caused incident; {x['no_outcome']:,} without outcome"
         )
     figures.append(change)
+    caused = _figure(_compute("change_incident_rate", source), label="Changes causing incidents")
+    if caused.value is not None:
+        caused.note = f"{caused.extra['caused_incident']:,} of {caused.count:,} changes"
+    figures.append(_na(caused, "no changes"))
 
     figures.append(
         _na(_figure(_compute("csat_mean", source), label="CSAT, mean score"), "no survey responses")

@@ -123,6 +123,23 @@ def test_fcr_interactions_and_incidents(mttr_data):
     assert (r.total.value, r.total.count, r.total.extra["unknown"]) == (50.0, 2, 8)
 
 
+def test_changes_causing_incidents(services):
+    """Outcome caused_incident, or an incident naming the change as its cause; cancelled left out."""
+    made = [
+        Change.objects.create(number=f"CHC{i}", opened_at=at(2024, 2, 1 + i), outcome=outcome, status=status)
+        for i, (outcome, status) in enumerate(
+            [("caused_incident", "closed"), ("", "closed"), ("", "closed"), ("", "new"), ("", "cancelled")]
+        )
+    ]
+    incident(at(2024, 2, 10), 1, caused_by_change=made[1])
+    incident(at(2024, 2, 11), 1, caused_by_change=made[1])  # two incidents, one change
+    incident(at(2024, 2, 12), 1, caused_by_change=made[4])  # cancelled: not counted
+    r = compute("change_incident_rate")
+    assert (r.total.value, r.total.count) == (50.0, 4)
+    assert r.total.extra == {"caused_incident": 2, "cancelled": 1}
+    assert compute("change_success_rate").total.value == 0.0  # only one (caused_incident) outcome
+
+
 def test_change_success(services):
     outcomes = ["successful", "successful", "successful", "failed", "backed_out", "caused_incident", ""]
     for i, outcome in enumerate(outcomes):
