@@ -10,6 +10,7 @@ the site's time zone (TIKTING_TIME_ZONE), so a DST change moves them with the wa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from dataclasses import dataclass
 
@@ -62,7 +63,9 @@ class BusinessCalendar:
         """The working window of a local day, in UTC, or None on a day off."""
         if day.weekday() not in self.weekdays:
             return None
-        zone = self.zone
+        return _window(self, day, self.zone)
+
+    def _window(self, day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
         start = dt.datetime.combine(day, dt.time(self.day_start), tzinfo=zone)
         if self.day_end >= 24:
             end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
@@ -72,6 +75,13 @@ class BusinessCalendar:
 
     def valid(self) -> bool:
         return self.always or (bool(self.weekdays) and self.day_start < self.day_end)
+
+
+@functools.lru_cache(maxsize=65536)
+def _window(calendar: BusinessCalendar, day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """BusinessCalendar.window, memoised: apply_slas asks for the same few hundred days again and
+    again (the zone is part of the key, so a changed TIME_ZONE setting is honoured)."""
+    return calendar._window(day, zone)
 
 
 def add_working_minutes(start: dt.datetime, minutes: float, calendar: BusinessCalendar) -> dt.datetime:
@@ -134,12 +144,15 @@ def _verdict(done_at, due_at, still_open: bool, now: dt.datetime):
     return None  # pending, or no timestamp to judge by
 
 
-def evaluate(incident, definition, *, now: dt.datetime | None = None) -> tuple:
-    """(response_due_at, resolution_due_at, response_met, resolution_met) of one incident."""
+def evaluate(
+    incident, definition, *, now: dt.datetime | None = None, calendar: BusinessCalendar | None = None
+) -> tuple:
+    """(response_due_at, resolution_due_at, response_met, resolution_met) of one incident.
+    `calendar`: the definition's, when the caller has it already (BusinessCalendar.of)."""
     if definition is None or incident.opened_at is None or incident.status == "cancelled":
         return None, None, None, None
     now = now or timezone.now()
-    calendar = BusinessCalendar.of(definition)
+    calendar = calendar or BusinessCalendar.of(definition)
     still_open = incident.status in OPEN_STATUSES
     response_due = None
     if definition.response_minutes is not None:
@@ -263,7 +276,9 @@ def _sql_values_24x7(definition, now: dt.datetime) -> dict:
 
 def _write_rows(rows: list[tuple]) -> None:
     """UPDATE the four SLA fields of (response_due, resolution_due, response_met, resolution_met, id)
-    rows with one executemany (values prepared by the model fields, as the ORM would)."""
+    rows: on PostgreSQL one `UPDATE … FROM (VALUES …)` per batch (executemany would be a round
+    trip per row), elsewhere one executemany (SQLite runs it in-process). Values are prepared by
+    the model fields, as the ORM would."""
     from django.db import connection
 
     from tikting.incidents.models import Incident
@@ -271,13 +286,26 @@ def _write_rows(rows: list[tuple]) -> None:
     meta = Incident._meta
     fields = [meta.get_field(name) for name in SLA_FIELDS]
     qn = connection.ops.quote_name
-    # identifiers only (quoted model metadata); every value is a parameter
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s"  # noqa: S608
     params = [
         [f.get_db_prep_value(v, connection) for f, v in zip(fields, row[:4], strict=True)] + [row[4]]
         for row in rows
     ]
+    # identifiers only (quoted model metadata); every value is a parameter
+    table, pk = qn(meta.db_table), qn(meta.pk.column)
+    if connection.vendor == "postgresql":
+        types = [f.db_type(connection) for f in fields] + ["bigint"]
+        marks = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+        names = [f"v{i}" for i in range(len(fields))]
+        assignments = ", ".join(f"{qn(f.column)} = v.{n}" for f, n in zip(fields, names, strict=True))
+        sql = (
+            f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join([marks] * len(params))}) "  # noqa: S608
+            f"AS v({', '.join(names)}, id) WHERE t.{pk} = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for row in params for value in row])
+        return
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
@@ -295,9 +323,10 @@ def apply_slas(
     touched. No audit rows are written: the fields are derived. Returns the number of incidents
     in the queryset.
 
-    Cost: one UPDATE for the uncovered incidents (all of them when there is no definition), one
-    UPDATE per 24×7 definition (the due times and flags are SQL expressions), and a Python pass
-    only over the incidents of business-hours definitions (keyset batches, one executemany each).
+    Cost: one UPDATE for the uncovered incidents that hold a value (all of them when there is no
+    definition), one UPDATE per 24×7 definition (the due times and flags are SQL expressions),
+    and a Python pass only over the incidents of business-hours definitions (keyset batches, one
+    statement per batch writing only the rows whose values changed).
     `progress(n)` is called with the number of incidents done after each step."""
     from django.db.models import Q
 
@@ -313,9 +342,15 @@ def apply_slas(
     for q in cover.values():
         covered |= q
     usable = ~Q(status="cancelled")
-    written = qs.exclude(covered & usable).update(
-        response_due_at=None, resolution_due_at=None, response_met=None, resolution_met=None
-    )
+    uncovered = qs.exclude(covered & usable)
+    written = uncovered.count()
+    # rewrite only the rows that hold a value: a row update costs an entry in every index
+    uncovered.filter(
+        Q(response_due_at__isnull=False)
+        | Q(resolution_due_at__isnull=False)
+        | Q(response_met__isnull=False)
+        | Q(resolution_met__isnull=False)
+    ).update(response_due_at=None, resolution_due_at=None, response_met=None, resolution_met=None)
     progress(written)
     for definition, q in cover.items():
         rows = qs.filter(q & usable)
@@ -324,13 +359,22 @@ def apply_slas(
             written += n
             progress(n)
             continue
-        only = rows.only("id", "status", "opened_at", "responded_at", "resolved_at", "reopen_count")
+        calendar = BusinessCalendar.of(definition)
+        only = rows.only(
+            "id", "status", "opened_at", "responded_at", "resolved_at", "reopen_count", *SLA_FIELDS
+        )
         last_pk = 0
         while True:  # keyset batches: never write to the table while a cursor reads it
             batch = list(only.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
             if not batch:
                 break
-            _write_rows([(*evaluate(inc, definition, now=now), inc.pk) for inc in batch])
+            changed = []
+            for inc in batch:
+                values = evaluate(inc, definition, now=now, calendar=calendar)
+                if values != tuple(getattr(inc, name) for name in SLA_FIELDS):
+                    changed.append((*values, inc.pk))
+            if changed:  # rows already right are not rewritten (re-runs, the nightly pass)
+                _write_rows(changed)
             written += len(batch)
             progress(len(batch))
             last_pk = batch[-1].pk

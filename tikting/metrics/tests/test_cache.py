@@ -115,3 +115,17 @@ def test_page_sources_are_each_distinct_source_once(services):
     for source in ("servicenow", "bpic2014", "servicenow", ""):
         incident(at(2024, 1, 1), 1, source=source)
     assert distinct_sources() == ["", "bpic2014", "servicenow"]
+
+
+def test_warm_command_and_task(mttr_data, settings):
+    from django.core.management import CommandError, call_command
+
+    from tikting.metrics.tasks import warm_metrics
+
+    call_command("metrics", "warm", "mttr")
+    assert CachedResult.objects.count() == 1
+    with pytest.raises(CommandError, match="unknown nope"):
+        call_command("metrics", "warm", "nope")
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    assert warm_metrics.enqueue(["reopen_rate"]).return_value == {"computed": 1, "purged": 0}
+    assert CachedResult.objects.count() == 2

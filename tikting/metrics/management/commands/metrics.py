@@ -1,15 +1,17 @@
 """`tikting metrics list`, `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
 [--format table|json|csv] [--basis auto|definitions|source]` and
-`tikting metrics report [--source S …] [--format table|json|csv]` (tikting/metrics/report.py)."""
+`tikting metrics report [--source S …] [--format table|json|csv]` (tikting/metrics/report.py) and
+`tikting metrics warm [METRIC …]` (tikting/metrics/cache.py)."""
 
 from __future__ import annotations
 
 import json
+import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tikting.metrics import engine, report
+from tikting.metrics import cache, engine, report
 from tikting.metrics.definitions import DEFINITIONS, SLICERS
 
 
@@ -42,12 +44,28 @@ class Command(BaseCommand):
             help="Repeatable. Default: every source present in the incidents.",
         )
         rep.add_argument("--format", choices=list(report.FORMATS), default="table")
+        warm = sub.add_parser(
+            "warm",
+            help="Compute the metrics page's default views now (after an import, nightly) so the "
+            "first visitor does not wait; delete answers too old to be used.",
+        )
+        warm.add_argument("metric", nargs="*", help="Default: every metric.")
 
     def handle(self, *args, **options):
         if options["action"] == "list":
             width = max(len(k) for k in DEFINITIONS)
             for d in DEFINITIONS.values():
                 self.stdout.write(f"{d.key:<{width}}  {d.unit:<13}  {d.label} — {d.formula}")
+            return
+        if options["action"] == "warm":
+            unknown = [m for m in options["metric"] if m not in DEFINITIONS]
+            if unknown:
+                raise CommandError(f"metric: unknown {', '.join(unknown)}; see `tikting metrics list`.")
+            started = time.perf_counter()
+            purged = cache.purge()
+            done = cache.warm(options["metric"] or None)
+            seconds = time.perf_counter() - started
+            self.stdout.write(f"{done} series ready, {purged} outdated answers deleted, {seconds:.1f} s.")
             return
         if options["action"] == "report":
             try:
