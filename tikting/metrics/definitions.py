@@ -180,7 +180,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "A change caused an incident when its outcome is `caused_incident` or an incident "
                 "names it as its cause (`caused_by_change`).",
                 "Needs no outcome field: it is the change-side measure of sources such as BPIC 2014, "
-                "whose changes carry no outcome, and the DORA *change failure rate* where outcomes are "
+                "whose changes carry no outcome, and the DORA change failure rate where outcomes are "
                 "not assessed.",
                 "Cancelled changes are left out; open ones count (they may still cause incidents).",
             ),

@@ -386,3 +386,19 @@ def test_command_prints_warnings(bad_raw_only: Path):
         call_command("import", "bpic2014", str(bad_raw_only), "--json", stdout=out, stderr=io.StringIO())
     summary = json.loads(out.getvalue())
     assert summary["warning_count"] == 2 and summary["warnings"][1]["field"] == "# Related Changes"
+
+
+def test_import_applies_the_sla_definitions_but_not_on_a_dry_run(zipped: Path):
+    from unittest import mock
+
+    from tikting.slas.models import SLADefinition
+
+    SLADefinition.objects.create(name="P4", priority=4, resolution_minutes=60)
+    with mock.patch("tikting.metrics.sla.apply_slas") as apply:
+        import_bpic2014(zipped, dry_run=True)
+    assert not apply.called
+    import_bpic2014(zipped)
+    i1 = Incident.objects.get(number="IM9000001")  # P4, resolved the next day
+    assert i1.resolution_due_at == i1.opened_at + dt.timedelta(hours=1)
+    assert (i1.response_due_at, i1.response_met, i1.resolution_met) == (None, None, False)
+    assert not Incident.objects.filter(priority=3, resolution_due_at__isnull=False).exists()
