@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from tikting.accounts.models import Team
 from tikting.changes.models import Change
@@ -388,17 +389,22 @@ def test_command_prints_warnings(bad_raw_only: Path):
     assert summary["warning_count"] == 2 and summary["warnings"][1]["field"] == "# Related Changes"
 
 
-def test_import_applies_the_sla_definitions_but_not_on_a_dry_run(zipped: Path):
-    from unittest import mock
-
+def test_import_writes_the_sla_fields_with_the_rows(zipped: Path):
     from tikting.slas.models import SLADefinition
 
     SLADefinition.objects.create(name="P4", priority=4, resolution_minutes=60)
-    with mock.patch("tikting.metrics.sla.apply_slas") as apply:
-        import_bpic2014(zipped, dry_run=True)
-    assert not apply.called
-    import_bpic2014(zipped)
+    SLADefinition.objects.create(name="P2", priority=2, resolution_minutes=600, calendar="business")
+    first = import_bpic2014(zipped)
     i1 = Incident.objects.get(number="IM9000001")  # P4, resolved the next day
     assert i1.resolution_due_at == i1.opened_at + dt.timedelta(hours=1)
     assert (i1.response_due_at, i1.response_met, i1.resolution_met) == (None, None, False)
     assert not Incident.objects.filter(priority=3, resolution_due_at__isnull=False).exists()
+    # the same rules as apply_slas: applying it afterwards changes nothing
+    from tikting.metrics.sla import SLA_FIELDS, apply_slas
+
+    before = list(Incident.objects.order_by("pk").values_list(*SLA_FIELDS))
+    assert any(row[3] is not None for row in before)
+    apply_slas(Incident.objects.all(), now=timezone.now())
+    assert list(Incident.objects.order_by("pk").values_list(*SLA_FIELDS)) == before
+    again = import_bpic2014(zipped)
+    assert counts(again)["incident"] == (0, 0, counts(first)["incident"][0], 2)
