@@ -706,17 +706,22 @@ def indicator_edit(request: HttpRequest, item: Item, indicator_pk: int) -> HttpR
         F.apply_errors(form, exc)
         return _refuse(request, item, forms, 422)
     except ConflictError as exc:
-        # Keep what the user typed, and the version they now know about: saving again is a
-        # deliberate choice made after seeing the other change, never a silent overwrite.
         current = Indicator.objects.get(pk=indicator.pk)
-        data = request.POST.copy()
-        data[f"ind{indicator.pk}-version"] = str(current.version)
-        kept = F.IndicatorForm(data, prefix=f"ind{indicator.pk}")
-        kept.is_valid()
+        kept = _kept_after_conflict(request, F.IndicatorForm, f"ind{indicator.pk}", current.version)
         forms["indicator_edit"] = {indicator.pk: kept}
         forms["indicator_conflict"] = {indicator.pk: {"message": str(exc), "current": current}}
         return _refuse(request, item, forms, 409, conflict=str(exc))
     return _respond(request, item, f"Indicator “{form.cleaned_data['name']}” saved.", "indicators")
+
+
+def _kept_after_conflict(request: HttpRequest, form_class, prefix: str, version: int):
+    """The user's input again, with the version now current: saving again is a deliberate choice
+    made after seeing the other change, never a silent overwrite."""
+    data = request.POST.copy()
+    data[f"{prefix}-version"] = str(version)
+    kept = form_class(data, prefix=prefix)
+    kept.is_valid()
+    return kept
 
 
 @item_action(P.can_edit, "edit indicators of", methods=("GET", "POST"))
@@ -745,13 +750,8 @@ def indicator_bind(request: HttpRequest, item: Item, indicator_pk: int) -> HttpR
         F.apply_errors(form, exc)
         return _refuse(request, item, forms, 422)
     except ConflictError as exc:
-        # As for an edit: the input is kept with the version now current, so binding again is a
-        # choice made after seeing the other change, never a silent overwrite.
         current = Indicator.objects.get(pk=indicator.pk)
-        data = request.POST.copy()
-        data[f"{prefix}-version"] = str(current.version)
-        kept = BindIndicatorForm(data, prefix=prefix)
-        kept.is_valid()
+        kept = _kept_after_conflict(request, BindIndicatorForm, prefix, current.version)
         forms["bind"] = {indicator.pk: kept}
         forms["bind_conflict"] = {indicator.pk: {"message": str(exc), "binding": _binding(current)}}
         return _refuse(request, item, forms, 409, conflict=str(exc))
