@@ -23,6 +23,9 @@ from tikting.accounts.models import Role
 from . import audit
 from .exceptions import ConflictError, PermissionDeniedError
 
+DEFAULT_EXCLUDED = ("raw", "version", "created_at", "updated_at")
+SLA_DERIVED = ("response_due_at", "resolution_due_at", "response_met", "resolution_met")
+
 
 @dataclass(frozen=True)
 class RecordKind:
@@ -37,7 +40,7 @@ class RecordKind:
     filter_fields: tuple[str, ...] = ()
     search_fields: tuple[str, ...] = ()
     date_field: str = ""  # the field "opened from/to" filters on
-    exclude_from_forms: tuple[str, ...] = field(default=("raw", "version", "created_at", "updated_at"))
+    exclude_from_forms: tuple[str, ...] = field(default=DEFAULT_EXCLUDED)
 
     @property
     def model(self) -> type[models.Model]:
@@ -85,6 +88,9 @@ KINDS: dict[str, RecordKind] = {
             ),
             search_fields=("number", "short_description", "description"),
             date_field="opened_at",
+            # The SLA due times and met flags are derived from the SLA definitions on every save
+            # (tikting/slas/services.py): shown, never typed in.
+            exclude_from_forms=(*DEFAULT_EXCLUDED, *SLA_DERIVED),
         ),
         RecordKind(
             "interaction",

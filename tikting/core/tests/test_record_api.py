@@ -193,6 +193,15 @@ class TestWrite:
         ) == {"service"}
         assert not Incident.objects.exists()
 
+    def test_sla_verdicts_are_derived_never_written(self, as_, cast):
+        from tikting.core.record_forms import form_fields
+
+        api = as_("contributor")
+        typed = {"number": "INC9", "opened_at": "2026-02-01T10:00:00Z", "resolution_met": True}
+        assert fields(api.post("/incident", typed)) == {"resolution_met"}
+        assert not set(R.SLA_DERIVED) & set(form_fields(R.KINDS["incident"]))
+        assert not Incident.objects.exists()
+
     def test_a_stale_version_is_a_409_and_a_missing_one_a_422(self, as_, cast, incidents):
         record = incidents[0]
         api = as_("contributor")

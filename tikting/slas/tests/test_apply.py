@@ -127,9 +127,10 @@ def test_definition_change_reapplies_through_the_task(cast, settings, django_cap
 def test_definition_save_enqueues_on_the_database_backend(db, django_capture_on_commit_callbacks):
     from django_tasks_db.models import DBTaskResult
 
+    before = set(DBTaskResult.objects.values_list("pk", flat=True))  # other tests' committed rows
     with django_capture_on_commit_callbacks(execute=True):
         SLADefinition.objects.create(name="P4", priority=4, resolution_minutes=600)
-    task = DBTaskResult.objects.get()
+    task = DBTaskResult.objects.exclude(pk__in=before).get()
     assert task.task_path == "tikting.slas.tasks.reapply_slas"
     assert task.args_kwargs["args"] == [[{"service": None, "priority": 4}]]
 
