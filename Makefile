@@ -74,6 +74,8 @@ typecheck:
 bench: install
 	$(BIN)/python bench/register_pages.py
 	$(BIN)/python bench/import_register.py
+	$(BIN)/python bench/import_bpic2014.py || echo "(BPIC 2014 data absent or import over target)"
+	$(BIN)/python bench/metrics_1m.py
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles var
