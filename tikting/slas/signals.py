@@ -1,18 +1,35 @@
 """An SLA definition saved or deleted (record pages, API, admin, shell) re-applies itself, through
 a background task, to the incidents it covered before and covers after (its priority; its service
 unless it is a general definition). Bulk writes bypass signals: the generic importer enqueues the
-task itself after an `sla` import."""
+task itself after an `sla` import.
+
+A deleted service takes its SLA definitions out of use: they are deactivated (the foreign key then
+empties them, and an active service-less definition would silently become a general one), and
+the incidents of their priorities are re-evaluated (the service's incidents, now without a
+service, fall to the general definitions)."""
 
 from __future__ import annotations
 
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
+
+from tikting.cmdb.models import Service
 
 from .models import SLADefinition
 from .services import schedule_reapply, scope_of
 
 _FIELDS = ("service_id", "priority", "response_minutes", "resolution_minutes", "calendar", "day_start",
            "day_end", "weekdays", "active")  # fmt: skip
+
+
+@receiver(pre_delete, sender=Service, dispatch_uid="slas_service_deleted")
+def _service_deleted(sender, instance: Service, **kwargs) -> None:
+    own = SLADefinition.objects.filter(service=instance)
+    priorities = sorted(set(own.filter(active=True).values_list("priority", flat=True)))
+    if not priorities:
+        return
+    own.update(active=False)
+    schedule_reapply([scope_of(None, priority) for priority in priorities])
 
 
 @receiver(pre_save, sender=SLADefinition, dispatch_uid="slas_remember_scope")

@@ -135,6 +135,24 @@ def test_definition_save_enqueues_on_the_database_backend(db, django_capture_on_
     assert task.args_kwargs["args"] == [[{"service": None, "priority": 4}]]
 
 
+def test_a_deleted_service_takes_its_definitions_out_of_use(settings, django_capture_on_commit_callbacks):
+    from tikting.cmdb.models import Service
+
+    settings.TASKS = IMMEDIATE
+    mail = Service.objects.create(name="Mail")
+    general = SLADefinition.objects.create(name="P2", priority=2, resolution_minutes=240)
+    strict = SLADefinition.objects.create(name="P2 mail", priority=2, service=mail, resolution_minutes=60)
+    Incident.objects.create(number="INC50", opened_at=T0, priority=2, status="new", service=mail)
+    apply_slas()
+    assert flags("INC50")[1] == T0 + dt.timedelta(hours=1)  # the service's own definition
+    with django_capture_on_commit_callbacks(execute=True):
+        mail.delete()
+    strict.refresh_from_db()
+    assert (strict.service, strict.active) == (None, False)  # not a second general P2
+    assert flags("INC50")[1] == T0 + dt.timedelta(hours=4)  # now the general one
+    assert SLADefinition.objects.get(active=True) == general
+
+
 def test_sla_import_schedules_a_full_reapply(settings, django_capture_on_commit_callbacks):
     settings.TASKS = IMMEDIATE
     Incident.objects.create(number="INC30", opened_at=T0, priority=5, status="new")
