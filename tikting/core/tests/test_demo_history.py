@@ -328,3 +328,35 @@ def test_no_history_skips_it_and_a_later_run_adds_it(history, quick_demo):
     call_command("demo", "--seed", "5", "--history-months", "1", stdout=out)
     assert "History added" in out.getvalue()
     assert Incident.objects.filter(source=H.SOURCE).count() > 100
+
+
+def test_acting_items_get_an_indicator_bound_to_their_metric(history):
+    from tikting.improvement import services as S
+    from tikting.improvement.models import Indicator
+    from tikting.metrics.engine import compute
+
+    manager, owner = User.objects.get(username="hist-manager"), User.objects.get(username="hist-owner")
+    email = Service.objects.get(name="E-mail")
+    today = NOW.date()
+
+    def acting(title, service):
+        item = S.create_item(actor=manager, title=title, practice="incident", service=service, vision="v")
+        item = S.assess_item(item, actor=manager, decision="accept", owner=owner)
+        item = S.update_item(item, actor=manager, target_date=today + dt.timedelta(days=60))
+        S.add_indicator(item, actor=owner, name="MTTR", unit="h", baseline_value="10", target_value="6")
+        for step in ("current_state", "target_state", "plan"):
+            item = S.transition_item(item, actor=owner, to=step)
+        S.add_action(item, actor=owner, title="Runbook", owner=owner, due_date=today + dt.timedelta(days=9))
+        return S.transition_item(item, actor=owner, to="action")
+
+    item = acting("Faster mail fixes", email)
+    acting("No service, no binding", None)
+    assert demo_command.bind_to_records(today=today) == 1
+    bound = Indicator.objects.exclude(metric_key="").get()
+    assert (bound.item, bound.metric_key, bound.role) == (item, "mttr", "impacted")
+    end = today - dt.timedelta(days=31)
+    window = {"service": "E-mail", "opened_from": end - dt.timedelta(days=89), "opened_to": end}
+    expected = compute("mttr", filters=window).total.value
+    assert float(bound.baseline_value) == pytest.approx(expected, abs=0.01)
+    assert float(bound.target_value) == pytest.approx(expected * 0.8, abs=0.01)
+    assert bound.measurements.filter(source="computed").count() == 1

@@ -1026,6 +1026,49 @@ class Builder:
         return self.rng.sample(choices, self.rng.randint(2, 3))
 
 
+# Acting items get an extra indicator computed from the demo history: practice → (metric, label).
+RECORD_METRICS = {
+    "incident": ("mttr", "MTTR"),
+    "monitoring": ("mttr", "MTTR"),
+    "change": ("change_success_rate", "Change success rate"),
+    "sla": ("sla_resolution", "SLA resolution compliance"),
+    "service_desk": ("fcr_rate", "First-contact resolution"),
+}
+
+
+def bind_to_records(*, today: dt.date | None = None) -> int:
+    """Give every acting or evaluating demo item with a service an impacted indicator bound to the
+    metric of its practice, scoped to its service: baseline from the 90 days before last month,
+    target a fifth better, and the first computed measurement. Returns how many were bound; an
+    item whose scope holds no records in that window is left as it is."""
+    today = today or timezone.localdate()
+    end = today - dt.timedelta(days=31)
+    start = end - dt.timedelta(days=89)
+    bound = 0
+    acting = Item.objects.filter(
+        status__in=[C.Status.ACTION, C.Status.EVALUATION], service__isnull=False, practice__in=RECORD_METRICS
+    ).select_related("service", "owner")
+    for item in acting.order_by("pk"):
+        metric, label = RECORD_METRICS[item.practice]
+        scope = {"service": item.service.name}
+        if S.metric_value(metric, scope, start, end)[0] is None:
+            continue  # no records of that service in the window: nothing to compute a baseline from
+        owner = item.owner
+        indicator = S.add_indicator(
+            item, actor=owner, name=f"{label}, {item.service.name} (from the records)", role="impacted"
+        )
+        indicator = S.bind_indicator(
+            indicator, actor=owner, metric_key=metric, scope=scope, window_start=start, window_end=end
+        )
+        base = float(indicator.baseline_value)
+        lower = indicator.direction == C.Direction.LOWER
+        better = base * 0.8 if lower else min(100.0, base + (100 - base) / 5)
+        S.update_indicator(indicator, actor=owner, target_value=f"{better:.2f}")
+        bound += 1
+    S.take_computed_measurements(today=today)
+    return bound
+
+
 class Command(BaseCommand):
     help = "Load a demo organisation (users with password 'demo', services, a year of register items)."
 
@@ -1079,6 +1122,7 @@ class Command(BaseCommand):
             history = {}
             if not options["no_history"]:
                 history = demo_history.build_history(rng, users, services, months=options["history_months"])
+                history["indicators bound to a metric"] = bind_to_records()
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
