@@ -1098,6 +1098,7 @@ class Command(BaseCommand):
                     history = demo_history.build_history(
                         random.Random(options["seed"]), users, services, months=options["history_months"]
                     )
+                    history["indicators bound to a metric"] = bind_to_records()
                 self.stdout.write(f"History added: {self.describe(history)}.")
             self.print_logins()
             return
