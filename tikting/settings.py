@@ -200,7 +200,8 @@ TIKTING_STALE_DAYS = int(os.environ.get("TIKTING_STALE_DAYS", "30"))
 TIKTING_CONTROL_PERIOD_DAYS = int(os.environ.get("TIKTING_CONTROL_PERIOD_DAYS", "90"))
 TIKTING_DUE_SOON_FRACTION = float(os.environ.get("TIKTING_DUE_SOON_FRACTION", "0.15"))
 TIKTING_MEASUREMENT_INTERVAL_DAYS = int(os.environ.get("TIKTING_MEASUREMENT_INTERVAL_DAYS", "30"))
-# Metric answers are reused until a record they read changes, and for at most this long (0: never).
+# Metric answers are reused until a record they read changes; a backlog "as of now" for at most
+# this long (0: no reuse at all).
 TIKTING_METRICS_CACHE_SECONDS = int(os.environ.get("TIKTING_METRICS_CACHE_SECONDS", "600"))
 TIKTING_PAGE_SIZE = int(os.environ.get("TIKTING_PAGE_SIZE", "50"))
 

@@ -38,7 +38,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
-from tikting.core.records import RecordKind, can_edit_records, get_kind
+from tikting.core.records import SLA_DERIVED, RecordKind, can_edit_records, get_kind
 from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
 
@@ -279,10 +279,13 @@ class _Importer:
         self.source = source
         self.report = report
         self.file = file
-        self.fields = {f.name: f for f in _fields(kind)}
+        # Derived columns (an incident's SLA verdicts) are exported but never read back: the SLA
+        # pass after the write computes them, so a file cannot put a false value in the history.
+        derived = set(SLA_DERIVED) if kind.slug == "incident" else set()
+        self.fields = {f.name: f for f in _fields(kind) if f.name not in derived}
         self.m2m = {f.name: f for f in _m2m_fields(kind)}
         self.m2m_current: dict[str, dict[Any, list[str]]] = {}  # field → {record id: keys}
-        self.allowed = set(self.fields) | set(self.m2m) | SKIPPED | {"id"}
+        self.allowed = set(self.fields) | set(self.m2m) | SKIPPED | derived | {"id"}
         self.sourced = _sourced(self.model)
         self.has_source = "source" in self.fields
         self.key = kind.key_field

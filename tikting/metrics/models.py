@@ -11,6 +11,7 @@ class CachedResult(models.Model):
     key = models.CharField(max_length=64, primary_key=True)  # sha256 of the question asked
     stamp = models.BigIntegerField()
     computed_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # answers that depend on the time only
     payload = models.JSONField()
 
     def __str__(self) -> str:

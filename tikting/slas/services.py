@@ -54,8 +54,9 @@ def _scope_filter(scopes: list[dict[str, Any]] | None) -> Q | None:
     return q
 
 
+@transaction.atomic
 def reapply(scopes: list[dict[str, Any]] | None = None, *, progress=None) -> int:
-    """apply_slas over the incidents of the scopes (None: all incidents)."""
+    """apply_slas over the incidents of the scopes (None: all incidents), all or nothing."""
     q = _scope_filter(scopes)
     qs = incidents() if q is None else incidents().filter(q)
     return apply_slas(qs, progress=progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django_tasks import task
 
 from . import services
@@ -21,4 +22,5 @@ def reapply_slas(scopes: list[dict[str, Any]] | None = None) -> dict[str, int]:
 def apply_slas(source: str | None = None, open_only: bool = True) -> dict[str, int]:
     """The nightly run, as `tikting slas apply --open-only` does it: open incidents past their due
     time become breached."""
-    return {"incidents": services.apply_slas(services.incidents(source=source, open_only=open_only))}
+    with transaction.atomic():  # all or nothing, as the command does it
+        return {"incidents": services.apply_slas(services.incidents(source=source, open_only=open_only))}

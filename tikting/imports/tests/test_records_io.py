@@ -258,3 +258,20 @@ def test_dry_run_and_permissions(world):
     run("incident", text, actor=cast.contributor)
     entry = AuditEntry.objects.get()
     assert entry.actor == cast.contributor and entry.action == "create"
+
+
+def test_sla_verdicts_in_a_file_are_ignored_the_sla_pass_decides(world):
+    """An incident file carrying resolution_met / due times (an export from elsewhere) neither
+    writes them nor puts them in the history; a second run of the same file changes nothing."""
+    SLADefinition.objects.create(name="P4 any", priority=4, resolution_minutes=60)
+    text = (
+        "number,opened_at,resolved_at,priority,status,resolution_met,resolution_due_at\n"
+        "INC77,2025-03-03T12:00:00Z,2025-03-04T12:00:00Z,4,closed,true,2030-01-01T00:00:00Z\n"
+    )
+    assert counts(run("incident", text), "incident") == (1, 0, 0, 0)
+    incident = Incident.objects.get(number="INC77")
+    assert incident.resolution_met is False  # resolved a day after a one-hour target
+    assert incident.resolution_due_at.isoformat() == "2025-03-03T13:00:00+00:00"
+    created = AuditEntry.objects.get(object_id=str(incident.pk))
+    assert "resolution_met" not in created.changes and "resolution_due_at" not in created.changes
+    assert counts(run("incident", text), "incident") == (0, 0, 1, 0)
