@@ -46,9 +46,11 @@ def metric_choices() -> list[tuple[Any, Any]]:
 
 def scope_value(obj: Service | Team) -> str:
     """What the engine is sent for a service or team: its name (readable in the baseline method),
-    or its id when the name would be read as an id or as a list (the engine splits on commas)."""
+    or its id when the name would be read otherwise: as an id, as a list (the engine splits on
+    commas) or as "no service" (none, (none))."""
     name = obj.name
-    return str(obj.pk) if name.isdigit() or "," in name else name
+    ambiguous = name.isdigit() or "," in name or name.strip().lower() in ("none", "(none)")
+    return str(obj.pk) if ambiguous else name
 
 
 def priority_choices() -> list[tuple[str, str]]:

@@ -295,3 +295,13 @@ def test_form_choices_follow_the_definitions_and_records(cast, records):
     assert metric_keys == set(DEFINITIONS)
     incident("INC-IMP", cast.email, timezone.now(), 1, source="servicenow-uci")
     assert ("servicenow-uci", "servicenow-uci") in BindIndicatorForm().fields["source"].choices
+
+
+def test_a_service_whose_name_reads_as_empty_or_an_id_is_sent_by_id(db):
+    from tikting.cmdb.models import Service
+    from tikting.improvement.forms_bind import scope_value
+
+    for name in ("None", "(none)", "42", "Mail, Chat"):
+        service = Service.objects.create(name=name)
+        assert scope_value(service) == str(service.pk)
+    assert scope_value(Service.objects.create(name="E-mail 2")) == "E-mail 2"
