@@ -80,3 +80,23 @@ def ready_item(cast: Cast, **overrides):
         due_date=timezone.localdate() + dt.timedelta(days=10),
     )
     return item
+
+
+def resolved_incident(number: str, service, opened: dt.datetime, hours: float, priority: int = 2, **extra):
+    """An incident resolved `hours` after `opened` (what metric tests compute MTTR from)."""
+    from tikting.incidents.models import Incident
+
+    return Incident.objects.create(
+        number=number,
+        service=service,
+        priority=priority,
+        status="resolved",
+        opened_at=opened,
+        resolved_at=opened + dt.timedelta(hours=hours),
+        **extra,
+    )
+
+
+def noon(day: dt.date) -> dt.datetime:
+    """Local noon of `day`: far from midnight, so windows and months never depend on the zone."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))

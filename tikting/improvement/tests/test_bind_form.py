@@ -14,10 +14,9 @@ from tikting.core.models import AuditEntry
 from tikting.improvement import services as S
 from tikting.improvement.forms_bind import SCOPE_FIELDS, BindIndicatorForm, default_window
 from tikting.improvement.models import Indicator
-from tikting.incidents.models import Incident
 from tikting.metrics.definitions import DEFINITIONS
 from tikting.metrics.engine import FILTER_FIELDS, compute
-from tikting.test import ready_item
+from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -25,23 +24,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def bind_url(item, indicator):
     return reverse("improvement:indicator_bind", args=[item.pk, indicator.pk])
-
-
-def incident(number, service, opened, hours, priority=2, group=None, source="manual"):
-    return Incident.objects.create(
-        number=number,
-        service=service,
-        priority=priority,
-        assignment_group=group,
-        status="resolved",
-        opened_at=opened,
-        resolved_at=opened + dt.timedelta(hours=hours),
-        source=source,
-    )
-
-
-def noon(day):
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))
 
 
 def bind_data(indicator, **values):
@@ -68,10 +50,14 @@ def records(cast):
     today = timezone.localdate()
     desk = Team.objects.create(name="Service desk")
     for n, hours in enumerate([3, 5, 10]):
-        incident(f"INC-E{n}", cast.email, noon(today - dt.timedelta(days=20 + n)), hours, group=desk)
-    incident("INC-P4", cast.email, noon(today - dt.timedelta(days=30)), 50, priority=4, group=desk)
-    incident("INC-NET", cast.network, noon(today - dt.timedelta(days=30)), 70, group=desk)
-    incident("INC-OLD", cast.email, noon(today - dt.timedelta(days=200)), 90, group=desk)
+        resolved_incident(
+            f"INC-E{n}", cast.email, noon(today - dt.timedelta(days=20 + n)), hours, assignment_group=desk
+        )
+    resolved_incident(
+        "INC-P4", cast.email, noon(today - dt.timedelta(days=30)), 50, priority=4, assignment_group=desk
+    )
+    resolved_incident("INC-NET", cast.network, noon(today - dt.timedelta(days=30)), 70, assignment_group=desk)
+    resolved_incident("INC-OLD", cast.email, noon(today - dt.timedelta(days=200)), 90, assignment_group=desk)
     return desk
 
 
@@ -293,7 +279,7 @@ def test_form_choices_follow_the_definitions_and_records(cast, records):
     form = BindIndicatorForm()
     metric_keys = {key for _group, options in form.fields["metric_key"].choices[1:] for key, _ in options}
     assert metric_keys == set(DEFINITIONS)
-    incident("INC-IMP", cast.email, timezone.now(), 1, source="servicenow-uci")
+    resolved_incident("INC-IMP", cast.email, timezone.now(), 1, source="servicenow-uci")
     assert ("servicenow-uci", "servicenow-uci") in BindIndicatorForm().fields["source"].choices
 
 

@@ -11,34 +11,20 @@ from django.utils import timezone
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Measurement
-from tikting.incidents.models import Incident
-from tikting.test import ready_item
+from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
-
-
-def incident(number, service, opened: dt.datetime, hours: float, priority=2):
-    return Incident.objects.create(
-        number=number,
-        service=service,
-        priority=priority,
-        status="resolved",
-        opened_at=opened,
-        resolved_at=opened + dt.timedelta(hours=hours),
-    )
-
-
-def noon(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time(12, 0)))
 
 
 def test_the_baseline_is_computed_from_the_records_in_scope(cast):
     today = timezone.localdate()
     for n, hours in enumerate([4, 8, 12]):
-        incident(f"INC{n}", cast.email, noon(today - dt.timedelta(days=40 + n)), hours)
-    incident("INC-P3", cast.email, noon(today - dt.timedelta(days=41)), 100, priority=3)  # out of scope
-    incident("INC-NET", cast.network, noon(today - dt.timedelta(days=41)), 100)  # out of scope
-    incident("INC-OLD", cast.email, noon(today - dt.timedelta(days=200)), 100)  # before the window
+        resolved_incident(f"INC{n}", cast.email, noon(today - dt.timedelta(days=40 + n)), hours)
+    resolved_incident(
+        "INC-P3", cast.email, noon(today - dt.timedelta(days=41)), 100, priority=3
+    )  # out of scope
+    resolved_incident("INC-NET", cast.network, noon(today - dt.timedelta(days=41)), 100)  # out of scope
+    resolved_incident("INC-OLD", cast.email, noon(today - dt.timedelta(days=200)), 100)  # before the window
     item = ready_item(cast)
     indicator = item.indicators.get()
     indicator = S.bind_indicator(
@@ -69,7 +55,7 @@ def test_binding_explains_what_cannot_be_used(cast):
 def test_acting_items_are_measured_from_the_records_each_interval(cast, settings):
     settings.TIKTING_MEASUREMENT_INTERVAL_DAYS = 30
     today = timezone.localdate()
-    incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
+    resolved_incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
     item = ready_item(cast)
     indicator = S.bind_indicator(
         item.indicators.get(),
@@ -81,8 +67,8 @@ def test_acting_items_are_measured_from_the_records_each_interval(cast, settings
     )
     S.update_indicator(indicator, actor=cast.owner, target_value="6")
     item = S.transition_item(item, actor=cast.owner, to="action")
-    incident("INC-1", cast.email, noon(today - dt.timedelta(days=3)), 4)
-    incident("INC-2", cast.email, noon(today - dt.timedelta(days=2)), 6)
+    resolved_incident("INC-1", cast.email, noon(today - dt.timedelta(days=3)), 4)
+    resolved_incident("INC-2", cast.email, noon(today - dt.timedelta(days=2)), 6)
     assert S.take_computed_measurements(today=today) == 1
     assert S.take_computed_measurements(today=today) == 0  # once per interval
     measurement = indicator.measurements.get()
@@ -98,7 +84,7 @@ def test_housekeeping_takes_the_computed_measurements(cast, capsys):
 
 def test_the_api_binds_an_indicator_and_names_bad_input(cast, client):
     today = timezone.localdate()
-    incident("INC-A", cast.email, noon(today - dt.timedelta(days=10)), 6)
+    resolved_incident("INC-A", cast.email, noon(today - dt.timedelta(days=10)), 6)
     indicator = ready_item(cast).indicators.get()
     client.force_login(cast.owner)
     body = {
