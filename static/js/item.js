@@ -13,10 +13,16 @@
     if (!source) return;
     var data = JSON.parse(source.textContent);
     var labels = data.labels.length ? data.labels : [""];
+    var values = data.values;
+    if (labels.length < 2) {
+      // One point (or none): pad both sides so the baseline and target lines have a length.
+      labels = ["", labels[0], ""];
+      values = [null].concat(values, [null]);
+    }
     var flat = function (value) { return labels.map(function () { return value; }); };
     var datasets = [{
       label: data.name + (data.unit ? " (" + data.unit + ")" : ""),
-      data: data.values,
+      data: values,
       borderColor: styleColor("--tk-major", "#0d6efd"),
       backgroundColor: "rgba(13, 110, 253, .12)",
       fill: false,
