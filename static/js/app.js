@@ -126,9 +126,50 @@
     toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
   });
 
+  // --- Tables sorted in the page: <table data-tk-sort>, a button in each header ---------------
+  // Numbers sort as numbers, "—" (no value) last; a second click reverses; the first order (the
+  // server's) comes back on the third.
+  function cellValue(row, index) {
+    var text = (row.cells[index] ? row.cells[index].textContent : "").trim();
+    var number = parseFloat(text.replace(/,/g, ""));
+    return { text: text, number: /^-?[\d,]*\.?\d+$/.test(text) ? number : null, empty: text === "" || text === "—" };
+  }
+
+  function initTableSort(root) {
+    root.querySelectorAll("table[data-tk-sort]").forEach(function (table) {
+      if (table.dataset.tkSortReady) return;
+      table.dataset.tkSortReady = "1";
+      var body = table.tBodies[0];
+      Array.prototype.forEach.call(body.rows, function (row, i) { row.dataset.tkOrder = i; });
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "tk-sort-button";
+        button.textContent = th.textContent;
+        th.textContent = "";
+        th.appendChild(button);
+        button.addEventListener("click", function () {
+          var next = { none: "ascending", ascending: "descending", descending: "none" }[th.getAttribute("aria-sort") || "none"];
+          Array.prototype.forEach.call(table.tHead.rows[0].cells, function (other) { other.removeAttribute("aria-sort"); });
+          if (next !== "none") th.setAttribute("aria-sort", next);
+          var rows = Array.prototype.slice.call(body.rows);
+          rows.sort(function (a, b) {
+            if (next === "none") return a.dataset.tkOrder - b.dataset.tkOrder;
+            var x = cellValue(a, index), y = cellValue(b, index);
+            if (x.empty !== y.empty) return x.empty ? 1 : -1; // no value: last either way
+            var order = x.number !== null && y.number !== null ? x.number - y.number : x.text.localeCompare(y.text);
+            return next === "ascending" ? order : -order;
+          });
+          rows.forEach(function (row) { body.appendChild(row); });
+        });
+      });
+    });
+  }
+
   function init(root) {
     initRanking(root);
     initQuadrantPreview(root);
+    initTableSort(root);
   }
 
   // htmx is loaded with `defer`: it exists once the document is parsed.

@@ -142,6 +142,18 @@ def test_metrics_page_chart_table_and_csv(page: Page, live_server, sign_in, cast
     )
     expect_chart(page, ["E-mail", "Network", "Telephony"])
 
+    # The table sorts in the page: by value up, down, then back to the server's order.
+    value_header = page.locator("#metrics-table thead th").nth(1)
+    first_cells = page.locator("#metrics-table tbody tr td:first-child")
+    value_header.get_by_role("button", name="value").click()
+    expect(value_header).to_have_attribute("aria-sort", "ascending")
+    expect(first_cells).to_have_text(["E-mail", "Telephony", "Network"])
+    value_header.get_by_role("button", name="value").click()
+    expect(value_header).to_have_attribute("aria-sort", "descending")
+    expect(first_cells).to_have_text(["Network", "Telephony", "E-mail"])
+    value_header.get_by_role("button", name="value").click()
+    expect(first_cells).to_have_text(["E-mail", "Network", "Telephony"])
+
     # The CSV of the same series.
     with page.expect_download() as info:
         page.locator("#metrics-form").get_by_role("link", name="CSV").click()
