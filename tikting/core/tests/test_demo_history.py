@@ -360,3 +360,23 @@ def test_acting_items_get_an_indicator_bound_to_their_metric(history):
     assert float(bound.baseline_value) == pytest.approx(expected, abs=0.01)
     assert float(bound.target_value) == pytest.approx(expected * 0.8, abs=0.01)
     assert bound.measurements.filter(source="computed").count() == 1
+
+
+def test_items_are_linked_to_the_records_that_show_why(history):
+    from tikting.improvement import services as S
+    from tikting.improvement.models import Item, SourceLink
+
+    manager = User.objects.get(username="hist-manager")
+    identified = NOW - dt.timedelta(days=30)
+    item = S.create_item(
+        actor=manager, title="Mail MTTR", practice="incident", service=Service.objects.get(name="E-mail")
+    )
+    Item.objects.filter(pk=item.pk).update(identified_at=identified, last_activity_at=identified)
+    S.create_item(actor=manager, title="No service", practice="incident")
+    assert demo_command.link_to_records() == 3
+    links = list(SourceLink.objects.filter(item=item).order_by("pk"))
+    assert [link.is_origin for link in links] == [True, False, False]
+    incidents = Incident.objects.filter(pk__in=[int(link.object_id) for link in links])
+    assert all(i.service.name == "E-mail" and i.priority <= 2 and i.opened_at < identified for i in incidents)
+    item.refresh_from_db()
+    assert item.last_activity_at == identified  # linked "when identified": not a fresh activity

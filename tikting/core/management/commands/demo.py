@@ -1069,6 +1069,63 @@ def bind_to_records(*, today: dt.date | None = None) -> int:
     return bound
 
 
+def _evidence(practice: str, service: Service, before: dt.datetime) -> list[models.Model]:
+    """A few records of `service`, opened `before` the item was identified, that show why an item
+    of `practice` was raised."""
+    from tikting.audits.models import AuditFinding
+    from tikting.changes.models import Change
+    from tikting.incidents.models import Incident, Interaction
+    from tikting.knowledge.models import Article
+    from tikting.problems.models import Problem
+    from tikting.service_requests.models import ServiceRequest
+
+    by_practice = {
+        "incident": Incident.objects.filter(priority__lte=2).order_by("-reassignment_count", "-opened_at"),
+        "monitoring": Incident.objects.filter(priority__lte=2).order_by("-opened_at"),
+        "problem": Problem.objects.order_by("-opened_at"),
+        "change": Change.objects.exclude(outcome__in=["", "successful"]).order_by("-opened_at"),
+        "sla": Incident.objects.filter(resolution_met=False).order_by("-opened_at"),
+        "service_desk": Interaction.objects.filter(first_contact_resolution=False).order_by("-opened_at"),
+        "request": ServiceRequest.objects.order_by("-opened_at"),
+        "knowledge": Article.objects.order_by("-views"),
+        "security": AuditFinding.objects.order_by("-pk"),
+    }
+    records = by_practice.get(practice)
+    if records is None:
+        return []
+    records = records.filter(service=service)
+    if any(f.name == "opened_at" for f in records.model._meta.concrete_fields):
+        records = records.filter(opened_at__lt=before)
+    return list(records[:3])
+
+
+def link_to_records() -> int:
+    """Link every demo item with a service to a few records of the history that show why it was
+    raised (its practice's incidents, failed changes, breaches …), the first as its origin.
+    Returns how many links were made."""
+    from tikting.improvement.models import SourceLink
+
+    made = 0
+    for item in Item.objects.filter(service__isnull=False).select_related("service", "owner"):
+        actor = item.owner  # None (the system) for items nobody owns yet
+        links = [
+            S.link_source(item, actor=actor, record=record, is_origin=n == 0).pk
+            for n, record in enumerate(_evidence(item.practice, item.service, item.identified_at))
+        ]
+        if not links:
+            continue
+        made += len(links)
+        # Linked when the item was identified, as in real use: the timeline, the last activity
+        # (and with it the stale flags of the governance agenda) stay as the demo built them.
+        SourceLink.objects.filter(pk__in=links).update(created_at=item.identified_at)
+        link_type = ContentType.objects.get_for_model(SourceLink)
+        AuditEntry.objects.filter(object_id__in=[str(pk) for pk in links], content_type=link_type).update(
+            at=item.identified_at
+        )
+        Item.objects.filter(pk=item.pk).update(last_activity_at=item.last_activity_at)
+    return made
+
+
 class Command(BaseCommand):
     help = "Load a demo organisation (users with password 'demo', services, a year of register items)."
 
@@ -1099,6 +1156,8 @@ class Command(BaseCommand):
                         random.Random(options["seed"]), users, services, months=options["history_months"]
                     )
                     history["indicators bound to a metric"] = bind_to_records()
+                    history["links from items to records"] = link_to_records()
+                history["links from items to records"] = link_to_records()
                 self.stdout.write(f"History added: {self.describe(history)}.")
             self.print_logins()
             return
@@ -1124,6 +1183,7 @@ class Command(BaseCommand):
             if not options["no_history"]:
                 history = demo_history.build_history(rng, users, services, months=options["history_months"])
                 history["indicators bound to a metric"] = bind_to_records()
+                history["links from items to records"] = link_to_records()
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
