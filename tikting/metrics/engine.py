@@ -19,12 +19,14 @@ import datetime as dt
 import io
 import math
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Case,
@@ -542,10 +544,37 @@ def _duration_aggregates() -> dict[str, Any]:
     return aggregates
 
 
-def _duration_rows_postgres(definition, scope: QuerySet, by: str | None) -> tuple[dict, list[dict]]:
+# A percentile query over (nearly) every incident sorts them all; PostgreSQL's default costs keep
+# that sort on one core and spill it to disk. For such wide scans only, the planner is told that
+# parallel workers are cheap and the sort may use 64 MB (a million incidents: 1.08 s -> 0.77 s
+# on 2 cores). Transaction-local, and put back afterwards for a caller's own transaction.
+WIDE_SORT = {"parallel_setup_cost": "100", "parallel_tuple_cost": "0.01", "work_mem": "64MB"}
+SELECTIVE_FILTERS = ("service", "group", "priority", "ci", "category", "status")
+
+
+@contextmanager
+def _wide_sort(cursor, wide: bool) -> Iterator[None]:
+    """WIDE_SORT for the statements run inside, when `wide`. On an error the enclosing atomic
+    block rolls the settings back with everything else."""
+    if not wide:
+        yield
+        return
+    cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in WIDE_SORT))
+    before = dict(zip(WIDE_SORT, cursor.fetchone(), strict=True))
+    for name, value in WIDE_SORT.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def _duration_rows_postgres(
+    definition, scope: QuerySet, by: str | None, *, wide: bool = False
+) -> tuple[dict, list[dict]]:
     """PostgreSQL: the total and every group in one scan. The ORM builds the per-incident rows
     (time to resolve computed once per row, the filters, the slicer); the outer query aggregates
-    them with GROUPING SETS ((slicer), ()) and one PERCENTILE_CONT(ARRAY[0.5, 0.9]) sort."""
+    them with GROUPING SETS ((slicer), ()) and one PERCENTILE_CONT(ARRAY[0.5, 0.9]) sort. `wide`:
+    no selective filter, so the sort covers (nearly) every incident (WIDE_SORT)."""
     inner = scope.annotate(
         _ttr=_ttr(),
         _unres=Case(When(_UNRESOLVED & ~_CANCELLED, then=Value(1)), default=Value(0)),
@@ -569,7 +598,7 @@ def _duration_rows_postgres(definition, scope: QuerySet, by: str | None) -> tupl
         "PERCENTILE_CONT(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY s._ttr)"
     )
     outer = f"SELECT {columns}{grouping}, {figures} FROM ({sql}) s {group_by}"  # noqa: S608
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, _wide_sort(cursor, wide):
         cursor.execute(outer, params)
         fetched = cursor.fetchall()
     total: dict = {"_n": 0, "mean": None, "unresolved": 0, "_considered": 0, "median": None, "p90": None}
@@ -746,7 +775,9 @@ def _compute(
     rows: list[dict] = []
     if definition.family == "duration" and use_sql_percentiles:
         key_expr = None
-        total_row, rows = _duration_rows_postgres(definition, _scope(definition, clean), by)
+        # (not when sliced by service, group or CI: the label join made the parallel plan slower)
+        wide = by not in FOREIGN_KEYS and not any(name in clean for name in SELECTIVE_FILTERS)
+        total_row, rows = _duration_rows_postgres(definition, _scope(definition, clean), by, wide=wide)
     elif by:
         key_expr, label_expr = _group_expression(definition, by)
         grouped = qs.annotate(_key=key_expr)

@@ -240,3 +240,15 @@ def test_months_follow_the_site_time_zone(services, settings):
     assert [(p.label, p.extra["median"]) for p in compute("mttr", by="month").points] == [("2024-02", 1.0)]
     assert [(p.key, p.value) for p in compute("mttr_p90", by="week").points] == [("2024-01-29", 1.0)]
     assert compute("mttr", filters={"opened_from": "2024-02-01"}).total.count == 1
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_wide_percentile_settings_are_put_back_for_the_callers_transaction(mttr_data):
+    def setting(name):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting(%s)", [name])
+            return cursor.fetchone()[0]
+
+    before = {name: setting(name) for name in ("work_mem", "parallel_setup_cost")}
+    assert compute("mttr", by="month", cache=False).total.count == 6  # wide: no selective filter
+    assert {name: setting(name) for name in before} == before
