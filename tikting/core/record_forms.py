@@ -515,7 +515,7 @@ def form_fields(kind: RecordKind) -> list[str]:
 
 
 def record_form_class(kind: RecordKind) -> type[RecordForm]:
-    """A ModelForm for a kind: its editable fields minus kind.exclude_from_forms."""
+    """A ModelForm for a kind: its editable fields (not kind.exclude_from_forms nor kind.derived)."""
     return forms.modelform_factory(
         kind.model, form=RecordForm, fields=form_fields(kind), formfield_callback=_formfield_callback
     )

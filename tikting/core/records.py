@@ -41,6 +41,9 @@ class RecordKind:
     search_fields: tuple[str, ...] = ()
     date_field: str = ""  # the field "opened from/to" filters on
     exclude_from_forms: tuple[str, ...] = field(default=DEFAULT_EXCLUDED)
+    # Computed by tikting, never written by a user: out of forms and API writes, exported but
+    # ignored on import.
+    derived: tuple[str, ...] = ()
 
     @property
     def model(self) -> type[models.Model]:
@@ -90,7 +93,7 @@ KINDS: dict[str, RecordKind] = {
             date_field="opened_at",
             # The SLA due times and met flags are derived from the SLA definitions on every save
             # (tikting/slas/services.py): shown, never typed in.
-            exclude_from_forms=(*DEFAULT_EXCLUDED, *SLA_DERIVED),
+            derived=SLA_DERIVED,
         ),
         RecordKind(
             "interaction",
@@ -331,7 +334,7 @@ def _editable(kind: RecordKind) -> set[str]:
     model = kind.model
     names = {f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key}
     names |= {f.name for f in model._meta.many_to_many}
-    return names - set(kind.exclude_from_forms) - {"version"}
+    return names - set(kind.exclude_from_forms) - set(kind.derived) - {"version"}
 
 
 def _check_fields(kind: RecordKind, data: dict[str, Any]) -> None:

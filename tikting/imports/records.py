@@ -38,8 +38,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
-from tikting.core.records import SLA_DERIVED, RecordKind, can_edit_records, get_kind
-from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_csv, read_json
+from tikting.core.records import RecordKind, can_edit_records, get_kind
+from tikting.lib.tabular import FORMATS, ChunkedImport, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
 
 from .base import ImportReport, Progress, no_progress
@@ -258,7 +258,9 @@ def _message(exc: ValidationError) -> str:
     return " ".join(str(m) for m in exc.messages)
 
 
-class _Importer:
+class _Importer(ChunkedImport):
+    chunk_size = CHUNK
+
     def __init__(
         self,
         kind: RecordKind,
@@ -281,7 +283,7 @@ class _Importer:
         self.file = file
         # Derived columns (an incident's SLA verdicts) are exported but never read back: the SLA
         # pass after the write computes them, so a file cannot put a false value in the history.
-        derived = set(SLA_DERIVED) if kind.slug == "incident" else set()
+        derived = set(kind.derived)
         self.fields = {f.name: f for f in _fields(kind) if f.name not in derived}
         self.m2m = {f.name: f for f in _m2m_fields(kind)}
         self.m2m_current: dict[str, dict[Any, list[str]]] = {}  # field → {record id: keys}
@@ -298,28 +300,13 @@ class _Importer:
 
     # -- rows --
 
-    def _row_keys(self, raw: dict[str, Any]) -> set[Any]:
+    def row_keys(self, raw: dict[str, Any]) -> set[Any]:
         keys = set()
         if self.sourced and not _empty(raw.get("external_key")):
             keys.add(("ext", str(raw.get("source") or self.source).strip(), str(raw["external_key"]).strip()))
         if not _empty(raw.get(self.key)):
             keys.add(("key", str(raw[self.key]).strip()))
         return keys
-
-    def feed(self, line: int, raw: Any) -> None:
-        if isinstance(raw, Exception):
-            self.fail(line, {"row": str(raw)})
-            return
-        if not isinstance(raw, dict):
-            self.fail(line, {"row": "Each row must be a JSON object."})
-            return
-        keys = self._row_keys(raw)
-        if keys & self.pending_keys:
-            self.flush()  # the same record twice in a chunk: write the first before matching the second
-        self.pending.append((line, raw))
-        self.pending_keys |= keys
-        if len(self.pending) >= CHUNK:
-            self.flush()
 
     def fail(self, line: int, errors: dict[str, str]) -> None:
         self.report.count(self.kind.slug, "failed")
@@ -417,7 +404,7 @@ class _Importer:
         exts = set()
         keys = set()
         for _l, raw in rows:
-            for k in self._row_keys(raw):
+            for k in self.row_keys(raw):
                 if k[0] == "ext":
                     exts.add(k[2])
                 else:

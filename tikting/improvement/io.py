@@ -38,7 +38,7 @@ from tikting.cmdb.models import Service
 from tikting.core.audit import diff, plain, snapshot
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
-from tikting.lib.tabular import FORMATS, FileFormatError, format_for, read_csv, read_json
+from tikting.lib.tabular import FORMATS, ChunkedImport, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
 
 from . import choices as C
@@ -437,7 +437,9 @@ class Plan:
         return [(obj, obj.version) for obj, _c in (*self.changed_indicators, *self.changed_actions)]
 
 
-class Importer:
+class Importer(ChunkedImport):
+    chunk_size = CHUNK_SIZE
+
     """One import run. Use `import_items()`."""
 
     def __init__(self, *, actor, create_services: bool, dry_run: bool):
@@ -475,23 +477,8 @@ class Importer:
 
     # -- the run --
 
-    def feed(self, line: int, raw: Any) -> None:
-        if isinstance(raw, Exception):
-            self.fail(line, {"row": str(raw)})
-            return
-        if not isinstance(raw, dict):
-            self.fail(line, {"row": "Each row must be a JSON object."})
-            return
-        keys = self._keys(raw)
-        if keys & self.pending_keys:
-            self.flush()  # the same item twice in one chunk: write the first before matching the second
-        self.pending.append((line, raw))
-        self.pending_keys |= keys
-        if len(self.pending) >= CHUNK_SIZE:
-            self.flush()
-
     @staticmethod
-    def _keys(raw: dict[str, Any]) -> set[Any]:
+    def row_keys(raw: dict[str, Any]) -> set[Any]:
         keys: set[Any] = set()
         with contextlib.suppress(ValueError):
             ref = _parse_ref(raw.get("ref"))

@@ -170,3 +170,39 @@ def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any
             yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
             continue
         yield start, {key: csv_unescape(value) for key, value in row.items()}
+
+
+class ChunkedImport:
+    """Rows fed one at a time (from read_csv / read_json), written `chunk_size` at a time by the
+    subclass's flush(). A row naming a record already waiting in the chunk flushes the chunk
+    first, so the second row matches the record the first one wrote. Subclasses give
+    row_keys(raw) (the keys a row can match a record on), fail(line, errors) and flush(), and
+    keep `pending` (line, raw) and `pending_keys`."""
+
+    chunk_size = 1000
+    pending: list[tuple[int, Any]]
+    pending_keys: set[Any]
+
+    def row_keys(self, raw: dict[str, Any]) -> set[Any]:
+        raise NotImplementedError
+
+    def fail(self, line: int, errors: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def feed(self, line: int, raw: Any) -> None:
+        if isinstance(raw, Exception):
+            self.fail(line, {"row": str(raw)})
+            return
+        if not isinstance(raw, dict):
+            self.fail(line, {"row": "Each row must be a JSON object."})
+            return
+        keys = self.row_keys(raw)
+        if keys & self.pending_keys:
+            self.flush()  # the same record twice in one chunk: write the first before matching the second
+        self.pending.append((line, raw))
+        self.pending_keys |= keys
+        if len(self.pending) >= self.chunk_size:
+            self.flush()

@@ -93,7 +93,7 @@ def question_key(metric_key: str, by: str | None, clean_filters: dict[str, Any],
         settings.TIME_ZONE,  # months and weeks are local
         metric_key,
         by,
-        sorted((str(k), v if isinstance(v, str) else str(v)) for k, v in clean_filters.items()),
+        sorted((str(k), str(v)) for k, v in clean_filters.items()),
         sorted(options.items()),
     ]
     return hashlib.sha256(json.dumps(question, default=str).encode()).hexdigest()

@@ -500,6 +500,11 @@ def _version(form) -> int | None:
     return form.cleaned_data.get("version")
 
 
+def _pick(form, *names: str) -> dict[str, Any]:
+    """The named cleaned fields of a validated form, as service keyword arguments."""
+    return {name: form.cleaned_data[name] for name in names}
+
+
 @item_action(P.can_drive, "move")
 def item_transition(request: HttpRequest, item: Item) -> HttpResponse:
     to = request.POST.get("to", "")
@@ -528,9 +533,6 @@ def item_transition(request: HttpRequest, item: Item) -> HttpResponse:
 def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.AssessForm(request.POST)
     forms = {"assess": form}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
-    data = form.cleaned_data
     return _run(
         request,
         item,
@@ -539,10 +541,10 @@ def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
         lambda: S.assess_item(
             item,
             actor=request.user,
-            decision=data["decision"],
-            reason=data["reason"],
-            revisit_date=data["revisit_date"],
-            owner=data["owner"],
+            decision=form.cleaned_data["decision"],
+            reason=form.cleaned_data["reason"],
+            revisit_date=form.cleaned_data["revisit_date"],
+            owner=form.cleaned_data["owner"],
             expected_version=_version(form),
         ),
         lambda done: f"{done.ref} assessed: {done.get_status_display()}.",
@@ -569,9 +571,6 @@ def item_reopen(request: HttpRequest, item: Item) -> HttpResponse:
 def item_block(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.BlockForm(request.POST)
     forms = {"block": form, "open_form": "block"}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
-    blocked = form.cleaned_data["blocked"]
     return _run(
         request,
         item,
@@ -580,11 +579,11 @@ def item_block(request: HttpRequest, item: Item) -> HttpResponse:
         lambda: S.set_blocked(
             item,
             actor=request.user,
-            blocked=blocked,
+            blocked=form.cleaned_data["blocked"],
             blocker=form.cleaned_data["blocker"],
             expected_version=_version(form),
         ),
-        f"{item.ref} is marked blocked." if blocked else f"{item.ref} is no longer blocked.",
+        lambda done: f"{item.ref} is {'marked' if done.blocked else 'no longer'} blocked.",
         "blockers",
     )
 
@@ -765,9 +764,6 @@ def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> Http
     indicator = get_object_or_404(Indicator, pk=indicator_pk, item=item)
     form = F.MeasurementForm(request.POST, prefix=f"m{indicator.pk}")
     forms = {"measure": {indicator.pk: form}, "open_form": f"measure{indicator.pk}"}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
-    data = form.cleaned_data
     return _run(
         request,
         item,
@@ -776,9 +772,9 @@ def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> Http
         lambda: S.record_measurement(
             indicator,
             actor=request.user,
-            value=data["value"],
-            measured_at=data["measured_at"],
-            note=data["note"],
+            value=form.cleaned_data["value"],
+            measured_at=form.cleaned_data["measured_at"],
+            note=form.cleaned_data["note"],
         ),
         lambda m: (
             f"Measured {indicator.name}: {m.value.normalize()}{indicator.unit and ' ' + indicator.unit}."
@@ -791,17 +787,12 @@ def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> Http
 def action_add(request: HttpRequest, item: Item) -> HttpResponse:
     form = F.ActionForm(request.POST, prefix="action")
     forms = {"action": form, "open_form": "action"}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
-    data = form.cleaned_data
     return _run(
         request,
         item,
         form,
         forms,
-        lambda: S.add_action(
-            item, actor=request.user, title=data["title"], owner=data["owner"], due_date=data["due_date"]
-        ),
+        lambda: S.add_action(item, actor=request.user, **_pick(form, "title", "owner", "due_date")),
         lambda action: f"Action “{action.title}” planned.",
         "plan",
     )
@@ -812,16 +803,15 @@ def action_toggle(request: HttpRequest, item: Item, action_pk: int) -> HttpRespo
     action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
     form = F.ActionToggleForm(request.POST)
     forms = {"action_toggle": {action.pk: form}}
-    if not form.is_valid():
-        return _refuse(request, item, forms, 422)
-    done = form.cleaned_data["done"]
     return _run(
         request,
         item,
         form,
         forms,
-        lambda: S.update_action(action, actor=request.user, expected_version=_version(form), done=done),
-        f"Action “{action.title}” {'done' if done else 'reopened'}.",
+        lambda: S.update_action(
+            action, actor=request.user, expected_version=_version(form), done=form.cleaned_data["done"]
+        ),
+        lambda updated: f"Action “{action.title}” {'done' if updated.done else 'reopened'}.",
         "plan",
     )
 
