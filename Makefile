@@ -61,6 +61,7 @@ pg-up:
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DATABASE_URL=sqlite:///:memory: $(BIN)/tikting check --fail-level WARNING
 	DATABASE_URL=sqlite:///:memory: $(BIN)/tikting makemigrations --check --dry-run
 

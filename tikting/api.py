@@ -143,5 +143,5 @@ api.add_router(
     auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
 )
 api.add_router("/governance/", "tikting.governance.api.router")
-api.add_router("/records/", "tikting.core.record_api.router")
+api.add_router("/records/", "tikting.records.api.router")
 api.add_router("/metrics/", "tikting.metrics.api.router")

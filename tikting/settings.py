@@ -63,10 +63,12 @@ INSTALLED_APPS = [
     "tikting.slas",
     "tikting.surveys",
     "tikting.audits",
+    "tikting.records",
     "tikting.improvement",
     "tikting.governance",
     "tikting.imports",
     "tikting.metrics",
+    "tikting.demo",
 ]
 
 MIDDLEWARE = [
@@ -96,7 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tikting.core.context_processors.tikting",
+                "tikting.context_processors.tikting",
             ],
         },
     },

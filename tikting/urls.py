@@ -14,7 +14,7 @@ urlpatterns = [
     path("register/", include("tikting.improvement.urls")),
     path("governance/", include("tikting.governance.urls")),
     path("account/", include("tikting.accounts.urls")),
-    path("records/", include("tikting.core.record_urls")),
+    path("records/", include("tikting.records.urls")),
     path("metrics/", include("tikting.metrics.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

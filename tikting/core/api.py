@@ -2,9 +2,8 @@
 
 from typing import Any
 
+from django.contrib.auth.models import AbstractUser
 from ninja import Field, Schema
-
-from tikting.accounts.models import User
 
 
 class Message(Schema):
@@ -52,7 +51,7 @@ class UserBrief(Schema):
     name: str
 
     @staticmethod
-    def resolve_name(obj: User) -> str:
+    def resolve_name(obj: AbstractUser) -> str:
         return obj.get_full_name() or obj.username
 
 

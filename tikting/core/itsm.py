@@ -12,6 +12,24 @@ class Priority(models.IntegerChoices):
     P5 = 5, "5 - Planning"
 
 
+class Practice(models.TextChoices):
+    """The ITIL 4 practices: what an improvement item, a metric or a record belongs to."""
+
+    INCIDENT = "incident", "Incident management"
+    PROBLEM = "problem", "Problem management"
+    CHANGE = "change", "Change enablement"
+    REQUEST = "request", "Service request management"
+    KNOWLEDGE = "knowledge", "Knowledge management"
+    ASSET = "asset", "IT asset & configuration management"
+    SLA = "sla", "Service level management"
+    SERVICE_DESK = "service_desk", "Service desk"
+    MONITORING = "monitoring", "Monitoring & event management"
+    RELEASE = "release", "Release & deployment management"
+    SECURITY = "security", "Information security management"
+    IMPROVEMENT = "improvement", "Continual improvement"
+    OTHER = "other", "Other"
+
+
 class Channel(models.TextChoices):
     PHONE = "phone", "Phone"
     EMAIL = "email", "E-mail"

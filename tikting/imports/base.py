@@ -113,11 +113,11 @@ class ImportReport:
 
 def apply_source_slas(source: str, report: ImportReport, progress: Progress = no_progress) -> int:
     """After an import of a data set wrote incidents (created or updated any): the SLA due times
-    and met flags of every incident of its source (tikting.metrics.sla.apply_slas, in bulk). Not
+    and met flags of every incident of its source (tikting.slas.verdicts.apply_slas, in bulk). Not
     called on a dry run. Returns the number of incidents evaluated (0 when none was written)."""
     if not report.wrote("incident"):
         return 0
     from tikting.incidents.models import Incident
-    from tikting.metrics.sla import apply_slas
+    from tikting.slas.verdicts import apply_slas
 
     return apply_slas(Incident.objects.filter(source=source), progress=lambda n: progress(n, "sla"))

@@ -54,7 +54,7 @@ urgency and closure code. A raw-only value that does not parse never loses its r
 value as read in ``raw``.
 
 SLA: ``response_due_at``, ``resolution_due_at``, ``response_met``, ``resolution_met`` are computed
-from the active SLA definitions for each incident row (tikting.metrics.sla.evaluate, the rules of
+from the active SLA definitions for each incident row (tikting.slas.verdicts.evaluate, the rules of
 apply_slas; ``now`` = the start of the run) and written with the row, so that they are compared
 like the other fields on a re-import. Not written on a dry run (rolled back).
 
@@ -84,7 +84,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tikting.metrics.sla import (
+from tikting.slas.verdicts import (
     SLA_FIELDS,
     BusinessCalendar,
     definitions_by_key,
@@ -901,7 +901,7 @@ class Importer:
 
     def sla_values(self, values: dict[str, Any]) -> tuple:
         """The SLA due times and met flags of an incident row, by the rules of apply_slas
-        (tikting.metrics.sla.evaluate), computed before the row is written: writing them with the
+        (tikting.slas.verdicts.evaluate), computed before the row is written: writing them with the
         row costs nothing, an UPDATE of every incident after the COPY would (one entry in each of
         the table's indexes per row: ~10 s for 46k incidents on PostgreSQL)."""
         definition = select_definition(self.slas, values["service_id"], values["priority"])

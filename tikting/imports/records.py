@@ -38,9 +38,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
-from tikting.core.records import RecordKind, can_edit_records, get_kind
 from tikting.lib.tabular import FORMATS, ChunkedImport, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
+from tikting.records.registry import RecordKind, can_edit_records, get_kind
 
 from .base import ImportReport, Progress, no_progress
 
@@ -597,14 +597,14 @@ class _Importer(ChunkedImport):
 
     def _after_write(self, written) -> None:
         """Derived data of the rows just written: incidents get their SLA due times and met flags
-        (tikting.metrics.sla.apply_slas over the chunk's created and updated incidents; not on a
+        (tikting.slas.verdicts.apply_slas over the chunk's created and updated incidents; not on a
         dry run, which is rolled back anyway); SLA definitions re-apply once the import is done."""
         changed = [obj.pk for _l, obj, is_new, changes, _o in written if is_new or changes]
         if not changed or self.dry_run:
             return
         label = self.model._meta.label_lower
         if label == "incidents.incident":
-            from tikting.metrics.sla import apply_slas
+            from tikting.slas.verdicts import apply_slas
 
             with transaction.atomic():
                 apply_slas(self.model._default_manager.filter(pk__in=changed))
@@ -714,7 +714,7 @@ def import_records(
         if dry_run:
             transaction.set_rollback(True)
     if importer.slas_changed:
-        from tikting.slas.services import schedule_reapply
+        from tikting.slas.tasks import schedule_reapply
 
         schedule_reapply(None)  # bulk writes send no signals: every incident, in the background
     report.count(kind.slug, "created", 0)  # the kind appears in the summary even with no rows

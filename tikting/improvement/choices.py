@@ -2,21 +2,7 @@
 
 from django.db import models
 
-
-class Practice(models.TextChoices):
-    INCIDENT = "incident", "Incident management"
-    PROBLEM = "problem", "Problem management"
-    CHANGE = "change", "Change enablement"
-    REQUEST = "request", "Service request management"
-    KNOWLEDGE = "knowledge", "Knowledge management"
-    ASSET = "asset", "IT asset & configuration management"
-    SLA = "sla", "Service level management"
-    SERVICE_DESK = "service_desk", "Service desk"
-    MONITORING = "monitoring", "Monitoring & event management"
-    RELEASE = "release", "Release & deployment management"
-    SECURITY = "security", "Information security management"
-    IMPROVEMENT = "improvement", "Continual improvement"
-    OTHER = "other", "Other"
+from tikting.core.itsm import Practice  # noqa: F401  (the ITIL practices, shared with the metrics)
 
 
 class JustificationType(models.TextChoices):

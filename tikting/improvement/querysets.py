@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from . import choices as C
+
+
+def _measurements() -> models.Manager:
+    """Measurement's manager, looked up through the app registry: the models import this module."""
+    return apps.get_model("improvement", "Measurement")._default_manager
 
 
 class ItemQuerySet(models.QuerySet):
@@ -53,10 +59,9 @@ class ItemQuerySet(models.QuerySet):
 
     def with_last_measured(self):
         """Annotate each item with the time of its latest measurement (a correlated subquery)."""
-        from .models import Measurement
-
         last = (
-            Measurement.objects.filter(indicator__item=OuterRef("pk"))
+            _measurements()
+            .filter(indicator__item=OuterRef("pk"))
             .order_by("-measured_at")
             .values("measured_at")[:1]
         )
@@ -68,14 +73,12 @@ class ItemQuerySet(models.QuerySet):
         "Last measured before the interval, or never" is "no measurement within the interval":
         NOT EXISTS costs one index probe per item, where MAX over a join groups every column.
         """
-        from .models import Measurement
-
         now = now or timezone.now()
         limit = now - dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
         watched = Q(status__in=[C.Status.ACTION, C.Status.EVALUATION]) | Q(
             status=C.Status.CLOSED, control_until__gte=timezone.localdate(now)
         )
-        recent = Measurement.objects.filter(indicator__item=OuterRef("pk"), measured_at__gte=limit)
+        recent = _measurements().filter(indicator__item=OuterRef("pk"), measured_at__gte=limit)
         return self.filter(watched).filter(~Exists(recent)).with_last_measured()
 
     def slipped(self):

@@ -19,7 +19,7 @@ from pydantic import ConfigDict
 from tikting.accounts.models import User
 from tikting.core.api import errors
 from tikting.core.exceptions import PermissionDeniedError
-from tikting.core.records import can_view_records
+from tikting.records.registry import can_view_records
 
 from . import engine
 from .definitions import DEFINITIONS, SLICERS

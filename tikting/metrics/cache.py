@@ -19,7 +19,7 @@ The data stamp moves on every INSERT, UPDATE, DELETE (and TRUNCATE) of a table a
 After every `migrate` the triggers are created again (SQLite loses them when a migration rebuilds
 a table) and every answer is forgotten (the code, and with it a formula, may have changed).
 
-`warm()` computes the metrics page's default views anew so the first visitor after an import
+`engine.warm()` computes the metrics page's default views anew so the first visitor after an import
 does not pay for them (run after imports and nightly; see docs/deployment.md).
 """
 
@@ -36,7 +36,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-__all__ = ["DATA_TABLES", "data_stamp", "lookup", "store", "warm"]
+__all__ = ["DATA_TABLES", "data_stamp", "lookup", "store"]
 
 # The tables whose rows metrics read (values, filters, slicer labels).
 DATA_TABLES = (
@@ -159,19 +159,6 @@ def purge(*, everything: bool = False) -> int:
         return CachedResult.objects.all().delete()[0]
     stale = ~Q(stamp=data_stamp()) | Q(expires_at__lte=timezone.now())
     return CachedResult.objects.filter(stale).delete()[0]
-
-
-def warm(metric_keys: list[str] | None = None) -> int:
-    """Compute anew the metrics page's default view (by month, no filter) of every metric, or of
-    those given, so that they are ready for the next visitor. Returns how many were computed."""
-    from .definitions import DEFINITIONS
-    from .engine import compute
-
-    done = 0
-    for key in metric_keys or list(DEFINITIONS):
-        compute(key, by="month", refresh=True)
-        done += 1
-    return done
 
 
 def after_migrate(using: str = "default", **kwargs: Any) -> None:

@@ -65,7 +65,7 @@ _TTR_EDGES = (
 )
 
 _SLA_EDGES = (
-    "Basis `definitions`: met flags computed by tikting.metrics.sla.apply_slas from the SLA "
+    "Basis `definitions`: met flags computed by tikting.slas.verdicts.apply_slas from the SLA "
     "definitions (targets per priority; a service's own definition wins over the general one; "
     "24×7 or business hours in the site time zone).",
     "Basis `source`: the source's own flag (source_sla_met, ServiceNow's made_sla); resolution only.",

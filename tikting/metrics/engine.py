@@ -49,8 +49,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils import timezone
 
-from tikting.core.itsm import Priority
+from tikting.core.itsm import Practice, Priority
 
+from . import cache as results
 from .definitions import ATTRIBUTES, DEFINITIONS, PERIODS, MetricDefinition, get_definition
 
 __all__ = ["FILTER_FIELDS", "MetricResult", "Point", "compute", "parse_filters"]
@@ -401,8 +402,6 @@ def _slice_label(by: str, key: Any, label: Any) -> str:
     if by == "priority":
         return Priority(key).label if key in Priority.values else NONE_LABEL
     if by == "practice":
-        from tikting.improvement.choices import Practice
-
         return dict(Practice.choices).get(key, key)
     if key in (None, ""):
         return NONE_LABEL
@@ -726,7 +725,6 @@ def compute(
 
     if not cache or now is not None:
         return fresh()
-    from . import cache as results
 
     definition = get_definition(metric_key)
     clean = _clean_filters(filters)
@@ -933,3 +931,13 @@ def _compute_backlog(
 
 def list_definitions() -> list[MetricDefinition]:
     return list(DEFINITIONS.values())
+
+
+def warm(metric_keys: list[str] | None = None) -> int:
+    """Compute anew the metrics page's default view (by month, no filter) of every metric, or of
+    those given, so that they are ready for the next visitor. Returns how many were computed."""
+    done = 0
+    for key in metric_keys or list(DEFINITIONS):
+        compute(key, by="month", refresh=True)
+        done += 1
+    return done

@@ -34,7 +34,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from tikting.core.records import KINDS
+from tikting.records.registry import KINDS
 
 from . import engine
 from .definitions import DEFINITIONS

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET
 from tikting.accounts.models import Team
 from tikting.cmdb.models import Service
 from tikting.core.itsm import Priority
-from tikting.core.records import can_view_records
 from tikting.incidents.models import Incident
+from tikting.records.registry import can_view_records
 
 from . import engine
 from .definitions import DEFINITIONS, SLICERS

@@ -1,10 +1,10 @@
-"""Keeping the incidents' SLA due times and met flags current (tikting.metrics.sla.apply_slas).
+"""Keeping the incidents' SLA due times and met flags current (tikting.slas.verdicts.apply_slas).
 
 - an incident saved through the record service: evaluated in the same transaction
   (tikting/core/records.py);
 - an import that writes incidents: applied to the incidents it wrote (tikting/imports/*);
 - an SLA definition created, changed or deleted: re-applied, by a background task, to the
-  incidents it may cover (signals.py, tasks.reapply_slas);
+  incidents it may cover (signals.py, tasks.schedule_reapply);
 - nightly (`tikting slas apply --open-only` or tasks.apply_slas): open incidents past due become
   breached as time passes.
 """
@@ -16,9 +16,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from tikting.metrics.sla import OPEN_STATUSES, apply_slas
+from tikting.slas.verdicts import OPEN_STATUSES, apply_slas
 
-__all__ = ["incidents", "reapply", "schedule_reapply", "scope_of"]
+__all__ = ["incidents", "reapply", "scope_of"]
 
 
 def incidents(*, source: str | None = None, open_only: bool = False) -> QuerySet:
@@ -60,11 +60,3 @@ def reapply(scopes: list[dict[str, Any]] | None = None, *, progress=None) -> int
     q = _scope_filter(scopes)
     qs = incidents() if q is None else incidents().filter(q)
     return apply_slas(qs, progress=progress)
-
-
-def schedule_reapply(scopes: list[dict[str, Any]] | None) -> None:
-    """Enqueue tasks.reapply_slas once the current transaction commits (the worker must see the
-    saved definition; a rolled-back save enqueues nothing)."""
-    from .tasks import reapply_slas
-
-    transaction.on_commit(lambda: reapply_slas.enqueue(scopes))

@@ -16,7 +16,8 @@ from django.dispatch import receiver
 from tikting.cmdb.models import Service
 
 from .models import SLADefinition
-from .services import schedule_reapply, scope_of
+from .services import scope_of
+from .tasks import schedule_reapply
 
 _FIELDS = ("service_id", "priority", "response_minutes", "resolution_minutes", "calendar", "day_start",
            "day_end", "weekdays", "active")  # fmt: skip

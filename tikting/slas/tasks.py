@@ -24,3 +24,9 @@ def apply_slas(source: str | None = None, open_only: bool = True) -> dict[str, i
     time become breached."""
     with transaction.atomic():  # all or nothing, as the command does it
         return {"incidents": services.apply_slas(services.incidents(source=source, open_only=open_only))}
+
+
+def schedule_reapply(scopes: list[dict[str, Any]] | None) -> None:
+    """Enqueue reapply_slas once the current transaction commits (the worker must see the
+    saved definition; a rolled-back save enqueues nothing)."""
+    transaction.on_commit(lambda: reapply_slas.enqueue(scopes))

@@ -400,7 +400,7 @@ def test_import_writes_the_sla_fields_with_the_rows(zipped: Path):
     assert (i1.response_due_at, i1.response_met, i1.resolution_met) == (None, None, False)
     assert not Incident.objects.filter(priority=3, resolution_due_at__isnull=False).exists()
     # the same rules as apply_slas: applying it afterwards changes nothing
-    from tikting.metrics.sla import SLA_FIELDS, apply_slas
+    from tikting.slas.verdicts import SLA_FIELDS, apply_slas
 
     before = list(Incident.objects.order_by("pk").values_list(*SLA_FIELDS))
     assert any(row[3] is not None for row in before)

@@ -564,7 +564,7 @@ SUBMIT_RECORD_SESSION_KEY = "tk_submit_record"
 
 def _source_record(ref: str) -> tuple[str, Any] | None:
     """`<slug>:<pk>` (from a record page's "Raise an improvement") as (ref, record), or None."""
-    from tikting.core import records as R
+    from tikting.records import registry as R
 
     slug, _, pk = (ref or "").partition(":")
     kind = R.KINDS.get(slug)
@@ -576,7 +576,7 @@ def _source_record(ref: str) -> tuple[str, Any] | None:
 
 def _record_initial(ref: str, record: Any) -> dict[str, Any]:
     """Practice, service, source channel and reference of an item raised from a record."""
-    from tikting.core import records as R
+    from tikting.records import registry as R
 
     kind = R.KINDS[ref.partition(":")[0]]
     service = record if isinstance(record, Service) else getattr(record, "service", None)

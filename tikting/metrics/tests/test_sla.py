@@ -8,14 +8,14 @@ from django.core.exceptions import ValidationError
 
 from tikting.incidents.models import Incident
 from tikting.metrics.engine import compute
-from tikting.metrics.sla import (
+from tikting.slas.models import SLADefinition
+from tikting.slas.verdicts import (
     BusinessCalendar,
     add_working_minutes,
     apply_slas,
     select_definition,
     working_minutes_between,
 )
-from tikting.slas.models import SLADefinition
 
 from .conftest import at, incident
 

@@ -9,11 +9,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tikting.core.models import AuditEntry
-from tikting.core.records import create_record, delete_record, update_record
 from tikting.imports.records import import_records
 from tikting.incidents.models import Incident
-from tikting.metrics.sla import SLA_FIELDS, apply_slas, evaluate, select_definition
+from tikting.records.registry import create_record, delete_record, update_record
 from tikting.slas.models import SLADefinition
+from tikting.slas.verdicts import SLA_FIELDS, apply_slas, evaluate, select_definition
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -87,7 +87,7 @@ def test_generic_import_sets_flags(p2):
 
 
 def test_generic_import_dry_run_sets_nothing(p2):
-    with mock.patch("tikting.metrics.sla.apply_slas") as apply:
+    with mock.patch("tikting.slas.verdicts.apply_slas") as apply:
         report = import_records("incident", io.StringIO(CSV), dry_run=True)
     assert report.ok and not apply.called
     assert not Incident.objects.exists()

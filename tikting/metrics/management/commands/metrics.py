@@ -1,7 +1,7 @@
 """`tikting metrics list`, `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
 [--format table|json|csv] [--basis auto|definitions|source]` and
 `tikting metrics report [--source S …] [--format table|json|csv]` (tikting/metrics/report.py) and
-`tikting metrics warm [METRIC …]` (tikting/metrics/cache.py)."""
+`tikting metrics warm [METRIC …]` (tikting/metrics/engine.py)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 raise CommandError(f"metric: unknown {', '.join(unknown)}; see `tikting metrics list`.")
             started = time.perf_counter()
             purged = cache.purge()
-            done = cache.warm(options["metric"] or None)
+            done = engine.warm(options["metric"] or None)
             seconds = time.perf_counter() - started
             self.stdout.write(f"{done} series ready, {purged} outdated answers deleted, {seconds:.1f} s.")
             return

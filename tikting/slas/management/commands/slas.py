@@ -4,7 +4,7 @@
     tikting slas apply --open-only          # nightly: open incidents past due become breached
     tikting slas apply --source bpic2014    # the incidents of one source
 
-Runs tikting.metrics.sla.apply_slas (docs/metrics.md, "SLA compliance"); a progress bar on a
+Runs tikting.slas.verdicts.apply_slas (docs/metrics.md, "SLA compliance"); a progress bar on a
 terminal. The same as a task: tikting.slas.tasks.apply_slas.
 """
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 
-from .records import KINDS, RecordKind, _editable, kind_for
+from .registry import KINDS, RecordKind, _editable, kind_for
 
 OPTIONS_CAP = 500  # a foreign-key filter or form field with more rows becomes a text input
 DISTINCT_CAP = 100  # distinct values offered for an indexed text column (source, category)

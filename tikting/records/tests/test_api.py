@@ -16,9 +16,9 @@ from ninja import NinjaAPI
 
 from tikting.accounts.models import ApiToken
 from tikting.api import api as root_api
-from tikting.core import records as R
-from tikting.core.record_api import router
 from tikting.incidents.models import Incident
+from tikting.records import registry as R
+from tikting.records.api import router
 from tikting.urls import urlpatterns as project_urlpatterns
 
 test_api = NinjaAPI(
@@ -30,11 +30,11 @@ test_api.add_router("/records/", router)
 
 urlpatterns = [
     path("api/", test_api.urls),
-    path("records/", include("tikting.core.record_urls")),
+    path("records/", include("tikting.records.urls")),
     *(p for p in project_urlpatterns if not (isinstance(p, URLResolver) and p.namespace == "records")),
 ]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tikting.core.tests.test_record_api")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tikting.records.tests.test_api")]
 
 NOW = timezone.now()
 
@@ -194,7 +194,7 @@ class TestWrite:
         assert not Incident.objects.exists()
 
     def test_sla_verdicts_are_derived_never_written(self, as_, cast):
-        from tikting.core.record_forms import form_fields
+        from tikting.records.forms import form_fields
 
         api = as_("contributor")
         typed = {"number": "INC9", "opened_at": "2026-02-01T10:00:00Z", "resolution_met": True}

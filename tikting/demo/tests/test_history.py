@@ -14,8 +14,8 @@ from tikting.accounts.models import Role, Team, User
 from tikting.audits.models import AuditFinding
 from tikting.changes.models import Change
 from tikting.cmdb.models import ConfigurationItem, Service
-from tikting.core import demo_history as H
-from tikting.core.management.commands import demo as demo_command
+from tikting.demo import history as H
+from tikting.demo.management.commands import demo as demo_command
 from tikting.incidents.models import Incident, IncidentActivity, Interaction
 from tikting.knowledge.models import Article
 from tikting.problems.models import Problem

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tikting.core.records import KINDS
+from tikting.records.registry import KINDS
 
 
 class Command(BaseCommand):

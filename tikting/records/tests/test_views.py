@@ -17,19 +17,19 @@ from django.utils import timezone
 
 from tikting.accounts.models import Team
 from tikting.cmdb.models import ConfigurationItem
-from tikting.core import records as R
 from tikting.core.audit import history_for
 from tikting.improvement.models import Item, SourceLink
 from tikting.incidents.models import Incident
 from tikting.problems.models import Problem
+from tikting.records import registry as R
 from tikting.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = [
-    path("records/", include("tikting.core.record_urls")),
+    path("records/", include("tikting.records.urls")),
     *(p for p in project_urlpatterns if not (isinstance(p, URLResolver) and p.namespace == "records")),
 ]
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tikting.core.tests.test_record_views")]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tikting.records.tests.test_views")]
 
 NOW = timezone.now()
 

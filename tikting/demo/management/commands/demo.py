@@ -6,7 +6,7 @@ back in time with queryset updates so the year has a shape: items identified ove
 months, closures per month, stale and overdue items, measurement histories.
 
 Then a year of generated ITSM history for the demo services (incidents, interactions, problems,
-changes, requests, surveys, articles: `tikting.core.demo_history`), unless `--no-history`.
+changes, requests, surveys, articles: `tikting.demo.history`), unless `--no-history`.
 
 Idempotent: when the demo items are present it does nothing (but adds the history if it is
 missing); `--reset` wipes the register and the demo history first.
@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
 from tikting.cmdb.models import Service
-from tikting.core import demo_history
 from tikting.core.models import AuditEntry, StatusChange
+from tikting.demo import history as demo_history
 from tikting.governance import services as G
 from tikting.governance.models import ReviewMeeting
 from tikting.improvement import choices as C

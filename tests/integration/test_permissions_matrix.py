@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from tikting.accounts.models import ApiToken
 from tikting.core.models import AuditEntry
-from tikting.core.records import create_record
 from tikting.governance import services as GS
 from tikting.improvement.models import Comment, Item
+from tikting.records.registry import create_record
 from tikting.test import ready_item
 
 pytestmark = pytest.mark.django_db

@@ -4,10 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from tikting.core import records as R
 from tikting.core.audit import history_for
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.incidents.models import Incident
+from tikting.records import registry as R
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import record_views as V
+from . import views as V
 
 app_name = "records"
 

@@ -16,11 +16,12 @@ from django.shortcuts import get_object_or_404
 from ninja import Body, Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from . import record_forms as F
-from . import records as R
-from .api import UserBrief, errors
-from .audit import history_for
-from .exceptions import PermissionDeniedError
+from tikting.core.api import UserBrief, errors
+from tikting.core.audit import history_for
+from tikting.core.exceptions import PermissionDeniedError
+
+from . import forms as F
+from . import registry as R
 
 router = Router(tags=["records"])
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
@@ -24,10 +23,11 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import push_url
 
-from . import record_forms as F
-from . import records as R
-from .audit import history_for
-from .exceptions import ConflictError, PermissionDeniedError
+from tikting.core.audit import history_for
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
+
+from . import forms as F
+from . import registry as R
 
 RELATED_ROWS = 10  # rows of each related list on a record page; the rest is a link to the list
 HISTORY_ROWS = 200
@@ -413,17 +413,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-def _linked_items(obj: models.Model) -> list[Any]:
-    from tikting.improvement.models import SourceLink
-
-    ct = ContentType.objects.get_for_model(obj)
-    return list(
-        SourceLink.objects.filter(content_type=ct, object_id=str(obj.pk))
-        .select_related("item", "item__owner")
-        .order_by("-item__id")
-    )
-
-
 def _get(kind: R.RecordKind, pk: int, *, full: bool = False) -> models.Model:
     model = kind.model
     qs = model._default_manager.all()
@@ -452,7 +441,7 @@ def record_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "raw_other": raw if raw and not isinstance(raw, dict) else None,
         "related": _related(kind, obj),
         "history": _history(obj),
-        "links": _linked_items(obj),
+        "links": R.links_to(obj),
         "raise_url": raise_url,
         "list_url": _list_url(kind),
         "api_url": f"/api/records/{kind.slug}/{obj.pk}",

@@ -11,6 +11,7 @@ audit trail (who, when, old → new) and guard concurrent edits with the record'
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from tikting.accounts.models import Role
-
-from . import audit
-from .exceptions import ConflictError, PermissionDeniedError
+from tikting.core import audit
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
 DEFAULT_EXCLUDED = ("raw", "version", "created_at", "updated_at")
 SLA_DERIVED = ("response_due_at", "resolution_due_at", "response_met", "resolution_met")
@@ -356,7 +356,7 @@ def _derive_slas(obj: models.Model) -> None:
     are stored values that changed in this transaction). SLA definitions re-apply themselves to
     the incidents they cover when saved or deleted (tikting/slas/signals.py)."""
     if obj._meta.label_lower == "incidents.incident":
-        from tikting.metrics.sla import set_slas
+        from tikting.slas.verdicts import set_slas
 
         set_slas(obj)
 
@@ -419,3 +419,20 @@ def delete_record(obj: models.Model, *, actor) -> None:
         obj.delete()
     except models.ProtectedError as exc:
         raise ValidationError({"record": f"{obj} is still referenced: {exc.protected_objects}"}) from exc
+
+
+# --- Links from above ----------------------------------------------------------------------------
+# An app above the records (the register's SourceLink) says what links to a record: it registers a
+# function in its AppConfig.ready(), so this layer shows the links without importing that app.
+_linkers: list[Callable[[models.Model], list[Any]]] = []
+
+
+def register_linker(linker: Callable[[models.Model], list[Any]]) -> None:
+    """`linker(record)` returns the objects linked to that record (shown on its page)."""
+    if linker not in _linkers:
+        _linkers.append(linker)
+
+
+def links_to(obj: models.Model) -> list[Any]:
+    """Everything the registered linkers link to `obj`, in their order."""
+    return [link for linker in _linkers for link in linker(obj)]

@@ -2,7 +2,7 @@ from django.conf import settings
 
 from tikting import __version__
 from tikting.accounts.models import Role
-from tikting.core.records import KINDS
+from tikting.records.registry import KINDS
 
 RECORD_KINDS = list(KINDS.values())
 

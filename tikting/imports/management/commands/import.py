@@ -24,8 +24,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tikting.core.exceptions import PermissionDeniedError
-from tikting.core.records import KINDS
 from tikting.imports.base import ImportReport, no_progress
+from tikting.records.registry import KINDS
 
 DATASETS = ("servicenow", "bpic2014")
 SHOWN_ERRORS = 50

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class RecordsConfig(AppConfig):
+    """The record-kind registry and the generic record pages, API and forms over it."""
+
+    name = "tikting.records"
+    label = "records"
