@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo serve test test-sqlite test-postgres test-browser lint fmt typecheck bench clean pg-up
+.PHONY: install demo serve test test-sqlite test-postgres test-browser lint fmt typecheck bench clean pg-up system-deps
 
 # Build the environment only: .venv with pinned packages, the `tikting` CLI, front-end assets.
+# What the operating system lacks (npm) is installed first by scripts/system-deps.
 install: $(BIN)/tikting static/vendor/.stamp
 
 $(BIN)/tikting: pyproject.toml requirements.txt requirements-dev.txt constraints.txt
@@ -18,6 +19,7 @@ $(BIN)/tikting: pyproject.toml requirements.txt requirements-dev.txt constraints
 	touch $(BIN)/tikting
 
 static/vendor/.stamp: package.json package-lock.json
+	command -v npm >/dev/null 2>&1 || scripts/system-deps demo
 	npm ci --no-audit --no-fund --silent
 	mkdir -p static/vendor
 	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
@@ -41,8 +43,9 @@ demo: install
 serve: install
 	$(BIN)/tikting runserver 127.0.0.1:8000
 
-# Every test, on SQLite and on PostgreSQL (started when not running).
-test: install
+# Every test, on SQLite and on PostgreSQL. On a bare machine scripts/system-deps first installs
+# Debian's chromium, nmap and PostgreSQL where missing, and starts PostgreSQL.
+test: system-deps install
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory test-sqlite
@@ -54,9 +57,10 @@ test-sqlite:
 test-postgres: pg-up
 	DATABASE_URL=$(PG_URL) $(BIN)/pytest -n 2 -q
 
-pg-up:
-	@pg_isready -q -h 127.0.0.1 -p 5432 || (pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && sleep 2)
-	@pg_isready -h 127.0.0.1 -p 5432
+pg-up: system-deps
+
+system-deps:
+	@scripts/system-deps test
 
 lint:
 	$(BIN)/ruff check .
