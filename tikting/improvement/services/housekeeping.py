@@ -1,0 +1,74 @@
+"""Scheduled housekeeping, run daily by `tikting register housekeeping` or a task: deferred items
+back for assessment, sustainment of closed items, measurements of bound indicators."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from tikting.core import audit
+
+from .. import choices as C
+from ..models import Indicator, Item, Measurement
+from .common import Actor, _save_item, _set_status
+from .indicators import metric_value, record_measurement
+from .lifecycle import check_item_sustainment
+
+
+@transaction.atomic
+def wake_deferred(*, as_of: dt.date | None = None, actor: Actor = None) -> int:
+    """Deferred items whose revisit date has come are back in the assessment queue."""
+    count = 0
+    for item in Item.objects.select_for_update().deferred_due(as_of):
+        before = audit.snapshot(item)
+        _set_status(item, C.Status.NEW, actor=actor, reason=f"revisit date {item.revisit_date} reached")
+        _save_item(item, before, actor=actor, message="Back for assessment: revisit date reached")
+        count += 1
+    return count
+
+
+def check_sustainment(*, today: dt.date | None = None) -> dict[str, int]:
+    """check_item_sustainment for every closed item under watch; counts per resulting status."""
+    counts: dict[str, int] = {}
+    watched = Item.objects.closed().filter(sustainment__in=[C.Sustainment.HOLDING, C.Sustainment.SLIPPED])
+    for item in watched.iterator():
+        with transaction.atomic():
+            status = check_item_sustainment(item, today=today)
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def take_computed_measurements(*, today: dt.date | None = None) -> int:
+    """Measure every bound indicator whose item is acting, evaluating, or closed and under watch,
+    once per measurement interval: the metric over the interval that just ended. Returns how many
+    measurements were recorded. Run daily by `tikting register housekeeping`."""
+    today = today or timezone.localdate()
+    interval = dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
+    watched = models.Q(item__status__in=[C.Status.ACTION, C.Status.EVALUATION]) | models.Q(
+        item__status=C.Status.CLOSED, item__control_until__gte=today
+    )
+    taken = 0
+    bound = Indicator.objects.exclude(metric_key="").filter(watched).select_related("item")
+    for indicator in bound:
+        last = (
+            indicator.measurements.filter(source=Measurement.Source.COMPUTED).order_by("-measured_at").first()
+        )
+        if last is not None and timezone.localdate(last.measured_at) > today - interval:
+            continue
+        start = today - interval + dt.timedelta(days=1)
+        value, count = metric_value(indicator.metric_key, indicator.metric_scope, start, today)
+        if value is None:
+            continue
+        record_measurement(
+            indicator,
+            actor=None,
+            value=value,
+            measured_at=min(timezone.now(), timezone.make_aware(dt.datetime.combine(today, dt.time(23, 59)))),
+            note=f"{start}..{today}, {count} records",
+            source=Measurement.Source.COMPUTED,
+        )
+        taken += 1
+    return taken

@@ -1,0 +1,200 @@
+"""Services of indicators and their measurements, and of indicators bound to a tikting metric
+(baseline and measurements computed from the records)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from tikting.core import audit
+
+from .. import choices as C
+from .. import permissions as P
+from ..models import Indicator, Item, Measurement
+from .common import INDICATOR_FIELDS, Actor, _check_fields, _decimal, _lock, _touch, _user
+from .lifecycle import check_item_sustainment
+
+
+def _clean_indicator_values(data: dict[str, Any]) -> dict[str, Any]:
+    for field in ("baseline_value", "target_value"):
+        if field in data:
+            data[field] = _decimal(data[field], field)
+    return data
+
+
+@transaction.atomic
+def add_indicator(item: Item, *, actor: Actor, **data: Any) -> Indicator:
+    """An indicator of the item (INDICATOR_FIELDS); a baseline given without a date is dated today."""
+    P.check(actor, P.can_edit, item, what=f"add indicators to {item.ref}")
+    _check_fields(data, INDICATOR_FIELDS)
+    indicator = Indicator(item=item, **_clean_indicator_values(dict(data)))
+    if indicator.baseline_value is not None and not indicator.baseline_date:
+        indicator.baseline_date = timezone.localdate()
+    if indicator.baseline_value is not None and not indicator.baseline_method:
+        indicator.baseline_method = "manual"
+    indicator.full_clean()
+    indicator.save()
+    audit.record(
+        indicator, action="create", actor=actor, root=item, changes=audit.diff({}, audit.snapshot(indicator))
+    )
+    _touch(item)
+    return indicator
+
+
+@transaction.atomic
+def update_indicator(
+    indicator: Indicator, *, actor: Actor, expected_version: int | None = None, **changes: Any
+) -> Indicator:
+    """Change the fields given; ConflictError when the indicator changed since `expected_version`."""
+    P.check(actor, P.can_edit, indicator.item, what=f"edit indicators of {indicator.item.ref}")
+    _check_fields(changes, INDICATOR_FIELDS)
+    locked = _lock(Indicator, indicator, expected_version)
+    before = audit.snapshot(locked)
+    for name, value in _clean_indicator_values(dict(changes)).items():
+        setattr(locked, name, value)
+    if "baseline_value" in changes and locked.baseline_value is not None and "baseline_date" not in changes:
+        locked.baseline_date = locked.baseline_date or timezone.localdate()
+    locked.version += 1
+    locked.full_clean()
+    locked.save()
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    audit.record(locked, action="update", actor=actor, root=locked.item, changes=diff)
+    _touch(locked.item)
+    return locked
+
+
+@transaction.atomic
+def remove_indicator(indicator: Indicator, *, actor: Actor) -> None:
+    """Delete the indicator and its measurements; the audit row keeps what it was."""
+    item = indicator.item
+    P.check(actor, P.can_edit, item, what=f"remove indicators of {item.ref}")
+    audit.record(
+        indicator, action="delete", actor=actor, root=item, changes=audit.diff(audit.snapshot(indicator), {})
+    )
+    indicator.delete()
+    _touch(item)
+
+
+@transaction.atomic
+def record_measurement(
+    indicator: Indicator,
+    *,
+    actor: Actor,
+    value: Any,
+    measured_at: dt.datetime | None = None,
+    note: str = "",
+    source: str = Measurement.Source.MANUAL,
+) -> Measurement:
+    """A measurement of the indicator (not in the future). A closed item under watch is checked
+    again for sustainment."""
+    item = Item.objects.get(pk=indicator.item_id)
+    P.check(actor, P.can_drive, item, what=f"record measurements of {item.ref}")
+    number = _decimal(value, "value")
+    if number is None:
+        raise ValidationError({"value": "A measurement needs a value."})
+    measured_at = measured_at or timezone.now()
+    if measured_at > timezone.now() + dt.timedelta(minutes=5):
+        raise ValidationError({"measured_at": "A measurement cannot be in the future."})
+    measurement = Measurement(
+        indicator=indicator,
+        value=number,
+        measured_at=measured_at,
+        note=note or "",
+        source=source,
+        recorded_by=_user(actor),
+    )
+    measurement.full_clean()
+    measurement.save()
+    audit.record(
+        measurement,
+        action="create",
+        actor=actor,
+        root=item,
+        changes={"value": [None, str(number)], "indicator": [None, indicator.name]},
+        message=f"Measured {indicator.name}: {number.normalize()}",
+    )
+    _touch(item)
+    if item.status == C.Status.CLOSED and item.sustainment in {C.Sustainment.HOLDING, C.Sustainment.SLIPPED}:
+        check_item_sustainment(item)
+    return measurement
+
+
+# --- Indicators bound to a tikting metric ------------------------------------------------------
+
+
+def metric_value(
+    metric_key: str, scope: dict[str, Any], start: dt.date, end: dt.date
+) -> tuple[Decimal | None, int]:
+    """The metric's value and record count over [start, end] (local dates) within `scope` (the
+    metrics engine's filters: service, priority, group, category, ci, source, status)."""
+    from tikting.metrics.engine import compute
+
+    filters = {**scope, "opened_from": start.isoformat(), "opened_to": end.isoformat()}
+    total = compute(metric_key, filters=filters).total
+    value = None if total.value is None else Decimal(str(round(total.value, 4)))
+    return value, total.count
+
+
+@transaction.atomic
+def bind_indicator(
+    indicator: Indicator,
+    *,
+    actor: Actor,
+    metric_key: str,
+    scope: dict[str, Any] | None = None,
+    window_start: dt.date,
+    window_end: dt.date,
+    expected_version: int | None = None,
+) -> Indicator:
+    """Bind an indicator to a tikting metric and scope, and compute its baseline over a window.
+
+    The baseline comes from the records (e.g. MTTR of service E-mail, priority 2, over the last
+    90 days), never typed in; its method says which metric, scope, window and how many records.
+    Unit and direction follow the metric. Raises ValidationError naming `metric_key`, a scope
+    filter or `window_start` when they cannot be used, or when the window holds no records.
+    """
+    from tikting.metrics.definitions import get_definition
+
+    item = indicator.item
+    P.check(actor, P.can_edit, item, what=f"edit indicators of {item.ref}")
+    scope = {k: v for k, v in (scope or {}).items() if v not in (None, "")}
+    if window_start > window_end:
+        raise ValidationError({"window_start": "The window starts after it ends."})
+    try:
+        definition = get_definition(metric_key)
+    except ValidationError as exc:
+        raise ValidationError({"metric_key": exc.messages}) from exc
+    value, count = metric_value(metric_key, scope, window_start, window_end)
+    if value is None:
+        raise ValidationError(
+            {"window_start": f"No records in scope between {window_start} and {window_end}: no baseline."}
+        )
+    described = ", ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "all records"
+    locked = _lock(Indicator, indicator, expected_version)
+    before = audit.snapshot(locked)
+    locked.metric_key = metric_key
+    locked.metric_scope = scope
+    locked.unit = {"hours": "h"}.get(definition.unit, definition.unit)[:30]
+    if definition.direction in C.Direction.values:
+        locked.direction = definition.direction
+    locked.baseline_value = value
+    locked.baseline_date = window_end
+    locked.baseline_method = (
+        f"computed: {definition.label}, {described}, {window_start}..{window_end}, {count} records"
+    )[:300]
+    locked.version += 1
+    locked.full_clean()
+    locked.save()
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    audit.record(
+        locked, action="update", actor=actor, root=locked.item, changes=diff, message="Bound to a metric"
+    )
+    _touch(locked.item)
+    return locked
