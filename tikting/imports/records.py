@@ -684,12 +684,12 @@ def import_records(
 ) -> ImportReport:
     """Create or update records of a kind from a CSV / JSON / JSON Lines stream. See the module doc.
 
-    Raises PermissionDeniedError unless `actor` (None = the system) may edit records.
+    Raises PermissionDeniedError unless `actor` (None = the system) may edit records of the kind.
     """
     from tikting.core.exceptions import PermissionDeniedError
 
     kind = get_kind(kind_slug)
-    if actor is not None and not can_edit_records(actor):
+    if actor is not None and not can_edit_records(actor, kind):
         raise PermissionDeniedError(f"You may not import {kind.label_plural.lower()}.")
     report = ImportReport(source=source, dry_run=dry_run)
     importer = _Importer(

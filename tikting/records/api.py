@@ -3,7 +3,7 @@
 The kinds are data, so bodies and records are generic JSON objects (`dict[str, Any]`): relations by
 id, choices by value, dates and times in ISO 8601. The services of tikting/core/records.py validate
 them and name the field of every error (422), refuse a stale `expected_version` (409) and check
-permission (viewers read, contributors create and edit, managers delete).
+permission per kind (viewers read; who writes depends on the kind's `access`, docs/permissions.md).
 """
 
 from __future__ import annotations
@@ -87,6 +87,12 @@ def _readable(request: HttpRequest) -> None:
         raise PermissionDeniedError("You may not read ITSM records.")
 
 
+def _writable(request: HttpRequest, kind: R.RecordKind, what: str) -> None:
+    """Refuse (403) before reading the body: who may not write learns nothing from validation."""
+    if not R.can_edit_records(_actor(request), kind):
+        raise PermissionDeniedError(f"You may not {what} {kind.label_plural.lower()}.")
+
+
 def _get(kind: R.RecordKind, record_id: int) -> Any:
     return get_object_or_404(kind.model._default_manager.all(), pk=record_id)
 
@@ -135,6 +141,7 @@ def list_records(request: HttpRequest, slug: KindSlug, params: Query[ListParams]
 )
 def create_record(request: HttpRequest, slug: KindSlug, payload: Body[dict[str, Any]]):  # type: ignore[valid-type]
     kind = R.get_kind(slug)
+    _writable(request, kind, "create")
     data = F.coerce_payload(kind, dict(payload))
     obj = R.create_record(kind, actor=_actor(request), **data)
     return Status(201, _out(kind, obj))
@@ -167,6 +174,7 @@ def update_record(
     record_id: RecordId,
 ):
     kind = R.get_kind(slug)
+    _writable(request, kind, "edit")
     obj = _get(kind, record_id)
     data = dict(payload)
     expected = data.pop("expected_version", None)
@@ -190,9 +198,9 @@ def update_record(
 )
 def delete_record(request: HttpRequest, slug: KindSlug, record_id: RecordId):  # type: ignore[valid-type]
     kind = R.get_kind(slug)
-    obj = _get(kind, record_id)
-    if not R.can_delete_records(_actor(request)):
+    if not R.can_delete_records(_actor(request), kind):
         raise HttpError(403, f"You may not delete {kind.label_plural.lower()}.")
+    obj = _get(kind, record_id)
     R.delete_record(obj, actor=_actor(request))
     return Status(204, None)
 

@@ -28,6 +28,37 @@ SLA_DERIVED = ("response_due_at", "resolution_due_at", "response_met", "resoluti
 
 
 @dataclass(frozen=True)
+class Access:
+    """Who may write records of a kind: the lowest role that may create and edit them, and the
+    lowest that may delete them (every signed-in viewer reads them). docs/permissions.md."""
+
+    name: str
+    write: Role
+    delete: Role
+    why: str
+
+
+# Operational records are logged and worked by frontline staff; findings received from auditors
+# are recorded by the improvement manager, who brings them to the register; configuration and
+# customers' survey answers define what every figure counts (SLA targets, services, groups, the
+# catalogue, CIs, CSAT), so only administrators change them: an improvement is judged by those
+# figures and must not be able to move them by editing the ruler.
+OPERATIONAL = Access(
+    "operational", Role.CONTRIBUTOR, Role.MANAGER, "logged and worked by frontline staff"
+)
+FINDINGS = Access(
+    "findings", Role.MANAGER, Role.MANAGER, "audit findings the improvement manager brings to the register"
+)
+REFERENCE = Access(
+    "reference",
+    Role.ADMIN,
+    Role.ADMIN,
+    "reference data every figure is computed against (targets, services, groups, catalogue, CIs, "
+    "customers' survey answers)",
+)
+
+
+@dataclass(frozen=True)
 class RecordKind:
     slug: str
     model_label: str  # "incidents.Incident"
@@ -44,6 +75,7 @@ class RecordKind:
     # Computed by tikting, never written by a user: out of forms and API writes, exported but
     # ignored on import.
     derived: tuple[str, ...] = ()
+    access: Access = OPERATIONAL
 
     @property
     def model(self) -> type[models.Model]:
@@ -188,6 +220,7 @@ KINDS: dict[str, RecordKind] = {
             list_fields=("name", "service", "automated", "manual_minutes"),
             filter_fields=("service", "automated"),
             search_fields=("name",),
+            access=REFERENCE,
         ),
         RecordKind(
             "article",
@@ -222,6 +255,7 @@ KINDS: dict[str, RecordKind] = {
             filter_fields=("score", "service", "source"),
             search_fields=("comment",),
             date_field="responded_at",
+            access=REFERENCE,
         ),
         RecordKind(
             "audit-finding",
@@ -234,6 +268,7 @@ KINDS: dict[str, RecordKind] = {
             filter_fields=("severity", "status", "service", "source"),
             search_fields=("number", "title", "description", "audit"),
             date_field="found_at",
+            access=FINDINGS,
         ),
         RecordKind(
             "ci",
@@ -246,6 +281,7 @@ KINDS: dict[str, RecordKind] = {
             list_fields=("name", "ci_class", "ci_type", "service", "status", "source"),
             filter_fields=("ci_class", "status", "service", "source"),
             search_fields=("name", "ci_type"),
+            access=REFERENCE,
         ),
         RecordKind(
             "service",
@@ -259,6 +295,7 @@ KINDS: dict[str, RecordKind] = {
             filter_fields=("criticality", "active"),
             search_fields=("name", "description"),
             exclude_from_forms=(),
+            access=REFERENCE,
         ),
         RecordKind(
             "sla",
@@ -272,6 +309,7 @@ KINDS: dict[str, RecordKind] = {
             filter_fields=("service", "priority", "calendar"),
             search_fields=("name",),
             exclude_from_forms=(),
+            access=REFERENCE,
         ),
         RecordKind(
             "group",
@@ -284,6 +322,7 @@ KINDS: dict[str, RecordKind] = {
             list_fields=("name", "description", "source"),
             search_fields=("name",),
             exclude_from_forms=(),
+            access=REFERENCE,
         ),
     )
 }
@@ -309,22 +348,33 @@ def get_kind(slug: str) -> RecordKind:
 # --- Permissions ----------------------------------------------------------------------------------
 
 
+def _has(user, role: str) -> bool:
+    return bool(user is not None and user.is_authenticated and user.has_role(role))
+
+
 def can_view_records(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.has_role(Role.VIEWER))
+    return _has(user, Role.VIEWER)
 
 
-def can_edit_records(user) -> bool:
-    """Frontline staff (contributors) log and update ITSM records."""
-    return bool(user is not None and user.is_authenticated and user.has_role(Role.CONTRIBUTOR))
+def can_edit_records(user, kind: RecordKind) -> bool:
+    """Create, edit and import records of `kind`: its `access.write` role or above (contributors
+    log operational records, managers audit findings, administrators reference data)."""
+    return _has(user, kind.access.write)
 
 
-def can_delete_records(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.has_role(Role.MANAGER))
+def can_delete_records(user, kind: RecordKind) -> bool:
+    return _has(user, kind.access.delete)
 
 
-def _require(actor, predicate, what: str) -> None:
-    if actor is not None and not predicate(actor):
-        raise PermissionDeniedError(f"You may not {what}.")
+def can_raise_from_records(user) -> bool:
+    """Raise an improvement from a record of any kind: the register's rule for submitting one
+    (contributors and above, tikting/improvement/permissions.py can_submit)."""
+    return _has(user, Role.CONTRIBUTOR)
+
+
+def _require(actor, predicate, kind: RecordKind, what: str) -> None:
+    if actor is not None and not predicate(actor, kind):
+        raise PermissionDeniedError(f"You may not {what} {kind.label_plural.lower()}.")
 
 
 # --- Services -------------------------------------------------------------------------------------
@@ -365,7 +415,7 @@ def _derive_slas(obj: models.Model) -> None:
 def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model:
     """Create a record of `kind`. Validates every field (errors name them), writes an audit row."""
     kind = get_kind(kind) if isinstance(kind, str) else kind
-    _require(actor, can_edit_records, f"create {kind.label_plural.lower()}")
+    _require(actor, can_edit_records, kind, "create")
     _check_fields(kind, data)
     plain, m2m = _split_m2m(kind, data)
     obj = kind.model(**plain)
@@ -384,7 +434,7 @@ def update_record(obj: models.Model, *, actor, expected_version: int | None = No
     kind = kind_for(obj)
     if kind is None:
         raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})
-    _require(actor, can_edit_records, f"edit {kind.label_plural.lower()}")
+    _require(actor, can_edit_records, kind, "edit")
     _check_fields(kind, changes)
     locked: Any = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
     has_version = hasattr(locked, "version")
@@ -413,7 +463,7 @@ def delete_record(obj: models.Model, *, actor) -> None:
     kind = kind_for(obj)
     if kind is None:
         raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})
-    _require(actor, can_delete_records, f"delete {kind.label_plural.lower()}")
+    _require(actor, can_delete_records, kind, "delete")
     audit.record(obj, action="delete", actor=actor, changes=audit.diff(audit.snapshot(obj), {}))
     try:
         obj.delete()

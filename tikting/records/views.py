@@ -77,11 +77,12 @@ def _list_url(kind: R.RecordKind, query: str = "") -> str:
     return reverse("records:list", args=[kind.slug]) + (f"?{query}" if query else "")
 
 
-def _perms(user) -> dict[str, bool]:
+def _perms(user, kind: R.RecordKind) -> dict[str, bool]:
+    """What the page offers: only the buttons the user may use (the services check again)."""
     return {
-        "can_edit": R.can_edit_records(user),
-        "can_delete": R.can_delete_records(user),
-        "can_raise": R.can_edit_records(user),
+        "can_edit": R.can_edit_records(user, kind),
+        "can_delete": R.can_delete_records(user, kind),
+        "can_raise": R.can_raise_from_records(user),
     }
 
 
@@ -98,10 +99,11 @@ def index(request: HttpRequest) -> HttpResponse:
             "count": kind.model._default_manager.count(),
             "url": _list_url(kind),
             "new_url": reverse("records:create", args=[kind.slug]),
+            "can_create": R.can_edit_records(request.user, kind),
         }
         for kind in R.KINDS.values()
     ]
-    return render(request, "records/index.html", {"kinds": kinds, **_perms(request.user)})
+    return render(request, "records/index.html", {"kinds": kinds})
 
 
 # --- List ---------------------------------------------------------------------------------------
@@ -223,7 +225,7 @@ def record_list(request: HttpRequest, slug: str) -> HttpResponse:
         "active": any(name != "sort" for name in query),
         "list_url": _list_url(kind),
         "api_url": f"/api/records/{kind.slug}",
-        **_perms(request.user),
+        **_perms(request.user, kind),
     }
     canonical = _list_url(kind, canonical_query.urlencode())
     return _render(
@@ -445,7 +447,7 @@ def record_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "raise_url": raise_url,
         "list_url": _list_url(kind),
         "api_url": f"/api/records/{kind.slug}/{obj.pk}",
-        **_perms(request.user),
+        **_perms(request.user, kind),
     }
     return render(request, "records/detail.html", context)
 
@@ -457,7 +459,7 @@ def record_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def record_create(request: HttpRequest, slug: str) -> HttpResponse:
     kind = _kind(slug)
-    if not R.can_edit_records(request.user):
+    if not R.can_edit_records(request.user, kind):
         raise PermissionDenied(f"You may not create {kind.label_plural.lower()}.")
     form_class = F.record_form_class(kind)
     form = form_class(request.POST or None)
@@ -479,7 +481,7 @@ def record_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def record_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     kind = _kind(slug)
-    if not R.can_edit_records(request.user):
+    if not R.can_edit_records(request.user, kind):
         raise PermissionDenied(f"You may not edit {kind.label_plural.lower()}.")
     obj = _get(kind, pk)
     form_class = F.record_form_class(kind)
@@ -525,7 +527,7 @@ def record_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def record_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     kind = _kind(slug)
-    if not R.can_delete_records(request.user):
+    if not R.can_delete_records(request.user, kind):
         raise PermissionDenied(f"You may not delete {kind.label_plural.lower()}.")
     obj = _get(kind, pk)
     key = F.key_of(kind, obj)

@@ -218,7 +218,7 @@ class TestWrite:
         assert record.category == "mail"
 
     def test_kinds_without_a_version_edit_without_one(self, as_, cast):
-        response = as_("contributor").patch(f"/service/{cast.email.pk}", {"description": "Mail for all"})
+        response = as_("admin").patch(f"/service/{cast.email.pk}", {"description": "Mail for all"})
         assert response.status_code == 200 and response.json()["description"] == "Mail for all"
 
     def test_many_to_many_fields_take_ids(self, as_, cast):

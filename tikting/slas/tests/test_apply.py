@@ -104,23 +104,23 @@ def test_definition_change_reapplies_through_the_task(cast, settings, django_cap
     )
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         sla = create_record(
-            "sla", actor=cast.manager, name="P2", priority=2, resolution_minutes=60, calendar="24x7"
+            "sla", actor=cast.admin, name="P2", priority=2, resolution_minutes=60, calendar="24x7"
         )
     assert len(callbacks) == 1
     assert flags("INC20")[1:] == (T0 + dt.timedelta(hours=1), None, True)
     assert flags("INC21") == (None, None, None, None)  # another priority: not covered
 
     with django_capture_on_commit_callbacks(execute=True):
-        update_record(sla, actor=cast.manager, priority=1)  # moves: both priorities re-applied
+        update_record(sla, actor=cast.admin, priority=1)  # moves: both priorities re-applied
     assert flags("INC20") == (None, None, None, None)
     assert flags("INC21")[1:] == (T0 + dt.timedelta(hours=1), None, False)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        update_record(SLADefinition.objects.get(pk=sla.pk), actor=cast.manager, name="P1 renamed")
+        update_record(SLADefinition.objects.get(pk=sla.pk), actor=cast.admin, name="P1 renamed")
     assert callbacks == []  # a new name affects no incident
 
     with django_capture_on_commit_callbacks(execute=True):
-        delete_record(SLADefinition.objects.get(pk=sla.pk), actor=cast.manager)
+        delete_record(SLADefinition.objects.get(pk=sla.pk), actor=cast.admin)
     assert flags("INC21") == (None, None, None, None)
 
 
