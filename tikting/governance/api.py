@@ -172,11 +172,15 @@ class Totals(Schema):
 
 class OnTime(Schema):
     closed: int
-    with_target_date: int = Field(description="The denominator")
+    with_target_date: int = Field(description="Closed items with a target date")
     on_time: int
     late: int
+    open_past_target: int = Field(description="Open items whose target date has passed: missed")
+    missed: int = Field(description="late + open_past_target")
     without_target_date: int
-    percent: float | None
+    percent: float | None = Field(
+        description="on_time / (with_target_date + open_past_target) × 100, unrounded; null when 0 / 0"
+    )
 
 
 class CycleTime(Schema):

@@ -63,11 +63,25 @@ class Filters:
 
     def window(self, qs: QuerySet, field: str) -> QuerySet:
         """Keep rows whose `field` (a datetime) falls on a local day between start and end."""
+        return qs.filter(self.window_q(field))
+
+    def window_q(self, field: str) -> Q:
+        """The condition of window(): `field` (a datetime) on a local day between start and end."""
+        q = Q()
         if self.start:
-            qs = qs.filter(**{f"{field}__gte": _local_midnight(self.start)})
+            q &= Q(**{f"{field}__gte": _local_midnight(self.start)})
         if self.end:
-            qs = qs.filter(**{f"{field}__lt": _local_midnight(self.end + dt.timedelta(days=1))})
-        return qs
+            q &= Q(**{f"{field}__lt": _local_midnight(self.end + dt.timedelta(days=1))})
+        return q
+
+    def date_window_q(self, field: str) -> Q:
+        """`field` (a date) between start and end, inclusive."""
+        q = Q()
+        if self.start:
+            q &= Q(**{f"{field}__gte": self.start})
+        if self.end:
+            q &= Q(**{f"{field}__lte": self.end})
+        return q
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
@@ -78,12 +92,14 @@ def _filters(practice=None, service=None, start=None, end=None) -> Filters:
     return Filters(practice=practice or None, service=service, start=start, end=end)
 
 
+# Figures are returned unrounded (the API and exports carry full precision); the dashboard rounds
+# them for display only.
 def _days(value: dt.timedelta | None) -> float | None:
-    return None if value is None else round(value.total_seconds() / 86400, 2)
+    return None if value is None else value.total_seconds() / 86400
 
 
 def _percent(part: int, whole: int) -> float | None:
-    return None if not whole else round(100 * part / whole, 1)
+    return None if not whole else 100 * part / whole
 
 
 # --- Stock: what the register holds ------------------------------------------------------------
@@ -134,32 +150,52 @@ def items_by_quadrant(qs=None, *, practice=None, service=None, start=None, end=N
 # --- Closure: how items end -------------------------------------------------------------------
 
 
+def _closed_q(f: Filters, *, include_withdrawn: bool) -> Q:
+    """Closed items whose closure date is in the window (withdrawn ones only when asked)."""
+    closed = Q(status=C.Status.CLOSED, closed_at__isnull=False) & f.window_q("closed_at")
+    return closed if include_withdrawn else closed & ~Q(outcome=C.Outcome.WITHDRAWN)
+
+
 def _closed(qs, f: Filters, *, include_withdrawn: bool) -> QuerySet:
-    closed = f.window(f.scope(qs).filter(status=C.Status.CLOSED, closed_at__isnull=False), "closed_at")
-    if not include_withdrawn:
-        closed = closed.exclude(outcome=C.Outcome.WITHDRAWN)
-    return closed
+    return f.scope(qs).filter(_closed_q(f, include_withdrawn=include_withdrawn))
 
 
 def closed_on_time(
-    qs=None, *, practice=None, service=None, start=None, end=None, include_withdrawn: bool = False
+    qs=None,
+    *,
+    practice=None,
+    service=None,
+    start=None,
+    end=None,
+    include_withdrawn: bool = False,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """% closed by target date = on_time / with_target_date × 100.
+    """% closed by target date = on_time / (with_target_date + open_past_target) × 100.
 
-    Denominator: closed items (withdrawn excluded unless asked) that had a target date.
-    Numerator: those whose closure date, in the site's time zone, is on or before the target date.
-    Items closed without a target date are reported separately and are in neither.
-    Window: closure date. `percent` is None when the denominator is 0.
+    Closed items (withdrawn excluded unless asked) that had a target date count in the window of
+    their closure date: on time when their closure date, in the site's time zone, is on or before
+    the target date, else late. Open items whose target date has already passed (before `today`)
+    have missed it whatever happens next: they count as missed in the window of their target date,
+    so that leaving late items open never flatters the figure. Items closed without a target date
+    are reported separately and are in neither. `percent` is None when the denominator is 0.
+    One query.
     """
     f = _filters(practice, service, start, end)
-    row = _closed(qs, f, include_withdrawn=include_withdrawn).aggregate(
-        closed=Count("pk"),
-        with_target_date=Count("pk", filter=Q(target_date__isnull=False)),
-        on_time=Count("pk", filter=Q(target_date__isnull=False, closed_at__date__lte=F("target_date"))),
+    today = today or timezone.localdate()
+    closed = _closed_q(f, include_withdrawn=include_withdrawn)
+    past_target = Q(status__in=C.OPEN_STATUSES, target_date__lt=today) & f.date_window_q("target_date")
+    row = f.scope(qs).aggregate(
+        closed=Count("pk", filter=closed),
+        with_target_date=Count("pk", filter=closed & Q(target_date__isnull=False)),
+        on_time=Count(
+            "pk", filter=closed & Q(target_date__isnull=False, closed_at__date__lte=F("target_date"))
+        ),
+        open_past_target=Count("pk", filter=past_target),
     )
     row["without_target_date"] = row["closed"] - row["with_target_date"]
     row["late"] = row["with_target_date"] - row["on_time"]
-    row["percent"] = _percent(row["on_time"], row["with_target_date"])
+    row["missed"] = row["late"] + row["open_past_target"]
+    row["percent"] = _percent(row["on_time"], row["with_target_date"] + row["open_past_target"])
     return row
 
 
@@ -316,7 +352,7 @@ def practice_metrics(
         "totals": totals(qs, **f),
         "by_status": items_by_status(qs, **f),
         "by_quadrant": items_by_quadrant(qs, **f),
-        "closed_on_time": closed_on_time(qs, **f),
+        "closed_on_time": closed_on_time(qs, **f, today=timezone.localdate(now) if now else None),
         "cycle_time": cycle_time(qs, **f),
         "outcomes": outcomes(qs, **f),
         "sustainment": sustainment(qs, **f),

@@ -245,6 +245,21 @@ def test_practice_metrics_filter_and_report_deltas(cast, login):
     assert body["outcomes"]["items"][0]["realised_delta"] == "-2.5"
 
 
+def test_practice_metrics_count_open_items_past_target_as_missed_at_full_precision(cast, login):
+    now = timezone.now()
+    today = timezone.localdate(now)
+    on_time = S.create_item(actor=cast.contributor, title="on time")
+    Item.objects.filter(pk=on_time.pk).update(
+        status="closed", identified_at=now - dt.timedelta(days=5), closed_at=now, target_date=today
+    )
+    for title in ("late one", "late two"):  # still open, target passed: missed
+        late = S.create_item(actor=cast.contributor, title=title)
+        Item.objects.filter(pk=late.pk).update(target_date=today - dt.timedelta(days=3))
+    body = login(cast.viewer).get(f"{BASE}/practice-metrics").json()["closed_on_time"]
+    assert (body["on_time"], body["open_past_target"], body["missed"]) == (1, 2, 2)
+    assert body["percent"] == pytest.approx(100 / 3, abs=1e-9)  # not 33.3: rounding is for display
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

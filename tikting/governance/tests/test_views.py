@@ -316,3 +316,17 @@ def test_a_bad_dashboard_filter_is_reported_and_ignored(cast, login, new_item):
     assert response.status_code == 200
     assert response.context["form"].errors
     assert response.context["m"]["totals"]["total"] == 1
+
+
+def test_the_dashboard_rounds_closed_by_target_date_for_display_and_names_the_missed(cast, login):
+    now = timezone.now()
+    done = S.create_item(actor=cast.contributor, title="done on time")
+    Item.objects.filter(pk=done.pk).update(
+        status="closed", closed_at=now, target_date=timezone.localdate(now), outcome="successful"
+    )
+    for title in ("late one", "late two"):
+        late = S.create_item(actor=cast.contributor, title=title)
+        Item.objects.filter(pk=late.pk).update(target_date=timezone.localdate(now) - dt.timedelta(days=2))
+    page = login(cast.viewer).get("/governance/dashboard/").content.decode()
+    assert "33.3 %" in page and "33.33" not in page
+    assert "1 of 3 due · 2 open past target (missed)" in page

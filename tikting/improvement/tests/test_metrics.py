@@ -70,13 +70,14 @@ def test_it_computes_mean_and_median_cycle_time(four_closed):
 def test_it_takes_the_middle_value_for_an_odd_count(cast):
     for days in (25, 5, 10):
         closed_item(cast, identified=at(2025, 1, 1), closed=at(2025, 1, 1) + dt.timedelta(days=days))
-    assert M.cycle_time() == {"count": 3, "mean_days": 13.33, "median_days": 10.0}
+    # full precision: 40 / 3 days, not 13.33 (rounding is the dashboard's, for display)
+    assert M.cycle_time() == {"count": 3, "mean_days": 40 / 3, "median_days": 10.0}
 
 
 def test_it_averages_the_two_middle_values_for_an_even_count(cast):
     for hours in (12, 36, 60, 240):  # 0.5, 1.5, 2.5, 10 days
         closed_item(cast, identified=at(2025, 1, 1), closed=at(2025, 1, 1) + dt.timedelta(hours=hours))
-    assert M.cycle_time() == {"count": 4, "mean_days": 3.62, "median_days": 2.0}
+    assert M.cycle_time() == {"count": 4, "mean_days": 3.625, "median_days": 2.0}
 
 
 def test_it_includes_withdrawn_items_only_when_asked(four_closed):
@@ -114,9 +115,32 @@ def test_it_computes_the_share_closed_by_target_date(four_closed):
         "with_target_date": 4,
         "on_time": 3,
         "late": 1,
+        "open_past_target": 0,
+        "missed": 1,
         "without_target_date": 0,
         "percent": 75.0,
     }
+
+
+def test_open_items_past_their_target_count_as_missed(four_closed, cast):
+    """An item left open after its target date has missed it: leaving it open must not flatter
+    the figure (it was 75 % with the late ones simply not closed yet)."""
+    late_open = ready_item(cast, title="late, still open")
+    Item.objects.filter(pk=late_open.pk).update(target_date=dt.date(2025, 2, 14))
+    due_today = ready_item(cast, title="due today, still open")
+    Item.objects.filter(pk=due_today.pk).update(target_date=dt.date(2025, 3, 1))
+    deferred = S.create_item(actor=cast.contributor, title="deferred")
+    Item.objects.filter(pk=deferred.pk).update(status=C.Status.DEFERRED, target_date=dt.date(2025, 1, 1))
+    result = M.closed_on_time(today=dt.date(2025, 3, 1))
+    assert (result["on_time"], result["late"], result["open_past_target"], result["missed"]) == (3, 1, 1, 2)
+    assert result["percent"] == 60.0  # 3 on time of 4 closed + 1 open past its target
+    # the open item counts in the window of its target date (February), not in January's
+    march_1 = dt.date(2025, 3, 1)
+    february = M.closed_on_time(start=dt.date(2025, 2, 1), end=dt.date(2025, 2, 28), today=march_1)
+    january = M.closed_on_time(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31), today=march_1)
+    assert (february["percent"], january["percent"]) == (pytest.approx(100 / 3), 100.0)
+    # and the dashboard's bundle counts it as of its `now`
+    assert M.practice_metrics(now=at(2025, 3, 2))["closed_on_time"]["open_past_target"] == 2
 
 
 def test_items_without_target_date_are_outside_the_denominator(four_closed, cast):
@@ -233,7 +257,7 @@ def test_it_counts_sustained_and_slipped(four_closed):
         "sustained": 2,
         "slipped": 1,
         "not_watched": 1,
-        "slipped_share": 33.3,
+        "slipped_share": 100 / 3,
     }
 
 
