@@ -254,6 +254,16 @@ class Indicator(models.Model):
     unit = models.CharField(max_length=30, blank=True)
     direction = models.CharField(max_length=6, choices=C.Direction.choices, default=C.Direction.LOWER)
     role = models.CharField(max_length=10, choices=C.IndicatorRole.choices, default=C.IndicatorRole.PRIMARY)
+    # Who takes the measure (besides the item's owner): records measurements whatever their role
+    # above viewer (permissions.can_measure). Empty: the item's owner.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who records its measurements, besides the item's owner",
+    )
     baseline_value = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     baseline_date = models.DateField(null=True, blank=True)
     baseline_method = models.CharField(

@@ -13,7 +13,7 @@ from tikting.core import audit
 
 from .. import permissions as P
 from ..models import Action, Item
-from .common import ACTION_FIELDS, Actor, _check_fields, _lock, _touch
+from .common import ACTION_FIELDS, Actor, _check_fields, _check_worker, _lock, _pk, _touch
 
 
 @transaction.atomic
@@ -22,6 +22,7 @@ def add_action(
 ) -> Action:
     """Plan an action of the item, optionally with an owner and a due date."""
     P.check(actor, P.can_drive, item, what=f"plan actions for {item.ref}")
+    _check_worker(owner)
     action = Action(item=item, title=(title or "").strip(), owner=owner, due_date=due_date)
     action.full_clean()
     action.save()
@@ -37,9 +38,17 @@ def update_action(
     action: Action, *, actor: Actor, expected_version: int | None = None, **changes: Any
 ) -> Action:
     """Change the fields given (ACTION_FIELDS); marking it done stamps done_at. ConflictError when
-    the action changed since `expected_version`."""
-    P.check(actor, P.can_drive, action.item, what=f"change actions of {action.item.ref}")
+    the action changed since `expected_version`. The item's driver changes anything; the action's
+    own owner all but its owner (permissions.can_update_action)."""
+    ref = action.item.ref
+    handover = "owner" in changes and _pk(changes["owner"]) != action.owner_id
+    what = f"change actions of {ref}"
+    if handover and actor is not None and P.can_update_action(actor, action):
+        what = f"hand the action over to someone else (the owner of {ref} or a manager does)"
+    P.check(actor, P.can_update_action, action, {"owner"} if handover else (), what=what)
     _check_fields(changes, ACTION_FIELDS)
+    if handover:
+        _check_worker(changes["owner"])
     locked = _lock(Action, action, expected_version)
     before = audit.snapshot(locked)
     for name, value in changes.items():

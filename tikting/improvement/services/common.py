@@ -15,6 +15,7 @@ from tikting.accounts.models import Role, User
 from tikting.core import audit
 from tikting.core.exceptions import ConflictError
 
+from .. import permissions as P
 from ..models import Action, Indicator, Item
 
 # The acting user: a view's request.user (an anonymous one is refused by the permission check),
@@ -61,6 +62,7 @@ INDICATOR_FIELDS = frozenset(
         "target_date",
         "metric_key",
         "metric_scope",
+        "owner",
     }
 )
 ACTION_FIELDS = frozenset({"title", "owner", "due_date", "done"})
@@ -124,6 +126,17 @@ def _check_owner(owner: User | int | None) -> None:
     user = owner if isinstance(owner, User) else User.objects.filter(pk=owner).first()
     if user is None or not user.has_role(Role.OWNER):
         raise ValidationError({"owner": "The owner must be an active user with the owner role or above."})
+
+
+def _check_worker(owner: User | int | None) -> None:
+    """An action's or an indicator's owner (a user or a user id) must be able to act on it: an
+    active user with the contributor role or above (permissions.can_own_work)."""
+    if owner is None:
+        return
+    user = owner if isinstance(owner, User) else User.objects.filter(pk=owner).first()
+    if not P.can_own_work(user):
+        message = "The owner must be an active user with the contributor role or above (viewers only read)."
+        raise ValidationError({"owner": message})
 
 
 def _user(actor: Actor) -> User | None:

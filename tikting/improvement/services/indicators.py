@@ -16,7 +16,17 @@ from tikting.core import audit
 from .. import choices as C
 from .. import permissions as P
 from ..models import Indicator, Item, Measurement
-from .common import INDICATOR_FIELDS, Actor, _check_fields, _decimal, _lock, _touch, _user
+from .common import (
+    INDICATOR_FIELDS,
+    Actor,
+    _check_fields,
+    _check_worker,
+    _decimal,
+    _lock,
+    _pk,
+    _touch,
+    _user,
+)
 from .lifecycle import check_item_sustainment
 
 
@@ -32,6 +42,7 @@ def add_indicator(item: Item, *, actor: Actor, **data: Any) -> Indicator:
     """An indicator of the item (INDICATOR_FIELDS); a baseline given without a date is dated today."""
     P.check(actor, P.can_edit, item, what=f"add indicators to {item.ref}")
     _check_fields(data, INDICATOR_FIELDS)
+    _check_worker(data.get("owner"))
     indicator = Indicator(item=item, **_clean_indicator_values(dict(data)))
     if indicator.baseline_value is not None and not indicator.baseline_date:
         indicator.baseline_date = timezone.localdate()
@@ -53,6 +64,8 @@ def update_indicator(
     """Change the fields given; ConflictError when the indicator changed since `expected_version`."""
     P.check(actor, P.can_edit, indicator.item, what=f"edit indicators of {indicator.item.ref}")
     _check_fields(changes, INDICATOR_FIELDS)
+    if "owner" in changes and _pk(changes["owner"]) != indicator.owner_id:
+        _check_worker(changes["owner"])
     locked = _lock(Indicator, indicator, expected_version)
     before = audit.snapshot(locked)
     for name, value in _clean_indicator_values(dict(changes)).items():
@@ -94,7 +107,7 @@ def record_measurement(
     """A measurement of the indicator (not in the future). A closed item under watch is checked
     again for sustainment."""
     item = Item.objects.get(pk=indicator.item_id)
-    P.check(actor, P.can_drive, item, what=f"record measurements of {item.ref}")
+    P.check(actor, P.can_measure, indicator, what=f"record measurements of {indicator.name} ({item.ref})")
     number = _decimal(value, "value")
     if number is None:
         raise ValidationError({"value": "A measurement needs a value."})
