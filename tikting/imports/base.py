@@ -65,6 +65,7 @@ class ImportReport:
     error_count: int = 0  # all errors; `errors` keeps the first MAX_ERRORS
     warnings: list[RowWarning] = field(default_factory=list)
     warning_count: int = 0  # all warnings; `warnings` keeps the first MAX_ERRORS
+    notes: list[str] = field(default_factory=list)  # what the run did besides the rows (derived data)
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -90,6 +91,10 @@ class ImportReport:
         if len(self.warnings) < self.MAX_ERRORS:
             self.warnings.append(RowWarning(file, line, field_name, message))
 
+    def note(self, text: str) -> None:
+        """Say what the run did besides writing rows (e.g. SLA definitions applied)."""
+        self.notes.append(text)
+
     def finish(self) -> ImportReport:
         self.seconds = time.monotonic() - self.started
         return self
@@ -108,6 +113,7 @@ class ImportReport:
             "errors": [e.as_dict() for e in self.errors],
             "warning_count": self.warning_count,
             "warnings": [w.as_dict() for w in self.warnings],
+            "notes": list(self.notes),
         }
 
 

@@ -598,7 +598,8 @@ class _Importer(ChunkedImport):
     def _after_write(self, written) -> None:
         """Derived data of the rows just written: incidents get their SLA due times and met flags
         (tikting.slas.verdicts.apply_slas over the chunk's created and updated incidents; not on a
-        dry run, which is rolled back anyway); SLA definitions re-apply once the import is done."""
+        dry run, which is rolled back anyway); SLA definitions are applied once the import is done
+        (_apply_imported_slas)."""
         changed = [obj.pk for _l, obj, is_new, changes, _o in written if is_new or changes]
         if not changed or self.dry_run:
             return
@@ -671,6 +672,16 @@ class _Importer(ChunkedImport):
         StatusChange.objects.bulk_create(statuses, batch_size=CHUNK)
 
 
+def _apply_imported_slas(report: ImportReport, progress: Progress) -> None:
+    """An `sla` import created or changed definitions: re-apply them to every incident now, before
+    the import returns (bulk writes send no signals, and a background task would wait for a worker
+    that a default set-up does not run). All or nothing (slas.services.reapply)."""
+    from tikting.slas.services import reapply
+
+    applied = reapply(None, progress=lambda n: progress(n, "incidents (SLAs applied)"))
+    report.note(f"SLA definitions applied to {applied:,} incident(s).")
+
+
 def import_records(
     kind_slug: str,
     stream: IO[str],
@@ -714,9 +725,7 @@ def import_records(
         if dry_run:
             transaction.set_rollback(True)
     if importer.slas_changed:
-        from tikting.slas.tasks import schedule_reapply
-
-        schedule_reapply(None)  # bulk writes send no signals: every incident, in the background
+        _apply_imported_slas(report, progress)
     report.count(kind.slug, "created", 0)  # the kind appears in the summary even with no rows
     report.errors.sort(key=lambda e: e.line)  # rows are validated by chunk, read errors at once
     return report.finish()

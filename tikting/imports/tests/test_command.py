@@ -134,3 +134,16 @@ def test_export_command(tmp_path):
     assert exc is None and json.loads(out)["counts"]["incident"]["unchanged"] == 33
     exc, _out, _err = call("export", "nothing")
     assert "Unknown kind" in str(exc)
+
+
+def test_sla_import_says_it_applied_the_definitions(tmp_path):
+    import datetime as dt
+
+    opened = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)
+    Incident.objects.create(number="INC1", opened_at=opened, priority=4, status="new")
+    path = tmp_path / "slas.csv"
+    path.write_text("name,priority,resolution_minutes\nP4 24x7,4,120\n")
+    exc, out, err = call("import", "sla", str(path))
+    assert exc is None, err
+    assert "SLA definitions applied to 1 incident(s)." in out
+    assert Incident.objects.get().resolution_due_at == opened + dt.timedelta(hours=2)

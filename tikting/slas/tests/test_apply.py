@@ -153,13 +153,17 @@ def test_a_deleted_service_takes_its_definitions_out_of_use(settings, django_cap
     assert SLADefinition.objects.get(active=True) == general
 
 
-def test_sla_import_schedules_a_full_reapply(settings, django_capture_on_commit_callbacks):
-    settings.TASKS = IMMEDIATE
+def test_sla_import_applies_the_definitions_before_it_returns():
+    """Not through a background task: the default set-up runs no worker (the database task
+    backend), so the incidents would keep their old verdicts until someone ran one."""
     Incident.objects.create(number="INC30", opened_at=T0, priority=5, status="new")
-    with django_capture_on_commit_callbacks(execute=True):
-        report = import_records("sla", io.StringIO("name,priority,resolution_minutes\nP5,5,60\n"))
+    report = import_records("sla", io.StringIO("name,priority,resolution_minutes\nP5,5,60\n"))
     assert report.ok, report.errors
     assert flags("INC30")[1] == T0 + dt.timedelta(hours=1)
+    assert report.notes == ["SLA definitions applied to 1 incident(s)."]
+    # a dry run writes nothing, so it applies nothing
+    dry = import_records("sla", io.StringIO("name,priority,resolution_minutes\nP5,5,30\n"), dry_run=True)
+    assert dry.notes == [] and flags("INC30")[1] == T0 + dt.timedelta(hours=1)
 
 
 # --- nightly ----------------------------------------------------------------------------------

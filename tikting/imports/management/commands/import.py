@@ -172,6 +172,8 @@ class Command(BaseCommand):
                     for i, (v, w) in enumerate(zip(cells, widths, strict=True))
                 )
             )
+        for note in report.notes:
+            self.stdout.write(note)
         prefix = "Dry run, nothing written. " if report.dry_run else ""
         warned = f", {report.warning_count:,} warning(s)" if report.warning_count else ""
         text = f"{prefix}{report.source}: {report.error_count:,} error(s){warned}, {report.seconds:.1f} s."
