@@ -52,6 +52,12 @@ def owner_candidates():
     )
 
 
+def worker_candidates():
+    """Users who may be given an action or an indicator to measure: contributors and above
+    (permissions.can_own_work)."""
+    return User.objects.filter(is_active=True).exclude(role=Role.VIEWER)
+
+
 class VersionedForm(StyledForm):
     """A form on a record with optimistic concurrency: it carries the version it was read at."""
 
@@ -138,6 +144,12 @@ class IndicatorForm(VersionedForm):
     baseline_method = forms.CharField(max_length=300, required=False, label=_("Baseline method"))
     target_value = forms.DecimalField(required=False, max_digits=16, decimal_places=4, label=_("Target"))
     target_date = forms.DateField(required=False, widget=DATE, label=_("Target date"))
+    owner = UserChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        label=_("Measured by"),
+        help_text=_("Records its measurements, besides the item's owner"),
+    )
 
     # The indicator fields a person edits (the metric binding is set by the metrics engine).
     SERVICE_FIELDS = tuple(sorted(S.INDICATOR_FIELDS - {"metric_key", "metric_scope"}))
@@ -150,6 +162,12 @@ class IndicatorForm(VersionedForm):
                 initial[name] = initial[name].normalize()
         initial["version"] = indicator.version
         return cls(initial=initial, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)
+        owner.queryset = worker_candidates()
 
     def service_data(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.SERVICE_FIELDS}
@@ -173,7 +191,9 @@ class ActionForm(StyledForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = User.objects.filter(is_active=True).exclude(role=Role.VIEWER)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)
+        owner.queryset = worker_candidates()
 
 
 class ActionToggleForm(VersionedForm):
