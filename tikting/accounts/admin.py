@@ -6,7 +6,7 @@ from .models import ApiToken, Team, User
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    fieldsets = (*BaseUserAdmin.fieldsets, ("tikting", {"fields": ("role", "team")}))
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("tikting", {"fields": ("role", "team")}))
     list_display = ("username", "email", "first_name", "last_name", "role", "team", "is_active")
     list_filter = ("role", "team", "is_active")
 

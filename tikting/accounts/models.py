@@ -3,11 +3,11 @@
 import hashlib
 import secrets
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db import models
 from django.utils import timezone
 
-__all__ = ["Role", "User", "Team", "ApiToken"]
+__all__ = ["Actor", "Role", "User", "Team", "ApiToken"]
 
 
 class Role(models.TextChoices):
@@ -54,6 +54,11 @@ class User(AbstractUser):
         if self.is_superuser:
             return True
         return ROLE_LEVEL.get(Role(self.role), -1) >= ROLE_LEVEL[Role(role)]
+
+
+# Who performs an operation, as services take it (`actor=`): the request's user (an anonymous one
+# is refused by the permission checks), or None for the system (CLI set-up, scheduled tasks).
+Actor = User | AnonymousUser | None
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tikting.core import audit
@@ -41,6 +42,6 @@ def revoke_token(token: ApiToken, *, actor: User | None) -> ApiToken:
     return token
 
 
-def own_tokens(user: User):
+def own_tokens(user: User) -> QuerySet[ApiToken]:
     """A user's tokens, active first."""
     return ApiToken.objects.filter(user=user).order_by("revoked_at", "-created_at")

@@ -14,6 +14,7 @@ from .services import issue_token, own_tokens, revoke_token
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
     """List the user's tokens and create one. The raw value is rendered in this response only."""
+    assert request.user.is_authenticated  # login_required
     form = TokenForm(request.POST or None)
     created = raw = None
     if request.method == "POST" and form.is_valid():
@@ -30,6 +31,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    assert request.user.is_authenticated  # login_required
     token = get_object_or_404(own_tokens(request.user), pk=pk)
     revoke_token(token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked: requests using it are refused from now on.")

@@ -127,7 +127,7 @@ class ReviewDetail(ReviewOut):
 
     @staticmethod
     def resolve_minutes(obj: ReviewMeeting) -> list[Minute]:
-        return obj.minutes_list  # set by the handler, with item and actor joined in
+        return obj.minutes_list  # type: ignore[attr-defined]  # set by get_review, item and actor joined in
 
 
 class AgendaOut(Schema):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db.models import QuerySet
 
 from tikting.accounts.models import Role, User
 from tikting.cmdb.models import Service
@@ -12,7 +15,7 @@ from .agenda import SECTION_KEYS
 from .models import MinuteKind, ReviewMeeting
 
 
-def users_with_role(*roles: str):
+def users_with_role(*roles: str) -> QuerySet[User]:
     return User.objects.filter(is_active=True, role__in=roles).order_by("first_name", "username")
 
 
@@ -30,7 +33,9 @@ class ReviewMeetingForm(forms.ModelForm):
         self.fields["title"].required = False  # the service names it after the month
         self.fields["title"].help_text = "Empty: “Register review, <month>”."
         self.fields["scheduled_for"].required = False  # the service takes today
-        self.fields["chair"].queryset = users_with_role(Role.MANAGER, Role.ADMIN)
+        chair = self.fields["chair"]
+        assert isinstance(chair, forms.ModelChoiceField)  # the form field of a foreign key
+        chair.queryset = users_with_role(Role.MANAGER, Role.ADMIN)
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("class", "form-select" if name == "chair" else "form-control")
 
@@ -53,7 +58,9 @@ class MinuteForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = users_with_role(Role.OWNER, Role.MANAGER, Role.ADMIN)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)
+        owner.queryset = users_with_role(Role.OWNER, Role.MANAGER, Role.ADMIN)
         for name, field in self.fields.items():
             css = (
                 "form-select form-select-sm" if name in {"kind", "owner"} else "form-control form-control-sm"
@@ -86,8 +93,9 @@ class DashboardFilterForm(forms.Form):
             )
             field.widget.attrs.setdefault("class", css)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             self.add_error("end", "The end of the window comes before its start.")
         return data

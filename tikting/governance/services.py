@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from tikting.accounts.models import Role
+from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.improvement import choices as IC
 from tikting.improvement import permissions as P
@@ -39,8 +39,8 @@ TEXT_REQUIRED = frozenset(
 ASSESS_FIELD_NAMES = {"reason": "text", "decision": "kind"}
 
 
-def _user(actor):
-    return actor if getattr(actor, "pk", None) else None
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) and actor.pk else None
 
 
 def default_title(day: dt.date | None = None) -> str:
@@ -54,10 +54,10 @@ def default_title(day: dt.date | None = None) -> str:
 @transaction.atomic
 def create_review(
     *,
-    actor,
+    actor: Actor,
     title: str = "",
     scheduled_for: dt.date | None = None,
-    chair=None,
+    chair: User | None = None,
     notes: str = "",
 ) -> ReviewMeeting:
     """Plan a register review. Title defaults to "Register review, <month>", the chair to the actor.
@@ -80,7 +80,7 @@ def create_review(
 
 
 @transaction.atomic
-def update_review(meeting: ReviewMeeting, *, actor, **changes: Any) -> ReviewMeeting:
+def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> ReviewMeeting:
     """Change a review's title, date, chair or notes. Audited; managers only."""
     P.check(actor, P.can_manage, what="edit register reviews")
     unknown = sorted(set(changes) - MEETING_FIELDS)
@@ -101,7 +101,7 @@ def update_review(meeting: ReviewMeeting, *, actor, **changes: Any) -> ReviewMee
 
 
 @transaction.atomic
-def hold_review(meeting: ReviewMeeting, *, actor, notes: str | None = None) -> ReviewMeeting:
+def hold_review(meeting: ReviewMeeting, *, actor: Actor, notes: str | None = None) -> ReviewMeeting:
     """Mark a review as held (now). The next agenda lists items closed since this moment."""
     P.check(actor, P.can_manage, what="hold register reviews")
     locked = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
@@ -126,12 +126,12 @@ def hold_review(meeting: ReviewMeeting, *, actor, notes: str | None = None) -> R
 def record_minute(
     meeting: ReviewMeeting,
     *,
-    actor,
+    actor: Actor,
     item: Item,
     kind: str,
     text: str = "",
     revisit_date: dt.date | None = None,
-    owner=None,
+    owner: User | None = None,
 ) -> Minute:
     """Record a review's decision about one item, and let it take effect where it is an assessment
     (accept / defer / reject: improvement.services.assess_item) or an owner assignment (assign).

@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.improvement import choices as IC
@@ -29,6 +30,12 @@ from . import services as S
 from .agenda import SECTION_KEYS, attach_minutes, build_agenda, closed_since
 from .forms import DashboardFilterForm, MinuteForm, ReviewMeetingForm
 from .models import Minute, ReviewMeeting, ReviewStatus
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django_htmx's middleware (settings.MIDDLEWARE) leaves it: with `htmx`."""
+
+    htmx: HtmxDetails
 
 
 def _require(allowed: bool, what: str) -> None:
@@ -192,7 +199,8 @@ def _agenda_row(request: HttpRequest, meeting: ReviewMeeting, item: Item, sectio
     if section == "measurement_due":
         rows = rows.with_last_measured()
     item = rows.get(pk=item.pk)
-    item.meeting_minutes = list(meeting.minutes.filter(item=item).order_by("at", "id"))
+    # a row attribute for the template, as agenda.attach_minutes gives every agenda row
+    item.meeting_minutes = list(meeting.minutes.filter(item=item).order_by("at", "id"))  # type: ignore[attr-defined]
     return render(
         request,
         "governance/partials/agenda_row.html",
@@ -212,7 +220,7 @@ def _section(value: str) -> str:
 
 @login_required
 @require_GET
-def minute_new(request: HttpRequest, pk: int) -> HttpResponse:
+def minute_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The decision form for one agenda item: a table row (htmx) or a page of its own."""
     _require(P.can_manage(request.user), "record review minutes")
     meeting = get_object_or_404(ReviewMeeting, pk=pk)
@@ -239,7 +247,7 @@ def agenda_row(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def minute_create(request: HttpRequest, pk: int) -> HttpResponse:
+def minute_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Record a decision (service: record_minute). htmx gets the agenda row back, or the form with
     its errors; a plain form post is redirected to the agenda."""
     _require(P.can_manage(request.user), "record review minutes")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.formats import date_format
 
-from .registry import KINDS, RecordKind, _editable, kind_for
+from .registry import KINDS, RecordKind, _editable, kind_for, related_model
 
 OPTIONS_CAP = 500  # a foreign-key filter or form field with more rows becomes a text input
 DISTINCT_CAP = 100  # distinct values offered for an indexed text column (source, category)
@@ -50,7 +51,7 @@ def name_of(obj: models.Model | None) -> str:
         value = getattr(obj, kind.key_field, "")
         if value:
             return str(value)
-    if hasattr(obj, "get_full_name"):
+    if isinstance(obj, AbstractUser):
         return obj.get_full_name() or obj.get_username()
     return str(obj)
 
@@ -74,6 +75,7 @@ def display(obj: models.Model, name: str, *, limit: int | None = 80) -> str:
     f = obj._meta.get_field(name)
     if f.is_relation and (f.many_to_one or f.one_to_one):
         return name_of(getattr(obj, name))
+    assert isinstance(f, models.Field)  # a column of the record, not a reverse relation
     value = getattr(obj, f.attname)
     if value is None or value == "":
         return ""
@@ -123,10 +125,11 @@ def filter_specs(kind: RecordKind) -> list[FilterSpec]:
     for name in kind.filter_fields:
         f = model._meta.get_field(name)
         label = label_of(model, name)
-        if getattr(f, "choices", None):
-            specs.append(FilterSpec(name, label, "select", [(str(v), str(lbl)) for v, lbl in f.choices]))
+        choices = getattr(f, "choices", None)
+        if choices:
+            specs.append(FilterSpec(name, label, "select", [(str(v), str(lbl)) for v, lbl in choices]))
         elif f.is_relation:
-            options = _related_options(f.related_model)
+            options = _related_options(related_model(f))
             if options is None:
                 specs.append(FilterSpec(name, f"{label} (name or id)", "text"))
             else:
@@ -134,7 +137,7 @@ def filter_specs(kind: RecordKind) -> list[FilterSpec]:
         elif isinstance(f, models.BooleanField):
             opts = [("yes", "Yes"), ("no", "No")] + ([("unknown", "Unknown")] if f.null else [])
             specs.append(FilterSpec(name, label, "bool", opts))
-        elif isinstance(f, models.CharField) and f.db_index:
+        elif isinstance(f, models.CharField) and f.db_index:  # type: ignore[attr-defined]  # not in django-stubs
             values = list(
                 model._default_manager.order_by(name)
                 .values_list(name, flat=True)
@@ -218,11 +221,12 @@ def sort_key(kind: RecordKind, sort: str) -> list[str] | None:
         return [f"{desc}pk"]
     f = kind.model._meta.get_field(name)
     if f.is_relation:
-        related_kind = kind_for(f.related_model)
+        related = related_model(f)
+        related_kind = kind_for(related)
         key = related_kind.key_field if related_kind and related_kind.key_field != "id" else None
-        if key is None and any(x.name == "name" for x in f.related_model._meta.concrete_fields):
+        if key is None and any(x.name == "name" for x in related._meta.concrete_fields):
             key = "name"
-        if key is None and any(x.name == "username" for x in f.related_model._meta.concrete_fields):
+        if key is None and any(x.name == "username" for x in related._meta.concrete_fields):
             key = "username"
         name = f"{name}__{key}" if key else name
     return [f"{desc}{name}", f"{desc}pk"]
@@ -242,11 +246,12 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
         if not values:
             continue
         f = model._meta.get_field(name)
+        assert isinstance(f, models.Field)  # the kind's filters and relations, never reverse ones
         if f.is_relation:
             if any(v.lower() == "none" for v in values):
                 qs = qs.filter(**{f"{name}__isnull": True})
                 continue
-            ids = _related_ids(f.related_model, values)
+            ids = _related_ids(related_model(f), values)
             if ids is None:
                 errors[name] = "Give the id, number or name of the related record."
                 continue
@@ -339,7 +344,7 @@ def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
                 errors[name] = "Give a list of ids."
                 continue
             found = list(
-                f.related_model._default_manager.filter(pk__in=[v for v in value if isinstance(v, int)])
+                related_model(f)._default_manager.filter(pk__in=[v for v in value if isinstance(v, int)])
             )
             if len(found) != len(set(value)):
                 errors[name] = "Some ids do not exist."
@@ -352,9 +357,10 @@ def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not str(value).isdigit():
                 errors[name] = "Give the id of the related record."
                 continue
-            obj = f.related_model._default_manager.filter(pk=int(value)).first()
+            related = related_model(f)
+            obj = related._default_manager.filter(pk=int(value)).first()
             if obj is None:
-                errors[name] = f"No {f.related_model._meta.verbose_name} with id {value}."
+                errors[name] = f"No {related._meta.verbose_name} with id {value}."
                 continue
             result[name] = obj
         elif isinstance(f, models.DateTimeField) and isinstance(value, str) and value:
@@ -449,10 +455,10 @@ class RecordRefField(forms.Field):
 
 def _formfield(f: models.Field) -> forms.Field | None:
     if f.many_to_many or f.is_relation:
-        if _related_options(f.related_model) is None:
+        if _related_options(related_model(f)) is None:
             return RecordRefField(
-                f.related_model,
-                multiple=f.many_to_many,
+                related_model(f),
+                multiple=bool(f.many_to_many),
                 required=not f.blank,
                 label=label_of(f.model, f.name),
             )
@@ -516,7 +522,8 @@ def form_fields(kind: RecordKind) -> list[str]:
 
 def record_form_class(kind: RecordKind) -> type[RecordForm]:
     """A ModelForm for a kind: its editable fields (not kind.exclude_from_forms nor kind.derived)."""
-    return forms.modelform_factory(
+    # a subclass of `form`; django-stubs says only type[ModelForm]
+    return forms.modelform_factory(  # type: ignore[return-value]
         kind.model, form=RecordForm, fields=form_fields(kind), formfield_callback=_formfield_callback
     )
 

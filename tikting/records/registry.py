@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.db.models.fields.reverse_related import ForeignObjectRel
 
-from tikting.accounts.models import Role
+from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
@@ -43,9 +45,7 @@ class Access:
 # customers' survey answers define what every figure counts (SLA targets, services, groups, the
 # catalogue, CIs, CSAT), so only administrators change them: an improvement is judged by those
 # figures and must not be able to move them by editing the ruler.
-OPERATIONAL = Access(
-    "operational", Role.CONTRIBUTOR, Role.MANAGER, "logged and worked by frontline staff"
-)
+OPERATIONAL = Access("operational", Role.CONTRIBUTOR, Role.MANAGER, "logged and worked by frontline staff")
 FINDINGS = Access(
     "findings", Role.MANAGER, Role.MANAGER, "audit findings the improvement manager brings to the register"
 )
@@ -336,6 +336,13 @@ def kind_for(obj_or_model: Any) -> RecordKind | None:
     return None
 
 
+def related_model(f: models.Field[Any, Any] | ForeignObjectRel) -> type[models.Model]:
+    """The model a relation points to (every relation of a record kind names its model)."""
+    model = f.related_model
+    assert model is not None, f"{f} is not a relation"
+    return model
+
+
 def get_kind(slug: str) -> RecordKind:
     try:
         return KINDS[slug]
@@ -348,31 +355,36 @@ def get_kind(slug: str) -> RecordKind:
 # --- Permissions ----------------------------------------------------------------------------------
 
 
-def _has(user, role: str) -> bool:
+def _has(user: User | AnonymousUser | None, role: str) -> bool:
     return bool(user is not None and user.is_authenticated and user.has_role(role))
 
 
-def can_view_records(user) -> bool:
+def can_view_records(user: User | AnonymousUser | None) -> bool:
     return _has(user, Role.VIEWER)
 
 
-def can_edit_records(user, kind: RecordKind) -> bool:
+def can_edit_records(user: User | AnonymousUser | None, kind: RecordKind) -> bool:
     """Create, edit and import records of `kind`: its `access.write` role or above (contributors
     log operational records, managers audit findings, administrators reference data)."""
     return _has(user, kind.access.write)
 
 
-def can_delete_records(user, kind: RecordKind) -> bool:
+def can_delete_records(user: User | AnonymousUser | None, kind: RecordKind) -> bool:
     return _has(user, kind.access.delete)
 
 
-def can_raise_from_records(user) -> bool:
+def can_raise_from_records(user: User | AnonymousUser | None) -> bool:
     """Raise an improvement from a record of any kind: the register's rule for submitting one
     (contributors and above, tikting/improvement/permissions.py can_submit)."""
     return _has(user, Role.CONTRIBUTOR)
 
 
-def _require(actor, predicate, kind: RecordKind, what: str) -> None:
+def _require(
+    actor: Actor,
+    predicate: Callable[[User | AnonymousUser, RecordKind], bool],
+    kind: RecordKind,
+    what: str,
+) -> None:
     if actor is not None and not predicate(actor, kind):
         raise PermissionDeniedError(f"You may not {what} {kind.label_plural.lower()}.")
 
@@ -405,14 +417,15 @@ def _derive_slas(obj: models.Model) -> None:
     save and before the audit snapshot: the one audit row of the create / update shows them (they
     are stored values that changed in this transaction). SLA definitions re-apply themselves to
     the incidents they cover when saved or deleted (tikting/slas/signals.py)."""
-    if obj._meta.label_lower == "incidents.incident":
-        from tikting.slas.verdicts import set_slas
+    from tikting.incidents.models import Incident
+    from tikting.slas.verdicts import set_slas
 
+    if isinstance(obj, Incident):
         set_slas(obj)
 
 
 @transaction.atomic
-def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model:
+def create_record(kind: RecordKind | str, *, actor: Actor, **data: Any) -> models.Model:
     """Create a record of `kind`. Validates every field (errors name them), writes an audit row."""
     kind = get_kind(kind) if isinstance(kind, str) else kind
     _require(actor, can_edit_records, kind, "create")
@@ -429,7 +442,9 @@ def create_record(kind: RecordKind | str, *, actor, **data: Any) -> models.Model
 
 
 @transaction.atomic
-def update_record(obj: models.Model, *, actor, expected_version: int | None = None, **changes: Any):
+def update_record(
+    obj: models.Model, *, actor: Actor, expected_version: int | None = None, **changes: Any
+) -> models.Model:
     """Change fields of a record; a stale `expected_version` raises ConflictError, nothing written."""
     kind = kind_for(obj)
     if kind is None:
@@ -459,7 +474,7 @@ def update_record(obj: models.Model, *, actor, expected_version: int | None = No
 
 
 @transaction.atomic
-def delete_record(obj: models.Model, *, actor) -> None:
+def delete_record(obj: models.Model, *, actor: Actor) -> None:
     kind = kind_for(obj)
     if kind is None:
         raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})

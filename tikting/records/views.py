@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -291,6 +292,8 @@ def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
     """Reverse relations to other records (problem → incidents, CI → incidents, changes …)."""
     sections = []
     for rel in kind.model._meta.get_fields():
+        if not isinstance(rel, ForeignObjectRel):  # reverse relations only
+            continue
         if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.many_to_many)):
             continue
         related_model = rel.related_model
@@ -362,7 +365,7 @@ def _history(obj: models.Model) -> list[dict[str, Any]]:
                 wanted.setdefault(name, set()).update(v for v in pair if v not in (None, ""))
     names: dict[str, dict[Any, str]] = {}
     for name, ids in wanted.items():
-        related = fields[name].related_model
+        related = R.related_model(fields[name])
         names[name] = {str(pk): F.name_of(o) for pk, o in related._default_manager.in_bulk(list(ids)).items()}
     result = []
     for entry in entries:
