@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
 from ninja.operation import Operation
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from ninja.security import SessionAuth as NinjaSessionAuth
 from ninja.utils import check_csrf
@@ -23,6 +24,7 @@ from ninja.utils import check_csrf
 from tikting import __version__
 from tikting.accounts.models import ApiToken, Role
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.lib import untrusted
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -69,6 +71,14 @@ class SessionAuth(NinjaSessionAuth):
         return writes_allowed(request, user, self_service=self.self_service)
 
 
+class CheckedJsonParser(Parser):
+    """JSON bodies are refused (422, naming the field) when they hold a NUL character or nest too
+    deeply (tikting.lib.untrusted); ninja turns the error into an HttpError, see on_http_error."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        return untrusted.loads(request.body)
+
+
 class TiktingAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         """`<module>_<function>` as ninja makes it (tikting_improvement_api_list_items), an app's
@@ -91,6 +101,7 @@ api = TiktingAPI(
     auth=[TokenAuth(), SessionAuth()],
     # Swagger UI from ninja's bundled static files (ninja is in INSTALLED_APPS): no CDN.
     docs=Swagger(settings={"persistAuthorization": False}),
+    parser=CheckedJsonParser(),
 )
 
 
@@ -111,6 +122,19 @@ def validation_detail(exc: DjangoValidationError) -> list[dict[str, Any]]:
 @api.exception_handler(DjangoValidationError)
 def on_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     return api.create_response(request, {"detail": validation_detail(exc)}, status=422)
+
+
+def problem_detail(problems: list[untrusted.Problem]) -> list[dict[str, Any]]:
+    return [{"field": field, "message": message} for field, message in problems]
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """Ninja answers 400 "Cannot parse request body" for any parser error; a body that parsed but
+    is refused as untrusted input answers 422 naming its fields instead."""
+    if isinstance(exc.__cause__, untrusted.UntrustedInputError):
+        return api.create_response(request, {"detail": problem_detail(exc.__cause__.problems)}, status=422)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
 
 
 @api.exception_handler(NinjaValidationError)

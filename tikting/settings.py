@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tikting.core.middleware.RequestIdMiddleware",
+    "tikting.core.middleware.RejectNulMiddleware",
 ]
 
 ROOT_URLCONF = "tikting.urls"

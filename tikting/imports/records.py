@@ -719,7 +719,12 @@ def import_records(
                 importer.feed(line, raw)
         except FileFormatError as exc:
             importer.flush()
-            report.error(importer.file, exc.line, "file", exc.message)
+            message = exc.message
+            read = report.counts.get(kind.slug)
+            if read and read.total:  # chunks are committed as they go: say what was kept
+                done = "checked" if dry_run else "imported"
+                message += f" The rows before line {exc.line} were {done} (see the counts); none from it on."
+            report.error(importer.file, exc.line, "file", message)
         else:
             importer.flush()
         if dry_run:

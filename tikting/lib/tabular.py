@@ -13,7 +13,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from tikting.lib import untrusted
+
 FORMATS = ("csv", "json", "jsonl")
+EMPTY_MESSAGE = "The file is empty."
 
 
 def format_for(path: str | None, given: str | None = None) -> str:
@@ -62,14 +65,19 @@ class FileFormatError(Exception):
 
 
 def read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
-    """JSON Lines (one object a line) or a JSON array of objects, told apart by the first character."""
+    """JSON Lines (one object a line) or a JSON array of objects, told apart by the first character.
+
+    A value holding a NUL character or nested too deeply comes as a ValueError for its row
+    (tikting.lib.untrusted); an empty file raises FileFormatError.
+    """
     first = stream.read(1)
     while first and first.isspace():
         first = stream.read(1)
     if not first:
-        return
+        raise FileFormatError(1, EMPTY_MESSAGE)
     if first == "[":
-        yield from read_json_array(stream)
+        for number, value in read_json_array(stream):
+            yield number, _checked(value)
         return
     # JSON Lines: the first line is the character we read and the rest of its line.
     head = first + stream.readline()
@@ -77,9 +85,17 @@ def read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            yield number, _checked(untrusted.loads(line))
         except json.JSONDecodeError as exc:
             yield number, ValueError(f"Not valid JSON: {exc.msg} (column {exc.colno})")
+        except untrusted.UntrustedInputError as exc:
+            yield number, ValueError(str(exc))
+
+
+def _checked(value: Any) -> Any:
+    """The value, or a ValueError naming where it holds a NUL or nests too deeply."""
+    problems = untrusted.problems_in(value)
+    return ValueError(str(untrusted.UntrustedInputError(problems))) if problems else value
 
 
 def chain(first: Iterable[str], rest: Iterable[str]) -> Iterator[str]:
@@ -133,6 +149,9 @@ def read_json_array(stream: IO[str], chunk: int = 1 << 16) -> Iterator[tuple[int
             except json.JSONDecodeError as exc:
                 if not fill():
                     raise FileFormatError(line, f"Not valid JSON: {exc.msg}.") from exc
+            except RecursionError:
+                # Where the value ends is unknown: the array cannot be read on.
+                raise FileFormatError(line, untrusted.DEPTH_MESSAGE) from None
         yield line, value
         line += buf.count("\n", pos, end)
         pos = end
@@ -140,18 +159,23 @@ def read_json_array(stream: IO[str], chunk: int = 1 << 16) -> Iterator[tuple[int
 
 
 def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any]]:
-    """(first line of the row, row dict) pairs; a row with too many cells comes as a ValueError.
+    """(first line of the row, row dict) pairs; a bad row (too many cells, a stray quote, a NUL
+    character) comes as a ValueError naming what is wrong, and the read goes on.
 
-    Columns outside `allowed` stop the read (FileFormatError on line 1): a misspelt column would
-    otherwise be ignored silently. Cells are un-escaped (csv_unescape).
+    Errors that stop the read (FileFormatError, naming the line): an empty file; columns outside
+    `allowed` (a misspelt column would otherwise be ignored silently); a quoted cell never closed
+    (it would swallow every line after it); a cell over the CSV field size limit. Cells are
+    un-escaped (csv_unescape).
     """
-    reader = csv.DictReader(stream)
+    # strict: a quote in the wrong place is an error for its row, and a quote never closed is an
+    # error at the end of the file, instead of both being read silently as text.
+    reader = csv.DictReader(stream, strict=True)
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
     if not fieldnames:
-        return
+        raise FileFormatError(1, EMPTY_MESSAGE)
     allowed = set(allowed)
     unknown = [f for f in fieldnames if f not in allowed]
     if unknown:
@@ -164,12 +188,37 @@ def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any
         except StopIteration:
             return
         except csv.Error as exc:
-            raise FileFormatError(start, f"Unreadable CSV: {exc}") from exc
+            # DictReader.line_num moves on success only: the underlying reader's counts the lines.
+            last = reader.reader.line_num
+            _csv_error(exc, start, last)
+            yield start, ValueError(f"Unreadable CSV: {exc}.")
+            continue
         last = reader.line_num
         if None in row:  # more cells than columns
             yield start, ValueError(f"{len(row[None])} cell(s) more than there are columns")
             continue
+        nul = [key for key, value in row.items() if isinstance(value, str) and untrusted.NUL in value]
+        if nul:
+            yield start, ValueError(f"{', '.join(nul)}: {untrusted.NUL_MESSAGE}")
+            continue
         yield start, {key: csv_unescape(value) for key, value in row.items()}
+
+
+def _csv_error(exc: csv.Error, start: int, end: int) -> None:
+    """Raise FileFormatError for the csv errors after which the file cannot be read on."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        raise FileFormatError(
+            start,
+            f"The quoted cell opened on line {start} is never closed: every line after it "
+            f"(to line {end}, the end of the file) would be read into it.",
+        ) from exc
+    if "field larger than field limit" in text:
+        raise FileFormatError(
+            start,
+            f"A cell in the row starting on line {start} is longer than {csv.field_size_limit():,} "
+            "characters, the CSV limit (often a quote never closed).",
+        ) from exc
 
 
 class ChunkedImport:
