@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
@@ -38,7 +39,7 @@ BODY_TEMPLATE = "improvement/item/_page.html"
 TIMELINE_TEMPLATE = "improvement/item/_timeline.html"
 BIND_TEMPLATE = "improvement/item/_bind_form.html"
 
-STEP_TITLES = {
+STEP_TITLES: dict[str, str] = {
     C.Status.VISION: "Vision",
     C.Status.CURRENT_STATE: "Where are we now?",
     C.Status.TARGET_STATE: "Where do we want to be?",
@@ -48,6 +49,43 @@ STEP_TITLES = {
     C.Status.MOMENTUM: "Keep the momentum",
 }
 READINESS = ("owner", "target_date", "baseline", "target")
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django_htmx's middleware (settings.MIDDLEWARE) leaves it: with `htmx`."""
+
+    htmx: HtmxDetails
+
+
+if TYPE_CHECKING:
+    from django import forms
+
+    class IndicatorRow(Indicator):
+        """An indicator as the page shows it: what _indicator_rows attaches (typing only)."""
+
+        latest: Measurement | None
+        recent: list[Measurement]
+        measurement_count: int
+        progress_pct: int | None
+        progress_width: int | None
+        meets: bool
+        evaluation: str
+        chart_id: str
+        chart_data_id: str
+        measure_open: bool
+        chart: dict[str, Any]
+        edit_form: forms.Form
+        conflict: dict[str, Any] | None
+        measure_form: forms.Form
+        bind_form: forms.Form | None
+        bind_conflict: dict[str, Any] | None
+        binding: dict[str, Any] | None
+
+    class ActionRow(Action):
+        """An action as the plan shows it: what _context attaches (typing only)."""
+
+        overdue: bool
+        toggle_form: forms.Form | None
 
 
 # --- Loading ----------------------------------------------------------------------------------
@@ -69,7 +107,7 @@ def _item_queryset():
     )
 
 
-def _get_item(request: HttpRequest, pk: int, *, full: bool = False) -> Item:
+def _get_item(request: HtmxHttpRequest, pk: int, *, full: bool = False) -> Item:
     if not P.can_view(request.user):
         raise PermissionDenied("You may not read the register.")
     queryset = _item_queryset() if full else Item.objects.select_related("owner")
@@ -79,11 +117,12 @@ def _get_item(request: HttpRequest, pk: int, *, full: bool = False) -> Item:
 # --- The page ---------------------------------------------------------------------------------
 
 
-def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[Indicator]:
+def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[IndicatorRow]:
     rows = []
     # Primary indicators (what success is measured by) before impacted ones (side effects).
     ordered = sorted(item.indicators.all(), key=lambda i: (i.role != C.IndicatorRole.PRIMARY, i.pk))
-    for indicator in ordered:
+    # The page attaches what it shows to the indicators it loaded (the templates read them there).
+    for indicator in cast("list[IndicatorRow]", ordered):
         measurements = list(indicator.measurements.all())
         latest = measurements[-1] if measurements else None
         indicator.latest = latest
@@ -251,10 +290,10 @@ def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
     comments = item.comments.select_related("author").order_by("-created_at", "-id")
     if not show_all:
         entries, comments = entries[: TIMELINE_LIMIT + 1], comments[: TIMELINE_LIMIT + 1]
-    entries, comments = list(entries), list(comments)
+    entry_list, comment_list = list(entries), list(comments)
     # Resolve the users, services and items named in the changes: one query per kind.
     ids: dict[type, set[int]] = defaultdict(set)
-    for entry in entries:
+    for entry in entry_list:
         model = TIMELINE_MODELS.get(entry.content_type.model)
         for name, pair in (entry.changes or {}).items():
             field = _model_field(model, name)
@@ -264,7 +303,7 @@ def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
     services = Service.objects.in_bulk(ids[Service]) if ids[Service] else {}
     items = {i.pk: i.ref for i in Item.objects.filter(pk__in=ids[Item])} if ids[Item] else {}
     rows = []
-    for entry in entries:
+    for entry in entry_list:
         model = TIMELINE_MODELS.get(entry.content_type.model)
         changes = []
         if entry.action == "update":
@@ -298,7 +337,7 @@ def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
                 "changes": changes,
             }
         )
-    for comment in comments:
+    for comment in comment_list:
         rows.append(
             {
                 "type": comment.kind,
@@ -324,14 +363,14 @@ def _model_field(model, name: str):
         return None
 
 
-def _context(request: HttpRequest, item: Item, forms: dict[str, Any] | None = None, **extra: Any) -> dict:
+def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None = None, **extra: Any) -> dict:
     forms = forms or {}
     user = request.user
     today = timezone.localdate()
     can_drive = P.can_drive(user, item)
     can_edit = P.can_edit(user, item)
     can_manage = P.can_manage(user)
-    actions = list(item.actions.all())
+    actions = cast("list[ActionRow]", list(item.actions.all()))
     for action in actions:
         action.overdue = action.is_overdue(today)
         action.toggle_form = forms.get("action_toggle", {}).get(action.pk)
@@ -395,14 +434,14 @@ def _context(request: HttpRequest, item: Item, forms: dict[str, Any] | None = No
 
 @login_required
 @require_GET
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     item = _get_item(request, pk, full=True)
     return render(request, PAGE_TEMPLATE, _context(request, item))
 
 
 @login_required
 @require_GET
-def timeline(request: HttpRequest, pk: int) -> HttpResponse:
+def timeline(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The timeline panel alone (htmx "show all"); a plain request gets the page with it unfolded."""
     item = _get_item(request, pk)
     show_all = request.GET.get("all") == "1"

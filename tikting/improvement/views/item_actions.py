@@ -18,7 +18,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
@@ -36,6 +36,7 @@ from .item import (
     BIND_TEMPLATE,
     BODY_TEMPLATE,
     PAGE_TEMPLATE,
+    HtmxHttpRequest,
     _binding,
     _context,
     _get_item,
@@ -45,7 +46,7 @@ from .item import (
 # --- Action views -----------------------------------------------------------------------------
 
 
-def _respond(request: HttpRequest, item: Item, message: str, anchor: str = "") -> HttpResponse:
+def _respond(request: HtmxHttpRequest, item: Item, message: str, anchor: str = "") -> HttpResponse:
     """After a successful action: redirect back (plain POST) or the fresh page body (htmx)."""
     if request.htmx:
         fresh = get_object_or_404(_item_queryset(), pk=item.pk)
@@ -55,7 +56,7 @@ def _respond(request: HttpRequest, item: Item, message: str, anchor: str = "") -
 
 
 def _refuse(
-    request: HttpRequest, item: Item, forms: dict[str, Any], status: int, conflict: str = ""
+    request: HtmxHttpRequest, item: Item, forms: dict[str, Any], status: int, conflict: str = ""
 ) -> HttpResponse:
     """The page again, with the forms that were sent (their input and errors kept)."""
     fresh = get_object_or_404(_item_queryset(), pk=item.pk)
@@ -63,7 +64,7 @@ def _refuse(
     return render(request, BODY_TEMPLATE if request.htmx else PAGE_TEMPLATE, context, status=status)
 
 
-def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+def _forbidden(request: HtmxHttpRequest, message: str) -> HttpResponse:
     if request.htmx:
         # Shown by item.js with textContent; served as text so no browser ever renders it as HTML.
         return HttpResponseForbidden(message, content_type="text/plain; charset=utf-8")
@@ -78,7 +79,7 @@ def item_action(permission: Callable[[Any, Item], bool], what: str, methods: tup
         @login_required
         @require_http_methods(list(methods))
         @wraps(view)
-        def wrapper(request: HttpRequest, pk: int, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HtmxHttpRequest, pk: int, **kwargs: Any) -> HttpResponse:
             item = _get_item(request, pk)
             if not permission(request.user, item):
                 return _forbidden(request, f"You may not {what} {item.ref}.")
@@ -93,7 +94,7 @@ def item_action(permission: Callable[[Any, Item], bool], what: str, methods: tup
 
 
 def _run(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     item: Item,
     form,
     forms: dict[str, Any],
@@ -126,12 +127,12 @@ def _pick(form, *names: str) -> dict[str, Any]:
 
 
 @item_action(P.can_drive, "move")
-def item_transition(request: HttpRequest, item: Item) -> HttpResponse:
+def item_transition(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     to = request.POST.get("to", "")
     form = F.TransitionForm(request.POST, auto_id=f"id_t_{to}_%s")
     forms: dict[str, Any] = {"transition": {to: form}, "open_form": "transition"}
     if not form.is_valid():
-        forms["transition_error"] = "; ".join(m for errs in form.errors.values() for m in errs)
+        forms["transition_error"] = "; ".join(str(m) for errs in form.errors.values() for m in errs)
         return _refuse(request, item, forms, 422)
     try:
         moved = S.transition_item(
@@ -150,7 +151,7 @@ def item_transition(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(lambda user, item: P.can_manage(user), "assess")
-def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
+def item_assess(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.AssessForm(request.POST)
     forms = {"assess": form}
     return _run(
@@ -173,7 +174,7 @@ def item_assess(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(lambda user, item: P.can_manage(user), "reopen")
-def item_reopen(request: HttpRequest, item: Item) -> HttpResponse:
+def item_reopen(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.ReopenForm(request.POST)
     forms = {"reopen": form}
     return _run(
@@ -188,7 +189,7 @@ def item_reopen(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_drive, "change the blockers of")
-def item_block(request: HttpRequest, item: Item) -> HttpResponse:
+def item_block(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.BlockForm(request.POST)
     forms = {"block": form, "open_form": "block"}
     return _run(
@@ -209,7 +210,7 @@ def item_block(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_drive, "escalate")
-def item_escalate(request: HttpRequest, item: Item) -> HttpResponse:
+def item_escalate(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.EscalateForm(request.POST)
     forms = {"escalate": form, "open_form": "escalate"}
     return _run(
@@ -224,7 +225,7 @@ def item_escalate(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_drive, "evaluate")
-def item_evaluate(request: HttpRequest, item: Item) -> HttpResponse:
+def item_evaluate(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.EvaluateForm(request.POST)
     forms = {"evaluate": form}
     return _run(
@@ -241,7 +242,7 @@ def item_evaluate(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_drive, "close")
-def item_close(request: HttpRequest, item: Item) -> HttpResponse:
+def item_close(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     withdraw_only = item.status != C.Status.MOMENTUM
     form = F.CloseForm(request.POST, withdraw_only=withdraw_only)
     formset = F.FollowUpFormSet(request.POST, prefix=F.FOLLOW_UP_PREFIX)
@@ -281,7 +282,7 @@ def item_close(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(lambda user, item: P.can_comment(user), "comment on")
-def item_comment(request: HttpRequest, item: Item) -> HttpResponse:
+def item_comment(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.CommentForm(request.POST)
     forms = {"comment": form}
     return _run(
@@ -296,7 +297,7 @@ def item_comment(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_edit, "add indicators to")
-def indicator_add(request: HttpRequest, item: Item) -> HttpResponse:
+def indicator_add(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.IndicatorForm(request.POST, prefix="ind-new")
     forms = {"indicator_add": form, "open_form": "indicator_add"}
     return _run(
@@ -311,7 +312,7 @@ def indicator_add(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_edit, "edit indicators of")
-def indicator_edit(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+def indicator_edit(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
     indicator = get_object_or_404(Indicator.objects.select_related("item"), pk=indicator_pk, item=item)
     form = F.IndicatorForm(request.POST, prefix=f"ind{indicator.pk}")
     forms: dict[str, Any] = {"indicator_edit": {indicator.pk: form}, "open_form": f"indicator{indicator.pk}"}
@@ -333,7 +334,7 @@ def indicator_edit(request: HttpRequest, item: Item, indicator_pk: int) -> HttpR
     return _respond(request, item, f"Indicator “{form.cleaned_data['name']}” saved.", "indicators")
 
 
-def _kept_after_conflict(request: HttpRequest, form_class, prefix: str, version: int):
+def _kept_after_conflict(request: HtmxHttpRequest, form_class, prefix: str, version: int):
     """The user's input again, with the version now current: saving again is a deliberate choice
     made after seeing the other change, never a silent overwrite."""
     data = request.POST.copy()
@@ -344,7 +345,7 @@ def _kept_after_conflict(request: HttpRequest, form_class, prefix: str, version:
 
 
 @item_action(P.can_edit, "edit indicators of", methods=("GET", "POST"))
-def indicator_bind(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+def indicator_bind(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
     """GET: the bind form (alone for htmx, else the page with it open); POST: bind the indicator
     to a metric and compute its baseline from the records (`services.bind_indicator`)."""
     indicator = get_object_or_404(
@@ -375,12 +376,13 @@ def indicator_bind(request: HttpRequest, item: Item, indicator_pk: int) -> HttpR
         forms["bind_conflict"] = {indicator.pk: {"message": str(exc), "binding": _binding(current)}}
         return _refuse(request, item, forms, 409, conflict=str(exc))
     label = DEFINITIONS[bound.metric_key].label
+    assert bound.baseline_value is not None  # bind_indicator computes it, or refuses
     baseline = f"{bound.baseline_value.normalize()}{bound.unit and ' ' + bound.unit}"
     return _respond(request, item, f"“{bound.name}” bound to {label}: baseline {baseline}.", "indicators")
 
 
 @item_action(P.can_drive, "record measurements of")
-def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
+def measurement_add(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
     indicator = get_object_or_404(Indicator, pk=indicator_pk, item=item)
     form = F.MeasurementForm(request.POST, prefix=f"m{indicator.pk}")
     forms = {"measure": {indicator.pk: form}, "open_form": f"measure{indicator.pk}"}
@@ -404,7 +406,7 @@ def measurement_add(request: HttpRequest, item: Item, indicator_pk: int) -> Http
 
 
 @item_action(P.can_drive, "plan actions for")
-def action_add(request: HttpRequest, item: Item) -> HttpResponse:
+def action_add(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     form = F.ActionForm(request.POST, prefix="action")
     forms = {"action": form, "open_form": "action"}
     return _run(
@@ -419,7 +421,7 @@ def action_add(request: HttpRequest, item: Item) -> HttpResponse:
 
 
 @item_action(P.can_drive, "change actions of")
-def action_toggle(request: HttpRequest, item: Item, action_pk: int) -> HttpResponse:
+def action_toggle(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
     action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
     form = F.ActionToggleForm(request.POST)
     forms = {"action_toggle": {action.pk: form}}
@@ -437,7 +439,7 @@ def action_toggle(request: HttpRequest, item: Item, action_pk: int) -> HttpRespo
 
 
 @item_action(P.can_drive, "change actions of")
-def action_remove(request: HttpRequest, item: Item, action_pk: int) -> HttpResponse:
+def action_remove(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
     action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
     S.remove_action(action, actor=request.user)
     return _respond(request, item, f"Action “{action.title}” removed.", "plan")

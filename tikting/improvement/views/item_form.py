@@ -179,8 +179,9 @@ def _conflict(request: HttpRequest, form: ItemForm, current: Item) -> tuple[Item
     rows = []
     for name in form.item_fields():
         if form.fields[name].disabled:
-            data[name] = widget_value(name, _current_value(current, name))
-            data[f"initial-{name}"] = data[name]
+            value = widget_value(name, _current_value(current, name))
+            data[name] = value
+            data[f"initial-{name}"] = value
             continue
         opened = comparable(name, form.opened_value(name))
         theirs_raw = _current_value(current, name)

@@ -8,7 +8,7 @@ htmx_partial). The forms that submit and edit an item are in item_form.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -32,6 +32,14 @@ from .. import permissions as P
 from .. import services as S
 from ..filtersets import DEFAULT_SORT, FILTER_FIELDS, FLAGS, SORTS, filter_items, sort_items
 from ..models import Action, Item
+
+if TYPE_CHECKING:
+
+    class ItemCard(Item):
+        """A board card: the item with the flags the board works out once per card (typing only)."""
+
+        flag_list: list[str]
+
 
 # Columns of a list row, and what item.flags() reads: no other field is loaded, so 10,000 items
 # stay fast and a row never triggers a query of its own.
@@ -363,7 +371,7 @@ def board(request: HttpRequest) -> HttpResponse:
     }
     now = timezone.now()
     for item in (item for column in cards.values() for item in column):
-        item.flag_list = item.flags(now)  # once per card, from the row
+        cast("ItemCard", item).flag_list = item.flags(now)  # once per card, from the row
 
     def column(status: str) -> dict[str, Any]:
         total = counts.get(status, 0)
@@ -485,6 +493,7 @@ def matrix(request: HttpRequest) -> HttpResponse:
 @require_safe
 def mine(request: HttpRequest) -> HttpResponse:
     user = request.user
+    assert user.is_authenticated  # login_required
     limit = 100
     open_first = Case(
         When(status__in=C.OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
