@@ -447,6 +447,7 @@ class Importer:
             for f in model._meta.concrete_fields:
                 if f.primary_key:
                     continue
+                assert f.column is not None  # a concrete field has one
                 if f.attname in ("created_at", "updated_at"):
                     plan.append((f.column, f.attname, "dt", self.now))
                 elif isinstance(f, models.JSONField):
@@ -1117,7 +1118,8 @@ class Importer:
         if "change" in files:
             self.import_changes(files["change"])
         self.change_ids = self.ids(Change)
-        self.slas, self.calendars = definitions_by_key(), {}
+        self.slas = definitions_by_key()
+        self.calendars: dict[int, BusinessCalendar] = {}
         if "incident" in files:
             self.import_keyed(
                 files["incident"],

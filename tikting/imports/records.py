@@ -25,27 +25,35 @@ import contextlib
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import IO, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from tikting.accounts.models import Actor
 from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.lib.tabular import FORMATS, ChunkedImport, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
-from tikting.records.registry import RecordKind, can_edit_records, get_kind
+from tikting.records.registry import RecordKind, can_edit_records, get_kind, related_model
 
 from .base import ImportReport, Progress, no_progress
 
 __all__ = ["FORMATS", "columns_for", "export_records", "format_for", "import_records"]
 
+
+# A record of the kind being imported: an instance of its model, whose fields (source, external_key,
+# version, status) vary by kind, hence Any (as registry.update_record's `locked`).
+Record = Any
+# One valid row, ready to write: (line, record, is new, audit changes, status before).
+Plan = tuple[int, Record, bool, dict[str, Any], str]
 
 CHUNK = 1000
 SKIPPED = frozenset({"created_at", "updated_at", "version"})  # exported by nobody, ignored on import
@@ -133,8 +141,9 @@ def split_keys(value: Any) -> list[str]:
 def _m2m_keys(obj_ids: list[Any], field: models.ManyToManyField) -> dict[Any, list[str]]:
     """{object id: sorted natural keys of its related records} for one many-to-many field."""
     through = field.remote_field.through
+    assert through is not None  # set up by Django for every many-to-many field
     source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
-    key = _natural_key(field.related_model)
+    key = _natural_key(related_model(field))
     result: dict[Any, list[str]] = {}
     for start in range(0, len(obj_ids), CHUNK):
         rows = through._default_manager.filter(**{f"{source}__in": obj_ids[start : start + CHUNK]})
@@ -166,7 +175,9 @@ def _export_value(value: Any, fmt: str) -> Any:
     return value
 
 
-def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -> int:
+def export_records(
+    kind_slug: str, stream: IO[str], fmt: str = "csv", qs: QuerySet[models.Model] | None = None
+) -> int:
     """Write the records of `qs` (default: all of the kind) to `stream`; returns the row count."""
     kind = get_kind(kind_slug)
     if fmt not in FORMATS:
@@ -176,7 +187,7 @@ def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -
     lookups = []
     for f in fields:
         if f.is_relation:
-            lookups.append(f"{f.name}__{_natural_key(f.related_model)}")
+            lookups.append(f"{f.name}__{_natural_key(related_model(f))}")
         else:
             lookups.append(f.attname)
     m2m = _m2m_fields(kind)
@@ -208,12 +219,14 @@ def export_records(kind_slug: str, stream: IO[str], fmt: str = "csv", qs=None) -
     return count
 
 
-def _with_m2m(rows, m2m: list[models.ManyToManyField], fmt: str):
+def _with_m2m(
+    rows: Iterable[tuple[Any, ...]], m2m: list[models.ManyToManyField], fmt: str
+) -> Iterator[tuple[Any, ...]]:
     """Rows (ending with the pk) → rows without the pk, with the many-to-many keys appended: a
     list in JSON, a join_keys cell in CSV. One query per field and batch of rows."""
-    batch: list[tuple] = []
+    batch: list[tuple[Any, ...]] = []
 
-    def emit():
+    def emit() -> Iterator[tuple[Any, ...]]:
         ids = [row[-1] for row in batch]
         keys = [_m2m_keys(ids, field) for field in m2m]
         for row in batch:
@@ -265,13 +278,13 @@ class _Importer(ChunkedImport):
         self,
         kind: RecordKind,
         *,
-        actor,
+        actor: Actor,
         source: str,
         report: ImportReport,
         file: str,
         progress: Progress,
         dry_run: bool = False,
-    ):
+    ) -> None:
         self.kind = kind
         self.dry_run = dry_run
         self.slas_changed = False  # an SLA definition was created or updated
@@ -301,7 +314,7 @@ class _Importer(ChunkedImport):
     # -- rows --
 
     def row_keys(self, raw: dict[str, Any]) -> set[Any]:
-        keys = set()
+        keys: set[tuple[str, ...]] = set()
         if self.sourced and not _empty(raw.get("external_key")):
             keys.add(("ext", str(raw.get("source") or self.source).strip(), str(raw["external_key"]).strip()))
         if not _empty(raw.get(self.key)):
@@ -349,8 +362,8 @@ class _Importer(ChunkedImport):
             text = str(value).strip()
             try:
                 parsed = parse_datetime(text)
-                if parsed is None and parse_date(text):
-                    parsed = dt.datetime.combine(parse_date(text), dt.time())
+                if parsed is None and (day := parse_date(text)):
+                    parsed = dt.datetime.combine(day, dt.time())
             except ValueError:
                 parsed = None
             if parsed is None:
@@ -378,7 +391,7 @@ class _Importer(ChunkedImport):
             wanted -= set(cache)
             if not wanted:
                 continue
-            target = field.related_model
+            target = related_model(field)
             key = _natural_key(target)
             found: dict[str, Any] = {}
             if key == "pk":
@@ -397,10 +410,12 @@ class _Importer(ChunkedImport):
             for value in wanted:
                 cache[value] = found.get(value, KeyError(value))
 
-    def _load_existing(self, rows: list[tuple[int, dict[str, Any]]]) -> tuple[dict, dict]:
-        manager = self.model._default_manager
-        by_ext: dict[tuple[str, str], models.Model] = {}
-        by_key: dict[str, models.Model] = {}
+    def _load_existing(
+        self, rows: list[tuple[int, dict[str, Any]]]
+    ) -> tuple[dict[tuple[str, str], Record], dict[str, Record]]:
+        manager: models.Manager[Record] = self.model._default_manager
+        by_ext: dict[tuple[str, str], Record] = {}
+        by_key: dict[str, Record] = {}
         exts = set()
         keys = set()
         for _l, raw in rows:
@@ -423,8 +438,14 @@ class _Importer(ChunkedImport):
             self.m2m_current[name] = _m2m_keys(ids, self.m2m[name]) if ids else {}
         return by_ext, by_key
 
-    def plan(self, line: int, raw: dict[str, Any], by_ext: dict, by_key: dict):
-        """(object, is_new, changes) for a valid row; raises RowInvalid."""
+    def plan(
+        self,
+        line: int,
+        raw: dict[str, Any],
+        by_ext: dict[tuple[str, str], Record],
+        by_key: dict[str, Record],
+    ) -> tuple[Record, bool, dict[str, Any], str]:
+        """(object, is_new, changes, old status) for a valid row; raises RowInvalid."""
         errors: dict[str, str] = {}
         unknown = [k for k in raw if k not in self.allowed]
         for name in unknown:
@@ -446,7 +467,7 @@ class _Importer(ChunkedImport):
                     continue
                 found = self.fk_cache.get(name, {}).get(str(value).strip())
                 if isinstance(found, KeyError):
-                    target = field.related_model._meta.verbose_name
+                    target = related_model(field)._meta.verbose_name
                     errors[name] = f"No {target} '{str(value).strip()}'."
                 elif isinstance(found, ValueError):
                     errors[name] = str(found)
@@ -463,7 +484,7 @@ class _Importer(ChunkedImport):
         if errors:
             raise RowInvalid(errors)
 
-        obj = None
+        obj: Record = None
         if self.sourced and values.get("external_key"):
             obj = by_ext.get((source, values["external_key"]))
             if obj is None:
@@ -522,7 +543,7 @@ class _Importer(ChunkedImport):
         found: dict[str, Any] = {}
         problems = []
         cache = self.fk_cache.get(name, {})
-        target = self.m2m[name].related_model._meta.verbose_name
+        target = related_model(self.m2m[name])._meta.verbose_name
         for key in keys:
             pk = cache.get(key, KeyError(key))
             if isinstance(pk, KeyError):
@@ -543,7 +564,7 @@ class _Importer(ChunkedImport):
             return
         self._resolve_fks(rows)
         by_ext, by_key = self._load_existing(rows)
-        plans = []
+        plans: list[Plan] = []
         for line, raw in rows:
             try:
                 plans.append((line, *self.plan(line, raw, by_ext, by_key)))
@@ -576,11 +597,12 @@ class _Importer(ChunkedImport):
         self._after_write(written)
         self.progress(len(rows), self.kind.slug)
 
-    def _write_m2m(self, plans) -> None:
+    def _write_m2m(self, plans: list[Plan]) -> None:
         """Replace the related sets the plans changed: delete the old links, insert the new ones
         (one query each per field)."""
         for name, field in self.m2m.items():
             through = field.remote_field.through
+            assert through is not None  # set up by Django for every many-to-many field
             source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
             objs = [obj for _l, obj, _n, _c, _o in plans if name in getattr(obj, "_import_m2m", {})]
             if not objs:
@@ -595,7 +617,7 @@ class _Importer(ChunkedImport):
             ]
             through._default_manager.bulk_create(links, batch_size=CHUNK)
 
-    def _after_write(self, written) -> None:
+    def _after_write(self, written: list[Plan]) -> None:
         """Derived data of the rows just written: incidents get their SLA due times and met flags
         (tikting.slas.verdicts.apply_slas over the chunk's created and updated incidents; not on a
         dry run, which is rolled back anyway); SLA definitions are applied once the import is done
@@ -605,18 +627,19 @@ class _Importer(ChunkedImport):
             return
         label = self.model._meta.label_lower
         if label == "incidents.incident":
+            from tikting.incidents.models import Incident
             from tikting.slas.verdicts import apply_slas
 
             with transaction.atomic():
-                apply_slas(self.model._default_manager.filter(pk__in=changed))
+                apply_slas(Incident.objects.filter(pk__in=changed))
         elif label == "slas.sladefinition":
             self.slas_changed = True
 
-    def _count(self, plan) -> None:
+    def _count(self, plan: Plan) -> None:
         _line, _obj, is_new, changes, _old = plan
         self.report.count(self.kind.slug, "created" if is_new else "updated" if changes else "unchanged")
 
-    def write(self, plans) -> None:
+    def write(self, plans: list[Plan]) -> None:
         new = [obj for _l, obj, is_new, _c, _o in plans if is_new]
         if new:
             self.model._default_manager.bulk_create(new)
@@ -633,8 +656,8 @@ class _Importer(ChunkedImport):
                 obj.updated_at = now
                 names.add("updated_at")
             groups.setdefault(frozenset(names), []).append(obj)
-        for names, objs in groups.items():
-            self.model._default_manager.bulk_update(objs, sorted(names))
+        for group, objs in groups.items():
+            self.model._default_manager.bulk_update(objs, sorted(group))
         self._write_m2m(plans)
         entries = []
         statuses = []
@@ -687,7 +710,7 @@ def import_records(
     stream: IO[str],
     *,
     fmt: str = "csv",
-    actor=None,
+    actor: Actor = None,
     dry_run: bool = False,
     source: str = "csv",
     progress: Progress = no_progress,

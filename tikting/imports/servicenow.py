@@ -25,10 +25,10 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, models, transaction
@@ -141,6 +141,13 @@ FIELDS = (
 )
 
 
+# The records created as stubs when an incident names one the file does not hold.
+_Stub = TypeVar("_Stub", ConfigurationItem, Problem, Change)
+_Numbered = TypeVar("_Numbered", Problem, Change)
+# number → (line, mapped incident values, references): the incidents a run writes.
+Planned = dict[str, tuple[int, dict[str, Any], dict[str, str]]]
+
+
 class RowInvalid(Exception):
     def __init__(self, errors: dict[str, str]):
         super().__init__(errors)
@@ -218,7 +225,7 @@ def map_row(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     values: dict[str, Any] = {"number": row["number"]}
 
-    def take(name: str, parse, *args):
+    def take(name: str, parse: Callable[..., Any], *args: int) -> Any:
         try:
             return parse(row.get(name, NULL), *args)
         except ValueError as exc:
@@ -316,7 +323,9 @@ def _rows(
 # --- The import -------------------------------------------------------------------------------
 
 
-def import_servicenow(path: str | Path, *, dry_run: bool = False, progress: Progress = no_progress):
+def import_servicenow(
+    path: str | Path, *, dry_run: bool = False, progress: Progress = no_progress
+) -> ImportReport:
     """Import the ServiceNow incident event log (zip or CSV). Returns an ImportReport.
 
     Counts per kind: incident, activity, group, ci, problem, change. See the module docstring.
@@ -349,10 +358,8 @@ class _Run:
         incidents = self.plan_incidents(finals)
         del finals
         teams = self.ensure_teams()
-        cis = self.ensure_stubs(
-            ConfigurationItem,
-            "ci",
-            {refs["cmdb_ci"]: None for _l, _v, refs in incidents.values() if refs["cmdb_ci"]},
+        cis = self.ensure_cis(
+            dict.fromkeys(refs["cmdb_ci"] for _l, _v, refs in incidents.values() if refs["cmdb_ci"])
         )
         problems = self.ensure_stubs(Problem, "problem", self._first_opened(incidents, "problem_id"))
         changes = self.ensure_stubs(
@@ -402,9 +409,9 @@ class _Run:
         self.rows_read = n
         return finals
 
-    def plan_incidents(self, finals) -> dict[str, tuple[int, dict[str, Any], dict[str, str]]]:
+    def plan_incidents(self, finals: dict[str, tuple[int, int, tuple[str, ...]]]) -> Planned:
         """number → (line, mapped values, references); bad final rows are reported and dropped."""
-        planned: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
+        planned: Planned = {}
         header = self.header
         for number, (_mod, line, cells) in finals.items():
             row = dict(zip(header, cells, strict=True))
@@ -420,7 +427,7 @@ class _Run:
         return planned
 
     @staticmethod
-    def _first_opened(incidents, *ref_names: str) -> dict[str, dt.datetime]:
+    def _first_opened(incidents: Planned, *ref_names: str) -> dict[str, dt.datetime]:
         """Stub key → the earliest opened_at of the incidents naming it (the stub's opened_at)."""
         first: dict[str, dt.datetime] = {}
         for _line, values, refs in incidents.values():
@@ -442,62 +449,67 @@ class _Run:
         self.report.count("group", "unchanged", len(self.groups) - len(new))
         return teams
 
-    def ensure_stubs(self, model, kind: str, keys: dict[str, dt.datetime | None]) -> dict[str, int]:
-        """Records of `model` keyed by (source, external_key), created as stubs when missing."""
+    def ensure_cis(self, keys: Collection[str]) -> dict[str, int]:
+        """CIs keyed by (source, external_key), created as stubs when missing."""
         if not keys:
             return {}
-        existing = dict(
-            model.objects.filter(source=SOURCE, external_key__in=list(keys)).values_list("external_key", "id")
-        )
-        new = []
-        for key, opened_at in keys.items():
-            if key in existing:
-                continue
-            stub = {"stub": True, "from": "servicenow incident log"}
-            if model is ConfigurationItem:
-                new.append(
-                    model(
-                        name=key[:200],
-                        status=ConfigurationItem.Status.UNKNOWN,
-                        source=SOURCE,
-                        external_key=key,
-                        raw=stub,
-                    )
-                )
-            elif model is Problem:
-                new.append(
-                    model(
-                        number=key,
-                        title=f"{key} (stub: linked from the ServiceNow incident log)",
-                        opened_at=opened_at,
-                        source=SOURCE,
-                        external_key=key,
-                        raw=stub,
-                    )
-                )
-            else:
-                new.append(
-                    model(
-                        number=key,
-                        title="",
-                        opened_at=opened_at,
-                        source=SOURCE,
-                        external_key=key,
-                        raw=stub,
-                    )
-                )
+        existing = self._existing(ConfigurationItem, keys)
+        new = [
+            ConfigurationItem(
+                name=key[:200],
+                status=ConfigurationItem.Status.UNKNOWN,
+                source=SOURCE,
+                external_key=key,
+                raw={"stub": True, "from": "servicenow incident log"},
+            )
+            for key in keys
+            if key not in existing
+        ]
+        return self._create_stubs(ConfigurationItem, "ci", keys, existing, new)
+
+    def ensure_stubs(
+        self, model: type[_Numbered], kind: str, keys: Mapping[str, dt.datetime]
+    ) -> dict[str, int]:
+        """Problems or changes keyed by (source, external_key), created as stubs when missing (a
+        number taken by another source is reported, not linked)."""
+        if not keys:
+            return {}
+        existing = self._existing(model, keys)
+        new = [
+            model(
+                number=key,
+                title=f"{key} (stub: linked from the ServiceNow incident log)" if model is Problem else "",
+                opened_at=opened_at,
+                source=SOURCE,
+                external_key=key,
+                raw={"stub": True, "from": "servicenow incident log"},
+            )
+            for key, opened_at in keys.items()
+            if key not in existing
+        ]
         if new:
-            taken = set()
-            if model is not ConfigurationItem:
-                taken = set(
-                    model.objects.filter(number__in=[o.number for o in new]).values_list("number", flat=True)
-                )
-            for obj in [o for o in new if getattr(o, "number", None) in taken]:
+            taken = set(
+                model.objects.filter(number__in=[o.number for o in new]).values_list("number", flat=True)
+            )
+            for obj in [o for o in new if o.number in taken]:
                 self.report.error(
                     self.name, 0, kind, f"{obj.number} already exists from another source; not linked."
                 )
                 self.report.count(kind, "failed")
                 new.remove(obj)
+        return self._create_stubs(model, kind, keys, existing, new)
+
+    @staticmethod
+    def _existing(model: type[_Stub], keys: Collection[str]) -> dict[str, int]:
+        return dict(
+            model.objects.filter(source=SOURCE, external_key__in=list(keys)).values_list("external_key", "id")
+        )
+
+    def _create_stubs(
+        self, model: type[_Stub], kind: str, keys: Collection[str], existing: dict[str, int], new: list[_Stub]
+    ) -> dict[str, int]:
+        """Insert the stubs, add their ids to `existing` (external key → id), count them."""
+        if new:
             model.objects.bulk_create(new, batch_size=BATCH)
             existing.update(
                 model.objects.filter(
@@ -510,7 +522,14 @@ class _Run:
 
     # -- incidents --
 
-    def write_incidents(self, incidents, teams, cis, problems, changes) -> dict[str, int]:
+    def write_incidents(
+        self,
+        incidents: Planned,
+        teams: dict[str, int],
+        cis: dict[str, int],
+        problems: dict[str, int],
+        changes: dict[str, int],
+    ) -> dict[str, int]:
         report = self.report
         existing = {
             row[0]: row[1:]
@@ -609,7 +628,7 @@ class _Run:
             saved.append(obj)
         return saved
 
-    def _audit(self, ct, entries: list[tuple[Incident, str, dict[str, Any]]]) -> None:
+    def _audit(self, ct: ContentType, entries: list[tuple[Incident, str, dict[str, Any]]]) -> None:
         ops = connection.ops
         now = ops.adapt_datetimefield_value(timezone.now())
         _insert(
@@ -705,7 +724,7 @@ class _Run:
                         report.count("activity", "failed")
                         continue
                     at = times[text] = ops.adapt_datetimefield_value(parsed)
-                raw = {name: cells[i] for name, i in kept}
+                raw: dict[str, str | int] = {name: cells[i] for name, i in kept}
                 raw["line"] = line
                 batch.append(
                     (
@@ -750,7 +769,7 @@ ACTIVITY_COLUMNS = (
 )
 
 
-def _insert(model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+def _insert(model: type[models.Model], columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """INSERT rows of database-ready values with executemany.
 
     For the 141k activities (and the audit rows) of the full file: bulk_create spends most of its
@@ -760,7 +779,8 @@ def _insert(model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Non
     if not rows:
         return
     quote = connection.ops.quote_name
-    column = {f.attname: f.column for f in model._meta.concrete_fields}
+    # (a concrete field always has a column)
+    column = {f.attname: f.column for f in model._meta.concrete_fields if f.column is not None}
     table = quote(model._meta.db_table)
     names = ", ".join(quote(column[c]) for c in columns)
     with connection.cursor() as cursor:
@@ -774,7 +794,7 @@ def _insert(model, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Non
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)  # noqa: S608
 
 
-def _insert_objects(model, objs: list[Any]) -> None:
+def _insert_objects(model: type[models.Model], objs: list[Any]) -> None:
     """Insert unsaved model objects (no pk) through `_insert`, adapting their values once."""
     ops = connection.ops
     now = timezone.now()

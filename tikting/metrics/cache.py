@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
@@ -37,6 +37,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 __all__ = ["DATA_TABLES", "data_stamp", "lookup", "store"]
+
+T = TypeVar("T")
 
 # The tables whose rows metrics read (values, filters, slicer labels).
 DATA_TABLES = (
@@ -127,14 +129,14 @@ def store(key: str, stamp: int, payload: dict[str, Any], *, time_dependent: bool
 
 
 def cached(
-    compute_fn: Callable[[], Any],
+    compute_fn: Callable[[], T],
     key: str,
-    to_payload,
-    from_payload,
+    to_payload: Callable[[T], dict[str, Any]],
+    from_payload: Callable[[dict[str, Any]], T],
     *,
     time_dependent: bool = False,
     refresh: bool = False,
-) -> Any:
+) -> T:
     """compute_fn()'s answer for `key`, reused while the data stamp is unchanged (and, for an
     answer that depends on the current time, for max_age() seconds). `refresh` computes anew."""
     if max_age() <= 0:

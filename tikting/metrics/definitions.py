@@ -7,9 +7,11 @@ page list it; docs/metrics.md ("ITSM metrics") spells out the same formulas. Kee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 
 __all__ = ["DEFINITIONS", "SLICERS", "MetricDefinition", "get_definition"]
 
@@ -37,10 +39,10 @@ class MetricDefinition:
     extras: tuple[str, ...] = field(default=())  # names of the extra counts each point carries
 
     @property
-    def model(self):
+    def model(self) -> type[Model]:
         return apps.get_model(self.model_label)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "label": self.label,

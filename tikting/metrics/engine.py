@@ -19,10 +19,10 @@ import datetime as dt
 import io
 import math
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -54,7 +54,18 @@ from tikting.core.itsm import Practice, Priority
 from . import cache as results
 from .definitions import ATTRIBUTES, DEFINITIONS, PERIODS, MetricDefinition, get_definition
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
+    from django.db.models.expressions import Combinable
+    from django.db.models.sql.compiler import SQLCompiler
+
 __all__ = ["FILTER_FIELDS", "MetricResult", "Point", "compute", "parse_filters"]
+
+# One row of aggregates, as QuerySet.aggregate() or .values().annotate() returns it.
+Row = dict[str, Any]
+# A point's (value, count of records, extra counts).
+Figures = tuple[float | None, int, dict[str, Any]]
 
 OPEN_STATUSES = ("new", "in_progress", "on_hold")
 FILTER_FIELDS = (
@@ -122,7 +133,15 @@ class HoursBetween(Func):
     output_field = FloatField()
     arity = 2
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
         end_sql, end_params = compiler.compile(self.source_expressions[0])
         start_sql, start_params = compiler.compile(self.source_expressions[1])
         if connection.vendor == "postgresql":
@@ -352,7 +371,8 @@ def _next_period(day: dt.date, by: str) -> dt.date:
 
 
 def _periods(by: str, first: dt.date, last: dt.date, limit: int = 1000) -> list[dt.date]:
-    periods, day = [], _period_start(first, by)
+    periods: list[dt.date] = []
+    day = _period_start(first, by)
     while day <= last and len(periods) < limit:
         periods.append(day)
         day = _next_period(day, by)
@@ -371,6 +391,13 @@ def _local_date(value: Any) -> dt.date | None:
     return value
 
 
+def _period_day(value: Any) -> dt.date:
+    """The local day of a period key: a truncation of the definition's date field, never null."""
+    day = _local_date(value)
+    assert day is not None
+    return day
+
+
 def _range(definition: MetricDefinition, filters: dict[str, Any], qs: QuerySet, by: str) -> list[dt.date]:
     """The periods a series covers: opened from/to when given, else the data's first and last date."""
     first, last = filters.get("opened_from"), filters.get("opened_to")
@@ -383,7 +410,7 @@ def _range(definition: MetricDefinition, filters: dict[str, Any], qs: QuerySet, 
     return _periods(by, first, last)
 
 
-def _group_expression(definition: MetricDefinition, by: str):
+def _group_expression(definition: MetricDefinition, by: str) -> tuple[Combinable, F | None]:
     """(key expression, label expression or None) of an attribute or period slicer."""
     tz = _zone()
     if by == "month":
@@ -449,11 +476,12 @@ def _ratio_spec(definition: MetricDefinition, basis: str | None) -> tuple[Q, Q, 
             },
         )
     if definition.sla:
-        flag = {
+        flags: dict[tuple[str, str | None], str] = {
             ("sla_response", "definitions"): "response_met",
             ("sla_resolution", "definitions"): "resolution_met",
             ("sla_resolution", "source"): "source_sla_met",
-        }[(key, basis)]
+        }
+        flag = flags[(key, basis)]
         return (
             Q(**{f"{flag}__isnull": False}),
             Q(**{flag: True}),
@@ -491,26 +519,26 @@ def _ratio_spec(definition: MetricDefinition, basis: str | None) -> tuple[Q, Q, 
     raise ValidationError({"metric": f"No ratio formula for {key}."})  # pragma: no cover
 
 
-def _ratio_aggregates(definition, basis) -> dict[str, Any]:
+def _ratio_aggregates(definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
     den, num, extras = _ratio_spec(definition, basis)
     return {"_den": _count(den), "_num": _count(den & num), **extras}
 
 
-def _ratio_point(row: dict, definition) -> tuple[float | None, int, dict]:
+def _ratio_point(row: Row, definition: MetricDefinition) -> Figures:
     den, num = row["_den"] or 0, row["_num"] or 0
     value = round(100.0 * num / den, definition.decimals) if den else None
     return value, den, {x: row.get(x) or 0 for x in definition.extras}
 
 
-def _mean_aggregates(definition, basis) -> dict[str, Any]:
+def _mean_aggregates(definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
     column = {"reassignment_mean": "reassignment_count", "csat_mean": "score"}[definition.key]
-    aggregates = {"_sum": Sum(column), "_n": Count(column)}
+    aggregates: dict[str, Any] = {"_sum": Sum(column), "_n": Count(column)}
     if "unknown" in definition.extras:
         aggregates["unknown"] = _count(Q(**{f"{column}__isnull": True}))
     return aggregates
 
 
-def _mean_point(row: dict, definition) -> tuple[float | None, int, dict]:
+def _mean_point(row: Row, definition: MetricDefinition) -> Figures:
     n = row["_n"] or 0
     value = round(float(row["_sum"] or 0) / n, definition.decimals) if n else None
     return value, n, {x: row.get(x) or 0 for x in definition.extras}
@@ -552,7 +580,7 @@ SELECTIVE_FILTERS = ("service", "group", "priority", "ci", "category", "status")
 
 
 @contextmanager
-def _wide_sort(cursor, wide: bool) -> Iterator[None]:
+def _wide_sort(cursor: CursorWrapper, wide: bool) -> Iterator[None]:
     """WIDE_SORT for the statements run inside, when `wide`. On an error the enclosing atomic
     block rolls the settings back with everything else."""
     if not wide:
@@ -568,8 +596,8 @@ def _wide_sort(cursor, wide: bool) -> Iterator[None]:
 
 
 def _duration_rows_postgres(
-    definition, scope: QuerySet, by: str | None, *, wide: bool = False
-) -> tuple[dict, list[dict]]:
+    definition: MetricDefinition, scope: QuerySet, by: str | None, *, wide: bool = False
+) -> tuple[Row, list[Row]]:
     """PostgreSQL: the total and every group in one scan. The ORM builds the per-incident rows
     (time to resolve computed once per row, the filters, the slicer); the outer query aggregates
     them with GROUPING SETS ((slicer), ()) and one PERCENTILE_CONT(ARRAY[0.5, 0.9]) sort. `wide`:
@@ -600,8 +628,8 @@ def _duration_rows_postgres(
     with transaction.atomic(), connection.cursor() as cursor, _wide_sort(cursor, wide):
         cursor.execute(outer, params)
         fetched = cursor.fetchall()
-    total: dict = {"_n": 0, "mean": None, "unresolved": 0, "_considered": 0, "median": None, "p90": None}
-    rows: list[dict] = []
+    total: Row = {"_n": 0, "mean": None, "unresolved": 0, "_considered": 0, "median": None, "p90": None}
+    rows: list[Row] = []
     for record in fetched:  # one row per group plus the total: never a row per incident
         row = dict(zip(names, record[: len(names)], strict=True))
         is_total, n, mean, unresolved, considered, pcs = record[len(names) :]
@@ -636,7 +664,9 @@ def percentile_by_offset(values_qs: QuerySet, n: int, fraction: float) -> float 
     return below + (position - low) * (above - below)
 
 
-def _duration_point(row: dict, definition, percentiles: dict[str, float | None] | None = None):
+def _duration_point(
+    row: Row, definition: MetricDefinition, percentiles: dict[str, float | None] | None = None
+) -> Figures:
     percentiles = percentiles or {}
     n = row["_n"] or 0
     figures = {
@@ -680,12 +710,12 @@ def _sla_aggregates(definition: MetricDefinition, mode: str) -> dict[str, Any]:
     return both
 
 
-def _resolve_auto(total_row: dict, rows: list[dict]) -> tuple[str, list[dict]]:
+def _resolve_auto(total_row: Row, rows: list[Row]) -> tuple[str, list[Row]]:
     """Auto basis: definitions when any incident in scope has a computed flag, else the source's."""
     basis = "source" if not total_row["d_den"] and total_row["s_den"] else "definitions"
     prefix = basis[0]
 
-    def strip(row: dict) -> dict:
+    def strip(row: Row) -> Row:
         out = {k: v for k, v in row.items() if k in ("_key", "_label")}
         out.update({k[1:]: v for k, v in row.items() if k.startswith(prefix) and k not in ("_key", "_label")})
         return out
@@ -693,7 +723,7 @@ def _resolve_auto(total_row: dict, rows: list[dict]) -> tuple[str, list[dict]]:
     return basis, [strip(total_row), *(strip(r) for r in rows)]
 
 
-def _sum_rows(rows: list[dict], names) -> dict[str, Any]:
+def _sum_rows(rows: list[Row], names: Iterable[str]) -> Row:
     """The total of count/sum aggregates from the group rows (every record is in one group)."""
     return {name: sum(row[name] or 0 for row in rows) for name in names}
 
@@ -770,7 +800,7 @@ def _compute(
     else:
         aggregates = _mean_aggregates(definition, None)
 
-    rows: list[dict] = []
+    rows: list[Row] = []
     if definition.family == "duration" and use_sql_percentiles:
         key_expr = None
         # (not when sliced by service, group or CI: the label join made the parallel plan slower)
@@ -794,7 +824,7 @@ def _compute(
     if mode == "auto":
         chosen_basis, (total_row, *rows) = _resolve_auto(total_row, rows)
 
-    def point(row: dict, group_q: Q | None) -> tuple[float | None, int, dict]:
+    def point(row: Row, group_q: Q | None) -> Figures:
         if definition.family == "duration":
             extra = None
             if not use_sql_percentiles:
@@ -817,9 +847,9 @@ def _compute(
     points: list[Point] = []
     if by:
 
-        def group_q(row) -> Q:
+        def group_q(row: Row) -> Q:
             if by in PERIODS:  # the period's local bounds (SQLite compares truncations as UTC text)
-                day = _local_date(row["_key"])
+                day = _period_day(row["_key"])
                 return Q(
                     **{
                         f"{definition.date_field}__gte": _local_midnight(day),
@@ -831,7 +861,7 @@ def _compute(
         if definition.family == "duration" and not use_sql_percentiles and by not in PERIODS:
             qs = qs.annotate(_key=key_expr)
         if by in PERIODS:
-            by_day = {_local_date(row["_key"]): row for row in rows}
+            by_day = {_period_day(row["_key"]): row for row in rows}
             first = clean.get("opened_from") or (min(by_day) if by_day else None)
             last = clean.get("opened_to") or (max(by_day) if by_day else None)
             for day in _periods(by, first, last) if first and last else []:
@@ -878,7 +908,7 @@ def _backlog_aggregates(ends: list[dt.datetime]) -> dict[str, Any]:
     return aggregates
 
 
-def _backlog_point(definition, row: dict, i: int) -> tuple[float | None, int]:
+def _backlog_point(definition: MetricDefinition, row: Row, i: int) -> tuple[float | None, int]:
     n = row[f"n{i}"] or 0
     if definition.value == "count":
         return n, n
@@ -887,7 +917,7 @@ def _backlog_point(definition, row: dict, i: int) -> tuple[float | None, int]:
 
 
 def _compute_backlog(
-    definition: MetricDefinition, by: str | None, filters: dict, *, now=None
+    definition: MetricDefinition, by: str | None, filters: dict[str, Any], *, now: dt.datetime | None = None
 ) -> MetricResult:
     qs = _scope(definition, filters, window=False).annotate(_end=Coalesce("resolved_at", "closed_at"))
     now = now or timezone.now()

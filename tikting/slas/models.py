@@ -1,5 +1,7 @@
 """Service level agreements: response and resolution targets per priority."""
 
+from typing import Any
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
@@ -32,6 +34,9 @@ class SLADefinition(models.Model):
     )
     weekdays = models.CharField(max_length=20, default="0,1,2,3,4", help_text="Working days, 0 = Monday")
     active = models.BooleanField(default=True)
+
+    # Not a field: the scope as loaded before a save (signals._remember), to tell what the save changed.
+    _sla_before: dict[str, Any] | None
 
     class Meta:
         ordering = ["service__name", "priority"]

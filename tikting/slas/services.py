@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from tikting.slas.verdicts import OPEN_STATUSES, apply_slas
+from tikting.slas.verdicts import OPEN_STATUSES, Progress, apply_slas
+
+if TYPE_CHECKING:
+    from tikting.incidents.models import Incident
 
 __all__ = ["incidents", "reapply", "scope_of"]
 
 
-def incidents(*, source: str | None = None, open_only: bool = False) -> QuerySet:
+def incidents(*, source: str | None = None, open_only: bool = False) -> QuerySet[Incident]:
     """The incidents of a source (all when None), only the open ones (new, in progress, on hold)
     when `open_only`."""
     from tikting.incidents.models import Incident
@@ -55,7 +58,7 @@ def _scope_filter(scopes: list[dict[str, Any]] | None) -> Q | None:
 
 
 @transaction.atomic
-def reapply(scopes: list[dict[str, Any]] | None = None, *, progress=None) -> int:
+def reapply(scopes: list[dict[str, Any]] | None = None, *, progress: Progress | None = None) -> int:
     """apply_slas over the incidents of the scopes (None: all incidents), all or nothing."""
     q = _scope_filter(scopes)
     qs = incidents() if q is None else incidents().filter(q)

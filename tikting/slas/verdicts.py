@@ -12,11 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.db.models import Q
+    from django.db.models.expressions import Combinable
+
+    from tikting.incidents.models import Incident
+    from tikting.slas.models import SLADefinition
 
 __all__ = [
     "BusinessCalendar",
@@ -32,6 +41,27 @@ __all__ = [
 UTC = dt.UTC
 OPEN_STATUSES = ("new", "in_progress", "on_hold")
 
+# (response_due_at, resolution_due_at, response_met, resolution_met)
+Verdicts = tuple[dt.datetime | None, dt.datetime | None, bool | None, bool | None]
+# The active definitions by (service_id, priority); a general definition has no service.
+DefinitionsByKey = dict[tuple[int | None, int], "SLADefinition"]
+Progress = Callable[[int], object]
+
+
+class IncidentFacts(Protocol):
+    """What `evaluate` reads of an incident: an Incident, or an importer's row before it is one."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def opened_at(self) -> dt.datetime | None: ...
+    @property
+    def responded_at(self) -> dt.datetime | None: ...
+    @property
+    def resolved_at(self) -> dt.datetime | None: ...
+    @property
+    def reopen_count(self) -> int | None: ...
+
 
 @dataclass(frozen=True)
 class BusinessCalendar:
@@ -44,7 +74,7 @@ class BusinessCalendar:
     tz: dt.tzinfo | None = None
 
     @classmethod
-    def of(cls, definition) -> BusinessCalendar:
+    def of(cls, definition: SLADefinition) -> BusinessCalendar:
         if definition.calendar == "24x7":
             return cls(always=True)
         days = frozenset(int(x) for x in str(definition.weekdays).replace(" ", "").split(",") if x != "")
@@ -127,14 +157,18 @@ def working_minutes_between(start: dt.datetime, end: dt.datetime, calendar: Busi
     return total.total_seconds() / 60
 
 
-def select_definition(definitions: dict, service_id, priority):
+def select_definition(
+    definitions: DefinitionsByKey, service_id: int | None, priority: int | None
+) -> SLADefinition | None:
     """The service's own definition for the priority, else the general one (service empty)."""
     if priority is None:
         return None
     return definitions.get((service_id, priority)) or definitions.get((None, priority))
 
 
-def _verdict(done_at, due_at, still_open: bool, now: dt.datetime):
+def _verdict(
+    done_at: dt.datetime | None, due_at: dt.datetime | None, still_open: bool, now: dt.datetime
+) -> bool | None:
     if due_at is None:
         return None
     if done_at is not None:
@@ -145,8 +179,12 @@ def _verdict(done_at, due_at, still_open: bool, now: dt.datetime):
 
 
 def evaluate(
-    incident, definition, *, now: dt.datetime | None = None, calendar: BusinessCalendar | None = None
-) -> tuple:
+    incident: IncidentFacts,
+    definition: SLADefinition | None,
+    *,
+    now: dt.datetime | None = None,
+    calendar: BusinessCalendar | None = None,
+) -> Verdicts:
     """(response_due_at, resolution_due_at, response_met, resolution_met) of one incident.
     `calendar`: the definition's, when the caller has it already (BusinessCalendar.of)."""
     if definition is None or incident.opened_at is None or incident.status == "cancelled":
@@ -170,14 +208,14 @@ def evaluate(
 SLA_FIELDS = ("response_due_at", "resolution_due_at", "response_met", "resolution_met")
 
 
-def definitions_by_key() -> dict:
+def definitions_by_key() -> DefinitionsByKey:
     """The active SLA definitions, {(service_id, priority): definition}."""
     from tikting.slas.models import SLADefinition
 
     return {(d.service_id, d.priority): d for d in SLADefinition.objects.filter(active=True)}
 
 
-def definition_for(incident):
+def definition_for(incident: Incident) -> SLADefinition | None:
     """The active definition that covers one incident (one query), or None."""
     from django.db.models import Q
 
@@ -197,7 +235,7 @@ def definition_for(incident):
     return own or found.get(None)
 
 
-def set_slas(incident, *, now: dt.datetime | None = None) -> None:
+def set_slas(incident: Incident, *, now: dt.datetime | None = None) -> None:
     """Set the four SLA fields of one (unsaved or about to be saved) incident; the caller saves."""
     values = evaluate(incident, definition_for(incident), now=now)
     for name, value in zip(SLA_FIELDS, values, strict=True):
@@ -207,16 +245,16 @@ def set_slas(incident, *, now: dt.datetime | None = None) -> None:
 # -- in bulk -----------------------------------------------------------------------------------
 
 
-def _coverage(definitions: dict) -> dict:
+def _coverage(definitions: DefinitionsByKey) -> dict[SLADefinition, Q]:
     """{definition: Q of the incidents it covers}: a service's own definition for its priority,
     else the general one (service empty) for the priority."""
     from django.db.models import Q
 
-    own_services: dict[int, list] = {}
+    own_services: dict[int, list[int]] = {}
     for service_id, priority in definitions:
         if service_id is not None:
             own_services.setdefault(priority, []).append(service_id)
-    cover = {}
+    cover: dict[SLADefinition, Q] = {}
     for (service_id, priority), definition in definitions.items():
         if service_id is not None:
             cover[definition] = Q(priority=priority, service_id=service_id)
@@ -227,7 +265,7 @@ def _coverage(definitions: dict) -> dict:
     return cover
 
 
-def _sql_values_24x7(definition, now: dt.datetime) -> dict:
+def _sql_values_24x7(definition: SLADefinition, now: dt.datetime) -> dict[str, Combinable]:
     """The four SLA fields of a 24×7 definition as SQL expressions: the same rules as `evaluate`.
 
     Comparisons are made on durations (`responded_at - opened_at <= target`), which both backends
@@ -245,7 +283,7 @@ def _sql_values_24x7(definition, now: dt.datetime) -> dict:
     )
     from django.db.models.lookups import LessThanOrEqual
 
-    def met(done: str, target: dt.timedelta, open_q, pending_q=None):
+    def met(done: str, target: dt.timedelta, open_q: Q, pending_q: Q | None = None) -> Case:
         elapsed = ExpressionWrapper(F(done) - F("opened_at"), output_field=DurationField())
         done_q = Q(**{f"{done}__isnull": False})
         if pending_q is not None:
@@ -259,7 +297,7 @@ def _sql_values_24x7(definition, now: dt.datetime) -> dict:
 
     still_open = Q(status__in=OPEN_STATUSES)
     resolution = dt.timedelta(minutes=definition.resolution_minutes)
-    values = {
+    values: dict[str, Combinable] = {
         "resolution_due_at": ExpressionWrapper(F("opened_at") + resolution, output_field=DateTimeField()),
         "resolution_met": met(
             "resolved_at", resolution, still_open, pending_q=still_open & Q(reopen_count__gt=0)
@@ -274,7 +312,7 @@ def _sql_values_24x7(definition, now: dt.datetime) -> dict:
     return values
 
 
-def _write_rows(rows: list[tuple]) -> None:
+def _write_rows(rows: list[tuple[Any, ...]]) -> None:
     """UPDATE the four SLA fields of (response_due, resolution_due, response_met, resolution_met, id)
     rows: on PostgreSQL one `UPDATE … FROM (VALUES …)` per batch (executemany would be a round
     trip per row), elsewhere one executemany (SQLite runs it in-process). Values are prepared by
@@ -284,8 +322,15 @@ def _write_rows(rows: list[tuple]) -> None:
     from tikting.incidents.models import Incident
 
     meta = Incident._meta
-    fields = [meta.get_field(name) for name in SLA_FIELDS]
     qn = connection.ops.quote_name
+    fields: list[Field[Any, Any]] = []
+    columns: list[str] = []
+    for name in SLA_FIELDS:
+        field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None  # the four are plain columns
+        fields.append(field)
+        columns.append(qn(field.column))
+    assert meta.pk.column is not None
     params = [
         [f.get_db_prep_value(v, connection) for f, v in zip(fields, row[:4], strict=True)] + [row[4]]
         for row in rows
@@ -296,7 +341,7 @@ def _write_rows(rows: list[tuple]) -> None:
         types = [f.db_type(connection) for f in fields] + ["bigint"]
         marks = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
         names = [f"v{i}" for i in range(len(fields))]
-        assignments = ", ".join(f"{qn(f.column)} = v.{n}" for f, n in zip(fields, names, strict=True))
+        assignments = ", ".join(f"{column} = v.{n}" for column, n in zip(columns, names, strict=True))
         sql = (
             f"UPDATE {table} AS t SET {assignments} FROM (VALUES {', '.join([marks] * len(params))}) "  # noqa: S608
             f"AS v({', '.join(names)}, id) WHERE t.{pk} = v.id"
@@ -304,18 +349,18 @@ def _write_rows(rows: list[tuple]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql, [value for row in params for value in row])
         return
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    assignments = ", ".join(f"{column} = %s" for column in columns)
     sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
 
 def apply_slas(
-    queryset: QuerySet | None = None,
+    queryset: QuerySet[Incident] | None = None,
     *,
     now: dt.datetime | None = None,
     batch_size: int = 2000,
-    progress=None,
+    progress: Progress | None = None,
 ) -> int:
     """Fill response_due_at, resolution_due_at, response_met, resolution_met of the incidents in
     `queryset` (default: all) from the active SLA definitions, in bulk. Incidents no definition

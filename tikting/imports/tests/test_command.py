@@ -102,7 +102,7 @@ def test_bpic2014_missing_module(monkeypatch, tmp_path):
 
 
 def test_bpic2014_delegates(monkeypatch, tmp_path):
-    seen = {}
+    seen: dict[str, object] = {}
 
     def import_bpic2014(path, *, dry_run=False, progress=None):
         seen.update(path=path, dry_run=dry_run)
@@ -111,7 +111,7 @@ def test_bpic2014_delegates(monkeypatch, tmp_path):
         return report.finish()
 
     module = types.ModuleType("tikting.imports.bpic2014")
-    module.import_bpic2014 = import_bpic2014
+    monkeypatch.setattr(module, "import_bpic2014", import_bpic2014, raising=False)
     monkeypatch.setitem(sys.modules, "tikting.imports.bpic2014", module)
     exc, out, _err = call("import", "bpic2014", str(tmp_path), "--dry-run", "--json")
     assert exc is None

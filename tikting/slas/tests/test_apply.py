@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -206,7 +207,7 @@ def test_bulk_paths_agree_with_evaluate(cast):
             name="P1 net", service=cast.network, priority=1, response_minutes=5, resolution_minutes=30
         ),
     ]
-    cases = [
+    cases: list[dict[str, Any]] = [
         {"status": "closed", "responded_at": T0 + h / 8, "resolved_at": T0 + h},
         {"status": "closed", "responded_at": T0 + h, "resolved_at": T0 + 3 * h},
         {"status": "closed", "responded_at": T0 + h / 4, "resolved_at": T0 + 2 * h},  # exactly on time

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -41,7 +41,8 @@ class Command(BaseCommand):
                 count = export_records(kind, stream, fmt, qs=qs)
             self.stderr.write(f"Exported {count} {kind} record(s) to {output}.")
             return
-        out = getattr(self.stdout, "_out", self.stdout)
+        # the wrapped stream; typeshed does not count the wrapper (a TextIOBase) as an IO[str]
+        out = cast("IO[str]", getattr(self.stdout, "_out", self.stdout))
         try:
             export_records(kind, out, fmt, qs=qs)
         except BrokenPipeError:

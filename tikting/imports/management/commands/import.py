@@ -18,7 +18,7 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -124,7 +124,8 @@ class Command(BaseCommand):
 
     def _progress(self, stack: ExitStack, options: dict[str, Any]):
         """A rich progress bar on stderr when it is a terminal (the register import's style)."""
-        out = getattr(self.stderr, "_out", self.stderr)
+        # the wrapped stream; typeshed does not count the wrapper (a TextIOBase) as an IO[str]
+        out = cast("IO[str]", getattr(self.stderr, "_out", self.stderr))
         if options["no_progress"] or options["as_json"] or not getattr(out, "isatty", lambda: False)():
             return no_progress
         from rich.console import Console

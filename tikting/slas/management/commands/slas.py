@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -45,7 +45,8 @@ class Command(BaseCommand):
 
     def _progress(self, stack: ExitStack, options: dict[str, Any], qs):
         """A rich progress bar on stderr when it is a terminal (the import commands' style)."""
-        out = getattr(self.stderr, "_out", self.stderr)
+        # the wrapped stream; typeshed does not count the wrapper (a TextIOBase) as an IO[str]
+        out = cast("IO[str]", getattr(self.stderr, "_out", self.stderr))
         if options["no_progress"] or not getattr(out, "isatty", lambda: False)():
             return None
         from rich.console import Console
