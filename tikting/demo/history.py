@@ -24,7 +24,8 @@ import datetime as dt
 import math
 import random
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import Count, F
@@ -41,6 +42,8 @@ from tikting.problems.models import Problem
 from tikting.service_requests.models import CatalogItem, ServiceRequest
 from tikting.slas.models import SLADefinition
 from tikting.surveys.models import SurveyResponse
+
+M = TypeVar("M", bound=models.Model)
 
 __all__ = [
     "SOURCE",
@@ -431,8 +434,8 @@ class History:
         return self.start <= at < self.now
 
     @staticmethod
-    def bulk(model: type[models.Model], objs: list) -> list:
-        return model.objects.bulk_create(objs, batch_size=BATCH)
+    def bulk(model: type[M], objs: list[M]) -> list[M]:
+        return model._default_manager.bulk_create(objs, batch_size=BATCH)
 
     # -- reference data --
 
@@ -470,6 +473,7 @@ class History:
         for ci in cis:
             self.ci_by_name[ci.name] = ci
             if ci.name not in RECURRING and ci.status == ConfigurationItem.Status.ACTIVE:
+                assert ci.service is not None  # every demo CI belongs to a service
                 self.cis.setdefault(ci.service.name, []).append(ci)
         self.counts["configuration items"] = len(cis)
 
@@ -479,19 +483,19 @@ class History:
             for s in SLADefinition.objects.filter(service__in=self.services.values())
         }
         new = []
-        for name, service in self.services.items():
+        for name, svc in self.services.items():
             for priority, (_label, response, resolution, calendar) in SLA_TARGETS.items():
-                if (service.pk, priority) not in existing:
+                if (svc.pk, priority) not in existing:
                     sla = SLADefinition(
                         name=_sla_name(name, priority),
-                        service=service,
+                        service=svc,
                         priority=priority,
                         response_minutes=response,
                         resolution_minutes=resolution,
                         calendar=calendar,
                     )
                     new.append(sla)
-                    existing[(service.pk, priority)] = sla
+                    existing[(svc.pk, priority)] = sla
         SLADefinition.objects.bulk_create(new)
         self.slas = {key: (sla, Calendar(sla)) for key, sla in existing.items()}
         self.counts["SLA definitions"] = len(new)
@@ -527,7 +531,7 @@ class History:
             )
         self.bulk(Article, articles)
         self.articles = {a.title: a for a in articles}
-        self.articles_by_service: dict[int, list[Article]] = {}
+        self.articles_by_service: dict[int | None, list[Article]] = {}
         for a in articles:
             if a.title != OUTDATED_ARTICLE:
                 self.articles_by_service.setdefault(a.service_id, []).append(a)
@@ -631,7 +635,6 @@ class History:
             opened = min(opened, self.now - dt.timedelta(hours=1))
             title, root_cause, workaround = fault["problem"]
             known = bool(workaround)
-            service = self.services[fault["service"]]
             problem = Problem(
                 number=f"PRB{1000000 + n}",
                 title=title,
@@ -642,7 +645,7 @@ class History:
                 root_cause=root_cause,
                 known_error=known,
                 workaround=workaround,
-                service=service,
+                service=self.services[fault["service"]],
                 ci=self.ci_by_name[ci_name],
                 assignment_group=self.groups[SERVICE_PROFILE[fault["service"]][0]],
                 owner=self.rng.choice(owners) if owners else None,
@@ -915,6 +918,7 @@ class History:
         for inc in incidents:
             add(inc, inc.opened_at, "Open", desk)
             if inc.status == Incident.Status.CANCELLED:
+                assert inc.closed_at is not None  # a cancelled incident is closed
                 add(inc, inc.closed_at, "Cancelled", desk)
                 continue
             if inc.responded_at is None:
@@ -1028,14 +1032,16 @@ class History:
                     and rng.random() < 0.5
                 ):
                     outcome = "successful"
+                actual_start: dt.datetime | None
+                actual_end: dt.datetime | None
                 actual_start = planned_start + dt.timedelta(minutes=rng.uniform(-5, 30))
                 overrun = rng.uniform(1.2, 2.5) if outcome != "successful" else rng.uniform(0.6, 1.1)
                 actual_end = actual_start + (planned_end - planned_start) * overrun
                 cancelled = rng.random() < 0.03
-                ci_choices = self.cis.get(service_name) or [None]
+                ci_choices: Sequence[ConfigurationItem | None] = self.cis.get(service_name) or [None]
                 ci = rng.choice(ci_choices)
                 status: str
-                closed = None
+                closed: dt.datetime | None = None
                 if cancelled:
                     status = Change.Status.CANCELLED
                     actual_start = actual_end = None
@@ -1123,9 +1129,10 @@ class History:
         for n, (opened, name, service, group, automated, manual, auto, median) in enumerate(specs, start=1):
             if not self.in_range(opened):
                 continue
+            fulfilled: dt.datetime | None
             fulfilled = opened + dt.timedelta(hours=self.lognormal(median, 0.6 if automated else 0.8))
             status = ServiceRequest.Status.CLOSED
-            closed = None
+            closed: dt.datetime | None = None
             if rng.random() < 0.02:
                 status, fulfilled = ServiceRequest.Status.CANCELLED, None
                 closed = min(self.now, opened + dt.timedelta(hours=rng.uniform(1, 48)))
@@ -1256,7 +1263,7 @@ class History:
         for day, factor in self.days():
             for _ in range(self.poisson(9 * factor)):
                 service = self.rng.choice(list(self.services.values()))
-                articles = self.articles_by_service.get(service.pk) or [None]
+                articles: Sequence[Article | None] = self.articles_by_service.get(service.pk) or [None]
                 add(
                     self.at_hour(day),
                     self.weighted({"phone": 5, "chat": 3, "walk_in": 1}),

@@ -177,8 +177,10 @@ def test_sla_due_times_and_flags_follow_the_definitions(history):
     assert not inc.filter(resolved_at__isnull=False, resolution_met__isnull=True).exists()
     # 24×7 for P1: due exactly 4 h after opening; business hours for P3: due inside working hours.
     p1 = inc.filter(priority=1).first()
+    assert p1 is not None and p1.resolution_due_at is not None
     assert p1.resolution_due_at - p1.opened_at == dt.timedelta(hours=4)
     for p3 in inc.filter(priority=3)[:200]:
+        assert p3.resolution_due_at is not None
         due = timezone.localtime(p3.resolution_due_at)
         assert due.weekday() < 5 and (8 <= due.hour < 18 or (due.hour == 18 and due.minute == 0))
         assert p3.resolution_due_at - p3.opened_at >= dt.timedelta(hours=30)
@@ -259,11 +261,12 @@ def test_one_catalogue_item_begs_for_automation(history):
         "-manual"
     )
     top = items.first()
+    assert top is not None
     assert top.name == H.AUTOMATION_ITEM and not top.automated
     assert top.manual >= 3 * items[1].manual
     assert top.n == max(i.n for i in items)  # the highest volume too
     effort = {i.name: i.n * (i.manual_minutes or 0) for i in items}
-    assert max(effort, key=effort.get) == H.AUTOMATION_ITEM
+    assert max(effort, key=effort.__getitem__) == H.AUTOMATION_ITEM
     assert ServiceRequest.objects.filter(catalog_item__automated=True, manual_steps__gt=0).count() == 0
 
 
@@ -272,7 +275,7 @@ def test_an_outdated_article_drives_repeat_contacts(history):
     articles = Article.objects.annotate(contacts=Count("interactions")).order_by("-contacts")
     outdated = articles[0]
     assert outdated.title == H.OUTDATED_ARTICLE
-    assert outdated.review_due < today - dt.timedelta(days=90)
+    assert outdated.review_due is not None and outdated.review_due < today - dt.timedelta(days=90)
     assert outdated.helpful_no > 3 * outdated.helpful_yes
     assert outdated.contacts >= 3 * articles[1].contacts
     contacts = Interaction.objects.filter(knowledge_article=outdated)
@@ -357,6 +360,8 @@ def test_acting_items_get_an_indicator_bound_to_their_metric(history):
     end = today - dt.timedelta(days=31)
     window = {"service": "E-mail", "opened_from": end - dt.timedelta(days=89), "opened_to": end}
     expected = compute("mttr", filters=window).total.value
+    assert expected is not None
+    assert bound.baseline_value is not None and bound.target_value is not None
     assert float(bound.baseline_value) == pytest.approx(expected, abs=0.01)
     assert float(bound.target_value) == pytest.approx(expected * 0.8, abs=0.01)
     assert bound.measurements.filter(source="computed").count() == 1
@@ -377,6 +382,9 @@ def test_items_are_linked_to_the_records_that_show_why(history):
     links = list(SourceLink.objects.filter(item=item).order_by("pk"))
     assert [link.is_origin for link in links] == [True, False, False]
     incidents = Incident.objects.filter(pk__in=[int(link.object_id) for link in links])
-    assert all(i.service.name == "E-mail" and i.priority <= 2 and i.opened_at < identified for i in incidents)
+    assert all(
+        i.service.name == "E-mail" and i.priority is not None and i.priority <= 2 and i.opened_at < identified
+        for i in incidents
+    )
     item.refresh_from_db()
     assert item.last_activity_at == identified  # linked "when identified": not a fresh activity

@@ -25,7 +25,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
@@ -918,6 +918,7 @@ class Builder:
             for k in range(1, min(3, max(1, days_closed // 20)) + 1):
                 value = latest.value
                 if spec.slipped:
+                    assert indicator.baseline_value is not None  # set when the indicator was added
                     value = indicator.baseline_value  # back where it started
                 S.record_measurement(indicator, actor=owner, value=value)
                 self.timeline.step("measure", end + (self.now - end) * k / 4)
@@ -1049,6 +1050,7 @@ def bind_to_records(*, today: dt.date | None = None) -> int:
         status__in=[C.Status.ACTION, C.Status.EVALUATION], service__isnull=False, practice__in=RECORD_METRICS
     ).select_related("service", "owner")
     for item in acting.order_by("pk"):
+        assert item.service is not None  # (the filter)
         metric, label = RECORD_METRICS[item.practice]
         scope = {"service": item.service.name}
         if S.metric_value(metric, scope, start, end)[0] is None:
@@ -1060,6 +1062,7 @@ def bind_to_records(*, today: dt.date | None = None) -> int:
         indicator = S.bind_indicator(
             indicator, actor=owner, metric_key=metric, scope=scope, window_start=start, window_end=end
         )
+        assert indicator.baseline_value is not None  # bound to a metric with a value in the window
         base = float(indicator.baseline_value)
         lower = indicator.direction == C.Direction.LOWER
         better = base * 0.8 if lower else min(100.0, base + (100 - base) / 5)
@@ -1079,7 +1082,7 @@ def _evidence(practice: str, service: Service, before: dt.datetime) -> list[mode
     from tikting.problems.models import Problem
     from tikting.service_requests.models import ServiceRequest
 
-    by_practice = {
+    by_practice: dict[str, QuerySet[models.Model]] = {
         "incident": Incident.objects.filter(priority__lte=2).order_by("-reassignment_count", "-opened_at"),
         "monitoring": Incident.objects.filter(priority__lte=2).order_by("-opened_at"),
         "problem": Problem.objects.order_by("-opened_at"),
@@ -1107,6 +1110,7 @@ def link_to_records() -> int:
 
     made = 0
     for item in Item.objects.filter(service__isnull=False).select_related("service", "owner"):
+        assert item.service is not None  # (the filter)
         actor = item.owner  # None (the system) for items nobody owns yet
         links = [
             S.link_source(item, actor=actor, record=record, is_origin=n == 0).pk
@@ -1285,6 +1289,7 @@ class Command(BaseCommand):
     def follow_ups(self, builder: Builder) -> None:
         """Children created at closure were identified when their parent closed."""
         for child in Item.objects.filter(parent__isnull=False).select_related("parent"):
+            assert child.parent is not None  # (the filter)
             closed_at = child.parent.closed_at
             Item.objects.filter(pk=child.pk).update(
                 identified_at=closed_at,
