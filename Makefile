@@ -74,7 +74,7 @@ fmt:
 	$(BIN)/ruff format .
 
 typecheck:
-	$(BIN)/mypy tikting/improvement/services.py tikting/core/audit.py
+	$(BIN)/mypy tikting
 
 bench: install
 	$(BIN)/python bench/register_pages.py
