@@ -88,6 +88,7 @@ def test_items_are_spread_over_the_past_year(demo):
 
 def test_history_is_real_and_in_order(demo):
     item = Item.objects.closed().exclude(outcome="withdrawn").first()
+    assert item is not None
     changes = list(
         StatusChange.objects.filter(object_id=str(item.pk), content_type__model="item")
         .order_by("at")
