@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 from django.utils import timezone
 
+from tikting.accounts.models import Actor
+
 from . import choices as C
+from .querysets import ItemQuerySet
+
+QuerySetT = TypeVar("QuerySetT", bound=QuerySet)
 
 # Public sort keys → ORDER BY. A leading "-" on the key reverses it.
 SORTS: dict[str, list[Any]] = {
@@ -66,7 +71,9 @@ def _check_choices(name: str, values: list[str], allowed) -> None:
         raise ValidationError({name: f"Unknown value(s) {', '.join(bad)}; choose from {', '.join(allowed)}."})
 
 
-def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.datetime | None = None):
+def filter_items(
+    qs: ItemQuerySet, params: Mapping[str, Any], *, user: Actor = None, now: dt.datetime | None = None
+) -> ItemQuerySet:
     """Apply the register filters in `params` (a QueryDict or a dict) to an Item queryset.
 
     status: item statuses, or the groups "open", "active", "ended"; practice, quadrant,
@@ -151,7 +158,7 @@ def filter_items(qs: QuerySet, params: Mapping[str, Any], *, user=None, now: dt.
     return qs
 
 
-def sort_items(qs: QuerySet, sort: str | None):
+def sort_items(qs: QuerySetT, sort: str | None) -> QuerySetT:
     """Order by a public sort key ("-" prefix for descending); unknown keys raise ValidationError."""
     sort = (sort or DEFAULT_SORT).strip()
     descending = sort.startswith("-")

@@ -110,6 +110,13 @@ class ItemSubmitForm(StyledForm):
         return [self["impact"], self["effort"]]
 
 
+class OwnerField(forms.ModelChoiceField):
+    """The owner picker: each user shown with their username."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj} ({obj.username})"
+
+
 class ItemForm(ItemSubmitForm):
     """Every field an improvement manager sets (create), or an editor may change (edit).
 
@@ -124,7 +131,7 @@ class ItemForm(ItemSubmitForm):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     expected_outcome = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    owner = forms.ModelChoiceField(queryset=User.objects.none(), required=False, empty_label="— unassigned —")
+    owner = OwnerField(queryset=User.objects.none(), required=False, empty_label="— unassigned —")
     target_date = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
@@ -152,7 +159,6 @@ class ItemForm(ItemSubmitForm):
         owner_field = self.fields["owner"]
         assert isinstance(owner_field, forms.ModelChoiceField)
         owner_field.queryset = User.objects.filter(is_active=True, role__in=OWNER_ROLES)
-        owner_field.label_from_instance = lambda u: f"{u} ({u.username})"
         service_field = self.fields["service"]
         assert isinstance(service_field, forms.ModelChoiceField)
         service_field.queryset = Service.objects.all()  # an item may point at a retired service

@@ -55,7 +55,7 @@ def scope_value(obj: Service | Team) -> str:
 
 def priority_choices() -> list[tuple[str, str]]:
     field = apps.get_model("incidents.Incident")._meta.get_field("priority")
-    return [ANY] + [(str(value), str(label)) for value, label in field.choices]
+    return [ANY] + [(str(value), str(label)) for value, label in field.choices or ()]
 
 
 def source_choices() -> list[tuple[str, str]]:
@@ -85,15 +85,15 @@ class BindIndicatorForm(VersionedForm):
         super().__init__(*args, **kwargs)
         # Binding without the version read would overwrite a concurrent change unseen.
         self.fields["version"].required = True
-        self.fields["metric_key"].choices = metric_choices()
-        self.fields["service"].choices = [ANY] + [
+        self.field_of("metric_key", forms.ChoiceField).choices = metric_choices()
+        self.field_of("service", forms.ChoiceField).choices = [ANY] + [
             (scope_value(s), s.name) for s in Service.objects.order_by("name")
         ]
-        self.fields["group"].choices = [ANY] + [
+        self.field_of("group", forms.ChoiceField).choices = [ANY] + [
             (scope_value(t), t.name) for t in Team.objects.order_by("name")
         ]
-        self.fields["priority"].choices = priority_choices()
-        self.fields["source"].choices = source_choices()
+        self.field_of("priority", forms.ChoiceField).choices = priority_choices()
+        self.field_of("source", forms.ChoiceField).choices = source_choices()
         self.fields["metric_key"].widget.attrs["autofocus"] = True
         self.fields["category"].widget.attrs["placeholder"] = _("any")
         self.fields["ci"].widget.attrs["placeholder"] = _("any (name or id)")
@@ -108,15 +108,19 @@ class BindIndicatorForm(VersionedForm):
             if value in (None, ""):
                 continue
             value = str(value)
-            options = self.fields[name].choices
+            field = self.field_of(name, forms.ChoiceField)
+            # The choices set in __init__, read back as the list of pairs Django keeps (django-stubs
+            # types the getter like the setter, which also takes callables and Choices classes).
+            options: list[tuple[Any, Any]] = field.choices  # type: ignore[assignment]
             if any(key == value for key, _label in options):
                 continue
-            model = {"service": Service, "group": Team}.get(name)
+            named_by_id: dict[str, type[Service] | type[Team]] = {"service": Service, "group": Team}
+            model = named_by_id.get(name)
             found = model.objects.filter(pk=int(value)).first() if model and value.isdigit() else None
             if found is not None and not self.is_bound:
                 self.initial[name] = scope_value(found)
             else:
-                self.fields[name].choices = [*options, (value, value)]
+                field.choices = [*options, (value, value)]
 
     @classmethod
     def for_indicator(cls, indicator, **kwargs: Any) -> BindIndicatorForm:

@@ -3,7 +3,7 @@ ValidationError is mapped back onto these forms by the views (`apply_errors`).""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -14,6 +14,8 @@ from tikting.accounts.models import Role, User
 
 from . import choices as C
 from . import services as S
+
+FieldT = TypeVar("FieldT", bound=forms.Field)
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -38,6 +40,12 @@ class StyledForm(forms.Form):
                 else "form-control form-control-sm"
             )
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    def field_of(self, name: str, kind: type[FieldT]) -> FieldT:
+        """The named field as the kind it is, to set what only that kind has (choices, queryset)."""
+        field = self.fields[name]
+        assert isinstance(field, kind)
+        return field
 
 
 class UserChoiceField(forms.ModelChoiceField):
@@ -79,7 +87,7 @@ class AssessForm(VersionedForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = owner_candidates()
+        self.field_of("owner", forms.ModelChoiceField).queryset = owner_candidates()
 
 
 class ReopenForm(StyledForm):
@@ -112,7 +120,9 @@ class CloseForm(VersionedForm):
     def __init__(self, *args: Any, withdraw_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if withdraw_only:
-            self.fields["outcome"].choices = [(C.Outcome.WITHDRAWN, C.Outcome.WITHDRAWN.label)]
+            self.field_of("outcome", forms.ChoiceField).choices = [
+                (C.Outcome.WITHDRAWN, C.Outcome.WITHDRAWN.label)
+            ]
             self.fields["outcome"].initial = C.Outcome.WITHDRAWN
             self.fields["lessons"].label = _("Why is it withdrawn? (lessons learned)")
 

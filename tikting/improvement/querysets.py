@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Self
 
 from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
+
+from tikting.accounts.models import Actor
 
 from . import choices as C
 
@@ -19,45 +22,45 @@ def _measurements() -> models.Manager:
 
 
 class ItemQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, user: Actor) -> Self:
         """Every signed-in user with a role may read the register; anonymous users see nothing."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         return self
 
-    def open(self):
+    def open(self) -> Self:
         return self.filter(status__in=C.OPEN_STATUSES)
 
-    def active(self):
+    def active(self) -> Self:
         return self.filter(status__in=C.ACTIVE_STATUSES)
 
-    def closed(self):
+    def closed(self) -> Self:
         return self.filter(status=C.Status.CLOSED)
 
-    def to_assess(self):
+    def to_assess(self) -> Self:
         return self.filter(status=C.Status.NEW)
 
-    def blocked(self):
+    def blocked(self) -> Self:
         return self.open().filter(blocked=True)
 
-    def overdue(self, today: dt.date | None = None):
+    def overdue(self, today: dt.date | None = None) -> Self:
         today = today or timezone.localdate()
         return self.open().filter(target_date__lt=today)
 
-    def due_soon(self, today: dt.date | None = None):
+    def due_soon(self, today: dt.date | None = None) -> Self:
         today = today or timezone.localdate()
         return self.open().filter(due_soon_from__lte=today, target_date__gte=today)
 
-    def stale(self, now: dt.datetime | None = None):
+    def stale(self, now: dt.datetime | None = None) -> Self:
         now = now or timezone.now()
         return self.open().filter(last_activity_at__lt=now - dt.timedelta(days=settings.TIKTING_STALE_DAYS))
 
-    def deferred_due(self, today: dt.date | None = None):
+    def deferred_due(self, today: dt.date | None = None) -> Self:
         """Deferred items whose revisit date has come."""
         today = today or timezone.localdate()
         return self.filter(status=C.Status.DEFERRED, revisit_date__lte=today)
 
-    def with_last_measured(self):
+    def with_last_measured(self) -> Self:
         """Annotate each item with the time of its latest measurement (a correlated subquery)."""
         last = (
             _measurements()
@@ -67,7 +70,7 @@ class ItemQuerySet(models.QuerySet):
         )
         return self.annotate(last_measured_at=Subquery(last))
 
-    def measurement_due(self, now: dt.datetime | None = None):
+    def measurement_due(self, now: dt.datetime | None = None) -> Self:
         """Acting or evaluating items, and closed items under watch, not measured for an interval.
 
         "Last measured before the interval, or never" is "no measurement within the interval":
@@ -81,13 +84,13 @@ class ItemQuerySet(models.QuerySet):
         recent = _measurements().filter(indicator__item=OuterRef("pk"), measured_at__gte=limit)
         return self.filter(watched).filter(~Exists(recent)).with_last_measured()
 
-    def slipped(self):
+    def slipped(self) -> Self:
         return self.filter(sustainment=C.Sustainment.SLIPPED)
 
-    def recently_closed(self, since: dt.datetime):
+    def recently_closed(self, since: dt.datetime) -> Self:
         return self.closed().filter(closed_at__gte=since)
 
-    def search(self, text: str):
+    def search(self, text: str) -> Self:
         text = (text or "").strip()
         if not text:
             return self
@@ -97,6 +100,6 @@ class ItemQuerySet(models.QuerySet):
             query |= Q(pk=int(ref))
         return self.filter(query)
 
-    def backlog_order(self):
+    def backlog_order(self) -> Self:
         """Manual rank first (ranked items in their order), then impact × effort score."""
         return self.order_by(models.F("rank").asc(nulls_last=True), "-priority_score", "-id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -14,6 +14,9 @@ from tikting.lib.tabular import FORMATS
 from tikting.lib.tabular import csv_cell as _csv_cell
 
 from ..models import Item
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 from .columns import CHUNK_SIZE, CSV_FIELDS, EXPORT_FIELDS, _ref, _text
 
 
@@ -77,7 +80,7 @@ def item_record(item: Item, *, nested: bool = True) -> dict[str, Any]:
 
 
 def export_items(
-    stream: IO[str],
+    stream: SupportsWrite[str],
     *,
     fmt: str = "csv",
     qs: QuerySet | None = None,

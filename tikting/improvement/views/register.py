@@ -23,7 +23,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import push_url
 
-from tikting.accounts.models import User
+from tikting.accounts.models import Actor, User
 from tikting.cmdb.models import Service
 from tikting.core.exceptions import PermissionDeniedError
 
@@ -32,6 +32,7 @@ from .. import permissions as P
 from .. import services as S
 from ..filtersets import DEFAULT_SORT, FILTER_FIELDS, FLAGS, SORTS, filter_items, sort_items
 from ..models import Action, Item
+from ..querysets import ItemQuerySet
 
 if TYPE_CHECKING:
 
@@ -155,7 +156,7 @@ def read_filters(request: HttpRequest, *, with_status: bool = True) -> Filters:
     return Filters(query=query, sort=query.get("sort", DEFAULT_SORT))
 
 
-def apply_filters(qs: QuerySet, filters: Filters, user, *, sort: bool = True) -> QuerySet:
+def apply_filters(qs: ItemQuerySet, filters: Filters, user: Actor, *, sort: bool = True) -> ItemQuerySet:
     """Filter (and sort) through the shared filterset; a bad value is reported, not a 500."""
     params = filters.query.copy()
     if params.getlist("status") == ["all"]:
@@ -200,7 +201,7 @@ def _filter_options(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _items(user, *related: str) -> QuerySet:
+def _items(user: Actor, *related: str) -> ItemQuerySet:
     return Item.objects.visible_to(user).select_related(*(related or ("service", "owner")))
 
 
