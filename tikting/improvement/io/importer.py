@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Value
 from django.utils import timezone
 
-from tikting.accounts.models import User
+from tikting.accounts.models import Actor, User
 from tikting.core.audit import diff, snapshot
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
@@ -25,7 +25,6 @@ from tikting.lib.tabular import ChunkedImport, FileFormatError
 from .. import permissions as P
 from .. import services as S
 from ..models import Action, Indicator, Item, Measurement
-from ..services import Actor
 from .columns import CHUNK_SIZE, PARENT_REF_RE, _text
 from .parse import ImportResult, RowError, RowInvalid, _parse_ref, _s, read_rows
 from .plan import Plan, RowPlanner

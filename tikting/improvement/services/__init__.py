@@ -11,7 +11,7 @@ block, evaluate, close, reopen, sustainment), `indicators` (with measurements an
 """
 
 from .actions import add_action, remove_action, update_action
-from .common import ACTION_FIELDS, INDICATOR_FIELDS, ITEM_FIELDS, MANAGER_FIELDS, Actor
+from .common import ACTION_FIELDS, INDICATOR_FIELDS, ITEM_FIELDS, MANAGER_FIELDS
 from .housekeeping import check_sustainment, take_computed_measurements, wake_deferred
 from .indicators import (
     add_indicator,
@@ -39,7 +39,6 @@ __all__ = [
     "INDICATOR_FIELDS",
     "ITEM_FIELDS",
     "MANAGER_FIELDS",
-    "Actor",
     "add_action",
     "add_comment",
     "add_indicator",

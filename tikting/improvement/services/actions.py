@@ -8,12 +8,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from tikting.accounts.models import User
+from tikting.accounts.models import Actor, User
 from tikting.core import audit
 
 from .. import permissions as P
 from ..models import Action, Item
-from .common import ACTION_FIELDS, Actor, _check_fields, _check_worker, _lock, _pk, _touch
+from .common import ACTION_FIELDS, _check_fields, _check_worker, _lock, _pk, _touch
 
 
 @transaction.atomic

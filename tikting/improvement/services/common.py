@@ -7,20 +7,16 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from tikting.accounts.models import Role, User
+from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.core.exceptions import ConflictError
 
 from .. import permissions as P
 from ..models import Action, Indicator, Item
 
-# The acting user: a view's request.user (an anonymous one is refused by the permission check),
-# or None for the system (CLI set-up, scheduled tasks).
-Actor = User | AnonymousUser | None
 # The records edited with optimistic concurrency (a `version` column).
 Versioned = TypeVar("Versioned", Item, Indicator, Action)
 

@@ -9,11 +9,12 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from tikting.accounts.models import Actor
 from tikting.core import audit
 
 from .. import choices as C
 from ..models import Indicator, Item, Measurement
-from .common import Actor, _save_item, _set_status
+from .common import _save_item, _set_status
 from .indicators import metric_value, record_measurement
 from .lifecycle import check_item_sustainment
 

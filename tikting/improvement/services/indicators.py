@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from tikting.accounts.models import Actor
 from tikting.core import audit
 
 from .. import choices as C
@@ -18,7 +19,6 @@ from .. import permissions as P
 from ..models import Indicator, Item, Measurement
 from .common import (
     INDICATOR_FIELDS,
-    Actor,
     _check_fields,
     _check_worker,
     _decimal,

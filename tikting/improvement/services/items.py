@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from tikting.accounts.models import Actor
 from tikting.core import audit
 
 from .. import choices as C
@@ -17,7 +18,6 @@ from ..models import Comment, Item, SourceLink
 from .common import (
     ITEM_FIELDS,
     MANAGER_FIELDS,
-    Actor,
     _check_fields,
     _check_owner,
     _lock,

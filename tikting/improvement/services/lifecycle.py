@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from tikting.accounts.models import User
+from tikting.accounts.models import Actor, User
 from tikting.core import audit
 
 from .. import choices as C
@@ -22,7 +22,6 @@ from ..models import Comment, Item
 from .common import (
     ITEM_FIELDS,
     MANAGER_FIELDS,
-    Actor,
     _check_owner,
     _decimal,
     _lock,
