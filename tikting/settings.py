@@ -167,6 +167,11 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TIKTING_MAX_REQUEST_BYTES", str(5 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 TIKTING_MAX_UPLOAD_BYTES = int(os.environ.get("TIKTING_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+# Zip archives an import reads (the ServiceNow log, the BPI Challenge 2014 files): a member unpacking
+# to more than this many bytes, or (when over 1 MiB) compressed more than this ratio to 1, is refused
+# as a possible zip bomb; the bytes actually unpacked are counted too (docs/deployment.md).
+TIKTING_IMPORT_MAX_UNPACKED_BYTES = int(os.environ.get("TIKTING_IMPORT_MAX_UNPACKED_BYTES", str(1 << 30)))
+TIKTING_IMPORT_MAX_ZIP_RATIO = float(os.environ.get("TIKTING_IMPORT_MAX_ZIP_RATIO", "100"))
 # Files up to FILE_UPLOAD_MAX_MEMORY_SIZE stay in memory; bigger ones go to a temporary file that
 # never holds more than TIKTING_MAX_UPLOAD_BYTES (the import answers 413 beyond it).
 FILE_UPLOAD_HANDLERS = [

@@ -72,9 +72,7 @@ def test_a_nul_in_a_token_name_is_refused_in_the_api_and_the_page(cast):
     client = Client()
     client.force_login(cast.viewer)
     # A browser's form post (urlencoded) is refused before the view runs ...
-    response = client.post(
-        "/account/tokens/", urlencode({"name": f"lap{NUL}top"}), content_type=FORM_ENCODED
-    )
+    response = client.post("/account/tokens/", urlencode({"name": f"lap{NUL}top"}), content_type=FORM_ENCODED)
     assert response.status_code == 400
     assert "U+0000" in response.content.decode() and "“name”" in response.content.decode()
     # ... and a multipart one by the form field (Django's CharField refuses NUL).
@@ -105,7 +103,12 @@ def test_a_nul_in_an_api_query_parameter_is_refused(cast, url):
 
 @pytest.mark.parametrize(
     "url",
-    ["/register/?q=a%00b", "/records/incident/?q=a%00b", "/metrics/?service=%00", "/governance/agenda/?x%00=1"],
+    [
+        "/register/?q=a%00b",
+        "/records/incident/?q=a%00b",
+        "/metrics/?service=%00",
+        "/governance/agenda/?x%00=1",
+    ],
 )
 def test_a_nul_in_a_page_query_string_is_a_bad_request(cast, url):
     client = Client()

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tikting.lib.archives import ZipLimits
+
 # progress(advance, label): `advance` rows were read from the file or stage named `label`.
 Progress = Callable[[int, str], None]
 
@@ -115,6 +117,16 @@ class ImportReport:
             "warnings": [w.as_dict() for w in self.warnings],
             "notes": list(self.notes),
         }
+
+
+def zip_limits() -> ZipLimits:
+    """The limits every importer reads zip archives within (zip bombs): settings
+    TIKTING_IMPORT_MAX_UNPACKED_BYTES and TIKTING_IMPORT_MAX_ZIP_RATIO, docs/deployment.md."""
+    from django.conf import settings
+
+    return ZipLimits(
+        max_bytes=settings.TIKTING_IMPORT_MAX_UNPACKED_BYTES, max_ratio=settings.TIKTING_IMPORT_MAX_ZIP_RATIO
+    )
 
 
 def apply_source_slas(source: str, report: ImportReport, progress: Progress = no_progress) -> int:

@@ -84,6 +84,9 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from tikting.lib.archives import ArchiveRefused, open_member
+from tikting.lib.tabular import FileFormatError
+from tikting.lib.untrusted import NUL, NUL_MESSAGE
 from tikting.slas.verdicts import (
     SLA_FIELDS,
     BusinessCalendar,
@@ -92,7 +95,7 @@ from tikting.slas.verdicts import (
     select_definition,
 )
 
-from .base import ImportReport, Progress, no_progress
+from .base import ImportReport, Progress, no_progress, zip_limits
 
 __all__ = ["import_bpic2014", "SOURCE"]
 
@@ -121,18 +124,49 @@ class DataFile:
 
     @contextmanager
     def rows(self) -> Iterator[Any]:
-        """A csv reader over the file (header already consumed)."""
+        """The file's rows (header already consumed); a zip member is read within the zip limits."""
         if self.member is None:
             with self.path.open(encoding=self.encoding, newline="") as text:
                 reader = csv.reader(text, delimiter=self.delimiter)
                 next(reader, None)
-                yield reader
+                yield Rows(reader, self.label)
         else:
-            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as raw:
+            with (
+                zipfile.ZipFile(self.path) as archive,
+                open_member(archive, archive.getinfo(self.member), zip_limits(), self.path.name) as raw,
+            ):
                 text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
                 reader = csv.reader(text, delimiter=self.delimiter)
                 next(reader, None)
-                yield reader
+                yield Rows(reader, self.label)
+
+
+class Rows:
+    """A csv reader that holds back the rows holding a NUL character (no text column can store
+    one): their lines are in `nul_lines`, for the pass that reports them (Importer.records). A file
+    the csv module cannot read on raises FileFormatError (the run keeps nothing)."""
+
+    def __init__(self, reader: Any, label: str) -> None:
+        self.reader = reader
+        self.label = label
+        self.nul_lines: list[int] = []
+
+    @property
+    def line_num(self) -> int:
+        return int(self.reader.line_num)
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while True:
+            try:
+                row = next(self.reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise FileFormatError(self.line_num, f"{self.label}: unreadable CSV ({exc}).") from exc
+            if NUL in "".join(row):
+                self.nul_lines.append(self.reader.line_num)
+                continue
+            yield row
 
 
 def _normalise_header(cells: list[str]) -> list[str]:
@@ -174,6 +208,7 @@ def _sniff(path: Path, member: str | None, first: bytes) -> DataFile | None:
 def find_files(folder: Path) -> dict[str, DataFile]:
     """The data set's files in `folder` by kind; extracted CSVs win over zips of the same kind."""
     found: list[DataFile] = []
+    limits = zip_limits()
     entries = sorted(p for p in folder.iterdir() if p.is_file())
     for path in sorted(entries, key=lambda p: (p.suffix.lower() == ".zip", p.name)):
         try:
@@ -184,6 +219,8 @@ def find_files(folder: Path) -> dict[str, DataFile]:
                             continue
                         with archive.open(info) as raw:
                             sniffed = _sniff(path, info.filename, raw.readline(65536))
+                        if sniffed:
+                            limits.check(info, path.name)  # refused before anything is imported
                         if sniffed:
                             found.append(sniffed)
             elif path.suffix.lower() in {".csv", ".txt", ""}:
@@ -559,6 +596,8 @@ class Importer:
                     )
                     continue
                 yield line, {n: row[i] for i, n in named}
+            for line in reader.nul_lines:
+                self.fail(data_file, line, data_file.kind, "row", NUL_MESSAGE)
         if unreported:
             self.progress(unreported, data_file.label)
 
@@ -1181,7 +1220,16 @@ def import_bpic2014(
         return report.finish()
     importer = Importer(folder, report, progress, ZoneInfo(tz))
     with _sqlite_cache(), transaction.atomic():
-        importer.run()
+        try:
+            importer.run()
+        except (ArchiveRefused, FileFormatError) as exc:
+            # A zip bomb (a member over the limits) or a file unreadable past a line: nothing of
+            # the run is kept.
+            transaction.set_rollback(True)
+            report.counts.clear()
+            line = exc.line if isinstance(exc, FileFormatError) else 0
+            report.error(str(folder), line, "file", f"{exc} Nothing was imported.")
+            return report.finish()
         if dry_run:
             transaction.set_rollback(True)
     if not dry_run:

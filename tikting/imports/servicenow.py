@@ -40,9 +40,12 @@ from tikting.cmdb.models import ConfigurationItem
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry
 from tikting.incidents.models import Incident, IncidentActivity
+from tikting.lib.archives import ArchiveRefused, open_member
+from tikting.lib.tabular import FileFormatError, csv_file_error, not_utf8
+from tikting.lib.untrusted import NUL, NUL_MESSAGE
 from tikting.problems.models import Problem
 
-from .base import ImportReport, Progress, apply_source_slas, no_progress
+from .base import ImportReport, Progress, apply_source_slas, no_progress, zip_limits
 
 __all__ = ["SOURCE", "import_servicenow", "map_row"]
 
@@ -271,15 +274,19 @@ def map_row(row: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
 
 @contextlib.contextmanager
 def open_log(path: str | Path) -> Iterator[tuple[str, IO[str]]]:
-    """(name for error messages, text stream) of the CSV, or of the first CSV inside a zip."""
+    """(name for error messages, text stream) of the CSV, or of the first CSV inside a zip, read
+    within the zip bomb limits (imports.base.zip_limits). FileFormatError when there is no CSV."""
     path = Path(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+            members = [m for m in archive.infolist() if m.filename.lower().endswith(".csv")]
             if not members:
-                raise FileNotFoundError(f"{path} holds no .csv file.")
-            with archive.open(members[0]) as raw:
-                yield f"{path.name}:{members[0]}", io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                raise FileFormatError(0, f"{path.name} holds no .csv file.")
+            with open_member(archive, members[0], zip_limits(), path.name) as raw:
+                yield (
+                    f"{path.name}:{members[0].filename}",
+                    io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""),
+                )
     else:
         with open(path, encoding="utf-8-sig", newline="") as stream:
             yield path.name, stream
@@ -288,9 +295,17 @@ def open_log(path: str | Path) -> Iterator[tuple[str, IO[str]]]:
 def _rows(
     stream: IO[str], name: str, report: ImportReport, header: list[str]
 ) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of well-formed data rows; the checked header is put into `header`."""
-    reader = csv.reader(stream)
-    first = next(reader, None)
+    """(line, cells) of well-formed data rows; the checked header is put into `header`. Bad rows (a
+    wrong cell count, a stray quote, a NUL character) are reported and skipped; FileFormatError
+    when the file cannot be read on (not UTF-8, a quote never closed, a cell over the CSV limit)."""
+    # strict: a stray quote fails its row and a quote never closed the file, instead of being text.
+    reader = csv.reader(stream, strict=True)
+    try:
+        first = next(reader, None)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc, 1) from exc
+    except csv.Error as exc:
+        raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
     if first is None:
         report.error(name, 1, "file", "The file is empty.")
         return
@@ -307,15 +322,22 @@ def _rows(
             cells = next(reader)
         except StopIteration:
             return
+        except UnicodeDecodeError as exc:
+            raise not_utf8(exc, start) from exc
         except csv.Error as exc:
-            report.error(name, start, "row", f"Unreadable CSV: {exc}")
-            report.count("incident", "failed")
-            return
+            line = reader.line_num
+            csv_file_error(exc, start, line)
+            report.error(name, start, "row", f"Unreadable CSV: {exc}.")
+            continue
         line = reader.line_num
         if not cells:
             continue
         if len(cells) != width:
             report.error(name, start, "row", f"{len(cells)} cells, expected {width}.")
+            continue
+        if NUL in "".join(cells):
+            column = next(header[i] for i, cell in enumerate(cells) if NUL in cell)
+            report.error(name, start, column, NUL_MESSAGE)
             continue
         yield start, cells
 
@@ -331,12 +353,21 @@ def import_servicenow(
     Counts per kind: incident, activity, group, ci, problem, change. See the module docstring.
     """
     report = ImportReport(source=SOURCE, dry_run=dry_run)
+    run = _Run(path, report, progress)
     with transaction.atomic():
-        _Run(path, report, progress).run()
-        if dry_run:
+        try:
+            run.run()
+        except (FileFormatError, ArchiveRefused) as exc:
+            # The file cannot be read to its end: nothing of it is kept (one transaction).
             transaction.set_rollback(True)
+            report.counts.clear()
+            line = exc.line if isinstance(exc, FileFormatError) else 0
+            report.error(run.name, line, "file", f"{exc} Nothing was imported.")
         else:
-            apply_source_slas(SOURCE, report, progress)
+            if dry_run:
+                transaction.set_rollback(True)
+            else:
+                apply_source_slas(SOURCE, report, progress)
     report.errors.sort(key=lambda e: e.line)
     return report.finish()
 
@@ -385,7 +416,8 @@ class _Run:
                 if first:
                     i_number = self.header.index("number")
                     i_mod = self.header.index("sys_mod_count")
-                    i_group = self.header.index("assignment_group")
+                    # assignment_group is an optional column: without it, incidents have no group
+                    i_group = {name: i for i, name in enumerate(self.header)}.get("assignment_group")
                     first = False
                 n += 1
                 if n % PROGRESS_EVERY == 0:
@@ -402,7 +434,7 @@ class _Run:
                 previous = finals.get(number)
                 if previous is None or mod_count >= previous[0]:
                     finals[number] = (mod_count, line, tuple(cells))
-                group = cells[i_group]
+                group = cells[i_group] if i_group is not None else NULL
                 if group != NULL:
                     self.groups.add(group)
             self.progress(n % PROGRESS_EVERY, "rows read")
@@ -684,7 +716,7 @@ class _Run:
             rows = _rows(stream, self.name, ImportReport(source=SOURCE), [])
             h = {name: i for i, name in enumerate(self.header)}
             i_number, i_state, i_at = h["number"], h["incident_state"], h["sys_updated_at"]
-            i_group, i_mod, i_by = h["assignment_group"], h["sys_mod_count"], h["sys_updated_by"]
+            i_mod, i_group, i_by = h["sys_mod_count"], h.get("assignment_group"), h.get("sys_updated_by")
             kept = [
                 (name, h[name])
                 for name in (
@@ -737,8 +769,8 @@ class _Run:
                         pk,
                         at,
                         cells[i_state][:100],
-                        teams.get(cells[i_group]),
-                        f"update {cells[i_mod]} by {cells[i_by]}"[:300],
+                        teams.get(cells[i_group]) if i_group is not None else None,
+                        (f"update {cells[i_mod]}" + (f" by {cells[i_by]}" if i_by is not None else ""))[:300],
                     )
                 )
                 if len(batch) >= BATCH:

@@ -64,12 +64,40 @@ class FileFormatError(Exception):
         self.message = message
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def not_utf8(exc: UnicodeDecodeError, line: int) -> FileFormatError:
+    """The FileFormatError for text that does not decode as UTF-8, met while reading `line` (text is
+    decoded in blocks, so the bad byte is on that line or a later one)."""
+    if line <= 1 and bytes(exc.object[:2]) in UTF16_BOMS:
+        return FileFormatError(
+            1,
+            "The file is UTF-16 text, not UTF-8: save it as UTF-8 (in Excel: “CSV UTF-8”) and import again.",
+        )
+    byte = exc.object[exc.start]
+    return FileFormatError(
+        line,
+        f"The file is not UTF-8 text (byte 0x{byte:02x} on line {line} or after it): save it as UTF-8 "
+        "and import again.",
+    )
+
+
 def read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
     """JSON Lines (one object a line) or a JSON array of objects, told apart by the first character.
 
     A value holding a NUL character or nested too deeply comes as a ValueError for its row
-    (tikting.lib.untrusted); an empty file raises FileFormatError.
+    (tikting.lib.untrusted); an empty file or text that is not UTF-8 raises FileFormatError.
     """
+    line = 0
+    try:
+        for line, value in _read_json(stream):
+            yield line, value
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc, line + 1) from exc
+
+
+def _read_json(stream: IO[str]) -> Iterator[tuple[int, Any]]:
     first = stream.read(1)
     while first and first.isspace():
         first = stream.read(1)
@@ -174,6 +202,8 @@ def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any
         fieldnames = reader.fieldnames
     except csv.Error as exc:
         raise FileFormatError(1, f"Not a CSV file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc, 1) from exc
     if not fieldnames:
         raise FileFormatError(1, EMPTY_MESSAGE)
     allowed = set(allowed)
@@ -187,10 +217,12 @@ def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any
             row = next(reader)
         except StopIteration:
             return
+        except UnicodeDecodeError as exc:
+            raise not_utf8(exc, start) from exc
         except csv.Error as exc:
             # DictReader.line_num moves on success only: the underlying reader's counts the lines.
             last = reader.reader.line_num
-            _csv_error(exc, start, last)
+            csv_file_error(exc, start, last)
             yield start, ValueError(f"Unreadable CSV: {exc}.")
             continue
         last = reader.line_num
@@ -204,8 +236,9 @@ def read_csv(stream: IO[str], allowed: Iterable[str]) -> Iterator[tuple[int, Any
         yield start, {key: csv_unescape(value) for key, value in row.items()}
 
 
-def _csv_error(exc: csv.Error, start: int, end: int) -> None:
-    """Raise FileFormatError for the csv errors after which the file cannot be read on."""
+def csv_file_error(exc: csv.Error, start: int, end: int) -> None:
+    """Raise FileFormatError for the csv errors after which the file cannot be read on (a quote
+    never closed, a cell over the field size limit); return for the others (a row error)."""
     text = str(exc)
     if "unexpected end of data" in text:
         raise FileFormatError(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import zipfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any, cast
@@ -72,6 +73,12 @@ class Command(BaseCommand):
                 raise CommandError(str(exc)) from exc
             except ValidationError as exc:
                 raise CommandError("; ".join(exc.messages)) from exc
+            # Whatever stops a file being read is one line, never a traceback (the importers report
+            # what they can by line; these come from opening the file).
+            except zipfile.BadZipFile as exc:
+                raise CommandError(f"{path}: not a readable zip archive ({exc}).") from exc
+            except OSError as exc:
+                raise CommandError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
         self.summary(report, as_json=options["as_json"])
         if not report.ok:
             raise CommandError(f"{report.error_count} error(s); see above.", returncode=1)
