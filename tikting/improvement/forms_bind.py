@@ -108,10 +108,7 @@ class BindIndicatorForm(VersionedForm):
             if value in (None, ""):
                 continue
             value = str(value)
-            field = self.field_of(name, forms.ChoiceField)
-            # The choices set in __init__, read back as the list of pairs Django keeps (django-stubs
-            # types the getter like the setter, which also takes callables and Choices classes).
-            options: list[tuple[Any, Any]] = field.choices  # type: ignore[assignment]
+            options = self.choices_of(name)
             if any(key == value for key, _label in options):
                 continue
             named_by_id: dict[str, type[Service] | type[Team]] = {"service": Service, "group": Team}
@@ -120,7 +117,7 @@ class BindIndicatorForm(VersionedForm):
             if found is not None and not self.is_bound:
                 self.initial[name] = scope_value(found)
             else:
-                field.choices = [*options, (value, value)]
+                self.field_of(name, forms.ChoiceField).choices = [*options, (value, value)]
 
     @classmethod
     def for_indicator(cls, indicator, **kwargs: Any) -> BindIndicatorForm:

@@ -47,6 +47,11 @@ class StyledForm(forms.Form):
         assert isinstance(field, kind)
         return field
 
+    def choices_of(self, name: str) -> list[tuple[Any, Any]]:
+        """A choice field's choices, read back as the list of pairs (or groups) Django keeps."""
+        # django-stubs types the getter like the setter, which also takes callables and Choices.
+        return self.field_of(name, forms.ChoiceField).choices  # type: ignore[return-value]
+
 
 class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: User) -> str:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -30,7 +31,7 @@ class Api:
             self.headers["Authorization"] = f"Bearer {raw}"
 
     def _send(self, method, path, data=None, **params):
-        kwargs = {"headers": self.headers}
+        kwargs: dict[str, Any] = {"headers": self.headers}
         if data is not None:
             kwargs.update(data=json.dumps(data, default=str), content_type="application/json")
         if method == "get":

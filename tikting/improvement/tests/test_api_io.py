@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import StreamingHttpResponse
 from django.test import Client
 
 from tikting.accounts.models import ApiToken
@@ -26,6 +27,7 @@ def test_it_exports_the_filtered_register_as_csv(cast):
     response = client.get("/api/items/export", {"format": "csv", "practice": "change"}, headers=headers)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv"
+    assert isinstance(response, StreamingHttpResponse)
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [row["title"] for row in rows] == ["Patch window"]
 
@@ -33,9 +35,9 @@ def test_it_exports_the_filtered_register_as_csv(cast):
 def test_an_export_imports_back_without_duplicates(cast):
     item = S.create_item(actor=cast.contributor, title="Runbooks for P1s", impact=5, effort=2)
     client, headers = client_for(cast.manager)
-    exported = b"".join(
-        client.get("/api/items/export", {"format": "json"}, headers=headers).streaming_content
-    )
+    response = client.get("/api/items/export", {"format": "json"}, headers=headers)
+    assert isinstance(response, StreamingHttpResponse)
+    exported = b"".join(response.streaming_content)
     S.update_item(item, actor=cast.manager, title="Changed since the export")
     upload = SimpleUploadedFile("register.json", exported, content_type="application/json")
     response = client.post("/api/items/import", {"file": upload}, headers=headers)

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -19,7 +20,7 @@ from tikting.metrics.engine import FILTER_FIELDS, compute
 from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 def bind_url(item, indicator):
@@ -117,6 +118,7 @@ def test_post_binds_and_computes_the_baseline_from_the_records(cast, login, reco
         "mttr", filters={**scope, "opened_from": start.isoformat(), "opened_to": end.isoformat()}
     ).total
     assert expected.count == 3 and expected.value == pytest.approx(6.0)  # 3, 5 and 10 hours
+    assert expected.value is not None
     assert indicator.baseline_value == Decimal(str(round(expected.value, 4)))
     assert indicator.metric_key == "mttr"
     assert indicator.metric_scope == scope
@@ -269,7 +271,9 @@ def test_posts_need_the_csrf_token(cast, records):
     assert indicator.metric_key == ""
     # The token the form carries is what makes the same post go through.
     html = client.get(bind_url(item, indicator), **HTMX).content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert match is not None
+    token = match.group(1)
     assert client.post(bind_url(item, indicator), {**data, "csrfmiddlewaretoken": token}).status_code == 302
     indicator.refresh_from_db()
     assert indicator.metric_key == "mttr"
@@ -277,10 +281,10 @@ def test_posts_need_the_csrf_token(cast, records):
 
 def test_form_choices_follow_the_definitions_and_records(cast, records):
     form = BindIndicatorForm()
-    metric_keys = {key for _group, options in form.fields["metric_key"].choices[1:] for key, _ in options}
+    metric_keys = {key for _group, options in form.choices_of("metric_key")[1:] for key, _ in options}
     assert metric_keys == set(DEFINITIONS)
     resolved_incident("INC-IMP", cast.email, timezone.now(), 1, source="servicenow-uci")
-    assert ("servicenow-uci", "servicenow-uci") in BindIndicatorForm().fields["source"].choices
+    assert ("servicenow-uci", "servicenow-uci") in BindIndicatorForm().choices_of("source")
 
 
 def test_a_service_whose_name_reads_as_empty_or_an_id_is_sent_by_id(db):

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -43,7 +44,7 @@ def test_the_baseline_is_computed_from_the_records_in_scope(cast):
 def test_binding_explains_what_cannot_be_used(cast):
     indicator = ready_item(cast).indicators.get()
     today = timezone.localdate()
-    window = {"window_start": today - dt.timedelta(days=30), "window_end": today}
+    window: dict[str, Any] = {"window_start": today - dt.timedelta(days=30), "window_end": today}
     with pytest.raises(ValidationError) as err:
         S.bind_indicator(indicator, actor=cast.owner, metric_key="speed", **window)
     assert "metric_key" in err.value.message_dict

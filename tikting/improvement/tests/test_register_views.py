@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -50,7 +51,7 @@ def edit_data(item: Item, **changes) -> dict:
     from tikting.improvement.forms import ItemForm, initial_for, widget_value
 
     initial = initial_for(item)
-    data = {}
+    data: dict[str, Any] = {}
     for name in ItemForm(can_manage=True).item_fields():
         data[name] = widget_value(name, initial.get(name))
         data[f"initial-{name}"] = data[name]
