@@ -314,6 +314,7 @@ def test_the_same_records_give_the_same_proposals(estate):
             ci=cis["SW-01"],
             outcome=Change.Outcome.FAILED,
         )
+        assert c.actual_end is not None
         incident(c.actual_end + dt.timedelta(hours=1), ci=cis["SW-01"])
 
     first, second = run(), run()
