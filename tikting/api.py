@@ -22,6 +22,7 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from ninja.utils import check_csrf
 
 from tikting import __version__
+from tikting.accounts import throttle
 from tikting.accounts.models import ApiToken, Role
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.lib import untrusted
@@ -40,14 +41,22 @@ def writes_allowed(request: HttpRequest, user: Any, *, self_service: bool) -> An
 
 
 class TokenAuth(HttpBearer):
-    """`Authorization: Bearer tkt_...`: a token issued on /account/tokens/ or by `tikting token`."""
+    """`Authorization: Bearer tkt_...`: a token issued on /account/tokens/ or by `tikting token`.
+
+    Unknown tokens count as failed sign-ins of the caller's address: past the limit the address
+    gets 429 with Retry-After, valid tokens included, until the lockout ends (accounts/throttle.py).
+    """
 
     def __init__(self, *, self_service: bool = False) -> None:
         super().__init__()
         self.self_service = self_service
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        throttle.check_token_request(request)
         user = ApiToken.objects.authenticate(token)
+        if user is None:
+            throttle.token_failed(request)
+            return None
         return writes_allowed(request, user, self_service=self.self_service)
 
 
@@ -149,6 +158,13 @@ def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         error.pop("ctx", None)  # may hold exception objects, which do not serialise
         detail.append(error)
     return api.create_response(request, {"detail": detail}, status=422)
+
+
+@api.exception_handler(throttle.Throttled)
+def on_throttled(request: HttpRequest, exc: throttle.Throttled) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(PermissionDeniedError)

@@ -4,6 +4,7 @@ Every variable is listed in .env.example.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",
+    "axes",
     "tikting.core",
     "tikting.accounts",
     "tikting.cmdb",
@@ -83,6 +85,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tikting.core.middleware.RequestIdMiddleware",
     "tikting.core.middleware.RejectNulMiddleware",
+    # Last: turns a sign-in refused for too many failures into the login page with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tikting.urls"
@@ -131,6 +135,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
+# The first backend refuses sign-ins while the account or address is locked out (django-axes).
+AUTHENTICATION_BACKENDS = [
+    "tikting.accounts.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_REDIRECT_URL = "improvement:list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -192,9 +201,21 @@ SECURE_SSL_REDIRECT = _https and env_bool("TIKTING_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = int(os.environ.get("TIKTING_HSTS_SECONDS", "31536000" if _https else "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TIKTING_BEHIND_PROXY", False) else None
-)
+TIKTING_BEHIND_PROXY = env_bool("TIKTING_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TIKTING_BEHIND_PROXY else None
+
+# Sign-in throttling (tikting/accounts/throttle.py, django-axes): after this many failed sign-ins
+# (passwords on the login and admin pages, unknown API tokens) within the lockout time, for one
+# username or from one address, sign-ins are refused (429) until the failures are that old.
+# `tikting unlock USERNAME` (or --ip) lifts a lockout at once.
+AXES_FAILURE_LIMIT = int(os.environ.get("TIKTING_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("TIKTING_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = "tikting.accounts.throttle.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "tikting.accounts.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "tikting.accounts.throttle.lockout_response"
+# A try during a lockout does not extend it (the Retry-After given stays true).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
 
 # Background work: Django's Tasks API on the database backend (workers: `tikting db_worker`).
 TASKS = {

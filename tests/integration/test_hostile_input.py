@@ -5,6 +5,7 @@ cannot store NUL in text) nor a silent write (SQLite can)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -20,12 +21,12 @@ NUL = "\x00"
 FORM_ENCODED = "application/x-www-form-urlencoded"
 
 
-def bearer(user) -> dict[str, str]:
+def bearer(user: Any) -> dict[str, Any]:
     _, raw = ApiToken.issue(user, "tests")
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
-def post_json(client: Client, url: str, body, headers) -> object:
+def post_json(client: Client, url: str, body: Any, headers: dict[str, Any]) -> Any:
     return client.post(url, json.dumps(body), content_type="application/json", **headers)
 
 

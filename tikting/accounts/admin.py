@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from . import throttle
 from .models import ApiToken, Team, User
 
 
@@ -9,6 +12,14 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("tikting", {"fields": ("role", "team")}))
     list_display = ("username", "email", "first_name", "last_name", "role", "team", "is_active")
     list_filter = ("role", "team", "is_active")
+    actions = ["unlock_sign_in"]
+
+    @admin.action(description="Unlock sign-in (forget failed sign-ins)")
+    def unlock_sign_in(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        names = [user.username for user in queryset]
+        for name in names:
+            throttle.unlock(username=name)
+        self.message_user(request, f"Sign-in unlocked for {', '.join(names)}.")
 
 
 admin.site.register(Team)

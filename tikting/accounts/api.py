@@ -11,6 +11,8 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from pydantic import ConfigDict
 
+from tikting.core.api import errors
+
 from .models import ApiToken
 from .services import issue_token, own_tokens, revoke_token
 
@@ -44,20 +46,7 @@ class TokenIn(Schema):
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", description="What the token is for")
 
 
-class Message(Schema):
-    detail: str
-
-
-class FieldError(Schema):
-    field: str | None
-    message: str
-
-
-class ValidationErrors(Schema):
-    detail: list[FieldError]
-
-
-@router.get("", response={200: list[TokenOut], 401: Message}, summary="List your tokens")
+@router.get("", response={200: list[TokenOut], **errors()}, summary="List your tokens")
 def list_tokens(request: HttpRequest):
     """Your tokens, active first. Raw values are never shown again after creation."""
     return own_tokens(request.auth)  # type: ignore[attr-defined]
@@ -65,7 +54,7 @@ def list_tokens(request: HttpRequest):
 
 @router.post(
     "",
-    response={201: TokenCreated, 400: Message, 401: Message, 422: ValidationErrors},
+    response={201: TokenCreated, **errors(400)},
     summary="Create a token",
 )
 def create_token(request: HttpRequest, payload: TokenIn):
@@ -76,7 +65,7 @@ def create_token(request: HttpRequest, payload: TokenIn):
 
 @router.delete(
     "/{token_id}",
-    response={204: None, 401: Message, 404: Message, 422: ValidationErrors},
+    response={204: None, **errors(404)},
     summary="Revoke a token",
 )
 def delete_token(request: HttpRequest, token_id: Annotated[int, Field(ge=1, le=2**63 - 1)]):

@@ -28,7 +28,9 @@ class ConflictOut(Schema):
 
 
 def errors(*codes: int) -> dict[int, Any]:
-    """Documented error responses: every operation may answer 401; add the ones it can raise.
+    """Documented error responses: every operation may answer 401, 422 (a NUL character in the
+    address or query string, tikting.core.middleware.RejectNulMiddleware) and 429 (too many failed
+    sign-ins from the address, tikting.accounts.throttle); add the ones it can raise.
 
     Writes (the operations that may answer 403) take a JSON body, and one that does not parse is 400.
     """
@@ -40,9 +42,10 @@ def errors(*codes: int) -> dict[int, Any]:
         409: ConflictOut,
         413: Message,
         422: ValidationErrors,
+        429: Message,
     }
     extra = {400} if 403 in codes else set()
-    return {code: shapes[code] for code in sorted({401, *codes, *extra})}
+    return {code: shapes[code] for code in sorted({401, 422, 429, *codes, *extra})}
 
 
 class UserBrief(Schema):
