@@ -115,12 +115,21 @@ def test_metrics_page_chart_table_and_csv(page: Page, live_server, sign_in, cast
     expect_chart(page, ["2024-01", "2024-02", "2024-03", "2024-04"])
     expect_table(
         page,
-        ["month", "value", "count", "median", "p90", "unresolved", "missing_timestamps"],
         [
-            ["2024-01", "4.0", "3", "4.0", "5.6", "0", "0"],
-            ["2024-02", "5.0", "3", "3.5", "8.7", "0", "0"],
-            ["2024-03", "—", "0", "—", "—", "0", "0"],
-            ["2024-04", "5.0", "1", "5.0", "5.0", "1", "0"],
+            "month",
+            "value (hours)",
+            "count",
+            "median (hours)",
+            "p90 (hours)",
+            "unresolved",
+            "missing_timestamps",
+            "incomplete",
+        ],
+        [
+            ["2024-01", "4.00", "3", "4.00", "5.60", "0", "0", ""],
+            ["2024-02", "5.00", "3", "3.50", "8.70", "0", "0", ""],
+            ["2024-03", "—", "0", "—", "—", "0", "0", ""],
+            ["2024-04", "5.00", "1", "5.00", "5.00", "1", "0", "1 record still open"],
         ],
     )
 
@@ -130,14 +139,25 @@ def test_metrics_page_chart_table_and_csv(page: Page, live_server, sign_in, cast
     page.locator("#metrics-form").get_by_role("button", name="Show").click()
     expect(page).to_have_url(re.compile(r"/metrics/\?.*metric=mttr_median.*&by=service"))
     expect(page.locator("#m-metric")).to_have_value("mttr_median")
-    expect(page.locator("#metrics-total")).to_have_text(re.compile(r"^4\.0\s+hours$"))  # 1.5 2 3.5 [4] 5 6 10
+    expect(page.locator("#metrics-total")).to_have_text(
+        re.compile(r"^4\.00\s+hours$")
+    )  # 1.5 2 3.5 [4] 5 6 10
     expect_table(
         page,
-        ["service", "value", "count", "mean", "p90", "unresolved", "missing_timestamps"],
         [
-            ["E-mail", "2.0", "3", "2.33", "3.2", "0", "0"],
-            ["Network", "7.0", "2", "7.0", "9.4", "1", "0"],
-            ["Telephony", "5.5", "2", "5.5", "5.9", "0", "0"],
+            "service",
+            "value (hours)",
+            "count",
+            "mean (hours)",
+            "p90 (hours)",
+            "unresolved",
+            "missing_timestamps",
+            "incomplete",
+        ],
+        [
+            ["E-mail", "2.00", "3", "2.33", "3.20", "0", "0", ""],
+            ["Network", "7.00", "2", "7.00", "9.40", "1", "0", "1 record still open"],
+            ["Telephony", "5.50", "2", "5.50", "5.90", "0", "0", ""],
         ],
     )
     expect_chart(page, ["E-mail", "Network", "Telephony"])
@@ -145,13 +165,13 @@ def test_metrics_page_chart_table_and_csv(page: Page, live_server, sign_in, cast
     # The table sorts in the page: by value up, down, then back to the server's order.
     value_header = page.locator("#metrics-table thead th").nth(1)
     first_cells = page.locator("#metrics-table tbody tr td:first-child")
-    value_header.get_by_role("button", name="value").click()
+    value_header.get_by_role("button", name="value (hours)").click()
     expect(value_header).to_have_attribute("aria-sort", "ascending")
     expect(first_cells).to_have_text(["E-mail", "Telephony", "Network"])
-    value_header.get_by_role("button", name="value").click()
+    value_header.get_by_role("button", name="value (hours)").click()
     expect(value_header).to_have_attribute("aria-sort", "descending")
     expect(first_cells).to_have_text(["Network", "Telephony", "E-mail"])
-    value_header.get_by_role("button", name="value").click()
+    value_header.get_by_role("button", name="value (hours)").click()
     expect(first_cells).to_have_text(["E-mail", "Network", "Telephony"])
 
     # The CSV of the same series.
@@ -162,11 +182,23 @@ def test_metrics_page_chart_table_and_csv(page: Page, live_server, sign_in, cast
     assert download.suggested_filename == "mttr_median-service.csv"
     with open(download.path(), newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows == [
-        ["key", "label", "value", "count", "mean", "p90", "unresolved", "missing_timestamps"],
-        [str(cast.email.pk), "E-mail", "2.0", "3", "2.33", "3.2", "0", "0"],
-        [str(cast.network.pk), "Network", "7.0", "2", "7.0", "9.4", "1", "0"],
-        [str(telephony.pk), "Telephony", "5.5", "2", "5.5", "5.9", "0", "0"],
+    header, *body = rows
+    assert header == [
+        "key",
+        "label",
+        "value_hours",
+        "count",
+        "mean_hours",
+        "p90_hours",
+        "unresolved",
+        "missing_timestamps",
+        "incomplete",
+    ]
+    # unrounded: rounding is the page's, for display
+    assert [[r[0], r[1], float(r[2]), r[3], float(r[4]), float(r[5]), *r[6:]] for r in body] == [
+        [str(cast.email.pk), "E-mail", 2.0, "3", pytest.approx(7 / 3), pytest.approx(3.2), "0", "0", "false"],
+        [str(cast.network.pk), "Network", 7.0, "2", 7.0, pytest.approx(9.4), "1", "0", "true"],
+        [str(telephony.pk), "Telephony", 5.5, "2", 5.5, pytest.approx(5.9), "0", "0", "false"],
     ]
 
 
@@ -192,7 +224,9 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
         filters={"service": "E-mail", "opened_from": "2024-01-01", "opened_to": "2024-04-30"},
         cache=False,
     ).total
-    assert (expected.value, expected.count) == (2.33, 3)
+    assert (expected.value, expected.count) == (pytest.approx(7 / 3), 3)
+    assert expected.value is not None
+    baseline_text = str(Decimal(str(round(expected.value, 4))).normalize())  # 2.3333: kept to 4 places
     sign_in(cast.owner, password)
     page.goto(f"{live_server.url}{item.get_absolute_url()}")
     card = page.locator(f"#indicator-{indicator.pk}")
@@ -217,7 +251,7 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     form.get_by_role("button", name="Bind and compute baseline").click()
 
     expect(page.locator("#item-flash")).to_contain_text(
-        "“MTTR” bound to MTTR (mean time to resolve): baseline 2.33 h."
+        f"“MTTR” bound to MTTR (mean time to resolve): baseline {baseline_text} h."
     )
     binding = card.locator("[data-binding=mttr]")
     expect(binding).to_contain_text("Metric MTTR (mean time to resolve) (hours)")
@@ -226,7 +260,7 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
         "computed: MTTR (mean time to resolve), service E-mail, 2024-01-01..2024-04-30, 3 records"
     )
     baseline = card.locator(".tk-numbers > div").filter(has_text="Baseline")
-    expect(baseline.locator("strong")).to_have_text(str(Decimal(str(expected.value)).normalize()))
+    expect(baseline.locator("strong")).to_have_text(baseline_text)
     expect(baseline).to_contain_text("2024-04-30")
     rebind = card.get_by_role("link", name="Re-bind")
     expect(rebind).to_be_visible()
@@ -234,7 +268,7 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     expect(panel.locator("form")).to_have_count(0)  # the form closed after binding
     indicator.refresh_from_db()
     assert indicator.metric_key == "mttr" and indicator.metric_scope == {"service": "E-mail"}
-    assert indicator.baseline_value == Decimal("2.33") and indicator.unit == "h"
+    assert indicator.baseline_value == Decimal(baseline_text) and indicator.unit == "h"
     assert indicator.baseline_date == dt.date(2024, 4, 30)
 
     # Again over a window without incidents: refused next to the window start, nothing saved.
@@ -254,7 +288,7 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     )
     expect(start_field).to_have_class(re.compile(r"\btk-invalid\b"))
     expect(panel.get_by_label("Window start")).to_have_value("2023-06-01")  # the input is kept
-    expect(baseline.locator("strong")).to_have_text("2.33")
+    expect(baseline.locator("strong")).to_have_text(baseline_text)
     assert indicator_state(indicator) == before
     assert AuditEntry.objects.count() == audits
 
@@ -289,3 +323,65 @@ def test_viewer_is_offered_no_binding(page: Page, live_server, sign_in, cast, pa
         f"{live_server.url}{reverse('improvement:indicator_bind', args=[item.pk, indicator.pk])}"
     )
     assert response is not None and response.status == 403
+
+
+def test_incomplete_periods_are_marked_in_the_note_the_table_and_the_chart(
+    page: Page, live_server, sign_in, cast, password
+):
+    """A month with an incident still open, and the month not ended yet, are marked incomplete:
+    listed in a note above the chart, hatched in the table with the reason, drawn hollow on a
+    dashed line; by resolution date the past month is complete. Readable at 1440 and 375 px."""
+    this_month = timezone.localdate().replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    two_ago = (last_month - dt.timedelta(days=1)).replace(day=1)
+    incident(cast.email, at(two_ago.year, two_ago.month, 3), 2)
+    incident(cast.email, at(last_month.year, last_month.month, 3), 4)
+    incident(cast.email, at(last_month.year, last_month.month, 4), None)  # still open
+    labels = [f"{m:%Y-%m}" for m in (two_ago, last_month, this_month)]
+    sign_in(cast.viewer, password)
+    url = f"{live_server.url}/metrics/?metric=mttr&by=month&date_to={timezone.localdate().isoformat()}"
+    page.goto(url)
+
+    note = page.locator("#metrics-incomplete-note")
+    expect(note).to_contain_text(f"{labels[1]} (1 record still open), {labels[2]} (period not ended)")
+    expect(note).to_contain_text("Choose Date: resolved")
+    rows = page.locator("#metrics-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#metrics-table tbody tr[data-incomplete]")).to_have_count(2)
+    expect(rows.nth(0).locator("td").last).to_have_text("")
+    expect(rows.nth(1).locator(".tk-badge-incomplete")).to_have_text("1 record still open")
+    expect(rows.nth(2).locator(".tk-badge-incomplete")).to_have_text("period not ended")
+    expect(page.locator("#metrics-total-incomplete")).to_have_text(
+        "incomplete: 1 record still open, period not ended"
+    )
+    expect_chart(page, labels)
+    drawn = page.evaluate(
+        """() => {
+          const chart = Chart.getChart(document.getElementById("metrics-chart"));
+          const line = chart.data.datasets[0];
+          return {
+            points: line.pointBackgroundColor,
+            dashed: [0, 1, 2].map((i) => line.segment.borderDash({ p1DataIndex: i }) || null),
+            legend: chart.legend.legendItems.map((item) => item.text),
+          };
+        }"""
+    )
+    assert drawn["points"] == ["#1f3a5f", "#fff", "#fff"]  # hollow where incomplete
+    assert drawn["dashed"] == [None, [6, 4], [6, 4]]  # the line into an incomplete point is dashed
+    assert "incomplete (will change)" in drawn["legend"]
+
+    # On a phone: the note reads first, nothing overflows the width.
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(url)
+    expect(page.locator("#metrics-incomplete-note")).to_be_visible()
+    expect_chart(page, labels)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
+
+    # By resolution date the past months are final: only the month not ended is incomplete.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(url + "&date_field=resolved")
+    expect(page.locator("#m-date-field")).to_have_value("resolved")
+    expect(page.locator("#metrics-incomplete-note")).to_contain_text(
+        f"Incomplete: {labels[2]} (period not ended)."
+    )
+    expect(page.locator("#metrics-table tbody tr[data-incomplete]")).to_have_count(1)

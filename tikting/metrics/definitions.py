@@ -13,12 +13,36 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 
-__all__ = ["DEFINITIONS", "SLICERS", "MetricDefinition", "get_definition"]
+__all__ = [
+    "DATE_FIELDS",
+    "DEFINITIONS",
+    "SLICERS",
+    "UNITS",
+    "MetricDefinition",
+    "get_definition",
+]
 
 # The slicers a series can be grouped by (periods, then the attributes).
 PERIODS = ("month", "week")
 ATTRIBUTES = ("priority", "service", "group", "category", "ci", "practice")
 SLICERS = PERIODS + ATTRIBUTES
+
+# Which date places a record in a period and in the from/to window: its opening (the default), its
+# resolution or its closure. Not every record has each (MODEL_DATES).
+DATE_FIELDS = ("opened", "resolved", "closed")
+MODEL_DATES: dict[str, dict[str, str]] = {
+    "incidents.Incident": {"opened": "opened_at", "resolved": "resolved_at", "closed": "closed_at"},
+    "incidents.Interaction": {"opened": "opened_at", "closed": "closed_at"},
+    "changes.Change": {"opened": "opened_at", "closed": "closed_at"},
+    "surveys.SurveyResponse": {"opened": "responded_at"},
+}
+
+# Units a duration can be shown in, as minutes each (whole numbers: a conversion multiplies by one
+# and divides by the other, so 4.25 h is 0.17708333333333334 d, as 4.25 / 24 is).
+UNITS = ("minutes", "hours", "days")
+MINUTES_PER: dict[str, int] = {"minutes": 1, "hours": 60, "days": 1440}
+# Decimals a value is shown with on the page and in CLI tables (data outputs are unrounded).
+UNIT_DECIMALS = {"minutes": 1}
 
 
 @dataclass(frozen=True)
@@ -33,7 +57,7 @@ class MetricDefinition:
     value: str  # which figure of the family is the metric's value: mean, median, p90, percent, count, age
     formula: str
     edge_cases: tuple[str, ...] = ()
-    date_field: str = "opened_at"  # what "opened from/to" and the month/week of a record mean
+    date_field: str = "opened_at"  # the opening date: date_field "opened" (MODEL_DATES)
     sla: bool = False  # the result says which basis (SLA definitions or the source's flag) it used
     decimals: int = 2
     extras: tuple[str, ...] = field(default=())  # names of the extra counts each point carries
@@ -41,6 +65,27 @@ class MetricDefinition:
     @property
     def model(self) -> type[Model]:
         return apps.get_model(self.model_label)
+
+    @property
+    def is_duration(self) -> bool:
+        """A time figure, which can be shown in minutes, hours or days."""
+        return self.unit in MINUTES_PER
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return UNITS if self.is_duration else (self.unit,)
+
+    @property
+    def date_fields(self) -> tuple[str, ...]:
+        """The dates a series can be placed by: opened, and resolved / closed where the record has
+        them. The backlog is counted at instants (period ends), so it is by opening only."""
+        if self.family == "backlog":
+            return ("opened",)
+        return tuple(MODEL_DATES[self.model_label])
+
+    def decimals_in(self, unit: str) -> int:
+        """Decimals for display in `unit` (rounding is for display only)."""
+        return UNIT_DECIMALS.get(unit, self.decimals)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +98,9 @@ class MetricDefinition:
             "formula": self.formula,
             "edge_cases": list(self.edge_cases),
             "date_field": self.date_field,
+            "date_fields": list(self.date_fields),
+            "units": list(self.units),
+            "decimals": self.decimals,
         }
 
 
@@ -132,7 +180,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "percent",
             "interactions resolved at first contact / interactions with a known flag × 100",
             ("Interactions whose flag is unknown (null) are excluded and counted as `unknown`.",),
-            extras=("resolved_first_contact", "unknown"),
+            extras=("resolved_first_contact", "unknown", "unresolved"),
         ),
         MetricDefinition(
             "incident_fcr_rate",
@@ -148,7 +196,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "Incidents whose flag is unknown (null) are excluded and counted as `unknown` "
                 "(BPIC 2014 keeps FCR on interactions only).",
             ),
-            extras=("resolved_first_contact", "unknown"),
+            extras=("resolved_first_contact", "unknown", "unresolved"),
         ),
         MetricDefinition(
             "change_success_rate",
@@ -166,7 +214,15 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "Failed, backed-out and caused-incident changes are unsuccessful; each is counted.",
                 "`unplanned` counts unplanned changes in scope, whatever their outcome.",
             ),
-            extras=("successful", "failed", "backed_out", "caused_incident", "unplanned", "no_outcome"),
+            extras=(
+                "successful",
+                "failed",
+                "backed_out",
+                "caused_incident",
+                "unplanned",
+                "no_outcome",
+                "unresolved",
+            ),
         ),
         MetricDefinition(
             "change_incident_rate",
@@ -186,7 +242,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "not assessed.",
                 "Cancelled changes are left out; open ones count (they may still cause incidents).",
             ),
-            extras=("caused_incident", "cancelled"),
+            extras=("caused_incident", "cancelled", "unresolved"),
         ),
         MetricDefinition(
             "sla_response",
@@ -200,7 +256,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "incidents responded to by their response due time / incidents with a response verdict × 100",
             _SLA_EDGES,
             sla=True,
-            extras=("met", "breached", "not_evaluated"),
+            extras=("met", "breached", "not_evaluated", "unresolved"),
         ),
         MetricDefinition(
             "sla_resolution",
@@ -214,7 +270,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "incidents resolved by their resolution due time / incidents with a resolution verdict × 100",
             _SLA_EDGES,
             sla=True,
-            extras=("met", "breached", "not_evaluated"),
+            extras=("met", "breached", "not_evaluated", "unresolved"),
         ),
         MetricDefinition(
             "reopen_rate",
@@ -230,7 +286,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "Resolved at least once = resolved_at or closed_at set, or reopen_count ≥ 1.",
                 "Incidents never resolved (and never reopened) are excluded.",
             ),
-            extras=("reopened", "reopens"),
+            extras=("reopened", "reopens", "unresolved"),
         ),
         MetricDefinition(
             "reassignment_rate",
@@ -243,7 +299,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "percent",
             "incidents reassigned at least once / incidents with a known reassignment count × 100",
             ("Incidents whose reassignment count is unknown (null) are excluded and counted as `unknown`.",),
-            extras=("reassigned", "unknown"),
+            extras=("reassigned", "unknown", "unresolved"),
         ),
         MetricDefinition(
             "reassignment_mean",
@@ -257,7 +313,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "AVG(reassignment_count) over incidents with a known count",
             ("Incidents whose reassignment count is unknown (null) are excluded and counted as `unknown`.",),
             decimals=3,
-            extras=("unknown",),
+            extras=("unknown", "unresolved"),
         ),
         MetricDefinition(
             "backlog",
@@ -271,11 +327,12 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "COUNT(incidents with opened_at < end AND (COALESCE(resolved_at, closed_at) IS NULL OR ≥ end))",
             (
                 "`end` is the start of the next period (local time); without a period, the end of "
-                "the opened-to day, or now.",
+                "the date-to day, or now. An end still to come is taken as now, and the point is "
+                "incomplete.",
                 "An incident is open from opened_at to its final resolution (resolved_at, else "
                 "closed_at); reopened incidents count as open in between.",
                 "Resolved, closed or cancelled incidents with neither timestamp are left out.",
-                "Opened from/to choose the periods, not the incidents: older open incidents count.",
+                "Date from/to choose the periods, not the incidents: older open incidents count.",
             ),
             decimals=0,
         ),
@@ -303,6 +360,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "AVG(score) over survey responses (1–5)",
             ("Dated by responded_at; priority, group, category and CI come from the linked incident.",),
             date_field="responded_at",
+            extras=("unresolved",),
         ),
         MetricDefinition(
             "csat_satisfied",
@@ -316,7 +374,7 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             "responses with score ≥ 4 / responses × 100",
             ("Dated by responded_at; priority, group, category and CI come from the linked incident.",),
             date_field="responded_at",
-            extras=("satisfied",),
+            extras=("satisfied", "unresolved"),
         ),
     )
 }

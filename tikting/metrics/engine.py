@@ -1,9 +1,14 @@
 """The ITSM metrics engine: every metric of definitions.py computed by the database.
 
 `compute(metric_key, by=None|"month"|"week"|"priority"|"service"|"group"|"category"|"ci"|"practice",
-filters={...})` returns a MetricResult: a total and (with `by`) one point per period or slice, each
-with its value, the count of records behind it, the extra counts of its definition, and the
-definition (and, for SLA metrics, the basis) used.
+filters={...}, date_field="opened"|"resolved"|"closed", unit="minutes"|"hours"|"days")` returns a
+MetricResult: a total and (with `by`) one point per period or slice, each with its value (unrounded:
+rounding is for display), the count of records behind it, the extra counts of its definition, how
+many of its records are still open (`unresolved`), whether it is `incomplete` (records still open,
+or its period has not ended), and the definition (and, for SLA metrics, the basis) used.
+
+Filters are checked: an unknown field, or a value that matches nothing known (a choice, a name, a
+value present in the records), is a ValidationError listing what is accepted, never an empty answer.
 
 Every figure is an aggregate query (COUNT/AVG with FILTER, CASE/WHEN, TruncMonth/TruncWeek),
 never a Python loop over records, and gives the same answer on SQLite and PostgreSQL:
@@ -24,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -39,6 +45,7 @@ from django.db.models import (
     Func,
     Max,
     Min,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -46,13 +53,24 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models import Field as DjangoField
 from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from tikting.core.itsm import Practice, Priority
 
 from . import cache as results
-from .definitions import ATTRIBUTES, DEFINITIONS, PERIODS, MetricDefinition, get_definition
+from .definitions import (
+    ATTRIBUTES,
+    DATE_FIELDS,
+    DEFINITIONS,
+    MINUTES_PER,
+    MODEL_DATES,
+    PERIODS,
+    UNITS,
+    MetricDefinition,
+    get_definition,
+)
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -60,7 +78,7 @@ if TYPE_CHECKING:
     from django.db.models.expressions import Combinable
     from django.db.models.sql.compiler import SQLCompiler
 
-__all__ = ["FILTER_FIELDS", "MetricResult", "Point", "compute", "parse_filters"]
+__all__ = ["FILTER_FIELDS", "MetricResult", "Point", "compute", "distinct_values", "parse_filters"]
 
 # One row of aggregates, as QuerySet.aggregate() or .values().annotate() returns it.
 Row = dict[str, Any]
@@ -70,6 +88,8 @@ Figures = tuple[float | None, int, dict[str, Any]]
 OPEN_STATUSES = ("new", "in_progress", "on_hold")
 FILTER_FIELDS = (
     "source",
+    "date_from",
+    "date_to",
     "opened_from",
     "opened_to",
     "status",
@@ -81,6 +101,16 @@ FILTER_FIELDS = (
 )
 BASES = ("auto", "definitions", "source")
 NONE_LABEL = "(none)"
+# The window on the date field (inclusive local dates); opened_from/opened_to are its older names,
+# valid with the opening date only.
+WINDOW = ("date_from", "date_to")
+WINDOW_ALIASES = {"opened_from": "date_from", "opened_to": "date_to"}
+# Change statuses after which a change is no longer open.
+CHANGE_DONE = ("closed", "cancelled")
+# How many accepted values an error lists before "… and N more".
+LISTED = 20
+# The time figures of a duration point (value or extras), converted with the unit.
+TIME_FIGURES = ("mean", "median", "p90")
 
 # Where each slicer/filter lives on each record model (None: the model cannot be sliced that way).
 PATHS: dict[str, dict[str, str | None]] = {
@@ -148,8 +178,11 @@ class HoursBetween(Func):
             # date_part() is double precision; EXTRACT() is numeric since PostgreSQL 14, and its
             # arithmetic made a million-row series 0.3 s slower.
             sql = f"(date_part('epoch', {end_sql} - {start_sql}) / 3600.0)"
-        else:  # SQLite stores UTC text that julianday() reads
-            sql = f"((julianday({end_sql}) - julianday({start_sql})) * 24.0)"
+        else:
+            # SQLite stores UTC text that julianday() reads. A julianday is a double of about
+            # 2.46 million days, good to some 50 µs: the difference is rounded to the millisecond
+            # (so 3.5 hours is 3.5, not 3.4999999981, now that values are given unrounded).
+            sql = f"(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400.0, 3) / 3600.0)"
         return sql, (*end_params, *start_params)
 
 
@@ -169,6 +202,10 @@ class Point:
     value: float | None
     count: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # records still open (extra["unresolved"] > 0) or a period / window not ended yet (`ended`
+    # False): the value will still change. Set by MetricResult.mark_incomplete(), never cached.
+    incomplete: bool = False
+    ended: bool = True
 
     def as_dict(self, definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
         row = {
@@ -177,6 +214,7 @@ class Point:
             "value": self.value,
             "count": self.count,
             **self.extra,
+            "incomplete": self.incomplete,
             "definition": definition.formula,
         }
         if basis:
@@ -192,21 +230,53 @@ class MetricResult:
     total: Point
     points: list[Point]
     basis: str | None = None
+    date_field: str = "opened"  # which date placed the records in periods and in the window
+    unit: str = ""  # the unit of the values (a duration's chosen unit); "" = the definition's
+
+    def __post_init__(self) -> None:
+        self.unit = self.unit or self.definition.unit
 
     @property
     def key(self) -> str:
         return self.definition.key
+
+    @property
+    def decimals(self) -> int:
+        """Decimals to show the values with (display only: data outputs are unrounded)."""
+        return self.definition.decimals_in(self.unit)
+
+    def mark_incomplete(self, now: dt.datetime) -> None:
+        """Flag every point whose value will still change: some of its records are still open
+        (`unresolved`), or its period (for a total or a slice: the date_to day) has not ended by
+        `now`. Derived at read time, so a reused answer is judged against the current time."""
+        window_end = None
+        if "date_to" in self.filters:
+            window_end = _local_midnight(self.filters["date_to"] + dt.timedelta(days=1))
+
+        def judge(point: Point, end: dt.datetime | None) -> None:
+            point.ended = end is None or end <= now
+            point.incomplete = bool(point.extra.get("unresolved")) or not point.ended
+
+        for point in self.points:
+            end = window_end
+            if self.by in PERIODS:
+                period_end = _local_midnight(_next_period(dt.date.fromisoformat(point.key), self.by))
+                end = min(period_end, window_end) if window_end else period_end
+            judge(point, end)
+        judge(self.total, window_end)
 
     def as_dict(self) -> dict[str, Any]:
         d, basis = self.definition, self.basis
         return {
             "metric": d.key,
             "label": d.label,
-            "unit": d.unit,
+            "unit": self.unit,
             "direction": d.direction,
             "definition": d.as_dict(),
             "basis": basis,
             "by": self.by,
+            "date_field": self.date_field,
+            "decimals": self.decimals,
             "filters": {k: str(v) for k, v in self.filters.items()},
             "total": self.total.as_dict(d, basis),
             "points": [p.as_dict(d, basis) for p in self.points],
@@ -223,6 +293,8 @@ class MetricResult:
             "by": self.by,
             "filters": {k: str(v) for k, v in self.filters.items()},
             "basis": self.basis,
+            "date_field": self.date_field,
+            "unit": self.unit,
             "total": point(self.total),
             "points": [point(p) for p in self.points],
         }
@@ -232,30 +304,52 @@ class MetricResult:
         return cls(
             get_definition(payload["metric"]),
             payload["by"],
-            _clean_filters(payload["filters"]),
+            _clean_filters(payload["filters"], payload["date_field"]),
             Point(*payload["total"]),
             [Point(*p) for p in payload["points"]],
             payload["basis"],
+            payload["date_field"],
+            payload["unit"],
         )
 
     def columns(self) -> list[str]:
-        return ["key", "label", "value", "count", *self.definition.extras]
+        """Column names; the value and every time figure name their unit (value_hours, p90_hours)."""
+        unit = "percent" if self.unit == "%" else self.unit
+        timed = TIME_FIGURES if self.definition.family == "duration" else ()
+        extras = [f"{x}_{unit}" if x in timed else x for x in self.definition.extras]
+        return ["key", "label", f"value_{unit}", "count", *extras, "incomplete"]
 
     def rows(self) -> list[list[Any]]:
         """The points (or the total alone, without `by`) as table rows, in columns() order."""
         points = self.points if self.by else [self.total]
         return [
-            [p.key, p.label, p.value, p.count, *(p.extra.get(x) for x in self.definition.extras)]
+            [
+                p.key,
+                p.label,
+                p.value,
+                p.count,
+                *(p.extra.get(x) for x in self.definition.extras),
+                p.incomplete,
+            ]
             for p in points
         ]
 
     def to_csv(self) -> str:
+        """The rows as CSV, values unrounded; `incomplete` as true/false."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(self.columns())
         for row in self.rows():
-            writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+            writer.writerow([_csv_cell(v) for v in row])
         return out.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _csv_safe(value)
 
 
 def _csv_safe(value: Any) -> Any:
@@ -298,36 +392,201 @@ def parse_filters(pairs: list[str] | None) -> dict[str, str]:
     return filters
 
 
-def _clean_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
+def _clean_filters(filters: dict[str, Any] | None, date_field: str = "opened") -> dict[str, Any]:
+    """Filters by their names, empty ones dropped, window dates parsed; opened_from/opened_to
+    become date_from/date_to (with the opening date only). Raises ValidationError naming an
+    unknown filter (and listing the accepted ones) or a bad date. Values are checked later,
+    against the records (_resolve_filters)."""
+    given = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
     clean: dict[str, Any] = {}
-    for name, value in (filters or {}).items():
+    for name in filters or {}:
         if name not in FILTER_FIELDS:
-            raise ValidationError({name: f"Unknown filter; choose from {', '.join(FILTER_FIELDS)}."})
-        if value in (None, ""):
-            continue
-        clean[name] = _date(name, value) if name in ("opened_from", "opened_to") else value
+            raise ValidationError(
+                {name: f"Unknown filter '{name}'; the filters are {', '.join(FILTER_FIELDS)}."}
+            )
+    for name, value in given.items():
+        if name in WINDOW_ALIASES:
+            target = WINDOW_ALIASES[name]
+            if date_field != "opened":
+                raise ValidationError(
+                    {
+                        name: f"{name} is a window on the opening date; with date field '{date_field}' "
+                        f"use {target}."
+                    }
+                )
+            if target in given:
+                raise ValidationError({name: f"Give {target} or {name}, not both."})
+            name = target
+        clean[name] = _date(name, value) if name in WINDOW else value
+    if "date_from" in clean and "date_to" in clean and clean["date_from"] > clean["date_to"]:
+        raise ValidationError({"date_from": "The window starts after it ends (date_from > date_to)."})
     return clean
 
 
-def _priority_value(value: Any) -> int:
-    text = str(value).strip().upper().removeprefix("P")
-    try:
-        return int(text.split(" ", 1)[0].split("-", 1)[0])
-    except ValueError as exc:
-        raise ValidationError({"priority": f"'{value}' is not a priority (1-5)."}) from exc
+def _date_field(definition: MetricDefinition, date_field: str | None) -> str:
+    """The date field asked for (default: opened), if the metric's records have it."""
+    date_field = date_field or "opened"
+    if date_field not in DATE_FIELDS:
+        raise ValidationError(
+            {"date_field": f"'{date_field}' is not a date field; accepted: {', '.join(DATE_FIELDS)}."}
+        )
+    if date_field not in definition.date_fields:
+        what = (
+            "the backlog is counted at each period's end, by opening date"
+            if definition.family == "backlog"
+            else f"its records ({definition.model._meta.verbose_name_plural}) have no {date_field} date"
+        )
+        raise ValidationError(
+            {
+                "date_field": f"{definition.label} cannot be placed by '{date_field}': {what}. Accepted: "
+                f"{', '.join(definition.date_fields)}."
+            }
+        )
+    return date_field
 
 
-def _attribute_q(name: str, path: str, value: Any) -> Q:
-    """One filter: comma-separated values mean any of them; "none" or "(none)" means empty."""
-    values = [v.strip() for v in str(value).split(",")] if isinstance(value, str) else [value]
-    q = Q()
+def _unit(definition: MetricDefinition, unit: str | None) -> str:
+    """The unit asked for (default: the definition's): minutes, hours or days for a duration."""
+    if not unit or unit == definition.unit:
+        return definition.unit
+    if not definition.is_duration:
+        raise ValidationError(
+            {
+                "unit": f"{definition.label} is in {definition.unit}: the units {', '.join(UNITS)} "
+                "apply to durations only."
+            }
+        )
+    if unit not in UNITS:
+        raise ValidationError({"unit": f"'{unit}' is not a unit; accepted: {', '.join(UNITS)}."})
+    return unit
+
+
+def _listed(values: list[str]) -> str:
+    shown = ", ".join(values[:LISTED]) or "none"
+    return shown + (f" … and {len(values) - LISTED} more" if len(values) > LISTED else "")
+
+
+def _field_at(model: type[Model], path: str) -> DjangoField:
+    """The model field a filter path (e.g. incident__status) ends at."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        model = model._meta.get_field(hop).related_model  # type: ignore[assignment]
+    return model._meta.get_field(last)  # type: ignore[return-value]
+
+
+def distinct_values(model: type[Model], column: str) -> list[str]:
+    """The distinct non-null values of a text column, sorted. An indexed column is read with a
+    loose index scan, one index probe per value (SELECT DISTINCT would read the whole index:
+    130 ms at a million incidents); another with SELECT DISTINCT."""
+    model_field = model._meta.get_field(column)
+    if not getattr(model_field, "db_index", False):
+        rows = model._default_manager.order_by(column).values_list(column, flat=True).distinct()
+        return [v for v in rows if v is not None]
+    table, col = model._meta.db_table, model_field.column  # type: ignore[union-attr]
+    sql = (
+        f"WITH RECURSIVE s(v) AS (SELECT MIN({col}) FROM {table} "  # noqa: S608 (our own names)
+        f"UNION ALL SELECT (SELECT MIN({col}) FROM {table} WHERE {col} > s.v) FROM s "
+        "WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _priority_values(text: str) -> list[int]:
+    """1-5, P1-P5, "2 - High" or "high" (any case) → [2]; anything else is an error."""
+    head = text.upper().removeprefix("P").split(" ", 1)[0].split("-", 1)[0]
+    if head.isdigit() and int(head) in Priority.values:
+        return [int(head)]
+    for value, label in Priority.choices:
+        if text.lower() in (label.lower(), label.split(" - ", 1)[-1].lower()):
+            return [value]
+    labels = ", ".join(label for _v, label in Priority.choices)
+    raise ValidationError({"priority": f"No priority '{text}'. Accepted: 1-5, P1-P5 or {labels}."})
+
+
+def _accepted(definition: MetricDefinition, name: str, path: str, text: str) -> list[Any]:
+    """The stored values (ids for a service, group or CI) one filter value stands for; raises
+    ValidationError listing the accepted values when it matches none. Choices and free text match
+    case-insensitively; free text (source, an incident category) is checked against the values
+    present in the records."""
+    if name == "priority":
+        return _priority_values(text)
+    model_field = _field_at(definition.model, path)
+    if name in FOREIGN_KEYS:
+        target = model_field.related_model
+        assert target is not None
+        manager = target._default_manager  # type: ignore[union-attr]
+        noun = target._meta.verbose_name  # type: ignore[union-attr]
+        if text.isdigit():
+            if manager.filter(pk=int(text)).exists():
+                return [int(text)]
+            raise ValidationError({name: f"No {noun} with id {text}."})
+        ids = list(manager.filter(name=text).values_list("pk", flat=True))
+        ids = ids or list(manager.filter(name__iexact=text).values_list("pk", flat=True))
+        if ids:
+            return ids
+        names = list(manager.order_by("name").values_list("name", flat=True))
+        raise ValidationError({name: f"No {noun} '{text}'. Accepted (names or ids): {_listed(names)}."})
+    if model_field.choices:
+        for value, label in model_field.flatchoices:
+            if text.lower() in (str(value).lower(), str(label).lower()):
+                return [value]
+        accepted = [str(value) for value, _label in model_field.flatchoices]
+        raise ValidationError({name: f"No {name} '{text}'. Accepted: {_listed(accepted)} (any case)."})
+    present = _present(name)
+    if text in present:
+        return [text]
+    matches = [v for v in present if v.lower() == text.lower()]
+    if matches:
+        return matches
+    raise ValidationError(
+        {
+            name: f"No record has {name} '{text}' (checked against the values present in the "
+            f"records, any case). Present: {_listed([v for v in present if v])}."
+        }
+    )
+
+
+def _present(name: str) -> list[str]:
+    """The values of a free-text filter (source, category) present in any kind of record metrics
+    read: a data set with incidents but no changes is still a known source (its change figures
+    are empty, not an error)."""
+    columns = set()
+    for label, paths in PATHS.items():
+        path = paths.get(name)
+        if path is not None:
+            column = _field_at(apps.get_model(label), path)
+            if not column.choices and not column.is_relation:
+                columns.add((column.model, column.name))
+    return sorted({v for model, column in columns for v in distinct_values(model, column)})
+
+
+def _resolve_filters(definition: MetricDefinition, clean: dict[str, Any]) -> dict[str, list[Any]]:
+    """{filter: the stored values it selects}, None standing for "empty" ("none" or "(none)");
+    comma-separated values mean any of them. Every value is checked (_accepted)."""
+    resolved: dict[str, list[Any]] = {}
+    for name, value in clean.items():
+        if name in WINDOW:
+            continue
+        path = _path(definition, name)
+        texts = [v.strip() for v in str(value).split(",") if v.strip()]
+        values: list[Any] = []
+        for text in texts:
+            if text.lower() in ("none", NONE_LABEL):
+                values.append(None)
+            else:
+                values.extend(_accepted(definition, name, path, text))
+        resolved[name] = values
+    return resolved
+
+
+def _attribute_q(name: str, path: str, values: list[Any]) -> Q:
+    """One filter: any of its stored values; None means empty."""
+    q = Q(pk__in=[]) if not values else Q()
     for v in values:
-        if str(v).lower() in ("none", NONE_LABEL):
+        if v is None:
             q |= Q(**{f"{path}__isnull": True}) if name != "category" else Q(**{path: ""})
-        elif name == "priority":
-            q |= Q(**{path: _priority_value(v)})
-        elif name in FOREIGN_KEYS:
-            q |= Q(**{path: int(v)}) if str(v).isdigit() else Q(**{f"{path}__name": v})
         else:
             q |= Q(**{path: v})
     return q
@@ -340,20 +599,58 @@ def _path(definition: MetricDefinition, name: str) -> str:
     return path
 
 
-def _scope(definition: MetricDefinition, filters: dict[str, Any], *, window: bool = True) -> QuerySet:
+@dataclass(frozen=True)
+class Question:
+    """One checked question: the metric, its slicer, the cleaned filters, their values resolved
+    to what is stored, which date places a record, and the unit of the answer."""
+
+    definition: MetricDefinition
+    by: str | None
+    filters: dict[str, Any]  # cleaned (date_from / date_to as dates)
+    values: dict[str, list[Any]]  # attribute filters → stored values (None = empty)
+    date_field: str = "opened"
+    unit: str = ""
+
+    @property
+    def date_path(self) -> str:
+        """The column of the date field: opened_at (responded_at for surveys), resolved_at …"""
+        return MODEL_DATES[self.definition.model_label][self.date_field]
+
+
+def _still_open(definition: MetricDefinition) -> Q | None:
+    """The records of the metric's kind that are still open, whose figures may still change
+    (None: the kind has no open state, as a survey response)."""
+    return {
+        "incidents.Incident": _UNRESOLVED,
+        "incidents.Interaction": Q(closed_at__isnull=True),
+        "changes.Change": ~Q(status__in=CHANGE_DONE),
+    }.get(definition.model_label)
+
+
+def _unresolved_aggregate(definition: MetricDefinition) -> dict[str, Any]:
+    """The count of records still open, in the same query as the figures."""
+    still_open = _still_open(definition)
+    return {} if still_open is None else {"unresolved": _count(still_open)}
+
+
+def _scope(question: Question, *, window: bool = True) -> QuerySet:
+    """The records of a question: its filters; by resolution or closure date, only the records
+    resolved (closed) and not open again; and its from/to window on the date field."""
+    definition = question.definition
     qs = definition.model._default_manager.all().order_by()
-    for name, value in filters.items():
-        if name in ("opened_from", "opened_to"):
-            continue
-        qs = qs.filter(_attribute_q(name, _path(definition, name), value))
+    for name, values in question.values.items():
+        qs = qs.filter(_attribute_q(name, _path(definition, name), values))
+    date_path, filters = question.date_path, question.filters
+    if question.date_field != "opened":
+        qs = qs.filter(**{f"{date_path}__isnull": False})
+        still_open = _still_open(definition)
+        if still_open is not None:
+            qs = qs.filter(~still_open)
     if window:
-        date_field = definition.date_field
-        if "opened_from" in filters:
-            qs = qs.filter(**{f"{date_field}__gte": _local_midnight(filters["opened_from"])})
-        if "opened_to" in filters:
-            qs = qs.filter(
-                **{f"{date_field}__lt": _local_midnight(filters["opened_to"] + dt.timedelta(days=1))}
-            )
+        if "date_from" in filters:
+            qs = qs.filter(**{f"{date_path}__gte": _local_midnight(filters["date_from"])})
+        if "date_to" in filters:
+            qs = qs.filter(**{f"{date_path}__lt": _local_midnight(filters["date_to"] + dt.timedelta(days=1))})
     return qs
 
 
@@ -399,8 +696,8 @@ def _period_day(value: Any) -> dt.date:
 
 
 def _range(definition: MetricDefinition, filters: dict[str, Any], qs: QuerySet, by: str) -> list[dt.date]:
-    """The periods a series covers: opened from/to when given, else the data's first and last date."""
-    first, last = filters.get("opened_from"), filters.get("opened_to")
+    """The periods a series covers: date from/to when given, else the data's first and last date."""
+    first, last = filters.get("date_from"), filters.get("date_to")
     if first is None or last is None:
         row = qs.aggregate(first=Min(definition.date_field), last=Max(definition.date_field))
         first = first or _local_date(row["first"])
@@ -410,13 +707,17 @@ def _range(definition: MetricDefinition, filters: dict[str, Any], qs: QuerySet, 
     return _periods(by, first, last)
 
 
-def _group_expression(definition: MetricDefinition, by: str) -> tuple[Combinable, F | None]:
-    """(key expression, label expression or None) of an attribute or period slicer."""
+def _group_expression(
+    definition: MetricDefinition, by: str, date_path: str = ""
+) -> tuple[Combinable, F | None]:
+    """(key expression, label expression or None) of an attribute or period slicer; periods
+    truncate `date_path` (default: the opening date)."""
     tz = _zone()
+    date_path = date_path or definition.date_field
     if by == "month":
-        return TruncMonth(definition.date_field, tzinfo=tz), None
+        return TruncMonth(date_path, tzinfo=tz), None
     if by == "week":
-        return TruncWeek(definition.date_field, tzinfo=tz), None
+        return TruncWeek(date_path, tzinfo=tz), None
     if by == "practice":
         return Value(definition.practice, output_field=CharField()), None
     path = _path(definition, by)
@@ -521,12 +822,12 @@ def _ratio_spec(definition: MetricDefinition, basis: str | None) -> tuple[Q, Q, 
 
 def _ratio_aggregates(definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
     den, num, extras = _ratio_spec(definition, basis)
-    return {"_den": _count(den), "_num": _count(den & num), **extras}
+    return {"_den": _count(den), "_num": _count(den & num), **extras, **_unresolved_aggregate(definition)}
 
 
 def _ratio_point(row: Row, definition: MetricDefinition) -> Figures:
     den, num = row["_den"] or 0, row["_num"] or 0
-    value = round(100.0 * num / den, definition.decimals) if den else None
+    value = 100.0 * num / den if den else None
     return value, den, {x: row.get(x) or 0 for x in definition.extras}
 
 
@@ -535,12 +836,12 @@ def _mean_aggregates(definition: MetricDefinition, basis: str | None) -> dict[st
     aggregates: dict[str, Any] = {"_sum": Sum(column), "_n": Count(column)}
     if "unknown" in definition.extras:
         aggregates["unknown"] = _count(Q(**{f"{column}__isnull": True}))
-    return aggregates
+    return {**aggregates, **_unresolved_aggregate(definition)}
 
 
 def _mean_point(row: Row, definition: MetricDefinition) -> Figures:
     n = row["_n"] or 0
-    value = round(float(row["_sum"] or 0) / n, definition.decimals) if n else None
+    value = float(row["_sum"] or 0) / n if n else None
     return value, n, {x: row.get(x) or 0 for x in definition.extras}
 
 
@@ -596,7 +897,7 @@ def _wide_sort(cursor: CursorWrapper, wide: bool) -> Iterator[None]:
 
 
 def _duration_rows_postgres(
-    definition: MetricDefinition, scope: QuerySet, by: str | None, *, wide: bool = False
+    definition: MetricDefinition, scope: QuerySet, by: str | None, *, date_path: str = "", wide: bool = False
 ) -> tuple[Row, list[Row]]:
     """PostgreSQL: the total and every group in one scan. The ORM builds the per-incident rows
     (time to resolve computed once per row, the filters, the slicer); the outer query aggregates
@@ -609,7 +910,7 @@ def _duration_rows_postgres(
     )
     names: list[str] = []
     if by:
-        key_expr, label_expr = _group_expression(definition, by)
+        key_expr, label_expr = _group_expression(definition, by, date_path)
         inner = inner.annotate(_key=key_expr)
         names.append("_key")
         if label_expr is not None:
@@ -674,7 +975,7 @@ def _duration_point(
         "median": percentiles.get("median", row.get("median")),
         "p90": percentiles.get("p90", row.get("p90")),
     }
-    figures = {k: None if v is None else round(float(v), definition.decimals) for k, v in figures.items()}
+    figures = {k: None if v is None else float(v) for k, v in figures.items()}  # unrounded
     unresolved = row["unresolved"] or 0
     extra = {
         **{k: v for k, v in figures.items() if k != definition.value},
@@ -734,6 +1035,8 @@ def compute(
     by: str | None = None,
     filters: dict[str, Any] | None = None,
     basis: str | None = None,
+    date_field: str | None = None,
+    unit: str | None = None,
     now: dt.datetime | None = None,
     percentiles: str | None = None,
     cache: bool = True,
@@ -741,51 +1044,90 @@ def compute(
 ) -> MetricResult:
     """Compute one metric as a total and, with `by`, a series by period or slice.
 
-    `filters`: source, opened_from, opened_to (inclusive local dates), status, category, priority,
-    service, group, ci (names or ids; comma-separated values mean any of them; "none" is empty).
+    `filters`: source, date_from, date_to (inclusive local dates on the date field; opened_from /
+    opened_to are their names with the opening date), status, category, priority, service, group,
+    ci (names or ids; comma-separated values mean any of them; "none" is empty). Every value is
+    checked: one that matches nothing known is a ValidationError listing the accepted values.
+    `date_field`: opened (default), resolved or closed — which date places a record in a period
+    and in the window. `unit`: minutes, hours or days for a duration (default: its own).
     `basis` (SLA metrics): auto, definitions or source. `percentiles` forces "sql" (PERCENTILE_CONT,
     PostgreSQL only) or "offset" (ORDER BY … OFFSET, portable); default: the database's best.
+
+    Values are unrounded. Every point says how many of its records are still open (`unresolved`)
+    and whether it is `incomplete` (records still open, or its period not ended at `now`).
 
     The answer is reused while no record a metric reads has changed (cache.py); `cache=False`, or
     an explicit `now`, always computes; `refresh` computes and keeps the new answer.
     """
+    definition = get_definition(metric_key)
+    date_field = _date_field(definition, date_field)
+    unit = _unit(definition, unit)
+    clean = _clean_filters(filters, date_field)
 
     def fresh() -> MetricResult:
-        return _compute(metric_key, by=by, filters=filters, basis=basis, now=now, percentiles=percentiles)
+        return _compute(
+            definition, by=by, clean=clean, basis=basis, date_field=date_field, unit=unit, now=now,
+            percentiles=percentiles,
+        )  # fmt: skip
 
     if not cache or now is not None:
-        return fresh()
+        result = fresh()
+    else:
+        key = results.question_key(
+            metric_key, by, clean, basis=basis, percentiles=percentiles, date_field=date_field, unit=unit
+        )
+        result = results.cached(
+            fresh,
+            key,
+            MetricResult.to_payload,
+            MetricResult.from_payload,
+            time_dependent=definition.family == "backlog" and _window_open(clean, timezone.now()),
+            refresh=refresh,
+        )
+    result.mark_incomplete(now or timezone.now())
+    return result
 
-    definition = get_definition(metric_key)
-    clean = _clean_filters(filters)
-    key = results.question_key(metric_key, by, clean, basis=basis, percentiles=percentiles)
-    as_of_now = definition.family == "backlog" and "opened_to" not in clean
-    return results.cached(
-        fresh,
-        key,
-        MetricResult.to_payload,
-        MetricResult.from_payload,
-        time_dependent=as_of_now,
-        refresh=refresh,
-    )
+
+def _window_open(clean: dict[str, Any], now: dt.datetime) -> bool:
+    """Does the question's window reach past `now` (no date_to, or a date_to not over yet)?"""
+    return "date_to" not in clean or _local_midnight(clean["date_to"] + dt.timedelta(days=1)) > now
+
+
+def _in_unit(result: MetricResult) -> MetricResult:
+    """Values (and a duration's mean, median and p90) converted from the definition's unit to the
+    result's unit, unrounded."""
+    definition = result.definition
+    if result.unit == definition.unit:
+        return result
+    times, per = MINUTES_PER[definition.unit], MINUTES_PER[result.unit]
+    timed = TIME_FIGURES if definition.family == "duration" else ()
+    for point in (result.total, *result.points):
+        if point.value is not None:
+            point.value = point.value * times / per
+        for name in timed:
+            if point.extra.get(name) is not None:
+                point.extra[name] = point.extra[name] * times / per
+    return result
 
 
 def _compute(
-    metric_key: str,
+    definition: MetricDefinition,
     *,
     by: str | None,
-    filters: dict[str, Any] | None,
+    clean: dict[str, Any],
     basis: str | None,
+    date_field: str,
+    unit: str,
     now: dt.datetime | None,
     percentiles: str | None,
 ) -> MetricResult:
-    definition = get_definition(metric_key)
     if by is not None and by not in PERIODS + ATTRIBUTES:
-        raise ValidationError({"by": f"Choose from {', '.join(PERIODS + ATTRIBUTES)}."})
-    clean = _clean_filters(filters)
+        raise ValidationError({"by": f"'{by}' is not a slicer; accepted: {', '.join(PERIODS + ATTRIBUTES)}."})
+    question = Question(definition, by, clean, _resolve_filters(definition, clean), date_field, unit)
     if definition.family == "backlog":
-        return _compute_backlog(definition, by, clean, now=now)
-    qs = _scope(definition, clean)
+        return _in_unit(_compute_backlog(question, now=now or timezone.now()))
+    date_path = question.date_path
+    qs = _scope(question)
     mode = _basis_mode(definition, basis)
     postgres = connection.vendor == "postgresql"
     use_sql_percentiles = (percentiles or ("sql" if postgres else "offset")) == "sql"
@@ -805,9 +1147,11 @@ def _compute(
         key_expr = None
         # (not when sliced by service, group or CI: the label join made the parallel plan slower)
         wide = by not in FOREIGN_KEYS and not any(name in clean for name in SELECTIVE_FILTERS)
-        total_row, rows = _duration_rows_postgres(definition, _scope(definition, clean), by, wide=wide)
+        total_row, rows = _duration_rows_postgres(
+            definition, _scope(question), by, date_path=date_path, wide=wide
+        )
     elif by:
-        key_expr, label_expr = _group_expression(definition, by)
+        key_expr, label_expr = _group_expression(definition, by, date_path)
         grouped = qs.annotate(_key=key_expr)
         names = ["_key"]
         if label_expr is not None:
@@ -852,8 +1196,8 @@ def _compute(
                 day = _period_day(row["_key"])
                 return Q(
                     **{
-                        f"{definition.date_field}__gte": _local_midnight(day),
-                        f"{definition.date_field}__lt": _local_midnight(_next_period(day, by)),
+                        f"{date_path}__gte": _local_midnight(day),
+                        f"{date_path}__lt": _local_midnight(_next_period(day, by)),
                     }
                 )
             return Q(_key__isnull=True) if row["_key"] is None else Q(_key=row["_key"])
@@ -862,8 +1206,8 @@ def _compute(
             qs = qs.annotate(_key=key_expr)
         if by in PERIODS:
             by_day = {_period_day(row["_key"]): row for row in rows}
-            first = clean.get("opened_from") or (min(by_day) if by_day else None)
-            last = clean.get("opened_to") or (max(by_day) if by_day else None)
+            first = clean.get("date_from") or (min(by_day) if by_day else None)
+            last = clean.get("date_to") or (max(by_day) if by_day else None)
             for day in _periods(by, first, last) if first and last else []:
                 row = by_day.get(day)
                 if row is None:
@@ -879,7 +1223,7 @@ def _compute(
                 label = _slice_label(by, row["_key"], row.get("_label"))
                 points.append(Point(row["_key"], label, value, count, extra))
             points.sort(key=lambda p: (p.key is None, p.key if by == "priority" else p.label.lower()))
-    return MetricResult(definition, by, clean, total, points, chosen_basis)
+    return _in_unit(MetricResult(definition, by, clean, total, points, chosen_basis, date_field, unit))
 
 
 def _empty_extra(definition: MetricDefinition) -> dict[str, Any]:
@@ -913,21 +1257,22 @@ def _backlog_point(definition: MetricDefinition, row: Row, i: int) -> tuple[floa
     if definition.value == "count":
         return n, n
     hours = row[f"a{i}"]
-    return (None if hours is None or not n else round(float(hours) / n / 24.0, definition.decimals)), n
+    return (None if hours is None or not n else float(hours) / n / 24.0), n
 
 
-def _compute_backlog(
-    definition: MetricDefinition, by: str | None, filters: dict[str, Any], *, now: dt.datetime | None = None
-) -> MetricResult:
-    qs = _scope(definition, filters, window=False).annotate(_end=Coalesce("resolved_at", "closed_at"))
-    now = now or timezone.now()
+def _compute_backlog(question: Question, *, now: dt.datetime) -> MetricResult:
+    """The open incidents at each period's end (or at the date_to day's end, or now), in one scan.
+    An end still to come is taken as `now` (the point is then incomplete): counting at a future
+    instant would age every open incident by the time left in the period."""
+    definition, by, filters = question.definition, question.by, question.filters
+    qs = _scope(question, window=False).annotate(_end=Coalesce("resolved_at", "closed_at"))
     as_of = now
-    if "opened_to" in filters:
-        as_of = _local_midnight(filters["opened_to"] + dt.timedelta(days=1))
+    if "date_to" in filters:
+        as_of = min(_local_midnight(filters["date_to"] + dt.timedelta(days=1)), now)
     points: list[Point] = []
     if by in PERIODS:
-        periods = _range(definition, filters, qs, by)
-        ends = [_local_midnight(_next_period(day, by)) for day in periods]
+        periods = [day for day in _range(definition, filters, qs, by) if _local_midnight(day) < now]
+        ends = [min(_local_midnight(_next_period(day, by)), now) for day in periods]
         # one scan: a pair of filtered aggregates per period end, and one for the total's instant
         row = qs.aggregate(**_backlog_aggregates([*ends, as_of]))
         for i, day in enumerate(periods):
@@ -937,7 +1282,7 @@ def _compute_backlog(
             )
         total_row = {"n0": row[f"n{len(ends)}"], "a0": row[f"a{len(ends)}"]}
     elif by:
-        key_expr, label_expr = _group_expression(definition, by)
+        key_expr, label_expr = _group_expression(definition, by, question.date_path)
         grouped = qs.annotate(_key=key_expr)
         names = ["_key"]
         if label_expr is not None:
@@ -956,7 +1301,7 @@ def _compute_backlog(
         total_row = qs.aggregate(**_backlog_aggregates([as_of]))
     value, count = _backlog_point(definition, total_row, 0)
     total = Point(None, "Total", value, count, {"as_of": as_of.isoformat()})
-    return MetricResult(definition, by, filters, total, points, None)
+    return MetricResult(definition, by, filters, total, points, None, question.date_field, question.unit)
 
 
 def list_definitions() -> list[MetricDefinition]:

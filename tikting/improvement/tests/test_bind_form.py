@@ -146,6 +146,10 @@ def test_htmx_post_returns_the_page_body_with_the_message(cast, login, records):
 
 def test_rebind_form_is_prefilled_from_the_binding(cast, login, records):
     item = ready_item(cast)
+    # a second data set, so that "manual,demo" names two sources the records carry
+    resolved_incident(
+        "INC-DEMO", cast.network, noon(timezone.localdate() - dt.timedelta(days=5)), 1, source="demo"
+    )
     indicator = S.bind_indicator(
         item.indicators.get(),
         actor=cast.owner,
@@ -178,6 +182,15 @@ def test_empty_window_is_an_error_on_window_start_and_changes_nothing(cast, logi
         category="Mail",
         window_start=empty.isoformat(),
         window_end=(empty + dt.timedelta(days=10)).isoformat(),
+    )
+    # No incident has category "Mail" at all: the engine says so on the category field, not an
+    # empty window (a misspelt value is not "no records").
+    response = login(cast.owner).post(bind_url(item, indicator), data)
+    match = re.search(r'data-field="(\w+)">([^<]*)<', response.content.decode())
+    assert response.status_code == 422 and match and match.group(1) == "category"
+    assert "No record has category" in match.group(2)
+    resolved_incident(
+        "INC-MAIL", cast.email, noon(timezone.localdate() - dt.timedelta(days=3)), 2, category="Mail"
     )
     for headers in ({}, HTMX):
         response = login(cast.owner).post(bind_url(item, indicator), data, **headers)

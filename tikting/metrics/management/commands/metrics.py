@@ -1,5 +1,6 @@
 """`tikting metrics list`, `tikting metrics show METRIC [--by …] [--filter FIELD=VALUE …]
-[--format table|json|csv] [--basis auto|definitions|source]` and
+[--date-field opened|resolved|closed] [--from DATE] [--to DATE] [--unit minutes|hours|days]
+[--format table|json|csv] [--precision N] [--basis auto|definitions|source]` and
 `tikting metrics report [--source S …] [--format table|json|csv]` (tikting/metrics/report.py) and
 `tikting metrics warm [METRIC …]` (tikting/metrics/engine.py)."""
 
@@ -12,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from tikting.metrics import cache, engine, report
-from tikting.metrics.definitions import DEFINITIONS, SLICERS
+from tikting.metrics.definitions import DATE_FIELDS, DEFINITIONS, SLICERS, UNITS
 
 
 class Command(BaseCommand):
@@ -31,8 +32,28 @@ class Command(BaseCommand):
             metavar="FIELD=VALUE",
             help=f"Repeatable. Fields: {', '.join(engine.FILTER_FIELDS)}.",
         )
+        show.add_argument(
+            "--date-field",
+            choices=list(DATE_FIELDS),
+            default=None,
+            help="Which date places a record in a period and in --from/--to: opened (default; a "
+            "period's figure changes while its records are open), resolved or closed (complete "
+            "once the period has ended).",
+        )
+        show.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="Window start (inclusive).")
+        show.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="Window end (inclusive).")
+        show.add_argument(
+            "--unit", choices=list(UNITS), default=None, help="Durations only (default: the metric's own)."
+        )
         show.add_argument("--basis", choices=list(engine.BASES), default=None, help="SLA metrics only.")
         show.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        show.add_argument(
+            "--precision",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Decimals in the table (default: the metric's). JSON and CSV are never rounded.",
+        )
         rep = sub.add_parser(
             "report", help="Record counts and every metric per data set (source), for comparison."
         )
@@ -74,12 +95,22 @@ class Command(BaseCommand):
                 raise CommandError(_message(exc)) from exc
             self.stdout.write(report.render(reports, options["format"]), ending="\n")
             return
+        if options["precision"] is not None and not 0 <= options["precision"] <= 12:
+            raise CommandError("--precision: give a number of decimals from 0 to 12.")
         try:
+            filters = engine.parse_filters(options["filter"])
+            for name in ("date_from", "date_to"):
+                if options[name]:
+                    if filters.get(name):
+                        raise ValidationError({name: f"Give --{name[5:]} or --filter {name}=…, not both."})
+                    filters[name] = options[name]
             result = engine.compute(
                 options["metric"],
                 by=options["by"],
-                filters=engine.parse_filters(options["filter"]),
+                filters=filters,
                 basis=options["basis"],
+                date_field=options["date_field"],
+                unit=options["unit"],
             )
         except ValidationError as exc:
             raise CommandError(_message(exc)) from exc
@@ -89,33 +120,64 @@ class Command(BaseCommand):
         elif fmt == "csv":
             self.stdout.write(result.to_csv(), ending="")
         else:
-            self.stdout.write(_table(result))
+            self.stdout.write(_table(result, options["precision"]))
 
 
 def _message(exc: ValidationError) -> str:
     return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
 
 
-def _fmt(value) -> str:
+def _fmt(value: object, decimals: int = 2) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value:,.{decimals}f}"
     return str(value)
 
 
-def _table(result) -> str:
+def _incomplete(point: engine.Point) -> str:
+    """Why a point is incomplete: its records still open, else its period not ended."""
+    if not point.incomplete:
+        return ""
+    open_records = point.extra.get("unresolved") or 0
+    reasons = [f"{open_records:,} open"] if open_records else []
+    if not point.ended:
+        reasons.append("not ended")
+    return "yes: " + ", ".join(reasons)
+
+
+def _table(result: engine.MetricResult, precision: int | None = None) -> str:
+    """The rows for reading: values rounded to `precision` (default: the metric's decimals)."""
     d = result.definition
-    head = f"{d.label} ({d.unit}; {d.direction} is better)\n{d.formula}"
+    decimals = result.decimals if precision is None else precision
+    head = f"{d.label} ({result.unit}; {d.direction} is better)\n{d.formula}"
     if result.basis:
         head += f"\nSLA basis: {result.basis}"
+    head += f"\nDate: {result.date_field}"
     if result.filters:
         head += "\nFilters: " + ", ".join(f"{k}={v}" for k, v in result.filters.items())
-    columns = ["label", "value", "count", *d.extras]
-    rows = [[_fmt(r[1]), _fmt(r[2]), _fmt(r[3]), *(_fmt(x) for x in r[4:])] for r in result.rows()]
+    timed = engine.TIME_FIGURES if d.family == "duration" else ()
+    unit = result.unit
+    columns = [
+        "label",
+        f"value ({unit})",
+        "count",
+        *(f"{x} ({unit})" if x in timed else x for x in d.extras),
+        "incomplete",
+    ]
+    points = result.points if result.by else [result.total]
     if result.by:
-        t = result.total
-        rows.append(["Total", _fmt(t.value), _fmt(t.count), *(_fmt(t.extra.get(x)) for x in d.extras)])
+        points = [*points, result.total]
+    rows = [
+        [
+            p.label,
+            _fmt(p.value, decimals),
+            _fmt(p.count),
+            *(_fmt(p.extra.get(x), decimals) for x in d.extras),
+            _incomplete(p),
+        ]
+        for p in points
+    ]
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
     lines = [
         "  ".join(
@@ -128,4 +190,12 @@ def _table(result) -> str:
                 v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
             )
         )
+    incomplete = [p.label for p in points if p.incomplete]
+    if incomplete:
+        lines += [
+            "",
+            f"Incomplete ({', '.join(incomplete)}): records still open (unresolved), or the period has "
+            "not ended; the figure will change. --date-field resolved gives figures that are complete "
+            "once a period has ended.",
+        ]
     return head + "\n\n" + "\n".join(lines)
