@@ -196,3 +196,12 @@ api.add_router(
 api.add_router("/governance/", "tikting.governance.api.router")
 api.add_router("/records/", "tikting.records.api.router")
 api.add_router("/metrics/", "tikting.metrics.api.router")
+api.add_router("/signals/", "tikting.signals.api.router")
+# Staff feedback: every signed-in user may give it, viewers included (their token still only reads
+# everything else).
+api.add_router(
+    "/feedback",
+    "tikting.signals.api.feedback_router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)
+api.add_router("/jobs", "tikting.jobs.api.router")

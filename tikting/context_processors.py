@@ -15,4 +15,6 @@ def tikting(request):
         "user_role": getattr(user, "role", None) if user and user.is_authenticated else None,
         "record_kinds": RECORD_KINDS,
         "can_submit": bool(user and user.is_authenticated and user.has_role(Role.CONTRIBUTOR)),
+        # Improvement managers and administrators: the jobs page, triage of the intake queue.
+        "is_manager": bool(user and user.is_authenticated and user.has_role(Role.MANAGER)),
     }

@@ -3,11 +3,14 @@
 Every variable is listed in .env.example.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -68,6 +71,8 @@ INSTALLED_APPS = [
     "tikting.records",
     "tikting.improvement",
     "tikting.governance",
+    "tikting.signals",
+    "tikting.jobs",
     "tikting.imports",
     "tikting.metrics",
     "tikting.demo",
@@ -76,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tikting.core.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -104,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tikting.context_processors.tikting",
+                "tikting.core.csp.nonce",
             ],
         },
     },
@@ -217,7 +224,8 @@ AXES_LOCKOUT_CALLABLE = "tikting.accounts.throttle.lockout_response"
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # no row per successful sign-in
 
-# Background work: Django's Tasks API on the database backend (workers: `tikting db_worker`).
+# Background work: Django's Tasks API on the database backend, run with the schedule by
+# `tikting worker` (docs/deployment.md).
 TASKS = {
     "default": {
         "BACKEND": os.environ.get("TIKTING_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
@@ -233,6 +241,74 @@ TIKTING_MEASUREMENT_INTERVAL_DAYS = int(os.environ.get("TIKTING_MEASUREMENT_INTE
 # this long (0: no reuse at all).
 TIKTING_METRICS_CACHE_SECONDS = int(os.environ.get("TIKTING_METRICS_CACHE_SECONDS", "600"))
 TIKTING_PAGE_SIZE = int(os.environ.get("TIKTING_PAGE_SIZE", "50"))
+
+
+def env_json(name: str, default: Any) -> Any:
+    """A JSON value from the environment, or from the file its `<name>_FILE` variable names (both
+    given: the file first, then the variable over it, for dicts). Fails loudly on bad JSON."""
+    values = []
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            values.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path}: cannot read it as JSON ({exc}).") from exc
+    raw = os.environ.get(name)
+    if raw:
+        try:
+            values.append(json.loads(raw))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: not valid JSON ({exc}).") from exc
+    return values or [default]
+
+
+def override_entries(defaults: dict[str, Any], overrides: list[Any]) -> dict[str, Any]:
+    """Defaults overridden entry by entry: an override's keys replace the default entry's keys, a new
+    name adds an entry, null removes one."""
+    result = {name: dict(spec) for name, spec in defaults.items()}
+    for override in overrides:
+        if not isinstance(override, dict):
+            raise ImproperlyConfigured(f"Expected an object of name → entry, got {override!r}.")
+        for name, spec in override.items():
+            if spec is None:
+                result.pop(name, None)
+            elif isinstance(spec, dict) and isinstance(result.get(name), dict):
+                result[name] = {**result[name], **spec}
+            else:
+                result[name] = spec
+    return result
+
+
+# The schedule `tikting worker` keeps (docs/signals.md, "The schedule"): name → {"task": dotted path
+# of a django-tasks task, "every": seconds or a daily "HH:MM" in TIKTING_TIME_ZONE, "args", "kwargs"}.
+# Overridden entry by entry by TIKTING_SCHEDULE (JSON) and the JSON file TIKTING_SCHEDULE_FILE names,
+# e.g. TIKTING_SCHEDULE='{"detectors": {"every": "04:30"}, "metrics": null}'.
+TIKTING_SCHEDULE = override_entries(
+    {
+        # Deferred items back for assessment, computed measurements, sustainment of closed items.
+        "housekeeping": {"task": "tikting.improvement.tasks.housekeeping", "every": "02:00"},
+        # Deferred candidates back in the intake queue.
+        "intake": {"task": "tikting.signals.tasks.housekeeping", "every": "02:10"},
+        # Open incidents past their SLA due time become breached.
+        "slas": {"task": "tikting.slas.tasks.apply_slas", "every": 3600, "kwargs": {"open_only": True}},
+        # The metrics page's default views, computed ahead of the next visitor.
+        "metrics": {"task": "tikting.metrics.tasks.warm_metrics", "every": 1800},
+        # Every detector of TIKTING_SIGNALS_DETECTORS over the last TIKTING_SIGNALS_WINDOW_DAYS.
+        "detectors": {"task": "tikting.signals.tasks.run_detectors", "every": "03:00"},
+    },
+    env_json("TIKTING_SCHEDULE", {}),
+)
+
+# Signals (docs/signals.md): the detector modules run by `tikting signals run` and the schedule,
+# their thresholds (TIKTING_SIGNALS = {"<detector>": {"<threshold>": value}}, JSON in the
+# environment), the window a scheduled run reads, and how much a dismissed or merged candidate's
+# evidence must grow to come back (0.5: by half again).
+TIKTING_SIGNALS_DETECTORS = [
+    "tikting.signals.detectors.major_incidents",
+]
+TIKTING_SIGNALS = override_entries({}, env_json("TIKTING_SIGNALS", {}))
+TIKTING_SIGNALS_WINDOW_DAYS = int(os.environ.get("TIKTING_SIGNALS_WINDOW_DAYS", "90"))
+TIKTING_SIGNALS_REGROWTH = float(os.environ.get("TIKTING_SIGNALS_REGROWTH", "0.5"))
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", include("tikting.accounts.urls")),
     path("records/", include("tikting.records.urls")),
     path("metrics/", include("tikting.metrics.urls")),
+    path("signals/", include("tikting.signals.urls")),
+    path("jobs/", include("tikting.jobs.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,1 @@
+"""Detectors: one module per source of signals (the contract: tikting/signals/proposals.py)."""
