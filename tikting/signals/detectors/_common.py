@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from tikting.knowledge.models import Article
 from tikting.signals.proposals import Evidence, Window
 
 # A p-value this small or smaller counts as "20 orders of magnitude": scores stay finite.
@@ -188,3 +190,46 @@ def percent(part: float, whole: float) -> float:
 
 def fmt_p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+# --- Service-desk contacts by article ------------------------------------------------------------
+
+# An article's (number, external key, title, service id).
+ArticleInfo = tuple[str, str, str, int | None]
+Group = tuple[dict[str, Any], dict[str, Any]]  # (key, aggregates)
+
+
+def by_article_or_category(
+    contacts: Any, aggregates: dict[str, Any], having: Q, service: str = "service", category: str = "category"
+) -> list[Group]:
+    """Contacts (an Interaction queryset, maybe annotated: hence Any) grouped by the knowledge article
+    they used, and those without one by service and category: (key, aggregates) of the groups that
+    pass `having`. Keys: {"knowledge_article": pk} or {"knowledge_article": None, "service",
+    "category"}. Two aggregate queries."""
+    groups: list[Group] = []
+    for row in (
+        contacts.filter(knowledge_article__isnull=False)
+        .values("knowledge_article")
+        .annotate(**aggregates)
+        .filter(having)
+        .order_by("knowledge_article")
+    ):
+        groups.append(({"knowledge_article": row["knowledge_article"]}, row))
+    for row in (
+        contacts.filter(knowledge_article__isnull=True)
+        .values(service, category)
+        .annotate(**aggregates)
+        .filter(having)
+        .order_by(service, category)
+    ):
+        groups.append(({"knowledge_article": None, "service": row[service], "category": row[category]}, row))
+    return groups
+
+
+def articles(keys: Iterable[dict[str, Any]]) -> dict[int, ArticleInfo]:
+    """{pk: ArticleInfo} of the articles the group keys name, in one query."""
+    wanted = [key["knowledge_article"] for key in keys if key.get("knowledge_article")]
+    rows = Article.objects.filter(pk__in=wanted).values_list(
+        "pk", "number", "external_key", "title", "service_id"
+    )
+    return {pk: (number, ext, title, service) for pk, number, ext, title, service in rows}

@@ -27,12 +27,16 @@ links and the ``caused_incident`` outcome (the quality bench judges the inferenc
 
 **Proposals.**
 
-- One per (team, service, change type) and kind — (team, service) for ``unplanned``, where the
-  type is the trouble — whose share of troubled changes stands out against the rest of the
-  organisation: at least ``min_group_changes`` such changes and ``P(X ≥ k | Binomial(n, p_rest))
-  ≤ group_alpha``, with ``p_rest`` the rest's share (Laplace-smoothed: (k' + 1) / (n' + 2), so a
-  rest with no trouble still leaves room for chance; a team and service that make every change of
-  the organisation have no rest to stand out from and are never proposed). The ``pir`` share is
+- One per group and kind whose share of troubled changes stands out against the rest of the
+  organisation. The groups, coarsest first: a team; the team on one service; that with one change
+  type (changes without a team: their service, then with one type; ``unplanned`` is not split by
+  type, the type being the trouble). A group is proposed only when no coarser group holding it
+  is: a team whose changes fail everywhere is one candidate, with the finer cells in
+  ``figures["breakdown"]``. A group stands out with at least ``min_group_changes`` such changes
+  and ``P(X ≥ k | Binomial(n, p_rest)) ≤ group_alpha``, with ``p_rest`` the rest's share
+  (Laplace-smoothed: (k' + 1) / (n' + 2), so a rest with no trouble still leaves room for chance;
+  a group that makes every change of the organisation has no rest to stand out from and is never
+  proposed). The ``pir`` share is
   over the changes with a review. Score: ``-log10`` of that P (0–20, 2 = "1 in 100 by chance");
   magnitude: the troubled changes. Accepting one creates an indicator: the group's share in %
   (``figures["baseline"]``), lower is better.
@@ -135,8 +139,8 @@ class ChangeRow:
 class Group:
     kind: str
     team_id: int | None
-    service_id: int | None
-    change_type: str | None
+    service_id: int | str | None  # ANY: not split by service
+    change_type: str | None  # ANY: not split by type
     members: list[ChangeRow] = field(default_factory=list)
     troubled: list[ChangeRow] = field(default_factory=list)
 
@@ -396,8 +400,31 @@ def _classify(row: ChangeRow, t: dict[str, float]) -> None:
 # --- Proposals ------------------------------------------------------------------------------------
 
 
-def _group_key(kind: str, row: ChangeRow) -> tuple[str, int | None, int | None, str | None]:
-    return (kind, row.team_id, row.service_id, None if kind == UNPLANNED else row.change_type)
+ANY = "*"  # a dimension a group is not split by
+GroupKey = tuple[str, int | None, int | str | None, str | None]  # kind, team, service | ANY, type | ANY
+
+
+def _group_keys(kind: str, row: ChangeRow) -> list[GroupKey]:
+    """The groups a change belongs to, coarsest first: its team, the team on its service, and that
+    with its change type; without a team, its service and that with its type. `unplanned` is not
+    split by type (the type is the trouble)."""
+    keys: list[GroupKey] = []
+    if row.team_id is not None:
+        keys.append((kind, row.team_id, ANY, ANY))
+    keys.append((kind, row.team_id, row.service_id, ANY))
+    if kind != UNPLANNED:
+        keys.append((kind, row.team_id, row.service_id, row.change_type))
+    return keys
+
+
+def _ancestors(key: GroupKey) -> list[GroupKey]:
+    kind, team, service, ctype = key
+    found: list[GroupKey] = []
+    if team is not None and service != ANY:
+        found.append((kind, team, ANY, ANY))
+    if ctype != ANY:
+        found.append((kind, team, service, ANY))
+    return found
 
 
 def _eligible(kind: str, row: ChangeRow) -> bool:
@@ -407,23 +434,23 @@ def _eligible(kind: str, row: ChangeRow) -> bool:
 def _group_proposals(
     rows: list[ChangeRow], incident_keys: dict[int, str], t: dict[str, float], window: Window
 ) -> list[Proposal]:
-    groups: dict[tuple[str, int | None, int | None, str | None], Group] = {}
+    groups: dict[GroupKey, Group] = {}
     totals: dict[str, list[int]] = {kind: [0, 0] for kind in KINDS}  # kind -> [eligible, troubled]
     for row in rows:
         for kind in KINDS:
             if not _eligible(kind, row):
                 continue
-            key = _group_key(kind, row)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = Group(kind, key[1], key[2], key[3])
-            group.members.append(row)
             totals[kind][0] += 1
-            if kind in row.kinds:
-                group.troubled.append(row)
-                totals[kind][1] += 1
-    standing_out = []
-    for group in groups.values():
+            totals[kind][1] += kind in row.kinds
+            for key in _group_keys(kind, row):
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = Group(kind, key[1], key[2], key[3])
+                group.members.append(row)
+                if kind in row.kinds:
+                    group.troubled.append(row)
+    standing_out: dict[GroupKey, tuple[Group, float, int, int]] = {}
+    for key, group in groups.items():
         k, n = len(group.troubled), len(group.members)
         if k < t["min_group_changes"]:
             continue
@@ -433,19 +460,23 @@ def _group_proposals(
         p_rest = (rest_k + 1) / (rest_n + 2)
         p = C.binom_sf(k, n, p_rest)
         if p <= t["group_alpha"]:
-            standing_out.append((group, p, rest_n, rest_k))
-    if not standing_out:
+            standing_out[key] = (group, p, rest_n, rest_k)
+    # The coarsest group that stands out speaks for the finer ones inside it (in its breakdown).
+    chosen = [
+        item for key, item in standing_out.items() if not any(a in standing_out for a in _ancestors(key))
+    ]
+    if not chosen:
         return []
-    teams = C.labels(Team, (g.team_id for g, *_ in standing_out))
-    services = _services(g.service_id for g, *_ in standing_out)
+    teams = C.labels(Team, (g.team_id for g, *_ in chosen))
+    services = _services(pk for g, *_ in chosen for pk in {g.service_id, *(r.service_id for r in g.members)})
     return [
         _group_proposal(group, p, rest_n, rest_k, teams, services, incident_keys, t, window)
-        for group, p, rest_n, rest_k in standing_out
+        for group, p, rest_n, rest_k in chosen
     ]
 
 
-def _services(pks: Iterable[int | None]) -> dict[int, tuple[str, int]]:
-    wanted = {pk for pk in pks if pk is not None}
+def _services(pks: Iterable[int | str | None]) -> dict[int, tuple[str, int]]:
+    wanted = {pk for pk in pks if isinstance(pk, int)}
     return {
         pk: (name, crit)
         for pk, name, crit in Service.objects.filter(pk__in=wanted).values_list("pk", "name", "criticality")
@@ -454,14 +485,16 @@ def _services(pks: Iterable[int | None]) -> dict[int, tuple[str, int]]:
 
 def _describe(group: Group, teams: dict[int, str], services: dict[int, tuple[str, int]]) -> str:
     parts = []
-    if group.change_type:
+    if group.change_type not in (None, ANY):
         parts.append(f"{Change.Type(group.change_type).label.lower()} changes")
     else:
         parts.append("changes")
     if group.team_id:
         parts.append(f"by {teams.get(group.team_id, '?')}")
-    if group.service_id:
+    if isinstance(group.service_id, int):
         parts.append(f"on {services.get(group.service_id, ('?', 0))[0]}")
+    elif group.service_id is None:
+        parts.append("on no service")
     text = " ".join(parts)
     return text[0].upper() + text[1:]
 
@@ -485,13 +518,42 @@ def _group_proposal(
     troubled = sorted(group.troubled, key=lambda r: (r.ended, r.pk))
     limit = int(t["max_evidence"])
     evidence = C.evidence("change", ((r.pk, r.key) for r in troubled[:limit]), ROLE[kind])
+    service_id = group.service_id if isinstance(group.service_id, int) else None
+    touched = {r.service_id for r in group.members}
+    if group.service_id == ANY and len(touched) == 1:
+        service_id = next(iter(touched))  # a team level group whose changes are all on one service
+    cells: dict[tuple[int | None, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in group.members:
+        cells[(row.service_id, row.change_type)][0] += 1
+        cells[(row.service_id, row.change_type)][1] += kind in row.kinds
     figures: dict[str, Any] = {
         "kind": kind,
+        "level": "+".join(
+            name
+            for name, value in (
+                ("team", group.team_id),
+                ("service", group.service_id),
+                ("type", group.change_type),
+            )
+            if value != ANY and not (name == "team" and value is None)
+        ),
         "team_id": group.team_id,
         "team": teams.get(group.team_id) if group.team_id else None,
-        "service_id": group.service_id,
+        "service_id": group.service_id if group.service_id != ANY else None,
         "service": services[group.service_id][0] if group.service_id in services else None,
-        "change_type": group.change_type,
+        "change_type": group.change_type if group.change_type != ANY else None,
+        "breakdown": [
+            {
+                "service_id": svc,
+                "service": services.get(svc, ("no service", 0))[0] if svc else "no service",
+                "change_type": ctype,
+                "changes": count,
+                "troubled": bad,
+            }
+            for (svc, ctype), (count, bad) in sorted(
+                cells.items(), key=lambda c: (-c[1][1], -c[1][0], str(c[0]))
+            )
+        ],
         "changes": n,
         "troubled": k,
         "share_pct": rate,
@@ -542,12 +604,12 @@ def _group_proposal(
             else " Their outcome records that they caused an incident."
         )
     figures["evidence_shown"] = len(evidence)
-    criticality = services.get(group.service_id, ("", 0))[1] if group.service_id else 0
+    criticality = max((services.get(r.service_id, ("", 0))[1] for r in troubled if r.service_id), default=0)
     impact = C.clamp_rating(C.rating(k, (3, 6, 12, 25)) + (1 if criticality >= HIGH_CRITICALITY else 0))
     effort, effort_why = EFFORT[kind]
     reason = (
         f"Impact {impact}: {k} troubled changes (1-5 at 3/6/12/25 changes)"
-        + (" on a service of high criticality (+1)" if criticality >= HIGH_CRITICALITY else "")
+        + (" touching a service of high criticality (+1)" if criticality >= HIGH_CRITICALITY else "")
         + f"; effort {effort}: {effort_why}."
     )
     fingerprint = (
@@ -566,7 +628,7 @@ def _group_proposal(
         evidence=evidence,
         figures=figures,
         practice=Practice.CHANGE,
-        service_id=group.service_id,
+        service_id=service_id,
         impact=impact,
         effort=effort,
         rating_reason=reason,
@@ -610,6 +672,7 @@ def _single_proposals(
     limit = int(t["max_evidence"])
     for row in big:
         n = len(row.followed)
+        incidents = f"{n} incident" + ("s" if n != 1 else "")
         p = C.poisson_sf(n, row.expected)
         how: dict[str, int] = defaultdict(int)
         for link in row.followed.values():
@@ -626,11 +689,11 @@ def _single_proposals(
             Proposal(
                 detector=NAME,
                 fingerprint=f"{NAME}:change={row.pk}:followed",
-                title=f"Change {row.key} was followed by {n} incidents",
+                title=f"Change {row.key} was followed by {incidents}",
                 explanation=(
                     f"Change {row.key} ({Change.Type(row.change_type).label.lower()}"
                     + (f", {service}" if service else "")
-                    + f") ended {row.ended:%Y-%m-%d %H:%M} and was followed by {n} incidents "
+                    + f") ended {row.ended:%Y-%m-%d %H:%M} and was followed by {incidents} "
                     f"({_how_text(how)}); {row.expected:.2f} were expected from the same CIs and service "
                     f"before it (Poisson P = {C.fmt_p(p)}). Rule: {t['single_change_incidents']:g} or more "
                     "incidents following one change propose a problem investigation."

@@ -72,16 +72,18 @@ def estate():
     return teams, services, cis
 
 
-def routine_changes(teams, services, count: int = 40, **fields):
-    """Many successful normal changes by the other teams: the rest of the organisation."""
+def routine_changes(teams, services, count: int = 40, failing_every: int = 0, **fields):
+    """Many normal changes by the other teams, successful (but every `failing_every`-th): the rest of
+    the organisation."""
     for i in range(count):
         team = "Messaging" if i % 2 else "Workplace"
         service = "E-mail" if i % 2 else "Laptops"
+        failed = failing_every and i % failing_every == 0
         change(
             ended=T0 - dt.timedelta(days=40) + dt.timedelta(days=i),
             assignment_group=teams[team],
             service=services[service],
-            outcome=Change.Outcome.SUCCESSFUL,
+            outcome=Change.Outcome.FAILED if failed else Change.Outcome.SUCCESSFUL,
             **fields,
         )
 
@@ -111,19 +113,27 @@ def test_it_finds_the_team_whose_changes_fail(estate):
 
     found = by_kind(run(), "failed")
 
+    # One candidate for the team, not one per service and type inside it.
     assert len(found) == 1
     p = found[0]
-    assert p.figures["team"] == "Network Operations" and p.figures["service"] == "Network"
-    assert p.figures["change_type"] == "normal"
+    assert p.figures["team"] == "Network Operations" and p.figures["level"] == "team"
+    assert p.figures["service"] is None and p.figures["change_type"] is None
+    assert p.figures["breakdown"] == [
+        {
+            "service_id": services["Network"].pk,
+            "service": "Network",
+            "change_type": "normal",
+            "changes": 10,
+            "troubled": 7,
+        }
+    ]
     assert (p.figures["troubled"], p.figures["changes"]) == (7, 10)
     assert {e.key for e in p.evidence} == {c.number for c in failing}
     assert p.figures["baseline"] == pytest.approx(70.0)
     assert p.figures["lower_is_better"] is True and p.figures["unit"] == "%"
     assert p.service_id == services["Network"].pk and p.practice == "change"
     assert "7 of 10" in p.explanation and "binomial" in p.explanation
-    assert p.fingerprint == (
-        f"changes:failed:team={teams['Network Operations'].pk}:service={services['Network'].pk}:type=normal"
-    )
+    assert p.fingerprint == f"changes:failed:team={teams['Network Operations'].pk}:service=*:type=*"
 
 
 def test_a_change_followed_by_incidents_on_its_ci_is_a_problem_candidate(estate):
@@ -237,9 +247,34 @@ def test_a_group_whose_changes_are_followed_by_incidents(estate):
     assert len(found) == 1
     p = found[0]
     assert (p.figures["troubled"], p.figures["changes"], p.figures["incidents"]) == (4, 5, 4)
-    assert p.figures["indicator"].startswith("Normal changes by Network Operations on Network")
+    assert p.figures["indicator"].startswith("Changes by Network Operations: share that are followed")
     assert len([e for e in p.evidence if e.role == "cause"]) == 4
     assert len([e for e in p.evidence if e.role == "followed_by"]) == 4
+
+
+def test_a_cell_that_stands_out_inside_an_ordinary_team_is_proposed_alone(estate):
+    teams, services, cis = estate
+    routine_changes(teams, services, count=70, failing_every=7)  # 10 of 70 fail
+    for i in range(30):  # Network Operations: fine on Network …
+        change(
+            ended=T0 + dt.timedelta(hours=i),
+            assignment_group=teams["Network Operations"],
+            service=services["Network"],
+            outcome=Change.Outcome.SUCCESSFUL,
+        )
+    for i in range(5):  # … but its emergency changes on Laptops fail
+        change(
+            ended=T0 + dt.timedelta(days=i),
+            assignment_group=teams["Network Operations"],
+            service=services["Laptops"],
+            change_type=Change.Type.EMERGENCY,
+            outcome=Change.Outcome.FAILED,
+        )
+
+    found = by_kind(run(), "failed")
+
+    assert [p.figures["level"] for p in found] == ["team+service"]
+    assert found[0].figures["service"] == "Laptops" and found[0].service_id == services["Laptops"].pk
 
 
 def test_emergency_and_unplanned_changes_by_one_team(estate):
@@ -268,13 +303,13 @@ def test_reviews_that_report_the_outcome_was_not_delivered(estate):
     for i in range(5):
         change(
             ended=T0 + dt.timedelta(days=i),
-            assignment_group=teams["Workplace"],
+            assignment_group=teams["Network Operations"],
             service=services["Network"],
             pir_done=True,
             pir_delivered_outcome=i == 0,
         )
     # Not reviewed: not part of the share.
-    change(ended=T0, assignment_group=teams["Workplace"], service=services["Network"])
+    change(ended=T0, assignment_group=teams["Network Operations"], service=services["Network"])
 
     found = by_kind(run(), "pir")
 
