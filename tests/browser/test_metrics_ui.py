@@ -257,7 +257,8 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     expect(binding).to_contain_text("Metric MTTR (mean time to resolve) (hours)")
     expect(binding).to_contain_text("Scope service E-mail")
     expect(binding).to_contain_text(
-        "computed: MTTR (mean time to resolve), service E-mail, 2024-01-01..2024-04-30, 3 records"
+        "computed: MTTR (mean time to resolve), service E-mail, 2024-01-01..2024-04-30 by resolved date, "
+        "3 records"
     )
     baseline = card.locator(".tk-numbers > div").filter(has_text="Baseline")
     expect(baseline.locator("strong")).to_have_text(baseline_text)

@@ -358,8 +358,9 @@ def test_acting_items_get_an_indicator_bound_to_their_metric(history):
     bound = Indicator.objects.exclude(metric_key="").get()
     assert (bound.item, bound.metric_key, bound.role) == (item, "mttr", "impacted")
     end = today - dt.timedelta(days=31)
-    window = {"service": "E-mail", "opened_from": end - dt.timedelta(days=89), "opened_to": end}
-    expected = compute("mttr", filters=window).total.value
+    # bound indicators place incidents by their resolution date (final figures)
+    window = {"service": "E-mail", "date_from": end - dt.timedelta(days=89), "date_to": end}
+    expected = compute("mttr", filters=window, date_field="resolved").total.value
     assert expected is not None
     assert bound.baseline_value is not None and bound.target_value is not None
     assert float(bound.baseline_value) == pytest.approx(expected, abs=0.01)

@@ -44,8 +44,11 @@ def check_sustainment(*, today: dt.date | None = None) -> dict[str, int]:
 
 def take_computed_measurements(*, today: dt.date | None = None) -> int:
     """Measure every bound indicator whose item is acting, evaluating, or closed and under watch,
-    once per measurement interval: the metric over the interval that just ended. Returns how many
-    measurements were recorded. Run daily by `tikting register housekeeping`."""
+    once per measurement interval: the metric over the interval that just ended (up to yesterday,
+    records placed by their resolution date: metric_value). A figure that would still change (a
+    record of it still open, a window not ended) is never taken: evaluation and the sustainment
+    watch judge final figures only. Returns how many measurements were recorded. Run daily by
+    `tikting register housekeeping`."""
     today = today or timezone.localdate()
     interval = dt.timedelta(days=settings.TIKTING_MEASUREMENT_INTERVAL_DAYS)
     watched = models.Q(item__status__in=[C.Status.ACTION, C.Status.EVALUATION]) | models.Q(
@@ -59,16 +62,17 @@ def take_computed_measurements(*, today: dt.date | None = None) -> int:
         )
         if last is not None and timezone.localdate(last.measured_at) > today - interval:
             continue
-        start = today - interval + dt.timedelta(days=1)
-        value, count = metric_value(indicator.metric_key, indicator.metric_scope, start, today)
-        if value is None:
-            continue
+        end = today - dt.timedelta(days=1)  # today has not ended: its figure would still change
+        start = end - interval + dt.timedelta(days=1)
+        figure = metric_value(indicator.metric_key, indicator.metric_scope, start, end)
+        if figure.value is None or not figure.complete:
+            continue  # nothing to measure, or an incomplete figure: tried again tomorrow
         record_measurement(
             indicator,
             actor=None,
-            value=value,
+            value=figure.value,
             measured_at=min(timezone.now(), timezone.make_aware(dt.datetime.combine(today, dt.time(23, 59)))),
-            note=f"{start}..{today}, {count} records",
+            note=f"{start}..{end} by {figure.date_field} date, {figure.count} records",
             source=Measurement.Source.COMPUTED,
         )
         taken += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -141,17 +141,37 @@ def record_measurement(
 # --- Indicators bound to a tikting metric ------------------------------------------------------
 
 
-def metric_value(
-    metric_key: str, scope: dict[str, Any], start: dt.date, end: dt.date
-) -> tuple[Decimal | None, int]:
-    """The metric's value and record count over [start, end] (local dates) within `scope` (the
+class MetricFigure(NamedTuple):
+    """A bound indicator's figure: the metric over a window (value, count), whether it is final."""
+
+    value: Decimal | None  # to the 4 decimals a baseline or a measurement keeps
+    count: int
+    complete: bool  # no record of it still open and its window has ended: it will not change
+    date_field: str  # which date placed the records in the window
+
+
+def binding_date_field(metric_key: str) -> str:
+    """Which date places records in a bound indicator's window: their resolution (closure where a
+    kind has none; survey responses and the backlog their own). By opening date, a recent window
+    leaves out its records still open and every record opened before it, so its value looks
+    better than it is and still changes; by resolution date a window that has ended holds only
+    final figures (docs/metrics.md, "Incomplete periods")."""
+    from tikting.metrics.definitions import get_definition
+
+    accepted = get_definition(metric_key).date_fields
+    return next((name for name in ("resolved", "closed") if name in accepted), "opened")
+
+
+def metric_value(metric_key: str, scope: dict[str, Any], start: dt.date, end: dt.date) -> MetricFigure:
+    """The metric over [start, end] (local dates, on binding_date_field) within `scope` (the
     metrics engine's filters: service, priority, group, category, ci, source, status)."""
     from tikting.metrics.engine import compute
 
-    filters = {**scope, "opened_from": start.isoformat(), "opened_to": end.isoformat()}
-    total = compute(metric_key, filters=filters).total
+    date_field = binding_date_field(metric_key)
+    filters = {**scope, "date_from": start.isoformat(), "date_to": end.isoformat()}
+    total = compute(metric_key, filters=filters, date_field=date_field).total
     value = None if total.value is None else Decimal(str(round(total.value, 4)))
-    return value, total.count
+    return MetricFigure(value, total.count, not total.incomplete, date_field)
 
 
 @transaction.atomic
@@ -167,10 +187,12 @@ def bind_indicator(
 ) -> Indicator:
     """Bind an indicator to a tikting metric and scope, and compute its baseline over a window.
 
-    The baseline comes from the records (e.g. MTTR of service E-mail, priority 2, over the last
-    90 days), never typed in; its method says which metric, scope, window and how many records.
-    Unit and direction follow the metric. Raises ValidationError naming `metric_key`, a scope
-    filter or `window_start` when they cannot be used, or when the window holds no records.
+    The baseline comes from the records (e.g. MTTR of service E-mail, priority 2, of the incidents
+    resolved in the last 90 days: binding_date_field), never typed in; its method says which
+    metric, scope, window, date and how many records, and when the window had not ended yet (its
+    figure as of now). Unit and direction follow the metric.
+    Raises ValidationError naming `metric_key`, a scope filter or `window_start` when they cannot be
+    used, or when the window holds no records.
     """
     from tikting.metrics.definitions import get_definition
 
@@ -183,7 +205,8 @@ def bind_indicator(
         definition = get_definition(metric_key)
     except ValidationError as exc:
         raise ValidationError({"metric_key": exc.messages}) from exc
-    value, count = metric_value(metric_key, scope, window_start, window_end)
+    figure = metric_value(metric_key, scope, window_start, window_end)
+    value, count = figure.value, figure.count
     if value is None:
         raise ValidationError(
             {"window_start": f"No records in scope between {window_start} and {window_end}: no baseline."}
@@ -198,8 +221,10 @@ def bind_indicator(
         locked.direction = definition.direction
     locked.baseline_value = value
     locked.baseline_date = window_end
+    as_of = "" if figure.complete else f" (window not ended: as of {timezone.localtime():%Y-%m-%d %H:%M})"
     locked.baseline_method = (
-        f"computed: {definition.label}, {described}, {window_start}..{window_end}, {count} records"
+        f"computed: {definition.label}, {described}, {window_start}..{window_end} by {figure.date_field} "
+        f"date{as_of}, {count} records"
     )[:300]
     locked.version += 1
     locked.full_clean()

@@ -12,6 +12,8 @@ from django.utils import timezone
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Measurement
+from tikting.improvement.services.indicators import binding_date_field
+from tikting.incidents.models import Incident
 from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +108,65 @@ def test_the_api_binds_an_indicator_and_names_bad_input(cast, client):
     )
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["detail"]} == {"metric_key"}
+
+
+def test_computed_measurements_are_final_figures_placed_by_resolution_date(cast, settings):
+    """By opening date the last interval left out the long incident opened before it and the one
+    still open, and counted today, which has not ended: MTTR looked like 2 h while an incident had
+    taken 35 days. Measured by resolution date up to yesterday, the figure is final."""
+    settings.TIKTING_MEASUREMENT_INTERVAL_DAYS = 30
+    today = timezone.localdate()
+    resolved_incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
+    item = ready_item(cast)
+    indicator = S.bind_indicator(
+        item.indicators.get(),
+        actor=cast.owner,
+        metric_key="mttr",
+        scope={"service": "E-mail"},
+        window_start=today - dt.timedelta(days=90),
+        window_end=today - dt.timedelta(days=31),
+    )
+    S.transition_item(item, actor=cast.owner, to="action")
+    resolved_incident(
+        "INC-LONG", cast.email, noon(today - dt.timedelta(days=40)), 35 * 24
+    )  # resolved 5 days ago
+    resolved_incident("INC-1", cast.email, noon(today - dt.timedelta(days=3)), 4)
+    Incident.objects.create(
+        number="INC-OPEN",
+        service=cast.email,
+        priority=2,
+        status="in_progress",
+        opened_at=noon(today - dt.timedelta(days=4)),
+    )
+    resolved_incident(
+        "INC-TODAY", cast.email, timezone.now() - dt.timedelta(minutes=2), 1 / 60
+    )  # today: not ended
+    assert S.take_computed_measurements(today=today) == 1
+    measurement = indicator.measurements.get()
+    assert measurement.value == Decimal("422")  # (840 + 4) / 2
+    start, end = today - dt.timedelta(days=30), today - dt.timedelta(days=1)
+    assert measurement.note == f"{start}..{end} by resolved date, 2 records"
+    assert S.metric_value("mttr", {"service": "E-mail"}, start, end).complete is True
+    assert S.metric_value("mttr", {"service": "E-mail"}, start, today).complete is False  # today
+
+
+def test_a_baseline_over_a_window_not_ended_says_what_it_covers(cast):
+    today = timezone.localdate()
+    resolved_incident("INC-A", cast.email, noon(today - dt.timedelta(days=10)), 6)
+    resolved_incident(
+        "INC-EARLY", cast.email, noon(today - dt.timedelta(days=100)), 80 * 24
+    )  # resolved 20 days ago
+    indicator = S.bind_indicator(
+        ready_item(cast).indicators.get(),
+        actor=cast.owner,
+        metric_key="mttr",
+        scope={"service": "E-mail"},
+        window_start=today - dt.timedelta(days=30),
+        window_end=today,
+    )
+    assert indicator.baseline_value == Decimal("963")  # (6 + 1920) / 2: resolved in the window
+    assert f"{today - dt.timedelta(days=30)}..{today} by resolved date (window not ended: as of " in (
+        indicator.baseline_method
+    )
+    assert binding_date_field("change_success_rate") == "closed"
+    assert binding_date_field("csat_mean") == "opened" and binding_date_field("backlog") == "opened"
