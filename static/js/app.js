@@ -166,6 +166,28 @@
     });
   }
 
+  // --- In place of inline handlers (the Content-Security-Policy allows none) ------------------
+  // <button data-print>: print the page. <form data-confirm="…">: ask before submitting.
+  // <input data-select-on-focus>: select the text. <button data-copy-from="ID">: copy that field.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) window.print();
+    var copy = event.target.closest("[data-copy-from]");
+    if (copy) {
+      var field = document.getElementById(copy.dataset.copyFrom);
+      field.select();
+      navigator.clipboard.writeText(field.value).then(function () {
+        copy.innerHTML = '<i class="bi bi-check-lg"></i> Copied';
+      });
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
+  });
+
   function init(root) {
     initRanking(root);
     initQuadrantPreview(root);

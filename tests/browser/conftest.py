@@ -3,6 +3,7 @@
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,31 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("TIKTING_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
+
+# Content-Security-Policy violations (tikting/core/csp.py) fail the test like JavaScript errors:
+# Chromium reports each on the console ("Refused to execute inline script because it violates …"),
+# and the page's `securitypolicyviolation` event is logged too, in case a message is worded otherwise.
+# Init scripts are injected by the browser itself, outside the page's policy.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` at ${event.sourceFile || document.location.href}:${event.lineNumber}`);
+});
+"""
+
+
+def watch(page: Any, errors: list[str]) -> None:
+    """Collect the page's JavaScript errors and CSP violations into `errors`."""
+    page.add_init_script(CSP_LISTENER)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def on_console(message: Any) -> None:
+        text = message.text
+        csp = "Content Security Policy" in text or text.startswith("CSP violation")
+        if message.type == "error" and csp:
+            errors.append(text)
+
+    page.on("console", on_console)
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +69,13 @@ def page(browser, request):
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    watch(page, errors)
     yield page
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -92,7 +118,7 @@ def new_page(browser, request):
         context.set_default_timeout(10_000)
         page = context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        watch(page, errors)
         opened.append((context, page, errors))
         return page
 
@@ -105,4 +131,4 @@ def new_page(browser, request):
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{n}.png"), full_page=True)
         context.close()
         all_errors.extend(errors)
-    assert not all_errors, f"JavaScript errors on the page: {all_errors}"
+    assert not all_errors, f"JavaScript errors or CSP violations on the page: {all_errors}"
