@@ -23,7 +23,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
-from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.core.exceptions import ConflictError, PermissionDeniedError, in_use_message
 
 DEFAULT_EXCLUDED = ("raw", "version", "created_at", "updated_at")
 SLA_DERIVED = ("response_due_at", "resolution_due_at", "response_met", "resolution_met")
@@ -482,8 +482,8 @@ def delete_record(obj: models.Model, *, actor: Actor) -> None:
     audit.record(obj, action="delete", actor=actor, changes=audit.diff(audit.snapshot(obj), {}))
     try:
         obj.delete()
-    except models.ProtectedError as exc:
-        raise ValidationError({"record": f"{obj} is still referenced: {exc.protected_objects}"}) from exc
+    except (models.ProtectedError, models.RestrictedError) as exc:
+        raise ValidationError({"record": in_use_message(obj, exc)}) from exc
 
 
 # --- Links from above ----------------------------------------------------------------------------

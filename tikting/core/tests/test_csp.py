@@ -17,6 +17,12 @@ TEMPLATES = Path(settings.BASE_DIR) / "templates"
 NONCE = re.compile(r"'nonce-([\w-]+)'")
 
 
+def nonce_of(policy: str) -> str:
+    match = NONCE.search(policy)
+    assert match, policy
+    return match.group(1)
+
+
 def test_every_response_carries_the_policy_with_a_fresh_nonce(cast):
     client = Client()
     client.force_login(cast.manager)
@@ -27,7 +33,7 @@ def test_every_response_carries_the_policy_with_a_fresh_nonce(cast):
         assert "frame-ancestors 'none'" in policy and "'unsafe-eval'" not in policy
         script_src = next(part for part in policy.split("; ") if part.startswith("script-src "))
         assert "'unsafe-inline'" not in script_src
-        nonces.add(NONCE.search(policy).group(1))
+        nonces.add(nonce_of(policy))
     assert len(nonces) == 5  # one per request
 
 
@@ -35,7 +41,7 @@ def test_inline_style_blocks_carry_the_request_nonce(cast):
     client = Client()
     client.force_login(cast.manager)
     response = client.get("/records/incident/")
-    nonce = NONCE.search(response["Content-Security-Policy"]).group(1)
+    nonce = nonce_of(response["Content-Security-Policy"])
     assert f'<style nonce="{nonce}">' in response.content.decode()
 
 

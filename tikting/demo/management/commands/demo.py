@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
 from tikting.cmdb.models import Service
+from tikting.core.exceptions import name_objects
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.demo import history as demo_history
 from tikting.governance import services as G
@@ -1247,8 +1248,9 @@ class Command(BaseCommand):
                 StatusChange.objects.filter(content_type=item_type).delete()
                 deleted += demo_history.wipe_history()
         except (ProtectedError, RestrictedError) as exc:
+            users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
             raise CommandError(
-                f"Cannot wipe the register: other records point at its items ({exc})."
+                f"Cannot wipe the register: other records point at its items ({name_objects(users)})."
             ) from exc
         self.stdout.write(f"Register and demo history wiped ({deleted} rows).")
 
