@@ -28,7 +28,10 @@ from tikting.accounts.models import ApiToken
 from tikting.core.models import AuditEntry
 from tikting.governance import services as GS
 from tikting.improvement.models import Comment, Item
+from tikting.jobs import services as JS
 from tikting.records.registry import create_record
+from tikting.signals import services as SS
+from tikting.signals.models import Candidate
 from tikting.test import ready_item
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +44,9 @@ PUBLIC_REDIRECTS = {"": "/register/"}
 # django-ninja's catch-all under /api/: it serves nothing (404 whoever asks, whatever the method).
 EMPTY_ROUTES = {"api/"}
 SELF_SERVICE = {"account/tokens/", "account/tokens/<int:pk>/revoke/", "api/tokens", "api/tokens/<token_id>"}
+# Staff feedback: every signed-in user may give it, viewers included (an empty body is refused as
+# invalid, 400 / 422, and creates nothing).
+OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback"}
 UNSAFE = ("post", "put", "patch", "delete")
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 # Path parameter → the object whose id fills it ("pk" depends on the app: see _object_for).
@@ -55,6 +61,8 @@ PARAM_OBJECTS = {
     "record_id": "record",
     "slug": "slug",
     "key": "metric",
+    "candidate_id": "candidate",
+    "job_id": "job",
 }
 
 
@@ -112,7 +120,11 @@ def world(cast):
     meeting = GS.create_review(actor=cast.manager, title="Monthly review")
     token, _ = ApiToken.issue(cast.manager, "manager's script")
     incident = create_record("incident", actor=None, number="INC-MATRIX", opened_at=timezone.now())
+    candidate = SS.submit_candidate(actor=cast.contributor, channel="staff_feedback", title="Matrix feedback")
+    job = JS.enqueue("tikting.signals.tasks.housekeeping", origin="manual")
     return {
+        "candidate": candidate.pk,
+        "job": job.pk,
         "slug": "incident",
         "record": incident.pk,
         "metric": "mttr",
@@ -184,10 +196,14 @@ def test_viewers_change_nothing(route, world, cast):
             elif route in SELF_SERVICE:
                 # Their own tokens only: the manager's token (the id in the URL) is out of reach.
                 assert status in {200, 201, 302, 404, 405}, where
+            elif route in OPEN_TO_EVERY_ROLE:
+                assert status in {400, 405, 422}, where
             else:
                 assert status in {403, 405}, where
     assert _register_state() == before
     assert ApiToken.objects.get(pk=world["token"]).revoked_at is None
+    assert Candidate.objects.get(pk=world["candidate"]).status == "new"
+    assert Candidate.objects.count() == 1
 
 
 def test_no_html_view_is_csrf_exempt():

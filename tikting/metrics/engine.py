@@ -207,6 +207,17 @@ class Point:
     incomplete: bool = False
     ended: bool = True
 
+    def why_incomplete(self) -> str:
+        """Why the value will still change ("" when it will not): records still open, the period
+        not ended, or both."""
+        if not self.incomplete:
+            return ""
+        still_open = self.extra.get("unresolved") or 0
+        reasons = [f"{still_open:,} record{'s' if still_open != 1 else ''} still open"] if still_open else []
+        if not self.ended:
+            reasons.append("period not ended")
+        return ", ".join(reasons)
+
     def as_dict(self, definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
         row = {
             "key": self.key,

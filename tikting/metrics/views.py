@@ -73,19 +73,6 @@ def _shown(value: Any, decimals: int) -> str:
     return str(value)
 
 
-def _why_incomplete(point: engine.Point) -> str:
-    """Why a point's value will still change: records still open, its period not ended, or both."""
-    if not point.incomplete:
-        return ""
-    open_records = point.extra.get("unresolved") or 0
-    reasons = (
-        [f"{open_records:,} record{'s' if open_records != 1 else ''} still open"] if open_records else []
-    )
-    if not point.ended:
-        reasons.append("period not ended")
-    return ", ".join(reasons)
-
-
 def _display(result: engine.MetricResult) -> dict[str, Any]:
     """What the template shows: rounded values, the incomplete points and why, the chart data."""
     d, decimals = result.definition, result.decimals
@@ -97,7 +84,7 @@ def _display(result: engine.MetricResult) -> dict[str, Any]:
             "cells": [_shown(p.value, decimals), _shown(p.count, decimals)]
             + [_shown(p.extra.get(x), decimals) for x in d.extras],
             "incomplete": p.incomplete,
-            "why": _why_incomplete(p),
+            "why": p.why_incomplete(),
         }
         for p in points
     ]
@@ -107,14 +94,14 @@ def _display(result: engine.MetricResult) -> dict[str, Any]:
         "headers": headers,
         "total_value": _shown(result.total.value, decimals),
         "total_extra": [(x, _shown(result.total.extra.get(x), decimals)) for x in d.extras],
-        "total_why": _why_incomplete(result.total),
-        "incomplete": [(p.label, _why_incomplete(p)) for p in points if p.incomplete],
+        "total_why": result.total.why_incomplete(),
+        "incomplete": [(p.label, p.why_incomplete()) for p in points if p.incomplete],
         "chart": {
             "labels": [p.label for p in points],
             "values": [p.value for p in points],
             "counts": [p.count for p in points],
             "incomplete": [p.incomplete for p in points],
-            "why": [_why_incomplete(p) for p in points],
+            "why": [p.why_incomplete() for p in points],
             "label": d.label,
             "unit": result.unit,
             "decimals": decimals,

@@ -55,9 +55,9 @@ def test_binding_explains_what_cannot_be_used(cast):
     assert "window_start" in err.value.message_dict  # no incidents at all: no baseline
 
 
-def test_acting_items_are_measured_from_the_records_each_interval(cast, settings):
+def acting_on_mail_mttr(cast, settings, today: dt.date) -> tuple[Any, Any]:
+    """An item bound to MTTR of E-mail (baseline 10 h, 60 days ago), measured every 30 days."""
     settings.TIKTING_MEASUREMENT_INTERVAL_DAYS = 30
-    today = timezone.localdate()
     resolved_incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
     item = ready_item(cast)
     indicator = S.bind_indicator(
@@ -68,6 +68,12 @@ def test_acting_items_are_measured_from_the_records_each_interval(cast, settings
         window_start=today - dt.timedelta(days=90),
         window_end=today - dt.timedelta(days=31),
     )
+    return item, indicator
+
+
+def test_acting_items_are_measured_from_the_records_each_interval(cast, settings):
+    today = timezone.localdate()
+    item, indicator = acting_on_mail_mttr(cast, settings, today)
     S.update_indicator(indicator, actor=cast.owner, target_value="6")
     item = S.transition_item(item, actor=cast.owner, to="action")
     resolved_incident("INC-1", cast.email, noon(today - dt.timedelta(days=3)), 4)
@@ -114,18 +120,8 @@ def test_computed_measurements_are_final_figures_placed_by_resolution_date(cast,
     """By opening date the last interval left out the long incident opened before it and the one
     still open, and counted today, which has not ended: MTTR looked like 2 h while an incident had
     taken 35 days. Measured by resolution date up to yesterday, the figure is final."""
-    settings.TIKTING_MEASUREMENT_INTERVAL_DAYS = 30
     today = timezone.localdate()
-    resolved_incident("INC-B", cast.email, noon(today - dt.timedelta(days=60)), 10)
-    item = ready_item(cast)
-    indicator = S.bind_indicator(
-        item.indicators.get(),
-        actor=cast.owner,
-        metric_key="mttr",
-        scope={"service": "E-mail"},
-        window_start=today - dt.timedelta(days=90),
-        window_end=today - dt.timedelta(days=31),
-    )
+    item, indicator = acting_on_mail_mttr(cast, settings, today)
     S.transition_item(item, actor=cast.owner, to="action")
     resolved_incident(
         "INC-LONG", cast.email, noon(today - dt.timedelta(days=40)), 35 * 24

@@ -144,7 +144,7 @@ def test_cli_show_date_field_window_unit_and_precision(mttr_data):
 def test_cli_table_marks_incomplete_periods(mttr_data):
     out = run("show", "mttr", "--by", "month")
     march = next(line for line in out.splitlines() if line.startswith("2024-03"))
-    assert march.rstrip().endswith("yes: 2 open")
+    assert march.rstrip().endswith("yes: 2 records still open")
     january = next(line for line in out.splitlines() if line.startswith("2024-01"))
     assert "yes" not in january
     assert "Incomplete (2024-03, Total): records still open" in out

@@ -135,17 +135,6 @@ def _fmt(value: object, decimals: int = 2) -> str:
     return str(value)
 
 
-def _incomplete(point: engine.Point) -> str:
-    """Why a point is incomplete: its records still open, else its period not ended."""
-    if not point.incomplete:
-        return ""
-    open_records = point.extra.get("unresolved") or 0
-    reasons = [f"{open_records:,} open"] if open_records else []
-    if not point.ended:
-        reasons.append("not ended")
-    return "yes: " + ", ".join(reasons)
-
-
 def _table(result: engine.MetricResult, precision: int | None = None) -> str:
     """The rows for reading: values rounded to `precision` (default: the metric's decimals)."""
     d = result.definition
@@ -174,7 +163,7 @@ def _table(result: engine.MetricResult, precision: int | None = None) -> str:
             _fmt(p.value, decimals),
             _fmt(p.count),
             *(_fmt(p.extra.get(x), decimals) for x in d.extras),
-            _incomplete(p),
+            ("yes: " + p.why_incomplete()) if p.incomplete else "",
         ]
         for p in points
     ]
