@@ -361,7 +361,7 @@ def _submit(request: HttpRequest, channel: str) -> HttpResponse:
     ref = request.POST.get("record") or request.GET.get("record") or ""
     record = _record_from(ref) if ref else None
     form = SubmitForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         anonymous_allowed=spec.anonymous_allowed,
         initial={"service": getattr(record, "service_id", None)},
     )
