@@ -72,7 +72,7 @@ def take_computed_measurements(*, today: dt.date | None = None) -> int:
             actor=None,
             value=figure.value,
             measured_at=min(timezone.now(), timezone.make_aware(dt.datetime.combine(today, dt.time(23, 59)))),
-            note=f"{start}..{end} by {figure.date_field} date, {figure.count} records",
+            note=f"{start}..{end} by {figure.date_field} date, {figure.records} records",
             source=Measurement.Source.COMPUTED,
         )
         taken += 1

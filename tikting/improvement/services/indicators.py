@@ -145,7 +145,7 @@ class MetricFigure(NamedTuple):
     """A bound indicator's figure: the metric over a window (value, count), whether it is final."""
 
     value: Decimal | None  # to the 4 decimals a baseline or a measurement keeps
-    count: int
+    records: int  # how many records are behind it (not `count`: a tuple has a count() method)
     complete: bool  # no record of it still open and its window has ended: it will not change
     date_field: str  # which date placed the records in the window
 
@@ -206,7 +206,7 @@ def bind_indicator(
     except ValidationError as exc:
         raise ValidationError({"metric_key": exc.messages}) from exc
     figure = metric_value(metric_key, scope, window_start, window_end)
-    value, count = figure.value, figure.count
+    value, count = figure.value, figure.records
     if value is None:
         raise ValidationError(
             {"window_start": f"No records in scope between {window_start} and {window_end}: no baseline."}
