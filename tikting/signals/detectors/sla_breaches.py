@@ -99,7 +99,6 @@ EFFORT = {
 }
 HIGH_CRITICALITY = Service.Criticality.HIGH
 MIN_CELL_BREACHES = 5
-CHUNK = 5000  # ids per IN (...) list: under SQLite's limit on query parameters
 FLOORS = {"reassignments": 1.0, "reopened": 5.0, "waiting": 10.0, "queue": 5.0}
 
 
@@ -157,11 +156,17 @@ def detect(
         )
     }
     queues = _Queues()
+    hot_services = {h[1] for h in hot}
+    in_hot = Q(service__in=hot_services - {None}) | (
+        Q(service__isnull=True) if None in hot_services else Q(pk__in=[])
+    )
+    waits = waiting_hours(incidents.filter(in_hot)) if hot else {}
     proposals = []
     for done, (kind, service_id, n, k, rest_n, rest_k, p) in enumerate(hot, start=2):
         rows = _rows(incidents, KINDS[kind], service_id)
         queues.fill(rows, window)
-        _waiting(rows)
+        for row in rows:
+            row.waiting_hours = waits.get(row.pk, 0.0)
         proposals.append(_proposal(kind, service_id, services, rows, n, k, rest_n, rest_k, p, t, window))
         progress(done, len(hot) + 1)
     return sorted(proposals, key=lambda x: (-x.score, x.fingerprint))
@@ -242,29 +247,34 @@ class _Queues:
             row.queue = max(0, before - done)
 
 
-def _waiting(rows: list[Row]) -> None:
-    """Hours each incident spent in waiting states: from a waiting activity to the incident's next
-    activity. Only the incidents with a waiting activity have their activities read."""
-    by_pk = {row.pk: row for row in rows}
-    waiting = Q()
-    for word in WAITING_WORDS:
-        waiting |= Q(activity_type__icontains=word)
-    ids = list(by_pk)
-    for start in range(0, len(ids), CHUNK):
-        chunk = IncidentActivity.objects.filter(waiting, incident_id__in=ids[start : start + CHUNK]).values(
-            "incident_id"
-        )
-        previous: tuple[int, dt.datetime, bool] | None = None
-        for incident, at, activity in (
-            IncidentActivity.objects.filter(incident_id__in=chunk)
-            .order_by("incident_id", "at", "pk")
-            .values_list("incident_id", "at", "activity_type")
-            .iterator()
-        ):
-            if previous and previous[0] == incident and previous[2]:
-                by_pk[incident].waiting_hours += (at - previous[1]).total_seconds() / 3600
-            lowered = activity.lower()
-            previous = (incident, at, any(word in lowered for word in WAITING_WORDS))
+def waiting_hours(incidents: Any) -> dict[int, float]:
+    """{incident pk: hours spent in waiting states} over `incidents` (a QuerySet), for those with a
+    waiting activity: from each waiting activity to the incident's next activity. One query."""
+    # The few distinct activity types first (39 in BPIC 2014), then an exact match: cheaper than
+    # five case-insensitive LIKEs on every activity row.
+    types = [
+        name
+        for name in IncidentActivity.objects.values_list("activity_type", flat=True).distinct().order_by()
+        if any(word in name.lower() for word in WAITING_WORDS)
+    ]
+    if not types:
+        return {}
+    with_waits = IncidentActivity.objects.filter(
+        activity_type__in=types, incident__in=incidents.values("pk")
+    ).values("incident_id")
+    hours: dict[int, float] = defaultdict(float)
+    previous: tuple[int, dt.datetime, bool] | None = None
+    for incident, at, activity in (
+        IncidentActivity.objects.filter(incident_id__in=with_waits)
+        .order_by("incident_id", "at", "pk")
+        .values_list("incident_id", "at", "activity_type")
+        .iterator()
+    ):
+        if previous and previous[0] == incident and previous[2]:
+            hours[incident] += (at - previous[1]).total_seconds() / 3600
+        lowered = activity.lower()
+        previous = (incident, at, any(word in lowered for word in WAITING_WORDS))
+    return hours
 
 
 # --- The probable cause ---------------------------------------------------------------------------
