@@ -30,14 +30,19 @@ static/vendor/.stamp: package.json package-lock.json
 	cp -r node_modules/bootstrap-icons/font/bootstrap-icons.min.css node_modules/bootstrap-icons/font/fonts static/vendor/bootstrap-icons/
 	touch $@
 
-# Run the product on the embedded default (SQLite): migrate, load the demo organisation, serve.
+# Run the product on the embedded default (SQLite): migrate, load the demo organisation, serve,
+# with a worker beside the web server (the schedule: detectors, SLA verdicts, housekeeping; jobs at
+# /jobs/). Ctrl-C stops both: the worker is sent SIGTERM and finishes its current job first.
 demo: install
 	$(BIN)/tikting migrate --noinput
 	$(BIN)/tikting demo
 	@echo ""
 	@echo "  tikting is running on http://127.0.0.1:8000  (Ctrl-C to stop)"
 	@echo "  demo logins (password: demo): manager, owner, owner2, contributor, viewer, admin"
+	@echo "  a worker runs the jobs and the schedule beside it: see /jobs/ (signed in as manager)"
 	@echo ""
+	@$(BIN)/tikting worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/tikting runserver 127.0.0.1:8000
 
 serve: install
