@@ -27,8 +27,12 @@ per comment. A bigram is a theme when it is in at least ``min_theme_comments`` c
 dissatisfied responses (score ≤ ``low_score``) and at least ``theme_ratio`` times as frequent there,
 per comment, as in comments of satisfied ones (score ≥ ``high_score``) — frequencies smoothed by
 adding ½ to each count, so that a bigram never seen in a happy comment is not infinitely
-telling. The ``max_themes`` strongest (by that ratio, then count) become proposals of their own,
-with the comments that carry them as evidence; each group proposal lists its own strongest three.
+telling. A bigram whose comments are mostly (80 %) those of a stronger theme is folded into it,
+and the folded bigrams that chain onto it make its phrase ("knowledge article", "article not",
+"not help": “knowledge article not help”). The ``max_themes`` strongest (by that ratio, then
+count) become proposals of their own, with the comments that carry them as evidence; score:
+``-log10`` of the binomial P of that many unhappy comments carrying it at its overall frequency
+(0–20); magnitude: those comments. Each group proposal lists its own strongest three.
 Thresholds and figures: docs/signals.md, "CSAT".
 """
 
@@ -38,7 +42,7 @@ import datetime as dt
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, F, Q, Sum, Value
@@ -79,6 +83,37 @@ _STOP = (
 STOP_WORDS = frozenset(_STOP.split())
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 DIMENSIONS = ("service", "team", "category")
+FOLD_SHARE = 0.8  # a bigram whose comments are this much a stronger theme's is part of that theme
+
+
+@dataclass
+class Theme:
+    """A distinctive bigram, the responses carrying it, and the bigrams folded into it."""
+
+    pair: str
+    carriers: set[int]
+    ratio: float
+    related: list[str] = field(default_factory=list)
+
+    @property
+    def phrase(self) -> str:
+        """The bigram extended by the folded ones that chain onto it ("knowledge article not help")."""
+        words = self.pair.split()
+        pending = list(self.related)
+        changed = True
+        while changed:
+            changed = False
+            for pair in list(pending):
+                first, second = pair.split()
+                if first == words[-1]:
+                    words.append(second)
+                elif second == words[0]:
+                    words.insert(0, first)
+                else:
+                    continue
+                pending.remove(pair)
+                changed = True
+        return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -204,30 +239,48 @@ class Themes:
                 self.high_comments += 1
                 self.high.update(pairs)
 
+    def p_value(self, pair: str) -> float:
+        """P of this many dissatisfied comments carrying the bigram if it were as frequent in every
+        comment as it is overall (binomial): the theme proposal's score is -log10 of it."""
+        pooled = (self.low[pair] + self.high[pair]) / max(1, self.low_comments + self.high_comments)
+        return C.binom_sf(self.low[pair], self.low_comments, pooled)
+
     def ratio(self, pair: str) -> float:
         low = (self.low[pair] + 0.5) / (self.low_comments + 1)
         high = (self.high[pair] + 0.5) / (self.high_comments + 1)
         return low / high
 
-    def ranked(self, within: set[int] | None = None) -> list[tuple[str, int, float]]:
-        """(bigram, dissatisfied comments carrying it, ratio) of the themes, strongest first;
-        `within`: count only those responses (a group's)."""
+    def ranked(self, within: set[int] | None = None) -> list[Theme]:
+        """The themes, strongest first (ratio, then comments); `within`: count only those responses
+        (a group's). A bigram carried by mostly the same comments as a stronger theme (80 % of its
+        comments) is folded into it: "knowledge article", "article not" and "not help" are one
+        theme, shown as the phrase "knowledge article not help"."""
         found = []
-        for pair, count in self.low.items():
-            if within is not None:
-                count = sum(1 for carrier in self.carriers[pair] if carrier[0] in within)
-            if count < self.t["min_theme_comments"]:
+        for pair in self.low:
+            carriers = {c[0] for c in self.carriers[pair] if within is None or c[0] in within}
+            if len(carriers) < self.t["min_theme_comments"]:
                 continue
             ratio = self.ratio(pair)
             if ratio >= self.t["theme_ratio"]:
-                found.append((pair, count, ratio))
-        return sorted(found, key=lambda item: (-item[2], -item[1], item[0]))
+                found.append((pair, carriers, ratio))
+        found.sort(key=lambda item: (-item[2], -len(item[1]), item[0]))
+        themes: list[Theme] = []
+        for pair, carriers, ratio in found:
+            home = next(
+                (th for th in themes if len(carriers & th.carriers) >= FOLD_SHARE * len(carriers)), None
+            )
+            if home is None:
+                themes.append(Theme(pair, carriers, ratio))
+            else:
+                home.related.append(pair)
+        return themes
 
     def proposals(self) -> list[Proposal]:
         first, last = C.period(self.window)
         out = []
         limit = int(self.t["max_evidence"])
-        for pair, count, ratio in self.ranked()[: int(self.t["max_themes"])]:
+        for theme in self.ranked()[: int(self.t["max_themes"])]:
+            pair, count, ratio, phrase = theme.pair, len(theme.carriers), theme.ratio, theme.phrase
             carriers = self.carriers[pair]
             services = Counter(c[2] for c in carriers if c[2] is not None)
             service_id = min(services.items(), key=lambda item: (-item[1], item[0]))[0] if services else None
@@ -236,9 +289,10 @@ class Themes:
                 Proposal(
                     detector=NAME,
                     fingerprint=f"{NAME}:theme={pair}",
-                    title=f"Unhappy customers keep saying “{pair}”: {count} comments",
+                    title=f"Unhappy customers keep saying “{phrase}”: {count} comments",
                     explanation=(
-                        f"“{pair}” is in {count} of the {self.low_comments} comments of dissatisfied "
+                        f"“{phrase}” (common words left out) is in {count} of the {self.low_comments} "
+                        "comments of dissatisfied "
                         f"responses (score ≤ {self.t['low_score']:g}) given from {first} to {last}, and in "
                         f"{high} of the {self.high_comments} comments of satisfied ones (score ≥ "
                         f"{self.t['high_score']:g}): {ratio:.1f} times as frequent among the "
@@ -246,7 +300,7 @@ class Themes:
                         f"at least {self.t['min_theme_comments']:g} dissatisfied comments and at least "
                         f"{self.t['theme_ratio']:g} times as frequent (counts smoothed by ½)."
                     ),
-                    score=min(C.MAX_SURPRISE, math.log2(ratio) * math.log2(1 + count)),
+                    score=C.surprise(self.p_value(pair)),
                     magnitude=float(count),
                     period_start=first,
                     period_end=last,
@@ -254,6 +308,9 @@ class Themes:
                     figures={
                         "kind": "theme",
                         "theme": pair,
+                        "phrase": phrase,
+                        "folded": theme.related,
+                        "p_value": self.p_value(pair),
                         "low_comments_with": count,
                         "low_comments": self.low_comments,
                         "high_comments_with": high,
@@ -379,7 +436,7 @@ def _group_proposal(
     if group_themes:
         explanation += (
             " Recurring in its unhappy comments: "
-            + ", ".join(f"“{pair}” ({n})" for pair, n, _ in group_themes)
+            + ", ".join(f"“{th.phrase}” ({len(th.carriers)})" for th in group_themes)
             + "."
         )
     p = min(drop_p, gap_p)
@@ -407,7 +464,10 @@ def _group_proposal(
             "rest_responses": rest.n,
             "rest_mean": rest.mean if rest.n else None,
             "gap_p_value": gap_p if gap_p < 1 else None,
-            "themes": [{"theme": pair, "comments": n, "ratio": ratio} for pair, n, ratio in group_themes],
+            "themes": [
+                {"theme": th.pair, "phrase": th.phrase, "comments": len(th.carriers), "ratio": th.ratio}
+                for th in group_themes
+            ],
             "baseline": stats.mean,
             "unit": "score 1-5",
             "lower_is_better": False,

@@ -125,9 +125,12 @@ def test_themes_are_word_pairs_frequent_among_unhappy_comments(services):
 
     themes = [p for p in run() if p.figures["kind"] == "theme"]
 
-    # "article not" is in three unhappy comments too; "slow resolve" in two only.
-    assert [p.figures["theme"] for p in themes] == ["not help", "article not"]
+    # "article not" is in three of the same comments: folded into the theme; "slow resolve" is in
+    # two comments only.
+    assert [p.figures["theme"] for p in themes] == ["not help"]
     p = themes[0]
+    assert p.figures["folded"] == ["article not"] and p.figures["phrase"] == "article not help"
+    assert "“article not help”" in p.title
     assert {e.pk for e in p.evidence} == {r.pk for r in carriers}
     assert p.figures["low_comments_with"] == 4 and p.figures["high_comments_with"] == 0
     assert p.service_id == vpn.pk
