@@ -87,4 +87,7 @@ def import_register(
         )
     except UnicodeDecodeError as exc:
         raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
+    if result.file_error:  # nothing imported: the whole request failed
+        error = result.file_error
+        raise ValidationError({"file": f"Line {error.line}: {error.message}"})
     return result.as_dict()

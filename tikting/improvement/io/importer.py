@@ -57,6 +57,15 @@ class Importer(RowPlanner, ChunkedImport):
         for name, message in errors.items():
             self.result.errors.append(RowError(line, name, message))
 
+    def discard(self, exc: FileFormatError) -> None:
+        """The run was rolled back for a file error: no row counts as written; the error says so."""
+        result = self.result
+        result.created = result.updated = result.unchanged = 0
+        error = RowError(exc.line, "file", f"{exc.message} Nothing was imported.")
+        result.file_error = error
+        result.failed += 1
+        result.errors.append(error)
+
     # -- the run --
 
     @staticmethod
@@ -99,7 +108,8 @@ class Importer(RowPlanner, ChunkedImport):
                     with transaction.atomic():
                         self.write([plan])
                 except (DatabaseError, ValidationError) as exc:
-                    self.fail(plan.line, {"row": f"Not saved: {exc}"})
+                    reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                    self.fail(plan.line, {"row": f"Not saved: {reason}"})
                     continue
                 self._count(plan)
         else:
@@ -404,8 +414,9 @@ def import_items(
     """
     P.check(actor, P.can_manage, what="import register items")
     importer = Importer(actor=actor, create_services=create_services, dry_run=dry_run)
-    outer = transaction.atomic() if dry_run else contextlib.nullcontext()
-    with outer:
+    # One transaction: a file that cannot be read to its end (a quote never closed, JSON nested too
+    # deeply, not UTF-8) leaves nothing imported, rather than the rows before the bad line.
+    with transaction.atomic():
         rows = 0
         try:
             for line, raw in read_rows(stream, fmt):
@@ -413,12 +424,11 @@ def import_items(
                 rows += 1
                 if progress:
                     progress(rows)
+            importer.flush()
+            importer.resolve_parents()
         except FileFormatError as exc:
-            importer.flush()
-            importer.fail(exc.line, {"file": exc.message})
-        else:
-            importer.flush()
-        importer.resolve_parents()
+            transaction.set_rollback(True)
+            importer.discard(exc)
         if dry_run:
             transaction.set_rollback(True)
     return importer.result

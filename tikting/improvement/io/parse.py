@@ -47,6 +47,8 @@ class ImportResult:
     failed: int = 0
     errors: list[RowError] = field(default_factory=list)
     dry_run: bool = False
+    # The file could not be read to its end (also in `errors`): nothing of it was imported.
+    file_error: RowError | None = None
 
     @property
     def rows(self) -> int:
