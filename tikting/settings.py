@@ -305,6 +305,11 @@ TIKTING_SCHEDULE = override_entries(
 # evidence must grow to come back (0.5: by half again).
 TIKTING_SIGNALS_DETECTORS = [
     "tikting.signals.detectors.major_incidents",
+    "tikting.signals.detectors.changes",
+    "tikting.signals.detectors.sla_breaches",
+    "tikting.signals.detectors.csat",
+    "tikting.signals.detectors.service_requests",
+    "tikting.signals.detectors.knowledge",
 ]
 TIKTING_SIGNALS = override_entries({}, env_json("TIKTING_SIGNALS", {}))
 TIKTING_SIGNALS_WINDOW_DAYS = int(os.environ.get("TIKTING_SIGNALS_WINDOW_DAYS", "90"))
