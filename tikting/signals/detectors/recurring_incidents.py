@@ -57,18 +57,20 @@ Thresholds and the figures on real data: docs/signals.md, "Recurring incidents".
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import random
 import re
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from django.db.models import CharField
+from django.db.models import CharField, FloatField, Func
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Substr
 from django.utils import timezone
@@ -139,13 +141,16 @@ def _word_shingles(word: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=1 << 17)
+def _shingle_hashes(shingle: str) -> tuple[int, ...]:
+    """The HASHES hash values of one trigram (a few tens of thousands of trigrams exist at all)."""
+    v = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "little") % _PRIME
+    return tuple((a * v + b) % _PRIME for a, b in _PERMUTATIONS)
+
+
+@lru_cache(maxsize=1 << 17)
 def _word_minhash(word: str) -> tuple[int, ...]:
     """The MinHash of one word's trigrams; a text's is the element-wise minimum over its words."""
-    values = [
-        int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") % _PRIME
-        for s in _word_shingles(word)
-    ]
-    return tuple(min((a * v + b) % _PRIME for v in values) for a, b in _PERMUTATIONS)
+    return tuple(map(min, *(_shingle_hashes(s) for s in _word_shingles(word))))
 
 
 def minhash(canonical: str) -> tuple[int, ...]:
@@ -153,7 +158,7 @@ def minhash(canonical: str) -> tuple[int, ...]:
     return vectors[0] if len(vectors) == 1 else tuple(map(min, *vectors))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def shingles(canonical: str) -> frozenset[str]:
     """The character trigrams of each word of a normalised text."""
     return frozenset().union(*(_word_shingles(w) for w in canonical.split(" ")))
@@ -170,6 +175,20 @@ def stable_hash(*parts: object) -> str:
     """A short hash that is the same in every run and process (Python's hash() is not)."""
     text = "\x1f".join("" if p is None else str(p) for p in parts)
     return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Cyclic garbage collection off while millions of small objects are made: each collection
+    scans every object alive, and made half the run's time at a million incidents. Nothing here
+    makes reference cycles; reference counting frees what is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # --- Union-find -----------------------------------------------------------------------------------
@@ -246,7 +265,7 @@ class Group:
     symptom: str  # shared by every member, else ""
     members: list[int]  # incident pks, oldest first
     keys: list[str]  # their source keys, same order
-    opened: list[dt.datetime]  # their opening times, same order
+    times: list[float]  # their opening times (epoch seconds, UTC), same order
     priorities: list[int | None]
     problems: list[int | None]
     text: str = ""  # the most frequent original text (text groups)
@@ -262,6 +281,14 @@ class Group:
     def size(self) -> int:
         return len(self.members)
 
+    @property
+    def first(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.times[0], tz=dt.UTC)
+
+    @property
+    def last(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.times[-1], tz=dt.UTC)
+
 
 @dataclass
 class Found:
@@ -273,11 +300,35 @@ class Found:
     with_ci: int
 
 
+class EpochSeconds(Func):
+    """A date-time as seconds since 1970 (UTC), a float computed by the database: converting a
+    million timestamps into Python datetimes costs seconds that a float does not."""
+
+    output_field = FloatField()
+    arity = 1
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            return f"date_part('epoch', {sql})", tuple(params)  # double precision
+        # SQLite keeps UTC text that julianday() reads, good to some 50 µs: rounded to the millisecond
+        return f"ROUND((julianday({sql}) - 2440587.5) * 86400.0, 3)", tuple(params)
+
+
 def _rows(window: Window) -> Iterable[tuple[Any, ...]]:
     return (
         Incident.objects.filter(opened_at__gte=window.start, opened_at__lt=window.end)
         .exclude(status=Incident.Status.CANCELLED)
         .annotate(
+            opened=EpochSeconds("opened_at"),
             symptom=KeyTextTransform(SYMPTOM_KEY, "raw"),
             description_head=Substr("description", 1, TEXT_CHARS, output_field=CharField()),
         )
@@ -286,7 +337,7 @@ def _rows(window: Window) -> Iterable[tuple[Any, ...]]:
             "pk",
             "external_key",
             "number",
-            "opened_at",
+            "opened",
             "service_id",
             "ci_id",
             "category",
@@ -308,6 +359,11 @@ def find_groups(
     window: Window, *, thresholds: dict[str, float] | None = None, progress: Progress = no_progress
 ) -> Found:
     """Every group of alike incidents opened in the window (module docstring), oldest first."""
+    with _gc_paused():
+        return _find_groups(window, thresholds, progress)
+
+
+def _find_groups(window: Window, thresholds: dict[str, float] | None, progress: Progress) -> Found:
     t = C.merged(THRESHOLDS, thresholds)
     min_size = max(2, int(t["min_group_size"]))
     max_size = max(min_size, int(t["max_group_size"]))
@@ -330,7 +386,7 @@ def find_groups(
         )
         i = len(inc)
         inc.pks.append(pk)
-        inc.times.append(opened.timestamp())
+        inc.times.append(opened)
         inc.problems.append(problem or 0)
         inc.priorities.append(prio or 0)
         inc.keys.append(ext or number)
@@ -390,58 +446,76 @@ def find_groups(
     for service, ci, category, subcategory, symptom in busy:
         members = on_ci[(service, ci, category, subcategory, symptom)]
         groups += _bursts(inc, {(service, category, subcategory, symptom): members}, rule, ci_id=ci, levels=1)
-    groups.sort(key=lambda g: (g.opened[0], g.rule, g.signature))
+    groups.sort(key=lambda g: (g.times[0], g.rule, g.signature))
     return Found(groups=groups, incidents=total, with_text=with_text, with_ci=with_ci)
 
 
 def _text_groups(nodes: Sequence[_Node], theta: float, max_size: int) -> list[tuple[list[int], float]]:
-    """Groups of alike texts (node indexes) with the similarity they were joined at."""
-    sets = _Sets(len(nodes))
+    """Groups of alike texts (node indexes) with the similarity they were joined at, block by block
+    (texts are compared within a block only, so a block's buckets are dropped once it is done)."""
+    by_block: dict[int, list[int]] = defaultdict(list)
+    for n, node in enumerate(nodes):
+        by_block[node.block].append(n)
+    found: list[tuple[list[int], float]] = []
+    for block in by_block.values():
+        for members, sim in _block_groups(nodes, block, theta, max_size):
+            found.append(([block[k] for k in members], sim))
+    return found
+
+
+def _block_groups(
+    nodes: Sequence[_Node], block: list[int], theta: float, max_size: int
+) -> list[tuple[list[int], float]]:
+    """Groups of alike texts within one block, as indexes into `block`."""
+    texts = [nodes[n].canonical for n in block]
+    sizes = [len(nodes[n].members) for n in block]
+    sets = _Sets(len(block))
     pairs: list[tuple[int, int, float]] = []
     compared: set[tuple[int, int]] = set()
-    first: dict[tuple[int, int, int, int], int] = {}
-    last: dict[tuple[int, int, int, int], int] = {}
-    signatures: dict[str, tuple[int, ...]] = {}
-    for n, node in enumerate(nodes):
-        signature = signatures.get(node.canonical)
-        if signature is None:
-            signature = signatures[node.canonical] = minhash(node.canonical)
+    first: dict[int, int] = {}  # bucket → its first text, compared with every later one
+    last: dict[int, int] = {}  # bucket → its latest text, compared with the next one
+    for k, text in enumerate(texts):
+        signature = minhash(text)
         for band in range(BANDS):
-            key = (node.block, band, signature[band * ROWS], signature[band * ROWS + 1])
+            # the band's values as one exact integer (each is below 2**61): no collisions
+            key = ((band << 61 | signature[band * ROWS]) << 61) | signature[band * ROWS + 1]
             leader = first.get(key)
             if leader is None:
-                first[key] = last[key] = n
+                first[key] = last[key] = k
                 continue
             for other in (leader, last[key]):
-                if (other, n) in compared:
+                if (other, k) in compared:
                     continue
-                compared.add((other, n))
-                sim = similarity(nodes[other].canonical, node.canonical)
+                compared.add((other, k))
+                sim = similarity(texts[other], text)
                 if sim >= theta:
-                    pairs.append((other, n, sim))
-                    sets.union(other, n)
-            last[key] = n
-    del first, last, compared, signatures
+                    pairs.append((other, k, sim))
+                    sets.union(other, k)
+            last[key] = k
+    del first, last, compared
+    pairs_of: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for pair in pairs:
+        pairs_of[sets.find(pair[0])].append(pair)
     found: list[tuple[list[int], float]] = []
-    for members in sets.groups(range(len(nodes))):
-        found += _split(nodes, members, pairs, theta, max_size)
+    for members in sets.groups(range(len(block))):
+        found += _split(sizes, members, pairs_of.get(sets.find(members[0]), []), theta, max_size)
     return found
 
 
 def _split(
-    nodes: Sequence[_Node],
+    sizes: Sequence[int],
     members: list[int],
     pairs: list[tuple[int, int, float]],
     theta: float,
     max_size: int,
 ) -> list[tuple[list[int], float]]:
     """A group of texts, taken apart at stricter similarities while it has too many incidents."""
-    size = sum(len(nodes[n].members) for n in members)
+    size = sum(sizes[n] for n in members)
     if size <= max_size or len(members) == 1 or theta >= STRICTEST - 1e-9:
         return [(members, theta)]
     stricter = min(STRICTEST, round(theta + 0.1, 2))
     inside = set(members)
-    kept = [(a, b, s) for a, b, s in pairs if a in inside and b in inside]
+    kept = [(a, b, s) for a, b, s in pairs if s >= stricter and a in inside and b in inside]
     index = {n: k for k, n in enumerate(members)}
     sets = _Sets(len(members))
     for a, b, s in kept:
@@ -449,7 +523,7 @@ def _split(
             sets.union(index[a], index[b])
     found: list[tuple[list[int], float]] = []
     for part in sets.groups(range(len(members))):
-        found += _split(nodes, [members[k] for k in part], kept, stricter, max_size)
+        found += _split(sizes, [members[k] for k in part], kept, stricter, max_size)
     return found
 
 
@@ -569,11 +643,31 @@ def _group(
         symptom=symptom,
         members=[inc.pks[i] for i in members],
         keys=[inc.keys[i] for i in members],
-        opened=[dt.datetime.fromtimestamp(inc.times[i], tz=dt.UTC) for i in members],
+        times=[inc.times[i] for i in members],
         priorities=[inc.priorities[i] or None for i in members],
         problems=[inc.problems[i] or None for i in members],
         signature=signature,
     )
+
+
+TIES = 20  # most frequent texts weighed against each other to name a group
+PEERS = 200  # ... against the group's most frequent texts
+
+
+def _representative(texts: Sequence[str], counts: Sequence[int]) -> int:
+    """The text that names a group: the most frequent normalised text, so that the fingerprint
+    stays while the group grows; among equally frequent ones the most alike to the group's other
+    texts (a typo rarely wins), then the alphabetically first. Deterministic: no run-dependent order."""
+    top = max(counts)
+    tied = sorted((k for k, c in enumerate(counts) if c == top), key=texts.__getitem__)[:TIES]
+    if len(tied) == 1:
+        return tied[0]
+    peers = sorted(range(len(texts)), key=lambda k: (-counts[k], texts[k]))[:PEERS]
+
+    def closeness(k: int) -> float:
+        return sum(counts[p] * similarity(texts[k], texts[p]) for p in peers if p != k)
+
+    return min(tied, key=lambda k: (-round(closeness(k), 9), texts[k]))
 
 
 def _text_group(
@@ -585,9 +679,8 @@ def _text_group(
     sim: float,
 ) -> Group:
     service, ci, category = block_keys[nodes[texts[0]].block]
-    # the most frequent normalised text names the group (ties: the alphabetically first), so the
-    # fingerprint stays while the group grows; its first original wording is shown
-    top = min(texts, key=lambda n: (-len(nodes[n].members), nodes[n].canonical))
+    top = _representative([nodes[n].canonical for n in texts], [len(nodes[n].members) for n in texts])
+    top = texts[top]
     words: Counter[str] = Counter()
     for n in texts:
         for word in nodes[n].canonical.split(" "):
@@ -629,8 +722,8 @@ def judge(group: Group, problems: dict[int, ProblemRef], thresholds: dict[str, f
         return Verdict("problem")
     pk, count = min(linked.items(), key=lambda kv: (-kv[1], problems[kv[0]].opened, kv[0]))
     problem = problems[pk]
-    since = problem.opened + dt.timedelta(days=thresholds["persist_grace_days"])
-    after = sum(1 for opened in group.opened if opened > since)
+    since = problem.opened.timestamp() + thresholds["persist_grace_days"] * 86400
+    after = sum(1 for t in group.times if t > since)
     proposes = "improvement" if after >= max(1, int(thresholds["persist_min"])) else ""
     return Verdict(proposes, problem, count, after)
 
@@ -691,23 +784,35 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def weekly(group: Group, window: Window) -> list[tuple[dt.date, int]]:
+class Mondays:
+    """The Monday (site time) of the week an epoch time falls in, cached per quarter hour: every
+    time zone's offset is a multiple of 15 minutes, so one conversion serves the quarter hour."""
+
+    def __init__(self) -> None:
+        self.zone = timezone.get_current_timezone()
+        self.cache: dict[int, dt.date] = {}
+
+    def __call__(self, t: float) -> dt.date:
+        slot = int(t // 900)
+        monday = self.cache.get(slot)
+        if monday is None:
+            day = dt.datetime.fromtimestamp(slot * 900, tz=self.zone).date()
+            monday = self.cache[slot] = day - dt.timedelta(days=day.weekday())
+        return monday
+
+
+def weekly(group: Group, window: Window, weeks: Mondays | None = None) -> list[tuple[dt.date, int]]:
     """Incidents per week (weeks start on Monday, site time), from the group's first week to the
     window's last, empty weeks included."""
-
-    def monday(moment: dt.datetime) -> dt.date:
-        day = timezone.localtime(moment).date()
-        return day - dt.timedelta(days=day.weekday())
-
-    counts = Counter(monday(opened) for opened in group.opened)
-    first = monday(group.opened[0])
-    last = monday(max(window.end - dt.timedelta(microseconds=1), group.opened[-1]))
-    weeks = []
-    week = first
+    monday = weeks or Mondays()
+    counts = Counter(map(monday, group.times))
+    week = monday(group.times[0])
+    last = monday(max(window.end.timestamp() - 1e-6, group.times[-1]))
+    found = []
     while week <= last:
-        weeks.append((week, counts.get(week, 0)))
+        found.append((week, counts.get(week, 0)))
         week += dt.timedelta(days=7)
-    return weeks
+    return found
 
 
 def trend(weeks: Sequence[tuple[dt.date, int]]) -> str:
@@ -745,10 +850,9 @@ def _day(day: dt.date) -> str:
 
 def score(group: Group, window: Window) -> float:
     """The incidents weighted by recency: each counts 0.5 ** (its age at the window's end / 30 days)."""
-    end = window.end
-    return sum(
-        0.5 ** (max(0.0, (end - opened).total_seconds()) / 86400 / HALF_LIFE_DAYS) for opened in group.opened
-    )
+    end = window.end.timestamp()
+    half_life = HALF_LIFE_DAYS * 86400
+    return sum(0.5 ** (max(0.0, end - t) / half_life) for t in group.times)
 
 
 def fingerprint(group: Group) -> str:
@@ -801,12 +905,17 @@ def _problem_sentence(verdict: Verdict, thresholds: dict[str, float]) -> str:
 
 
 def to_proposal(
-    group: Group, verdict: Verdict, window: Window, labels: Labels, thresholds: dict[str, float]
+    group: Group,
+    verdict: Verdict,
+    window: Window,
+    labels: Labels,
+    thresholds: dict[str, float],
+    mondays: Mondays | None = None,
 ) -> Proposal:
     n = group.size
-    weeks = weekly(group, window)
+    weeks = weekly(group, window, mondays)
     start, end = C.period(window)
-    first, last = (timezone.localtime(group.opened[0]), timezone.localtime(group.opened[-1]))
+    first, last = timezone.localtime(group.first), timezone.localtime(group.last)
     what = label(group, labels)
     span = last - first
     span_text = (
@@ -909,12 +1018,18 @@ def to_proposal(
 
 def detect(window: Window, *, thresholds: dict[str, float], progress: Progress) -> list[Proposal]:
     t = C.merged(THRESHOLDS, thresholds)
+    with _gc_paused():
+        return _detect(window, t, progress)
+
+
+def _detect(window: Window, t: dict[str, float], progress: Progress) -> list[Proposal]:
     found = find_groups(window, thresholds=t, progress=progress)
     problems = problems_of(found.groups)
     labels = Labels.of(found.groups)
+    mondays = Mondays()
     proposals = []
     for group in found.groups:
         verdict = judge(group, problems, t)
         if verdict.proposes:
-            proposals.append(to_proposal(group, verdict, window, labels, t))
+            proposals.append(to_proposal(group, verdict, window, labels, t, mondays))
     return proposals

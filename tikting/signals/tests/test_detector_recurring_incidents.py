@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -318,3 +319,33 @@ def test_the_score_weights_recent_incidents_more(mail):
     assert recent.figures["category"] == "Software"
     assert recent.score == pytest.approx(1.5, rel=0.01)  # three incidents a half-life old
     assert old.score == pytest.approx(3 / 16, rel=0.01)  # four half-lives old
+
+
+# --- On real data: the problems of the ServiceNow event log --------------------------------------
+
+SERVICENOW = (
+    Path(__file__).resolve().parents[3].parent
+    / "shared"
+    / "data"
+    / "uci_incident_event_log"
+    / "incident_event_log.zip"
+)
+
+
+@pytest.mark.skipif(not SERVICENOW.exists(), reason="../shared/data/uci_incident_event_log is absent")
+def test_it_beats_the_naive_baseline_on_the_known_problems_of_the_servicenow_log():
+    from tikting.signals.detectors import _recurring_quality as Q
+
+    Q.import_servicenow(SERVICENOW)
+    result = Q.compare()
+
+    base, ours = result.baseline, result.detector
+    assert result.incidents == 24918
+    assert ours.problems == 35  # the problems with two or more linked incidents
+    # more known problems held together, in groups not much larger than the problem ...
+    assert ours.recovered > base.recovered
+    assert ours.pair_recall > 2 * base.pair_recall
+    # ... while grouping far fewer of all incidents, and hardly ever two problems in one group
+    assert ours.coverage < base.coverage / 2
+    assert ours.largest < base.largest / 5  # no giant group of one busy classification
+    assert ours.linked_precision > base.linked_precision
