@@ -17,7 +17,9 @@ of its affected CIs) as the incident's affected CI *or as the CI the resolver na
 change). The CIs and services of a busy estate see incidents every day whether or not anything
 changed, so those incidents count only when there are more of them than chance explains: with
 ``λ`` the number expected from the same CIs' (or service's) incidents in the ``background_days``
-before the change started, the count ``n`` must have ``P(X ≥ n | Poisson(λ)) ≤ follow_alpha``
+before the change started (or since the first incident on record, when that is later: a change
+with less than a day of incident history before it is not judged), the count ``n`` must have
+``P(X ≥ n | Poisson(λ)) ≤ follow_alpha``
 (``service_alpha`` for a service). The test is made over the first ``burst_hours`` and over the
 whole window, the smaller P kept and doubled (Bonferroni): five incidents in the hour after a
 change stand out on a CI that has fifteen a week. An incident recorded as caused by the change
@@ -59,7 +61,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Min, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from tikting.accounts.models import Team
@@ -110,6 +112,7 @@ INDICATOR = {
 }
 HIGH_CRITICALITY = Service.Criticality.HIGH
 CHUNK = 5000  # ids per IN (...) list
+MIN_BACKGROUND_HOURS = 24.0  # a change with less incident history than this before it is not judged
 
 
 @dataclass
@@ -324,8 +327,14 @@ def follow(
                 on_services.add(service, opened, pk)
         on_services.freeze()
 
-    span = max(t["background_days"] * 24, 1e-9)
+    # The background can only count incidents the records hold: before the first incident there is
+    # nothing to count, and a change whose background lies (mostly) before it cannot be judged.
+    first = Incident.objects.aggregate(first=Min("opened_at"))["first"]
     for row in rows:
+        seen_from = max(row.start - background, first) if first else row.start
+        span = (row.start - seen_from).total_seconds() / 3600
+        if span < MIN_BACKGROUND_HOURS:
+            continue
         cis = sorted(touched.get(row.pk, ()))
         tiers = [(on_cis, cis, t["follow_hours"], t["follow_alpha"], "ci")]
         if row.service_id and _service_tier(t, bool(cis)):
@@ -335,7 +344,7 @@ def follow(
         for timeline, keys_, tier_hours, alpha, link in tiers:
             if not keys_:
                 continue
-            after, expected, p = _excess(timeline, keys_, row, tier_hours, t["burst_hours"], background, span)
+            after, expected, p = _excess(timeline, keys_, row, tier_hours, t["burst_hours"], seen_from, span)
             row.expected += expected
             if after and p <= alpha:
                 for pk in after:
@@ -370,7 +379,7 @@ def _excess(
     row: ChangeRow,
     hours: float,
     burst_hours: float,
-    background: dt.timedelta,
+    seen_from: dt.datetime,
     span_hours: float,
 ) -> tuple[list[int], float, float]:
     """The incidents on `keys` (CIs or a service) after the change, the number expected by chance
@@ -379,7 +388,7 @@ def _excess(
     P kept and multiplied by the number of tests (Bonferroni). Counted per key: an incident on two
     touched CIs counts twice, before and after alike."""
     start, end = row.start, row.ended
-    before = sum(timeline.count_before(key, start - background, start) for key in keys)
+    before = sum(timeline.count_before(key, seen_from, start) for key in keys)
     rate = before / span_hours  # incidents an hour, before the change
     horizons = sorted({h for h in (burst_hours, hours) if 0 < h <= hours})
     best: tuple[list[int], float, float] = ([], rate * hours, 1.0)
@@ -582,7 +591,8 @@ def _group_proposal(
         PIR: "did not deliver their intended outcome (post-implementation review)",
     }[kind]
     explanation = (
-        f"{k} of {n} {denominator} ({rate:.1f} %) — {what.lower()} that ended from {first} to {last} — "
+        f"{k} of {n} {denominator} ({rate:.1f} %) — {what[0].lower() + what[1:]} that ended from {first} "
+        f"to {last} — "
         f"{verb}, against {rest_k} of {rest_n} ({rest_rate:.1f} %) for the rest of the organisation. "
         f"Rule: at least {t['min_group_changes']:g} such changes and a share the rest's rate explains "
         f"with P ≤ {t['group_alpha']:g} (binomial; here P = {C.fmt_p(p)})."

@@ -69,6 +69,9 @@ def estate():
             ("LT-01", "Laptops"),
         )
     }
+    # The incident history starts long before: the detector judges a change against the weeks of
+    # incidents before it, and only where the records reach back that far.
+    incident(WINDOW.start - dt.timedelta(days=90))
     return teams, services, cis
 
 
@@ -182,6 +185,16 @@ def test_a_busy_ci_does_not_make_every_change_look_guilty(estate):
 
     assert by_kind(run(), "single_change") == []
     assert by_kind(run(), "incidents") == []
+
+
+def test_a_change_before_the_incident_history_starts_is_not_judged(estate):
+    teams, services, cis = estate
+    Incident.objects.all().delete()
+    change(ended=T0, ci=cis["SW-01"])
+    incident(T0 + dt.timedelta(hours=1), ci=cis["SW-01"])  # the first incident on record
+
+    # Nothing to compare with: an incident after the first change is not yet a pattern.
+    assert by_kind(run(), "single_change") == []
 
 
 def test_a_burst_right_after_a_change_stands_out_on_a_busy_ci(estate):
