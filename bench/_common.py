@@ -77,3 +77,19 @@ def run_each_database(args: argparse.Namespace, pg_name: str, script: str, extra
             continue
         failures += run_child(script, url, extra) != 0
     sys.exit(1 if failures else 0)
+
+
+def bpic_database(data: Path, keep: Path | None = None) -> tuple[str, bool]:
+    """(DATABASE_URL, whether it needs the import) for the BPIC 2014 benchmarks: TIKTING_BPIC_DB
+    (a SQLite path or a DATABASE_URL) when set, a database that already holds the import; else a
+    fresh SQLite file (`keep`, or a temporary one) to import `data` into. Exits when neither is
+    possible."""
+    given = os.environ.get("TIKTING_BPIC_DB")
+    if given:
+        return (given if "://" in given else f"sqlite:///{Path(given).resolve()}"), False
+    if not data.is_dir():
+        sys.exit(f"no data at {data} (or set TIKTING_BPIC_DB to a database holding the import)")
+    path = keep or Path(tempfile.mkdtemp(prefix="tk_bench_")) / "bpic.sqlite3"
+    url = f"sqlite:///{path.resolve()}"
+    fresh_database(url)
+    return url, True

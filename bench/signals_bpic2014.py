@@ -27,7 +27,6 @@ import importlib
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,10 +44,6 @@ OURS = [
 ]
 SLAS = {1: (30, 240, "24x7"), 2: (60, 480, "24x7"), 3: (240, 1800, "business"), 4: (480, 3000, "business")}
 SLAS[5] = (None, 6000, "business")
-
-
-def database_url(value: str) -> str:
-    return value if "://" in value else f"sqlite:///{Path(value).resolve()}"
 
 
 def import_all(data: Path) -> None:
@@ -150,15 +145,8 @@ def main() -> None:
         child(args)
         return
     extra = ["--data", str(args.data), "--days", str(args.days)]
-    given = os.environ.get("TIKTING_BPIC_DB")
-    if given:
-        url = database_url(given)
-    else:
-        if not args.data.is_dir():
-            sys.exit(f"no data at {args.data}")
-        path = args.keep or Path(tempfile.mkdtemp(prefix="tk_bench_")) / "bpic.sqlite3"
-        url = f"sqlite:///{path.resolve()}"
-        _common.fresh_database(url)
+    url, needs_import = _common.bpic_database(args.data, args.keep)
+    if needs_import:
         extra.append("--import")
     sys.exit(_common.run_child(__file__, url, extra))
 

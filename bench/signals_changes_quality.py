@@ -22,19 +22,13 @@ against the detector.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
 DEFAULT_DATA = _common.ROOT.parent / "shared" / "data" / "bpic2014"
-
-
-def database_url(value: str) -> str:
-    return value if "://" in value else f"sqlite:///{Path(value).resolve()}"
 
 
 def main() -> None:
@@ -46,15 +40,11 @@ def main() -> None:
     parser.add_argument("--import", dest="do_import", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:
-        given = os.environ.get("TIKTING_BPIC_DB")
-        if given:
-            url = database_url(given)
-        else:
-            if not args.data.is_dir():
-                sys.exit(f"no data at {args.data}")
-            url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='tk_bench_')) / 'bpic.sqlite3'}"
+        url, needs_import = _common.bpic_database(args.data)
         sys.exit(
-            _common.run_child(__file__, url, ["--data", str(args.data)] + (["--import"] if not given else []))
+            _common.run_child(
+                __file__, url, ["--data", str(args.data)] + (["--import"] if needs_import else [])
+            )
         )
     _common.setup_django(migrate=args.do_import)
     from tikting.signals.detectors import _quality

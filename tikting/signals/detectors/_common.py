@@ -70,11 +70,26 @@ def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
+def against_rest(k: int, n: int, rest_k: int, rest_n: int) -> float:
+    """P(X ≥ k | Binomial(n, p_rest)): how a group's k of n compares with the rest of the
+    organisation's rest_k of rest_n, the rest's rate smoothed to (rest_k + 1) / (rest_n + 2) so that
+    a rest with none still leaves room for chance."""
+    return binom_sf(k, n, (rest_k + 1) / (rest_n + 2))
+
+
 def surprise(p: float) -> float:
     """-log10(p), capped at MAX_SURPRISE: 2 means "1 in 100 by chance", 6 "1 in a million"."""
     if p <= 0:
         return MAX_SURPRISE
     return min(MAX_SURPRISE, max(0.0, -math.log10(p)))
+
+
+_TINY = 1e-300
+
+
+def _nonzero(x: float) -> float:
+    """x, or a tiny number in its place (Lentz's continued fractions must not divide by zero)."""
+    return _TINY if abs(x) < _TINY else x
 
 
 def _gamma_p(a: float, x: float) -> float:
@@ -90,18 +105,17 @@ def _gamma_p(a: float, x: float) -> float:
                 break
         return min(1.0, total * math.exp(-x + a * math.log(x) - math.lgamma(a)))
     # Continued fraction for Q(a, x) = 1 - P(a, x) (Lentz).
-    tiny = 1e-300
     b = x + 1 - a
-    c = 1 / tiny
+    c = 1 / _TINY
     d = 1 / b
     h = d
     for i in range(1, 10000):
         an = -i * (i - a)
         b += 2
         d = an * d + b
-        d = tiny if abs(d) < tiny else d
+        d = _nonzero(d)
         c = b + an / c
-        c = tiny if abs(c) < tiny else c
+        c = _nonzero(c)
         d = 1 / d
         delta = d * c
         h *= delta
@@ -124,26 +138,25 @@ def _beta_i(a: float, b: float, x: float) -> float:
 
 
 def _beta_cf(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
     qab, qap, qam = a + b, a + 1, a - 1
     c, d = 1.0, 1 - qab * x / qap
-    d = tiny if abs(d) < tiny else d
+    d = _nonzero(d)
     d = 1 / d
     h = d
     for m in range(1, 10000):
         m2 = 2 * m
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
         d = 1 + aa * d
-        d = tiny if abs(d) < tiny else d
+        d = _nonzero(d)
         c = 1 + aa / c
-        c = tiny if abs(c) < tiny else c
+        c = _nonzero(c)
         d = 1 / d
         h *= d * c
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
         d = 1 + aa * d
-        d = tiny if abs(d) < tiny else d
+        d = _nonzero(d)
         c = 1 + aa / c
-        c = tiny if abs(c) < tiny else c
+        c = _nonzero(c)
         d = 1 / d
         delta = d * c
         h *= delta
@@ -171,6 +184,16 @@ def record_key(external_key: str | None, fallback: Any) -> str:
 
 def evidence(kind: str, rows: Iterable[tuple[int, str]], role: str) -> list[Evidence]:
     return [Evidence(kind=kind, pk=pk, key=key, role=role) for pk, key in rows]
+
+
+def keyed_evidence(kind: str, rows: Iterable[tuple[int, str | None, Any]], role: str) -> list[Evidence]:
+    """Evidence from (pk, external key, own reference) rows, keyed as record_key() says."""
+    return [Evidence(kind=kind, pk=pk, key=record_key(ext, own), role=role) for pk, ext, own in rows]
+
+
+def indicator(baseline: float, unit: str, lower_is_better: bool, name: str) -> dict[str, Any]:
+    """The figures from which accepting a candidate creates an indicator with this baseline."""
+    return {"baseline": baseline, "unit": unit, "lower_is_better": lower_is_better, "indicator": name[:200]}
 
 
 def labels(model: type[models.Model], pks: Iterable[int | None], field: str = "name") -> dict[int, str]:

@@ -474,8 +474,7 @@ def _group_proposals(
         rest_n, rest_k = totals[group.kind][0] - n, totals[group.kind][1] - k
         if rest_n <= 0:
             continue  # nothing to stand out from
-        p_rest = (rest_k + 1) / (rest_n + 2)
-        p = C.binom_sf(k, n, p_rest)
+        p = C.against_rest(k, n, rest_k, rest_n)
         if p <= t["group_alpha"]:
             standing_out[key] = (group, p, rest_n, rest_k)
     # The coarsest group that stands out speaks for the finer ones inside it (in its breakdown).
@@ -578,10 +577,7 @@ def _group_proposal(
         "rest_troubled": rest_k,
         "rest_share_pct": rest_rate,
         "p_value": p,
-        "baseline": rate,
-        "unit": "%",
-        "lower_is_better": True,
-        "indicator": f"{what}: share that {INDICATOR[kind]}"[:200],
+        **C.indicator(rate, "%", True, f"{what}: share that {INDICATOR[kind]}"),
     }
     denominator = "reviewed changes" if kind == PIR else "changes"
     verb = {

@@ -468,10 +468,7 @@ def _group_proposal(
                 {"theme": th.pair, "phrase": th.phrase, "comments": len(th.carriers), "ratio": th.ratio}
                 for th in group_themes
             ],
-            "baseline": stats.mean,
-            "unit": "score 1-5",
-            "lower_is_better": False,
-            "indicator": f"Mean CSAT score for {what}"[:200],
+            **C.indicator(stats.mean, "score 1-5", False, f"Mean CSAT score for {what}"),
             "metric": "csat_mean",
             "evidence_shown": min(len(low_rows), limit),
         },

@@ -137,9 +137,7 @@ def _unused(window: Window, t: dict[str, float]) -> list[Proposal]:
                 magnitude=float(n),
                 period_start=first,
                 period_end=last,
-                evidence=C.evidence(
-                    "article", ((pk, C.record_key(ext, num)) for pk, ext, num in rows[:limit]), "unused"
-                ),
+                evidence=C.keyed_evidence("article", rows[:limit], "unused"),
                 figures={
                     "kind": "unused",
                     "service_id": service_id,
@@ -147,10 +145,7 @@ def _unused(window: Window, t: dict[str, float]) -> list[Proposal]:
                     "unused": n,
                     "published": total,
                     "share_pct": share,
-                    "baseline": share,
-                    "unit": "%",
-                    "lower_is_better": True,
-                    "indicator": f"Published articles on {service} never used"[:200],
+                    **C.indicator(share, "%", True, f"Published articles on {service} never used"),
                 },
                 practice=Practice.KNOWLEDGE,
                 service_id=service_id,
@@ -225,7 +220,7 @@ def _overdue(window: Window, t: dict[str, float]) -> list[Proposal]:
                 .order_by("opened_at", "pk")
                 .values_list("pk", "external_key", "number")[:room]
             )
-            found = C.evidence(kind, ((pk, C.record_key(e, num)) for pk, e, num in rows), "used")
+            found = C.keyed_evidence(kind, rows, "used")
             evidence += found
             room -= len(found)
         votes = a["helpful_yes"] + a["helpful_no"]
@@ -337,9 +332,7 @@ def _gaps(window: Window, t: dict[str, float]) -> list[Proposal]:
                 magnitude=float(without),
                 period_start=first,
                 period_end=last,
-                evidence=C.evidence(
-                    "incident", ((pk, C.record_key(e, num)) for pk, e, num in keys), "no_article"
-                ),
+                evidence=C.keyed_evidence("incident", keys, "no_article"),
                 figures={
                     "kind": "gap",
                     "service_id": r["service"],
@@ -348,10 +341,9 @@ def _gaps(window: Window, t: dict[str, float]) -> list[Proposal]:
                     "incidents": r["n"],
                     "with_article": r["with_article"],
                     "share_pct": share,
-                    "baseline": share,
-                    "unit": "%",
-                    "lower_is_better": False,
-                    "indicator": f"Incidents in “{category}” on {service} with a knowledge article"[:200],
+                    **C.indicator(
+                        share, "%", False, f"Incidents in “{category}” on {service} with a knowledge article"
+                    ),
                     "evidence_shown": min(without, limit),
                 },
                 practice=Practice.KNOWLEDGE,
@@ -406,7 +398,7 @@ def _repeats(window: Window, t: dict[str, float]) -> list[Proposal]:
         rest_n, rest_k = total["n"] - n, total["repeats"] - k
         if rest_n <= 0:
             continue
-        p = C.binom_sf(k, n, (rest_k + 1) / (rest_n + 2))
+        p = C.against_rest(k, n, rest_k, rest_n)
         if p <= t["repeat_alpha"]:
             raised.append((C.surprise(p), key, n, k, rest_n, rest_k, p))
     raised.sort(key=lambda item: (-item[0], -item[3], str(item[1])))
@@ -452,11 +444,7 @@ def _repeat_proposal(
             knowledge_article__isnull=True, incident__service=service_id, incident__category=key["category"]
         )
     rows = mine.filter(repeat=True).order_by("opened_at", "pk").values_list("pk", "external_key", "number")
-    evidence += C.evidence(
-        "interaction",
-        ((pk, C.record_key(e, num)) for pk, e, num in rows[: max(0, limit - len(evidence))]),
-        "repeat",
-    )
+    evidence += C.keyed_evidence("interaction", rows[: max(0, limit - len(evidence))], "repeat")
     share, rest_share = C.percent(k, n), C.percent(rest_k, rest_n)
     impact = C.rating(k, (10, 30, 100, 300))
     return Proposal(
@@ -487,10 +475,7 @@ def _repeat_proposal(
             "rest_repeats": rest_k,
             "rest_share_pct": rest_share,
             "p_value": p,
-            "baseline": share,
-            "unit": "%",
-            "lower_is_better": True,
-            "indicator": f"Repeat share of {what}"[:200],
+            **C.indicator(share, "%", True, f"Repeat share of {what}"),
             "evidence_shown": len(evidence),
         },
         practice=Practice.KNOWLEDGE,

@@ -168,7 +168,7 @@ def _catalogue_proposal(
         .order_by("opened_at", "pk")
         .values_list("pk", "external_key", "number")[: max(0, limit - 1)]
     )
-    evidence += C.evidence("request", ((pk, C.record_key(e, num)) for pk, e, num in keys), "request")
+    evidence += C.keyed_evidence("request", keys, "request")
     handling = f"{f['handling_minutes']:.0f} minutes" + (
         f" (estimated: {t['minutes_per_step']:g} minutes × {f['manual_steps_mean']:.1f} manual steps)"
         if f["handling_estimated"]
@@ -205,10 +205,9 @@ def _catalogue_proposal(
         evidence=evidence,
         figures={
             **f,
-            "baseline": monthly,
-            "unit": "h/month",
-            "lower_is_better": True,
-            "indicator": f"Manual handling hours a month for “{f['catalog_item']}”"[:200],
+            **C.indicator(
+                monthly, "h/month", True, f"Manual handling hours a month for “{f['catalog_item']}”"
+            ),
             "evidence_shown": len(evidence),
         },
         practice=Practice.REQUEST,
@@ -301,7 +300,7 @@ def _contact_proposal(
         .annotate(n=Count("pk"))
         .order_by("-n", "ci__name")[:3]
     }
-    evidence += C.evidence("interaction", ((pk, C.record_key(e, num)) for pk, e, num in keys), "contact")
+    evidence += C.keyed_evidence("interaction", keys, "contact")
     year = 365 / C.days_in(window)
     impact = C.rating(hours_year, (20, 50, 150, 400))
     figures = {
@@ -321,10 +320,7 @@ def _contact_proposal(
         "suggests": ["self-service"],
         "top_categories": categories,
         "top_cis": top_cis,
-        "baseline": n * year / 12,
-        "unit": "contacts/month",
-        "lower_is_better": True,
-        "indicator": f"Service-desk contacts a month: {what}"[:200],
+        **C.indicator(n * year / 12, "contacts/month", True, f"Service-desk contacts a month: {what}"),
         "evidence_shown": len(evidence),
     }
     return Proposal(

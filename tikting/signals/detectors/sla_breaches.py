@@ -145,7 +145,7 @@ def detect(
             if k < t["min_breaches"] or total_n - n <= 0:
                 continue
             rest_n, rest_k = total_n - n, total_k - k
-            p = C.binom_sf(k, n, (rest_k + 1) / (rest_n + 2))
+            p = C.against_rest(k, n, rest_k, rest_n)
             if p <= t["breach_alpha"]:
                 hot.append((kind, c["service_id"], n, k, rest_n, rest_k, p))
     progress(1, len(hot) + 1)
@@ -549,10 +549,7 @@ def _proposal(
             "causes": [{key: value for key, value in r.items() if key != "strength"} for r in rules],
             "when": cells,
             "teams": top_teams,
-            "baseline": 100.0 - share,
-            "unit": "%",
-            "lower_is_better": False,
-            "indicator": f"SLA {label} compliance on {service}"[:200],
+            **C.indicator(100.0 - share, "%", False, f"SLA {label} compliance on {service}"),
             "metric": f"sla_{label}",
             "evidence_shown": len(evidence),
         },
