@@ -13,10 +13,9 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django_tasks_db.models import DBTaskResult
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
-from tikting.accounts.models import User
-from tikting.core.api import errors
+from tikting.accounts.requests import api_actor
+from tikting.core.api import StrictBody, errors
 from tikting.core.exceptions import PermissionDeniedError
 
 from . import schedule, services
@@ -27,13 +26,8 @@ router = Router(tags=["jobs"])
 MAX_PAGE = 500
 
 
-def _actor(request: HttpRequest) -> Any:
-    user = getattr(request, "auth", None)
-    return user if isinstance(user, User) else getattr(request, "user", None)
-
-
 def _require(request: HttpRequest) -> Any:
-    actor = _actor(request)
+    actor = api_actor(request)
     if not services.can_manage_jobs(actor):
         raise PermissionDeniedError(
             "You may not read or run jobs: improvement managers and administrators do."
@@ -76,8 +70,7 @@ class ScheduleOut(Schema):
     last_job_id: str | None
 
 
-class RunIn(Schema):
-    model_config = ConfigDict(extra="forbid")
+class RunIn(StrictBody):
     name: str = Field(
         description="'schedule:<entry>' or a registered action ('detector:<name>'); see /actions"
     )

@@ -18,11 +18,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
-from tikting.accounts.models import User
+from tikting.accounts.requests import api_actor
 from tikting.cmdb.models import Service
-from tikting.core.api import ServiceBrief, UserBrief, errors
+from tikting.core.api import Date, ServiceBrief, StrictBody, UserBrief, errors
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.core.itsm import Practice
 from tikting.improvement.choices import SourceChannel
@@ -48,14 +47,6 @@ ChannelValue = Literal[tuple(SourceChannel.values)]  # type: ignore[valid-type]
 ManualChannelValue = Literal[tuple(c for c in S.MANUAL_CHANNELS if c != SourceChannel.STAFF_FEEDBACK)]  # type: ignore[valid-type]
 PracticeValue = Literal[tuple(Practice.values)]  # type: ignore[valid-type]
 ActionValue = Literal[S.TRIAGE_ACTIONS]  # type: ignore[valid-type]
-
-
-def _actor(request: HttpRequest) -> Any:
-    """The authenticated user: request.auth (token or session auth of the API root), else the session."""
-    user = getattr(request, "auth", None)
-    if not isinstance(user, User):
-        user = getattr(request, "user", None)
-    return user
 
 
 def _require(allowed: bool, what: str) -> None:
@@ -140,14 +131,10 @@ class CandidateQuery(Schema):
     offset: int = Field(0, ge=0, le=2**31 - 1)
 
 
-class StrictBody(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
 class TriageIn(StrictBody):
     action: ActionValue  # type: ignore[valid-type]
     reason: str = Field("", description="dismiss: required; defer, merge: optional")
-    until: dt.date | None = Field(None, description="defer: the day it comes back (future)")
+    until: Date | None = Field(None, description="defer: the day it comes back (future)")
     item_id: Id | None = Field(None, description="merge: the register item to merge into")
     expected_version: int | None = Field(None, description="The version read; 409 when it changed since")
     title: str | None = Field(None, max_length=200, description="accept: instead of the suggested title")
@@ -167,7 +154,7 @@ class BulkIn(StrictBody):
     ids: list[Id] = Field(min_length=1, max_length=500)
     action: ActionValue  # type: ignore[valid-type]
     reason: str = ""
-    until: dt.date | None = None
+    until: Date | None = None
     item_id: Id | None = None
 
 
@@ -236,10 +223,8 @@ class DetectorOut(Schema):
 
 class RunIn(StrictBody):
     detectors: list[str] = Field(default_factory=list, description="Names; empty: every detector")
-    start: dt.date | None = Field(
-        None, description="First day of the window (default: the configured window)"
-    )
-    end: dt.date | None = Field(None, description="Last day, inclusive (default: today)")
+    start: Date | None = Field(None, description="First day of the window (default: the configured window)")
+    end: Date | None = Field(None, description="Last day, inclusive (default: today)")
 
 
 class JobOut(Schema):
@@ -323,7 +308,7 @@ def _record(kind: str | None, pk: int | None) -> Any:
 @router.get("/candidates", response={200: CandidatePage, **errors(403, 422)}, summary="The intake queue")
 def list_candidates(request: HttpRequest, params: Query[CandidateQuery]):  # type: ignore[valid-type]
     """Filtered like the queue page; sorted by score (highest first) unless `sort` says otherwise."""
-    actor = _actor(request)
+    actor = api_actor(request)
     _require(P.can_view(actor), "read the intake queue")
     data = params.dict()
     qs = filter_candidates(_candidates(), data)
@@ -340,7 +325,7 @@ def list_candidates(request: HttpRequest, params: Query[CandidateQuery]):  # typ
 def triage_many(request: HttpRequest, payload: BulkIn):
     """The same decision for every id, in one transaction: when any one fails (already triaged,
     unknown, a reason missing) nothing is changed and `errors` names each failing candidate."""
-    actor = _actor(request)
+    actor = api_actor(request)
     _require(P.can_triage(actor), "triage candidates")
     result = S.triage_bulk(
         payload.ids,
@@ -359,7 +344,7 @@ def triage_many(request: HttpRequest, payload: BulkIn):
 )
 def get_candidate(request: HttpRequest, candidate_id: Id):
     """With every evidence record (kind, id, key as imported, role)."""
-    actor = _actor(request)
+    actor = api_actor(request)
     _require(P.can_view(actor), "read the intake queue")
     return _out(_get(candidate_id), actor, with_evidence=True)
 
@@ -373,7 +358,7 @@ def triage_candidate(request: HttpRequest, candidate_id: Id, payload: TriageIn):
     """accept: a new register item pre-filled from the candidate (override title, description,
     practice, service_id, impact, effort), its evidence as links, its baseline as an indicator;
     merge: into `item_id`; defer: until `until`; dismiss: `reason` required."""
-    actor = _actor(request)
+    actor = api_actor(request)
     _require(P.can_triage(actor), "triage candidates")
     candidate = get_object_or_404(Candidate, pk=candidate_id)
     item: Item | None = None
@@ -426,7 +411,7 @@ def triage_candidate(request: HttpRequest, candidate_id: Id, payload: TriageIn):
 def submit_finding(request: HttpRequest, payload: FindingIn):
     """A post-incident review finding (from an incident or a problem) or an audit finding (from an
     audit finding record): a candidate in the queue with the record as its evidence."""
-    actor = _actor(request)
+    actor = api_actor(request)
     spec = S.manual_channel(payload.channel)
     _require(P.can_report(actor, spec.role), f"submit {spec.label.lower()}")
     candidate = S.submit_candidate(
@@ -443,7 +428,7 @@ def submit_finding(request: HttpRequest, payload: FindingIn):
 @feedback_router.post("", response={201: CandidateOut, **errors(403, 422)}, summary="Give staff feedback")
 def give_feedback(request: HttpRequest, payload: FeedbackIn):
     """Any signed-in user, viewers included; `anonymous` hides the reporter from peers."""
-    actor = _actor(request)
+    actor = api_actor(request)
     candidate = S.submit_candidate(
         actor=actor,
         channel=SourceChannel.STAFF_FEEDBACK,
@@ -463,7 +448,7 @@ def give_feedback(request: HttpRequest, payload: FeedbackIn):
     "/detectors", response={200: list[DetectorOut], **errors(403)}, summary="The configured detectors"
 )
 def list_detectors(request: HttpRequest):
-    _require(P.can_view(_actor(request)), "read the detectors")
+    _require(P.can_view(api_actor(request)), "read the detectors")
     return list(registry.detectors().values())
 
 
@@ -474,7 +459,7 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ):
-    _require(P.can_view(_actor(request)), "read the detector runs")
+    _require(P.can_view(api_actor(request)), "read the detector runs")
     qs = DetectorRun.objects.order_by("-started_at", "-id")
     if detector:
         qs = qs.filter(detector=detector)
@@ -485,7 +470,7 @@ def list_runs(
 def run_now(request: HttpRequest, payload: RunIn):
     """Queue a job that runs the detectors (a worker, `tikting worker`, runs it); each detector's
     run then shows in GET /runs."""
-    actor = _actor(request)
+    actor = api_actor(request)
     _require(P.can_triage(actor), "run detectors")
     for name in payload.detectors:
         registry.get(name)

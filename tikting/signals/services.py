@@ -362,6 +362,17 @@ def _lock(candidate: Candidate, expected_version: int | None) -> Candidate:
     return locked
 
 
+def _open_for_triage(
+    candidate: Candidate, actor: Actor, expected_version: int | None, verb: str
+) -> Candidate:
+    """The candidate locked for a triage decision: the actor may triage, nobody changed it since
+    `expected_version` (ConflictError), and it is still open (ValidationError naming its status)."""
+    P.check(actor, P.can_triage(actor), "triage candidates")
+    locked = _lock(candidate, expected_version)
+    _require_open(locked, verb)
+    return locked
+
+
 def _require_open(candidate: Candidate, verb: str) -> None:
     if candidate.status not in OPEN_STATUSES:
         raise ValidationError(
@@ -491,12 +502,10 @@ def accept_candidate(
     reference — with the evidence records as its source links (the first as origin) and, where the
     proposal carries a baseline figure, an indicator with that baseline. `overrides` (ACCEPT_FIELDS)
     replace the suggestions."""
-    P.check(actor, P.can_triage(actor), "triage candidates")
+    locked = _open_for_triage(candidate, actor, expected_version, "accepted")
     unknown = sorted(set(overrides) - ACCEPT_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
-    locked = _lock(candidate, expected_version)
-    _require_open(locked, "accepted")
     data = {
         "title": locked.title,
         "description": describe(locked),
@@ -531,9 +540,7 @@ def merge_candidate(
 ) -> Candidate:
     """Fold the candidate into an existing item: its evidence records become the item's source links,
     a comment on the item says what was merged, and the candidate is marked merged."""
-    P.check(actor, P.can_triage(actor), "triage candidates")
-    locked = _lock(candidate, expected_version)
-    _require_open(locked, "merged")
+    locked = _open_for_triage(candidate, actor, expected_version, "merged")
     if item is None or item.pk is None or not Item.objects.filter(pk=item.pk).exists():
         raise ValidationError({"item": "Choose the register item to merge into."})
     _link_evidence(item, locked, actor=actor, origin_first=False)
@@ -562,9 +569,7 @@ def defer_candidate(
     expected_version: int | None = None,
 ) -> Candidate:
     """Put the candidate aside until a future date; the daily housekeeping brings it back then."""
-    P.check(actor, P.can_triage(actor), "triage candidates")
-    locked = _lock(candidate, expected_version)
-    _require_open(locked, "deferred")
+    locked = _open_for_triage(candidate, actor, expected_version, "deferred")
     if not until:
         raise ValidationError({"until": "Give the date the candidate comes back."})
     if until <= timezone.localdate():
@@ -585,9 +590,7 @@ def dismiss_candidate(
 ) -> Candidate:
     """Dismiss the candidate with a reason. The pattern is not raised again unless its evidence grows
     by TIKTING_SIGNALS_REGROWTH or more."""
-    P.check(actor, P.can_triage(actor), "triage candidates")
-    locked = _lock(candidate, expected_version)
-    _require_open(locked, "dismissed")
+    locked = _open_for_triage(candidate, actor, expected_version, "dismissed")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "A reason is required to dismiss a candidate."})

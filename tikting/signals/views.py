@@ -290,26 +290,9 @@ def _triage(request: HtmxHttpRequest, candidate_id: int, action: str) -> HttpRes
 
 @login_required
 @require_POST
-def candidate_accept(request: HtmxHttpRequest, candidate_id: int) -> HttpResponse:
-    return _triage(request, candidate_id, "accept")
-
-
-@login_required
-@require_POST
-def candidate_merge(request: HtmxHttpRequest, candidate_id: int) -> HttpResponse:
-    return _triage(request, candidate_id, "merge")
-
-
-@login_required
-@require_POST
-def candidate_defer(request: HtmxHttpRequest, candidate_id: int) -> HttpResponse:
-    return _triage(request, candidate_id, "defer")
-
-
-@login_required
-@require_POST
-def candidate_dismiss(request: HtmxHttpRequest, candidate_id: int) -> HttpResponse:
-    return _triage(request, candidate_id, "dismiss")
+def candidate_triage(request: HtmxHttpRequest, candidate_id: int, action: str) -> HttpResponse:
+    """POST of a triage form: `action` (accept, merge, defer, dismiss) comes from the URL."""
+    return _triage(request, candidate_id, action)
 
 
 # --- Detector runs --------------------------------------------------------------------------------
@@ -431,8 +414,8 @@ urlpatterns = [
     path("findings/post-incident-review/", submit_pir_finding, name="pir_finding"),
     path("findings/audit/", submit_audit_finding, name="audit_finding"),
     path("<int:candidate_id>/", candidate_detail, name="candidate"),
-    path("<int:candidate_id>/accept/", candidate_accept, name="accept"),
-    path("<int:candidate_id>/merge/", candidate_merge, name="merge"),
-    path("<int:candidate_id>/defer/", candidate_defer, name="defer"),
-    path("<int:candidate_id>/dismiss/", candidate_dismiss, name="dismiss"),
+    path("<int:candidate_id>/accept/", candidate_triage, {"action": "accept"}, name="accept"),
+    path("<int:candidate_id>/merge/", candidate_triage, {"action": "merge"}, name="merge"),
+    path("<int:candidate_id>/defer/", candidate_triage, {"action": "defer"}, name="defer"),
+    path("<int:candidate_id>/dismiss/", candidate_triage, {"action": "dismiss"}, name="dismiss"),
 ]
