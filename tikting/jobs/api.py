@@ -70,13 +70,16 @@ class ScheduleOut(Schema):
     last_job_id: str | None
 
 
-class RunIn(StrictBody):
+class RunNowIn(StrictBody):
     name: str = Field(
         description="'schedule:<entry>' or a registered action ('detector:<name>'); see /actions"
     )
 
 
-class ActionOut(Schema):
+class RunnableOut(Schema):
+    """Something that may be run now (not a register action: the names of OpenAPI components are
+    shared by every router, and `ActionOut` is the register's)."""
+
     key: str
     title: str
     group: str
@@ -143,7 +146,7 @@ def list_schedule(request: HttpRequest):
     return result
 
 
-@router.get("/actions", response={200: list[ActionOut], **errors(403)}, summary="What may be run now")
+@router.get("/actions", response={200: list[RunnableOut], **errors(403)}, summary="What may be run now")
 def list_actions(request: HttpRequest):
     _require(request)
     return [
@@ -153,7 +156,7 @@ def list_actions(request: HttpRequest):
 
 
 @router.post("/run", response={202: JobOut, **errors(403, 422)}, summary="Run a schedule entry or action now")
-def run_now(request: HttpRequest, payload: RunIn):
+def run_now(request: HttpRequest, payload: RunNowIn):
     actor = _require(request)
     try:
         job = services.run_now(payload.name, actor=actor)

@@ -24,6 +24,7 @@ from tikting.cmdb.models import Service
 from tikting.core.api import Date, ServiceBrief, StrictBody, UserBrief, errors
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.core.itsm import Practice
+from tikting.improvement.api.schemas import ItemBrief
 from tikting.improvement.choices import SourceChannel
 from tikting.improvement.models import Item
 from tikting.jobs import services as jobs
@@ -62,13 +63,6 @@ class EvidenceOut(Schema):
     id: int
     key: str = Field(description="The record's key as it was imported (incident number, …)")
     role: str
-
-
-class ItemBrief(Schema):
-    id: int
-    ref: str
-    title: str
-    status: str
 
 
 class CandidateOut(Schema):
@@ -221,13 +215,13 @@ class DetectorOut(Schema):
     defaults: dict[str, float]
 
 
-class RunIn(StrictBody):
+class DetectorRunIn(StrictBody):
     detectors: list[str] = Field(default_factory=list, description="Names; empty: every detector")
     start: Date | None = Field(None, description="First day of the window (default: the configured window)")
     end: Date | None = Field(None, description="Last day, inclusive (default: today)")
 
 
-class JobOut(Schema):
+class QueuedJobOut(Schema):
     job_id: str = Field(description="The queued job (the jobs page, /jobs/<id>/): a worker runs it")
     status: str
 
@@ -466,8 +460,8 @@ def list_runs(
     return {"count": qs.count(), "items": list(qs[offset : offset + limit])}
 
 
-@router.post("/runs", response={202: JobOut, **errors(403, 422)}, summary="Run detectors now (queued)")
-def run_now(request: HttpRequest, payload: RunIn):
+@router.post("/runs", response={202: QueuedJobOut, **errors(403, 422)}, summary="Run detectors now (queued)")
+def run_now(request: HttpRequest, payload: DetectorRunIn):
     """Queue a job that runs the detectors (a worker, `tikting worker`, runs it); each detector's
     run then shows in GET /runs."""
     actor = api_actor(request)
