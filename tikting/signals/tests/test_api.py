@@ -153,3 +153,14 @@ def test_the_openapi_schema_documents_the_responses(client):
     assert {"201", "401", "403", "422"} <= set(schema["paths"]["/api/feedback"]["post"]["responses"])
     assert "202" in schema["paths"]["/api/signals/runs"]["post"]["responses"]
     assert "/api/jobs/{job_id}/retry" in schema["paths"]
+
+    def properties(operation: dict, status: str | None = None) -> set[str]:
+        part = operation["responses"][status] if status else operation["requestBody"]
+        ref = part["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        return set(schema["components"]["schemas"][ref]["properties"])
+
+    # Each operation documents its own shapes (two routers' schemas of one name would share one).
+    assert properties(schema["paths"]["/api/signals/runs"]["post"], "202") == {"job_id", "status"}
+    assert properties(schema["paths"]["/api/signals/runs"]["post"]) == {"detectors", "start", "end"}
+    assert properties(schema["paths"]["/api/jobs/run"]["post"]) == {"name"}
+    assert "task_path" in properties(schema["paths"]["/api/jobs/run"]["post"], "202")
