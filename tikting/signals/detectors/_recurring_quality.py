@@ -201,6 +201,7 @@ SWEEP: list[dict[str, float]] = [
     {"burst_surprise": 2},
     {"burst_surprise": 6},
     {"burst_ratio": 1},
+    {"burst_correction": 0},
 ]
 
 

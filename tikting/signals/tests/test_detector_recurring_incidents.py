@@ -150,7 +150,7 @@ def test_a_big_generic_category_does_not_become_one_giant_group(mail):
     # expected from the subcategory's share of the traffic while the burst came
     assert "8 incidents of any kind were opened over that time" in proposal.explanation
     assert "about 0.11 expected, 8 came" in proposal.explanation
-    assert "-log10 P = " in proposal.explanation
+    assert "Chance explains such a run with P = " in proposal.explanation
 
 
 def test_a_chain_of_partly_alike_texts_is_split_when_too_big(mail):
@@ -349,3 +349,58 @@ def test_it_beats_the_naive_baseline_on_the_known_problems_of_the_servicenow_log
     assert ours.coverage < base.coverage / 2
     assert ours.largest < base.largest / 5  # no giant group of one busy classification
     assert ours.linked_precision > base.linked_precision
+
+
+def test_a_classification_with_many_runs_needs_a_stronger_one_to_burst(mail):
+    service, _ci = mail
+    Incident.objects.bulk_create(
+        Incident(
+            number=f"BG{k:05d}",
+            source="test",
+            opened_at=T0 + dt.timedelta(minutes=10 * k, seconds=30),
+            category="Other",
+        )
+        for k in range(2880)  # one every ten minutes for 20 days
+    )
+    for day in range(10):  # ten runs of three printer incidents within 20 minutes, a day apart
+        for k in range(3):
+            incident(T0 + dt.timedelta(days=2 * day, minutes=10 * k), category="Printer")
+
+    # each run alone: P about 1e-5 (surprise 5.0); ten runs tested: about 1e-4 (4.0)
+    alone = run(burst_surprise=4.5, burst_correction=0)
+    assert len(alone) == 10
+    assert all(p.figures["burst_runs_tested"] == 1 for p in alone)
+    assert run(burst_surprise=4.5) == []
+    [first, *_rest] = run(burst_surprise=3.5)
+    assert first.figures["burst_runs_tested"] == 10
+    assert "its classification had 10 runs of 3 or more in the window" in first.explanation
+
+
+def test_different_wordings_linked_to_one_problem_are_one_group(mail):
+    service, ci = mail
+    problem = Problem.objects.create(
+        number="PRB0007", title="Relay queue", opened_at=T0 - dt.timedelta(days=30)
+    )
+    relay = [
+        incident(
+            T0 + dt.timedelta(days=k), "Mail relay queue stuck", service=service, ci=ci, category="Software"
+        )
+        for k in range(3)
+    ]
+    delayed = [
+        incident(
+            T0 + dt.timedelta(days=k),
+            "Outbound e-mail delayed for hours",
+            service=service,
+            ci=ci,
+            category="Software",
+        )
+        for k in range(3)
+    ]
+    assert len(run()) == 2  # unlike texts: two groups
+
+    Incident.objects.filter(pk__in=[i.pk for i in relay + delayed[:2]]).update(problem=problem)
+    [proposal] = run()  # most of each wording's incidents are linked to the problem: one pattern
+    assert keys(proposal) == {i.number for i in relay + delayed}
+    assert proposal.proposes == "improvement"
+    assert proposal.figures["wordings"] == 2
