@@ -42,7 +42,7 @@ def failed_job() -> DBTaskResult:
     [("viewer", 403), ("contributor", 403), ("owner", 403), ("manager", 200), ("admin", 200)],
 )
 def test_the_jobs_pages_are_for_managers_and_administrators(cast, role, status):
-    job = tasks.add.enqueue(1, 2).db_result
+    job = DBTaskResult.objects.get(pk=tasks.add.enqueue(1, 2).id)
     client = Client()
     client.force_login(getattr(cast, role))
     assert client.get("/jobs/").status_code == status
@@ -97,7 +97,7 @@ def test_a_failed_job_is_retried_with_the_same_arguments(cast):
 
 
 def test_only_a_failed_job_can_be_retried(cast):
-    job = tasks.add.enqueue(1, 2).db_result
+    job = DBTaskResult.objects.get(pk=tasks.add.enqueue(1, 2).id)
     run_worker()
     client = Client()
     client.force_login(cast.manager)

@@ -77,7 +77,10 @@ def test_daily_times_are_read_in_the_site_time_zone(settings):
 
 
 def test_overrides_change_add_and_remove_entries_by_name():
-    defaults = {"a": {"task": "x.y", "every": 60}, "b": {"task": "x.z", "every": "03:00"}}
+    defaults: dict[str, dict[str, object]] = {
+        "a": {"task": "x.y", "every": 60},
+        "b": {"task": "x.z", "every": "03:00"},
+    }
     merged = project_settings.override_entries(
         defaults, [{"a": {"every": "04:30"}, "b": None, "c": {"task": "q.r", "every": 5}}]
     )

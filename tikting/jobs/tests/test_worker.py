@@ -63,7 +63,7 @@ def test_a_due_entry_is_enqueued_once_per_due_time(schedule):
     assert [tag for tag, _ in tasks.RAN] == ["tick"]
     entry = ScheduleEntry.objects.get(name="tick")
     assert started + dt.timedelta(hours=1) <= entry.next_run_at <= timezone.now() + dt.timedelta(hours=1)
-    assert entry.last_job.status == "SUCCESSFUL"
+    assert entry.last_job is not None and entry.last_job.status == "SUCCESSFUL"
     assert entry.last_job.launch.origin == JobLaunch.Origin.SCHEDULE
     # The hour has passed (its next run time is now in the past): due once more.
     ScheduleEntry.objects.filter(pk=entry.pk).update(next_run_at=timezone.now() - dt.timedelta(seconds=1))
