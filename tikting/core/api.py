@@ -1,9 +1,42 @@
-"""Schemas and helpers every API router shares: error shapes, brief references."""
+"""Schemas and helpers every API router shares: error shapes, brief references, strict bodies."""
 
-from typing import Any
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Annotated, Any
 
 from django.contrib.auth.models import AbstractUser
 from ninja import Field, Schema
+from pydantic import BeforeValidator, ConfigDict, Strict
+
+# --- Request bodies: JSON types as they are ---------------------------------------------------
+
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(kind: str, example: str) -> Any:
+    def check(value: Any) -> Any:
+        # pydantic would read 0 (or "0") as 1970-01-01, Unix time: a number is refused here.
+        if isinstance(value, dt.date) or (isinstance(value, str) and ISO_DATE.match(value)):
+            return value
+        raise ValueError(f"Give the {kind} as ISO 8601 text, e.g. {example}; a number is not a {kind}.")
+
+    return BeforeValidator(check)
+
+
+# Dates and times: ISO 8601 text only, in bodies and query parameters alike.
+Date = Annotated[dt.date, Strict(False), _iso_text("date", "2025-03-31")]
+DateTime = Annotated[dt.datetime, Strict(False), _iso_text("date and time", "2025-03-31T09:15:00Z")]
+# Decimals: a JSON number or a numeric string (docs/api.md), never true/false.
+DecimalIn = Annotated[Decimal, Strict(False)]
+
+
+class StrictBody(Schema):
+    """A request body: unknown keys are refused (a misspelt field is an error, not a silent no-op),
+    and each value must have its JSON type (strict): 0 is not false, "4" is not 4, true is not 1.
+    Date, time and decimal fields are typed Date, DateTime and DecimalIn (text or number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Message(Schema):

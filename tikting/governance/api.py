@@ -17,11 +17,10 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import ConfigDict
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
-from tikting.core.api import ServiceBrief, UserBrief, errors
+from tikting.core.api import Date, ServiceBrief, StrictBody, UserBrief, errors
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.improvement import choices as IC
 from tikting.improvement import metrics as M
@@ -136,13 +135,9 @@ class AgendaOut(Schema):
     sections: list[AgendaSection]
 
 
-class StrictBody(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ReviewIn(StrictBody):
     title: str = Field("", max_length=200, description="Empty: 'Register review, <month>'")
-    scheduled_for: dt.date | None = Field(None, description="Empty: today")
+    scheduled_for: Date | None = Field(None, description="Empty: today")
     chair_id: Id | None = Field(None, description="Empty: the caller")
     notes: str = ""
 
@@ -151,15 +146,15 @@ class MinuteIn(StrictBody):
     item_id: Id
     kind: KindValue  # type: ignore[valid-type]
     text: str = Field("", description="Required for note, defer, reject, adjust, escalate")
-    revisit_date: dt.date | None = Field(None, description="Defer: when to revisit (future date)")
+    revisit_date: Date | None = Field(None, description="Defer: when to revisit (future date)")
     owner_id: Id | None = Field(None, description="Assign (required) or accept (optional): the owner")
 
 
 class MetricsQuery(Schema):
     practice: PracticeValue | None = None  # type: ignore[valid-type]
     service: Id | None = None
-    start: dt.date | None = Field(None, description="Window start (inclusive, local date)")
-    end: dt.date | None = Field(None, description="Window end (inclusive, local date)")
+    start: Date | None = Field(None, description="Window start (inclusive, local date)")
+    end: Date | None = Field(None, description="Window end (inclusive, local date)")
 
 
 class Totals(Schema):

@@ -1,10 +1,10 @@
 """Input schemas: request bodies (unknown keys refused) and the register filters of a list."""
 
-import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from ninja import Field, Schema
+
+from tikting.core.api import Date, DateTime, DecimalIn, StrictBody
 
 from .. import choices as C
 from .. import filtersets
@@ -22,7 +22,6 @@ from .schemas import (
     PracticeOrBlank,
     SortValue,
     StepValue,
-    StrictBody,
     _literal,
 )
 
@@ -39,7 +38,7 @@ class ItemFields(StrictBody):
     expected_outcome: str = ""
     impact: int = Field(3, ge=1, le=5)
     effort: int = Field(3, ge=1, le=5)
-    target_date: dt.date | None = None
+    target_date: Date | None = None
     review_milestone: str = ""
     source_channel: ChannelValue = C.SourceChannel.STAFF_FEEDBACK.value  # type: ignore[valid-type]
     source_reference: str = Field("", description="Ticket number, URL, …")
@@ -67,7 +66,7 @@ class ItemPatch(ItemFields):
 class AssessIn(StrictBody):
     decision: DecisionValue  # type: ignore[valid-type]
     reason: str = Field("", description="Required to defer or reject")
-    revisit_date: dt.date | None = Field(None, description="Required to defer; in the future")
+    revisit_date: Date | None = Field(None, description="Required to defer; in the future")
     owner: Id | None = Field(None, description="Assign an owner while accepting")
     expected_version: int | None = None
 
@@ -101,13 +100,13 @@ class FollowUpIn(StrictBody):
     vision: str = ""
     impact: int = Field(3, ge=1, le=5)
     effort: int = Field(3, ge=1, le=5)
-    target_date: dt.date | None = None
+    target_date: Date | None = None
 
 
 class CloseIn(StrictBody):
     outcome: OutcomeValue  # type: ignore[valid-type]
     benefit_category: BenefitOrBlank = ""  # type: ignore[valid-type]
-    realised_delta: Decimal | None = Field(None, description="Measured delta; computed when omitted")
+    realised_delta: DecimalIn | None = Field(None, description="Measured delta; computed when omitted")
     lessons: str = Field("", description="Lessons learned; required to withdraw")
     follow_ups: list[FollowUpIn] = Field([], max_length=50, description="New items created as children")
     expected_version: int | None = None
@@ -130,11 +129,11 @@ class IndicatorFields(StrictBody):
     unit: str = ""
     direction: DirectionValue = C.Direction.LOWER.value  # type: ignore[valid-type]
     role: IndicatorRoleValue = C.IndicatorRole.PRIMARY.value  # type: ignore[valid-type]
-    baseline_value: Decimal | None = None
-    baseline_date: dt.date | None = None
+    baseline_value: DecimalIn | None = None
+    baseline_date: Date | None = None
     baseline_method: str = ""
-    target_value: Decimal | None = None
-    target_date: dt.date | None = None
+    target_value: DecimalIn | None = None
+    target_date: Date | None = None
     metric_key: str = ""
     metric_scope: dict[str, Any] = {}
 
@@ -149,8 +148,8 @@ class IndicatorPatch(IndicatorFields):
 
 
 class MeasurementIn(StrictBody):
-    value: Decimal
-    measured_at: dt.datetime | None = Field(None, description="Defaults to now; not in the future")
+    value: DecimalIn
+    measured_at: DateTime | None = Field(None, description="Defaults to now; not in the future")
     note: str = Field("", max_length=300)
     source: MeasurementSourceValue = Measurement.Source.MANUAL.value  # type: ignore[valid-type]
 
@@ -158,13 +157,13 @@ class MeasurementIn(StrictBody):
 class ActionCreate(StrictBody):
     title: str = Field(max_length=200)
     owner: Id | None = None
-    due_date: dt.date | None = None
+    due_date: Date | None = None
 
 
 class ActionPatch(StrictBody):
     title: str = Field(None, max_length=200)  # type: ignore[assignment]  # optional, not nullable
     owner: Id | None = None
-    due_date: dt.date | None = None
+    due_date: Date | None = None
     done: bool = None  # type: ignore[assignment]  # optional, not nullable
     expected_version: int = Field(description="The action's version as you read it")
 
@@ -217,6 +216,6 @@ class IndicatorBind(StrictBody):
     scope: dict[str, str] = Field(
         {}, description="Metric filters: service, priority, group, category, ci, source"
     )
-    window_start: dt.date
-    window_end: dt.date
+    window_start: Date
+    window_end: Date
     expected_version: int

@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import BeforeValidator, ConfigDict
+from pydantic import BeforeValidator
 
 from tikting.accounts.models import Role
 from tikting.core.api import ServiceBrief, UserBrief
@@ -52,12 +52,6 @@ def _decimal_text(value: Any) -> Any:
 
 
 DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
-
-
-class StrictBody(Schema):
-    """Request bodies reject unknown keys: a misspelt field is an error, not a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- Output schemas -----------------------------------------------------------------------------
