@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "tikting.signals",
     "tikting.jobs",
     "tikting.imports",
+    "tikting.discovery",
     "tikting.metrics",
     "tikting.demo",
 ]
@@ -112,6 +113,8 @@ TEMPLATES = [
                 "tikting.context_processors.tikting",
                 "tikting.core.csp.nonce",
             ],
+            # `number` and `when` (tikting/core/templatetags/tikting.py) in every template.
+            "builtins": ["tikting.core.templatetags.tikting"],
         },
     },
 ]
@@ -161,6 +164,10 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = os.environ.get("TIKTING_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# The one date format of the UI (the `when` filter, tikting/lib/display.py): "5 Dec 2026" and
+# "5 Dec 2026, 14:05", times in TIME_ZONE. Date inputs keep ISO values (the browser shows them).
+DATE_FORMAT = os.environ.get("TIKTING_DATE_FORMAT", "j M Y")
+DATETIME_FORMAT = os.environ.get("TIKTING_DATETIME_FORMAT", "j M Y, H:i")
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -314,6 +321,51 @@ TIKTING_SIGNALS_DETECTORS = [
 TIKTING_SIGNALS = override_entries({}, env_json("TIKTING_SIGNALS", {}))
 TIKTING_SIGNALS_WINDOW_DAYS = int(os.environ.get("TIKTING_SIGNALS_WINDOW_DAYS", "90"))
 TIKTING_SIGNALS_REGROWTH = float(os.environ.get("TIKTING_SIGNALS_REGROWTH", "0.5"))
+
+# Odysseus, discovery and CMDB accuracy (docs/discovery.md). Identification rules, tried in this
+# order: serial_manufacturer, uuid, mac, fqdn, hostname, ip (a rule left out is not used).
+TIKTING_DISCOVERY_IDENTIFICATION = env_list(
+    "TIKTING_DISCOVERY_IDENTIFICATION", "serial_manufacturer,uuid,mac,fqdn,hostname,ip"
+)
+# Source precedence per CI attribute, highest first ("manual": a value a person gave the CI). An
+# attribute not listed follows "*"; a source not listed ranks after the listed ones. Overridden
+# attribute by attribute by TIKTING_DISCOVERY_PRECEDENCE (JSON: {"os_name": ["manual", "nmap"]}).
+_AGENTS_FIRST = ["glpi-agent", "fusioninventory", "snmp", "netdiscovery", "manual", "csv", "nmap"]
+TIKTING_DISCOVERY_PRECEDENCE: dict[str, list[str]] = {
+    "*": _AGENTS_FIRST,
+    "location": ["manual", "csv", "snmp", "netdiscovery", "glpi-agent", "fusioninventory", "nmap"],
+}
+for _override in env_json("TIKTING_DISCOVERY_PRECEDENCE", {}):
+    if not isinstance(_override, dict) or not all(isinstance(v, list) for v in _override.values()):
+        raise ImproperlyConfigured("TIKTING_DISCOVERY_PRECEDENCE: expected {attribute: [source, …]}.")
+    TIKTING_DISCOVERY_PRECEDENCE.update(_override)
+# The IP rule identifies a device by its address only inside these ranges (static addressing:
+# servers, network equipment); none by default, which leaves the rule unused.
+TIKTING_DISCOVERY_TRUSTED_RANGES = env_list("TIKTING_DISCOVERY_TRUSTED_RANGES", "")
+# An in-scope CI not seen for this many days is stale; coverage counts CIs seen within it.
+TIKTING_DISCOVERY_STALE_DAYS = int(os.environ.get("TIKTING_DISCOVERY_STALE_DAYS", "30"))
+# The CI classes discovery is expected to find (coverage, stale CIs, completeness).
+TIKTING_DISCOVERY_SCOPE_CLASSES = env_list(
+    "TIKTING_DISCOVERY_SCOPE_CLASSES", "server,workstation,network,printer,vm,storage"
+)
+# The attributes whose drift makes a CI inaccurate (the accuracy metric).
+TIKTING_DISCOVERY_KEY_ATTRIBUTES = env_list(
+    "TIKTING_DISCOVERY_KEY_ATTRIBUTES",
+    "serial_number,manufacturer,model_name,system_uuid,os_name,fqdn,hostname,ip_address,mac_address,location",
+)
+# The attributes a CI of each class must have (the completeness metric); "*" for any class.
+TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
+    "*": ["owner", "service", "location", "serial_number", "manufacturer", "model_name"],
+    "server": ["owner", "service", "location", "serial_number", "manufacturer", "model_name", "os_name", "ip_address"],
+    "workstation": ["owner", "location", "serial_number", "manufacturer", "model_name", "os_name"],
+    "vm": ["owner", "service", "os_name", "ip_address", "system_uuid"],
+    "network": ["owner", "location", "serial_number", "manufacturer", "model_name", "ip_address"],
+    "printer": ["location", "serial_number", "manufacturer", "model_name", "ip_address"],
+}
+for _override in env_json("TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES", {}):
+    if not isinstance(_override, dict) or not all(isinstance(v, list) for v in _override.values()):
+        raise ImproperlyConfigured("TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES: expected {class: [attribute, …]}.")
+    TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES.update(_override)
 
 LOGGING = {
     "version": 1,

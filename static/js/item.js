@@ -7,47 +7,72 @@
     return value || fallback;
   }
 
+  // Measurements on a time axis: points spaced by date (a linear scale over epoch milliseconds; no
+  // date adapter needed). The ticks and every label come formatted from the server (the UI's date
+  // format, in the configured time zone): views/item.py _chart.
   function drawChart(canvas) {
     if (!window.Chart || Chart.getChart(canvas)) return;
     var source = document.getElementById(canvas.dataset.chartData);
     if (!source) return;
     var data = JSON.parse(source.textContent);
-    var labels = data.labels.length ? data.labels : [""];
-    var values = data.values;
-    if (labels.length < 2) {
-      // One point (or none): pad both sides so the baseline and target lines have a length.
-      labels = ["", labels[0], ""];
-      values = [null].concat(values, [null]);
-    }
-    var flat = function (value) { return labels.map(function () { return value; }); };
+    var tickLabels = {};
+    data.ticks.forEach(function (tick) { tickLabels[tick.value] = tick.label; });
+    var across = function (value) { return [{ x: data.min, y: value }, { x: data.max, y: value }]; };
     var datasets = [{
       label: data.name + (data.unit ? " (" + data.unit + ")" : ""),
-      data: values,
+      data: data.points,
       borderColor: styleColor("--tk-major", "#0d6efd"),
       backgroundColor: "rgba(13, 110, 253, .12)",
       fill: false,
-      tension: 0.25,
+      cubicInterpolationMode: "monotone", // no overshoot between unevenly spaced points
       pointRadius: 3,
     }];
     if (data.baseline !== null) {
-      datasets.push({ label: "Baseline", data: flat(data.baseline), borderColor: "#6c757d",
-        borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, fill: false });
+      datasets.push({ label: "Baseline", data: across(data.baseline), borderColor: "#6c757d",
+        borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, pointHitRadius: 0, fill: false });
     }
     if (data.target !== null) {
-      datasets.push({ label: "Target", data: flat(data.target), borderColor: styleColor("--tk-quick-win", "#198754"),
-        borderDash: [2, 3], borderWidth: 2, pointRadius: 0, fill: false });
+      datasets.push({ label: "Target", data: across(data.target), borderColor: styleColor("--tk-quick-win", "#198754"),
+        borderDash: [2, 3], borderWidth: 2, pointRadius: 0, pointHitRadius: 0, fill: false });
     }
     new Chart(canvas, {
       type: "line",
-      data: { labels: labels, datasets: datasets },
+      data: { datasets: datasets },
       options: {
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        interaction: { mode: "index", intersect: false },
-        plugins: { legend: { position: "bottom", labels: { boxWidth: 14, font: { size: 11 } } } },
-        scales: { x: { ticks: { font: { size: 10 }, maxRotation: 0, autoSkip: true } },
-                  y: { grace: "8%", ticks: { font: { size: 10 } } } },
+        parsing: false,
+        interaction: { mode: "nearest", intersect: false, axis: "x" },
+        plugins: {
+          legend: { position: "bottom", labels: { boxWidth: 14, font: { size: 11 } } },
+          tooltip: {
+            filter: function (item) { return item.datasetIndex === 0; },
+            callbacks: {
+              title: function (items) { return items.length ? data.labels[items[0].dataIndex] : ""; },
+              label: function (item) {
+                return data.name + ": " + data.values[item.dataIndex] + (data.unit ? " " + data.unit : "");
+              },
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: "linear",
+            min: data.min,
+            max: data.max,
+            afterBuildTicks: function (axis) {
+              axis.ticks = data.ticks.map(function (tick) { return { value: tick.value }; });
+            },
+            ticks: {
+              font: { size: 10 },
+              maxRotation: 0,
+              autoSkip: true,
+              callback: function (value) { return tickLabels[value] || ""; },
+            },
+          },
+          y: { grace: "8%", ticks: { font: { size: 10 } } },
+        },
       },
     });
   }

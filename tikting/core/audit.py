@@ -11,6 +11,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from tikting.lib import display
+
 from .middleware import current_request_id
 from .models import AuditEntry, StatusChange
 
@@ -20,7 +22,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return format(value.normalize(), "f")  # 3.2600 and 3.26 alike, 100 not 1E+2
+        return display.number(value)  # 3.2600 and 3.26 alike, 100 not 1E+2
     if isinstance(value, models.Model):
         return value.pk
     return value

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tikting.accounts.models import Role, User
+from tikting.lib import display
 
 from . import choices as C
 from . import services as S
@@ -174,7 +175,7 @@ class IndicatorForm(VersionedForm):
         initial = {name: getattr(indicator, name) for name in cls.SERVICE_FIELDS}
         for name in ("baseline_value", "target_value"):
             if initial[name] is not None:
-                initial[name] = initial[name].normalize()
+                initial[name] = display.number(initial[name])  # 40, not 4E+1
         initial["version"] = indicator.version
         return cls(initial=initial, **kwargs)
 

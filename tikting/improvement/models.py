@@ -13,6 +13,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from tikting.lib import display
+
 from . import choices as C
 from .querysets import ItemQuerySet
 
@@ -353,7 +355,7 @@ class Measurement(models.Model):
         indexes = [models.Index(fields=["indicator", "-measured_at"])]
 
     def __str__(self) -> str:
-        return f"{self.value.normalize()} at {self.measured_at:%Y-%m-%d}"
+        return f"{display.number(self.value)} at {display.when(self.measured_at, 'date')}"
 
 
 class Action(models.Model):

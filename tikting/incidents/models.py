@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from tikting.core.itsm import Channel, Priority, ci_fk, group_fk, service_fk, user_fk
 from tikting.core.models import SourcedRecord
+from tikting.lib.display import when
 
 __all__ = ["Incident", "Interaction", "IncidentActivity"]
 
@@ -173,4 +174,4 @@ class IncidentActivity(SourcedRecord):
         verbose_name_plural = "incident activities"
 
     def __str__(self) -> str:
-        return f"{self.activity_type} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.activity_type} at {when(self.at)}"

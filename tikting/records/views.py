@@ -20,12 +20,12 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import push_url
 
 from tikting.core.audit import history_for
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.lib import display as shown
 
 from . import forms as F
 from . import registry as R
@@ -33,6 +33,9 @@ from . import registry as R
 RELATED_ROWS = 10  # rows of each related list on a record page; the rest is a link to the list
 HISTORY_ROWS = 200
 META_FIELDS = ("source", "external_key", "created_at", "updated_at", "version")
+# When tikting stored and last changed the record: shown only when they say something the record's
+# own dates do not (an imported incident's are its opened and closed times, or the import's).
+STORED_AT = {"created_at": "Recorded in tikting", "updated_at": "Last changed in tikting"}
 # Related records worth listing on a record page even though they are not a kind of their own.
 EXTRA_RELATED = {"incidents.IncidentActivity"}
 
@@ -252,8 +255,11 @@ def _field_groups(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]
         "Origin": [],
     }
     model = kind.model
+    shown_times = _own_times(obj)
     for f in model._meta.concrete_fields:
         if f.primary_key or f.name == "raw":
+            continue
+        if f.name in STORED_AT and not _worth_showing(obj, f.name, shown_times):
             continue
         text = F.display(obj, f.name, limit=None)
         url = ""
@@ -269,7 +275,8 @@ def _field_groups(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]
             group = "Text"
         else:
             group = "Record"
-        groups[group].append({"label": F.label_of(model, f.name), "text": text, "url": url, "name": f.name})
+        label = STORED_AT.get(f.name) or F.label_of(model, f.name)
+        groups[group].append({"label": label, "text": text, "url": url, "name": f.name})
     for f in model._meta.many_to_many:
         related = list(getattr(obj, f.name).all()[:50])
         groups["Relations"].append(
@@ -286,6 +293,29 @@ def _field_groups(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]
         for title, fields in groups.items()
         if fields
     ]
+
+
+def _own_times(obj: models.Model) -> set[str]:
+    """The record's own dates and times (opened, resolved, due …) as the page shows them."""
+    return {
+        F.compact(value)
+        for f in obj._meta.concrete_fields
+        if isinstance(f, models.DateField) and f.name not in STORED_AT
+        for value in [getattr(obj, f.attname)]
+        if value is not None
+    }
+
+
+def _worth_showing(obj: models.Model, name: str, own_times: set[str]) -> bool:
+    """created_at / updated_at, unless the page already shows that time (an incident opened and
+    recorded at once) or, for updated_at, it is the time the record was stored."""
+    value = getattr(obj, name, None)
+    if value is None:
+        return False
+    text = F.compact(value)
+    if text in own_times:
+        return False
+    return not (name == "updated_at" and text == F.compact(getattr(obj, "created_at", None) or ""))
 
 
 def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
@@ -329,7 +359,13 @@ def _related(kind: R.RecordKind, obj: models.Model) -> list[dict[str, Any]]:
                 rows.append(
                     {
                         "key": "",
-                        "title": str(other),
+                        # its kind and note; the time is in its own column (not twice)
+                        "title": " · ".join(
+                            str(v)
+                            for v in (getattr(other, "activity_type", ""), getattr(other, "note", ""))
+                            if v
+                        )
+                        or str(other),
                         "url": "",
                         "date": F.compact(date) if date else "",
                         "status": "",
@@ -405,9 +441,10 @@ def _human(f: models.Field | None, value: Any, names: dict[Any, str]) -> Any:
         return {str(k): v for k, v in f.choices}.get(str(value), value)
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(f, models.DateTimeField) and isinstance(value, str):
-        parsed = parse_datetime(value)
-        return F.compact(parsed) if parsed else value
+    if isinstance(f, models.DateField):  # kept in the history as ISO text; datetimes too
+        return shown.when(value)
+    if isinstance(f, models.DecimalField):
+        return shown.number(value)
     return value
 
 

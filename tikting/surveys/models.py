@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from tikting.core.itsm import service_fk
 from tikting.core.models import SourcedRecord
+from tikting.lib.display import when
 
 __all__ = ["SurveyResponse"]
 
@@ -40,7 +41,7 @@ class SurveyResponse(SourcedRecord):
         ]
 
     def __str__(self) -> str:
-        return f"CSAT {self.score} at {self.responded_at:%Y-%m-%d}"
+        return f"CSAT {self.score} on {when(self.responded_at, 'date')}"
 
     def get_absolute_url(self) -> str:
         return reverse("records:detail", args=["survey", self.pk])

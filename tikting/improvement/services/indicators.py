@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from tikting.accounts.models import Actor
 from tikting.core import audit
+from tikting.lib import display
 
 from .. import choices as C
 from .. import permissions as P
@@ -129,8 +130,8 @@ def record_measurement(
         action="create",
         actor=actor,
         root=item,
-        changes={"value": [None, str(number)], "indicator": [None, indicator.name]},
-        message=f"Measured {indicator.name}: {number.normalize()}",
+        changes={"value": [None, display.number(number)], "indicator": [None, indicator.name]},
+        message=f"Measured {indicator.name}: {display.number(number)}",
     )
     _touch(item)
     if item.status == C.Status.CLOSED and item.sustainment in {C.Sustainment.HOLDING, C.Sustainment.SLIPPED}:

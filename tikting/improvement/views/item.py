@@ -4,8 +4,8 @@ the action views (item_actions.py) render again after a change or a refusal.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.decorators import login_required
@@ -23,6 +23,7 @@ from tikting.accounts.models import User
 from tikting.cmdb.models import Service
 from tikting.core.audit import history_for
 from tikting.core.itsm import Priority
+from tikting.lib import display
 from tikting.metrics.definitions import DEFINITIONS
 
 from .. import choices as C
@@ -136,14 +137,7 @@ def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[IndicatorRow]:
         indicator.chart_id = f"indicator-chart-{indicator.pk}"
         indicator.chart_data_id = f"indicator-chart-{indicator.pk}-data"
         indicator.measure_open = forms.get("open_form") == f"measure{indicator.pk}"
-        indicator.chart = {
-            "name": indicator.name,
-            "unit": indicator.unit,
-            "labels": [timezone.localtime(m.measured_at).strftime("%Y-%m-%d") for m in measurements],
-            "values": [float(m.value) for m in measurements],
-            "baseline": None if indicator.baseline_value is None else float(indicator.baseline_value),
-            "target": None if indicator.target_value is None else float(indicator.target_value),
-        }
+        indicator.chart = _chart(indicator, measurements)
         indicator.edit_form = forms.get("indicator_edit", {}).get(
             indicator.pk
         ) or F.IndicatorForm.for_indicator(indicator, prefix=f"ind{indicator.pk}")
@@ -157,6 +151,33 @@ def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[IndicatorRow]:
         indicator.binding = _binding(indicator)
         rows.append(indicator)
     return rows
+
+
+def _chart(indicator: Indicator, measurements: list[Measurement]) -> dict[str, Any]:
+    """The indicator chart's data (static/js/item.js): points placed by time on a linear axis of
+    epoch milliseconds, with the axis ticks and every label formatted here, in the configured time
+    zone and the UI's date format. One measurement gets a day either side so the lines show."""
+    times = [m.measured_at for m in measurements]
+    start = min(times) if times else timezone.now()
+    end = max(times) if times else start
+    if end - start < dt.timedelta(days=1):
+        start, end = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+
+    def ms(at: dt.datetime) -> int:
+        return round(at.timestamp() * 1000)
+
+    return {
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "points": [{"x": ms(m.measured_at), "y": float(m.value)} for m in measurements],
+        "labels": [display.when(m.measured_at) for m in measurements],
+        "values": [display.number(m.value) for m in measurements],
+        "min": ms(start),
+        "max": ms(end),
+        "ticks": [{"value": ms(at), "label": label} for at, label in display.time_ticks(start, end)],
+        "baseline": None if indicator.baseline_value is None else float(indicator.baseline_value),
+        "target": None if indicator.target_value is None else float(indicator.target_value),
+    }
 
 
 def _binding(indicator: Indicator) -> dict[str, Any] | None:
@@ -280,7 +301,9 @@ def _field_value(field, value: Any, users: dict[int, User], services: dict[int, 
         if model is Item:
             return items.get(value, f"item #{value}")
     if field.get_internal_type() == "DecimalField":
-        return str(Decimal(str(value)).normalize())
+        return display.number(value)
+    if field.get_internal_type() in {"DateField", "DateTimeField"}:  # ISO text in the history
+        return display.when(value)
     return str(value)
 
 
@@ -421,7 +444,7 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
             delta = S.measured_delta(item) if ctx["show_close"] else None
             ctx["close_form"] = F.CloseForm(
                 withdraw_only=withdraw_only,
-                initial={"version": item.version, "realised_delta": delta.normalize() if delta else delta},
+                initial={"version": item.version, "realised_delta": display.number(delta) or None},
             )
             ctx["follow_up_formset"] = F.FollowUpFormSet(prefix=F.FOLLOW_UP_PREFIX)
         ctx["withdraw_only"] = withdraw_only

@@ -24,6 +24,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.lib import display
 from tikting.metrics.definitions import DEFINITIONS
 
 from .. import choices as C
@@ -377,7 +378,7 @@ def indicator_bind(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> H
         return _refuse(request, item, forms, 409, conflict=str(exc))
     label = DEFINITIONS[bound.metric_key].label
     assert bound.baseline_value is not None  # bind_indicator computes it, or refuses
-    baseline = f"{bound.baseline_value.normalize()}{bound.unit and ' ' + bound.unit}"
+    baseline = f"{display.number(bound.baseline_value)}{bound.unit and ' ' + bound.unit}"
     return _respond(request, item, f"“{bound.name}” bound to {label}: baseline {baseline}.", "indicators")
 
 
@@ -399,7 +400,7 @@ def measurement_add(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> 
             note=form.cleaned_data["note"],
         ),
         lambda m: (
-            f"Measured {indicator.name}: {m.value.normalize()}{indicator.unit and ' ' + indicator.unit}."
+            f"Measured {indicator.name}: {display.number(m.value)}{indicator.unit and ' ' + indicator.unit}."
         ),
         "indicators",
     )

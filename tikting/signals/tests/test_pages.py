@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tikting.improvement import services as IS
 from tikting.improvement.models import Item
+from tikting.lib.display import when
 from tikting.signals import services as S
 from tikting.signals.models import Candidate, DetectorRun
 from tikting.signals.tests.fixtures import NAME, incident, proposal
@@ -95,7 +96,7 @@ def test_the_candidate_page_shows_the_evidence_figures_period_and_regrowth(cast)
     page = signed_in(cast.viewer).get(f"/signals/{candidate.pk}/").content.decode()
     assert f'href="/records/incident/{inc.pk}/"' in page and "INC77" in page
     assert "breaches" in page  # a figure
-    assert f"{candidate.period_start:%Y-%m-%d} to {candidate.period_end:%Y-%m-%d}" in page
+    assert f"{when(candidate.period_start, 'date')} to {when(candidate.period_end, 'date')}" in page
     assert "Many breaches; a rota change." in page
     assert "comes back only if it grows past <strong>6</strong>" in page
     S.dismiss_candidate(candidate, actor=cast.manager, reason="noise")

@@ -1,0 +1,26 @@
+"""Template filters every page uses (a builtin: no {% load %} needed; settings.TEMPLATES).
+
+- `{{ value|number }}`: a number as people write it (40, 2.5; never 4E+1 or 40.0000).
+- `{{ value|when }}`: a date, or a time in the configured time zone, in the one format of the UI
+  (settings.DATE_FORMAT / DATETIME_FORMAT); `{{ value|when:"date" }}`: only the day of a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from tikting.lib import display
+
+register = template.Library()
+
+
+@register.filter
+def number(value: Any) -> str:
+    return display.number(value)
+
+
+@register.filter(expects_localtime=False)
+def when(value: Any, part: str = "") -> str:
+    return display.when(value, part)
