@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from tikting.core.api import ISO_DATE
 from tikting.lib import display as shown
 
 from .registry import KINDS, RecordKind, _editable, kind_for, related_model
@@ -328,8 +329,30 @@ def list_queryset(kind: RecordKind) -> QuerySet:
 # --- Input from the API -------------------------------------------------------------------------
 
 
+def json_type_error(f: models.Field[Any, Any] | models.ForeignObjectRel, value: Any) -> str | None:
+    """Why a JSON value is not of the field's type (strict, as the other API bodies: 0 is not false,
+    "2" is not 2, a number is not a date), or None. null is left to the field's own rule."""
+    if value is None or f.is_relation:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(f, models.BooleanField):
+        return None if isinstance(value, bool) else "Give true or false."
+    if isinstance(f, models.IntegerField):
+        return None if number and isinstance(value, int) else "Give a whole number."
+    if isinstance(f, models.DecimalField | models.FloatField):
+        return None if number or isinstance(value, str) else "Give a number."
+    if isinstance(f, models.DateField):  # DateTimeField too
+        if isinstance(value, str) and ISO_DATE.match(value):
+            return None
+        return "Give the date as ISO 8601 text (2025-03-31, 2025-03-31T09:15:00Z); a number is not a date."
+    if isinstance(f, models.CharField | models.TextField):
+        return None if isinstance(value, str) else "Give text."
+    return None
+
+
 def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
     """An API body (ids for relations, ISO text for dates) as model values; errors name the field.
+    Each value must have its field's JSON type (json_type_error).
 
     Unknown fields are passed through: the service refuses them, naming them.
     """
@@ -341,6 +364,10 @@ def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
             f = model._meta.get_field(name)
         except Exception:  # noqa: BLE001 - FieldDoesNotExist: the service names it
             result[name] = value
+            continue
+        problem = json_type_error(f, value)
+        if problem:
+            errors[name] = problem
             continue
         if f.many_to_many:
             if not isinstance(value, list):
@@ -357,8 +384,8 @@ def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
             if value in (None, ""):
                 result[name] = None
                 continue
-            if isinstance(value, bool) or not str(value).isdigit():
-                errors[name] = "Give the id of the related record."
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[name] = "Give the id (a number) of the related record."
                 continue
             related = related_model(f)
             obj = related._default_manager.filter(pk=int(value)).first()
