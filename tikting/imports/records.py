@@ -40,6 +40,7 @@ from tikting.accounts.models import Actor
 from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
+from tikting.lib import untrusted
 from tikting.lib.tabular import FORMATS, ChunkedImport, FileFormatError, format_for, read_csv, read_json
 from tikting.lib.tabular import csv_cell as _csv_cell
 from tikting.records.registry import RecordKind, can_edit_records, get_kind, related_model
@@ -350,11 +351,13 @@ class _Importer(ChunkedImport):
                 return False
             raise ValidationError(f"'{value}' is not true or false.")
         if isinstance(field, models.JSONField):
-            if isinstance(value, str):
+            if isinstance(value, str):  # JSON text in a CSV cell: checked as JSON rows are
                 try:
-                    value = json.loads(value)
+                    value = untrusted.loads(value)
                 except json.JSONDecodeError as exc:
                     raise ValidationError(f"Not valid JSON: {exc.msg}.") from exc
+                except untrusted.UntrustedInputError as exc:
+                    raise ValidationError(str(exc)) from exc
             if not isinstance(value, dict):
                 raise ValidationError("Give a JSON object.")
             return value

@@ -100,3 +100,16 @@ def test_the_shared_reader_raises_for_file_errors_and_yields_row_errors():
     assert isinstance(rows[1][1], ValueError) and rows[2][1] == {"a": "5", "b": "6"}
     with pytest.raises(FileFormatError):
         list(read_json(io.StringIO("\n")))
+
+
+@pytest.mark.parametrize(
+    "cell,problem",
+    [('"' + "[" * 60_000 + '"', "nested too deeply"), ('"{""note"": ""a\\u0000b""}"', "U+0000")],
+)
+def test_json_text_in_a_csv_cell_is_checked_like_json(cell, problem):
+    # `raw` is JSON text in CSV: a NUL escaped in it, or nesting, would pass the cell checks.
+    text = "number,opened_at,raw\nINC1,2025-03-01,{}\nINC2,2025-03-01," + cell + "\n"
+    report = run(text)
+    [(line, field, message)] = errors(report)
+    assert (line, field) == (3, "raw") and problem in message
+    assert list(Incident.objects.values_list("number", flat=True)) == ["INC1"]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
 from tikting.core.audit import diff, plain, snapshot
+from tikting.lib import untrusted
 
 from .. import choices as C
 from ..models import Action, Indicator, Item, Measurement
@@ -318,11 +319,13 @@ class RowPlanner:
         value = raw[name]
         if value in (None, ""):
             return []
-        if isinstance(value, str):
+        if isinstance(value, str):  # JSON text in a CSV cell: checked as JSON rows are
             try:
-                value = json.loads(value)
+                value = untrusted.loads(value)
             except json.JSONDecodeError as exc:
                 raise RowInvalid({name: f"Not valid JSON: {exc.msg}."}) from exc
+            except untrusted.UntrustedInputError as exc:
+                raise RowInvalid({name: str(exc)}) from exc
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise RowInvalid({name: "Give a list of objects."})
         return value

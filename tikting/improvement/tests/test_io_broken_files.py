@@ -119,3 +119,15 @@ def test_a_utf16_file_over_the_api_says_so(cast):
     response = upload(cast, "items.csv", (HEADER + GOOD).encode("utf-16"))
     assert response.status_code == 422
     assert "UTF-16" in response.json()["detail"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "cell,problem",
+    [('"' + "[" * 60_000 + '"', "nested too deeply"), ('"[{""name"": ""a\\u0000b""}]"', "U+0000")],
+)
+def test_json_text_in_a_csv_cell_is_checked_like_json(cast, cell, problem):
+    # `indicators` is JSON text in CSV: a NUL escaped in it, or nesting, would pass the cell checks.
+    result = run(cast, "external_id,title,indicators\nA-1,Fine,\nA-2,Deep," + cell + "\n")
+    [(line, field, message)] = errors(result)
+    assert (line, field) == (3, "indicators") and problem in message
+    assert list(Item.objects.values_list("external_id", flat=True)) == ["A-1"]
