@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils import timezone
 
@@ -40,7 +41,10 @@ def make_cast() -> Cast:
         owner=make_user("olga", Role.OWNER, first_name="Olga", last_name="Owner"),
         other_owner=make_user("otto", Role.OWNER, first_name="Otto", last_name="Other"),
         manager=make_user("mia", Role.MANAGER, first_name="Mia", last_name="Manager"),
-        admin=make_user("ada", Role.ADMIN, first_name="Ada", last_name="Admin", is_staff=True),
+        # As `tikting createuser --role admin` and the demo make them: the Django admin site too.
+        admin=make_user(
+            "ada", Role.ADMIN, first_name="Ada", last_name="Admin", is_staff=True, is_superuser=True
+        ),
         email=Service.objects.create(name="E-mail", criticality=Service.Criticality.HIGH),
         network=Service.objects.create(name="Network", criticality=Service.Criticality.CRITICAL),
     )
@@ -95,6 +99,42 @@ def resolved_incident(number: str, service, opened: dt.datetime, hours: float, p
         resolved_at=opened + dt.timedelta(hours=hours),
         **extra,
     )
+
+
+def form_data(form) -> dict[str, Any]:
+    """What a browser posts back from `form` as rendered: each widget's value (and the hidden
+    initial value of the fields that carry one), unchecked boxes left out."""
+    from django import forms
+
+    def put(widget: forms.Widget, name: str, value: Any) -> None:
+        inner = getattr(widget, "widget", None)  # the admin's RelatedFieldWidgetWrapper
+        if isinstance(inner, forms.Widget):
+            widget = inner
+        if isinstance(widget, forms.CheckboxInput):
+            if value:
+                data[name] = "on"
+        elif isinstance(widget, forms.SelectMultiple):
+            data[name] = [str(getattr(v, "pk", v)) for v in value or []]
+        elif isinstance(widget, forms.MultiWidget):
+            parts = value if isinstance(value, list | tuple) else widget.decompress(value) or []
+            suffixes = getattr(widget, "widgets_names", [f"_{i}" for i in range(len(widget.widgets))])
+            for sub, suffix, part in zip(widget.widgets, suffixes, parts, strict=False):
+                put(sub, name + suffix, part)
+        else:
+            formatted = widget.format_value(value)
+            if isinstance(formatted, list):
+                formatted = formatted[0] if formatted else ""
+            if formatted is not None:
+                data[name] = str(formatted)
+
+    data: dict[str, Any] = {}
+    for name in form.fields:
+        bound = form[name]
+        if bound.field.show_hidden_initial:
+            hidden = bound.field.hidden_widget().format_value(bound.initial)
+            data[bound.html_initial_name] = "" if hidden is None else str(hidden)
+        put(bound.field.widget, bound.html_name, bound.value())
+    return data
 
 
 def noon(day: dt.date) -> dt.datetime:

@@ -46,7 +46,7 @@ def _items(request: HttpRequest):
 
 def _indicators_queryset():
     latest = Measurement.objects.filter(indicator=OuterRef("pk")).order_by("-measured_at", "-id")
-    return Indicator.objects.annotate(
+    return Indicator.objects.select_related("owner").annotate(
         latest_value=Subquery(
             latest.values("value")[:1], output_field=models.DecimalField(max_digits=16, decimal_places=4)
         ),

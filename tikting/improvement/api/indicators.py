@@ -8,7 +8,17 @@ from ninja.pagination import paginate
 from tikting.core.api import errors
 
 from .. import services as S
-from .common import Page, _actor, _aware, _get_indicator, _get_item, _indicators_queryset, lookups, router
+from .common import (
+    Page,
+    _actor,
+    _aware,
+    _get_indicator,
+    _get_item,
+    _indicators_queryset,
+    _resolve,
+    lookups,
+    router,
+)
 from .inputs import IndicatorBind, IndicatorCreate, IndicatorPatch, MeasurementIn
 from .schemas import Id, IndicatorOut, MeasurementOut
 
@@ -32,7 +42,7 @@ def list_indicators(request: HttpRequest, item_id: Id):
 )
 def add_indicator(request: HttpRequest, item_id: Id, payload: IndicatorCreate):
     item = _get_item(request, item_id)
-    indicator = S.add_indicator(item, actor=_actor(request), **payload.dict(exclude_unset=True))
+    indicator = S.add_indicator(item, actor=_actor(request), **_resolve(payload.dict(exclude_unset=True)))
     return Status(201, _indicators_queryset().get(pk=indicator.pk))
 
 
@@ -53,7 +63,7 @@ def update_indicator(request: HttpRequest, indicator_id: Id, payload: IndicatorP
     indicator = _get_indicator(request, indicator_id)
     data = payload.dict(exclude_unset=True)
     expected = data.pop("expected_version")
-    S.update_indicator(indicator, actor=_actor(request), expected_version=expected, **data)
+    S.update_indicator(indicator, actor=_actor(request), expected_version=expected, **_resolve(data))
     return _indicators_queryset().get(pk=indicator_id)
 
 

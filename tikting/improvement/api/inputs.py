@@ -136,6 +136,10 @@ class IndicatorFields(StrictBody):
     target_date: Date | None = None
     metric_key: str = ""
     metric_scope: dict[str, Any] = {}
+    owner: Id | None = Field(
+        None,
+        description="User id of who records its measurements besides the item's owner (contributor or above)",
+    )
 
 
 class IndicatorCreate(IndicatorFields):

@@ -130,6 +130,7 @@ class IndicatorOut(Schema):
     target_date: dt.date | None
     metric_key: str
     metric_scope: dict[str, Any]
+    owner: UserBrief | None = Field(None, description="Who records its measurements besides the item's owner")
     latest_value: DecimalText | None = None
     latest_measured_at: dt.datetime | None = None
     version: int

@@ -13,6 +13,7 @@ from django.utils import timezone
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
 from tikting.core.audit import diff, plain, snapshot
+from tikting.records.registry import KINDS, can_edit_records, create_record
 from tikting.lib import untrusted
 
 from .. import choices as C
@@ -71,6 +72,8 @@ class RowPlanner:
     def __init__(self, *, actor: User | None, create_services: bool) -> None:
         self.actor = actor
         self.create_services = create_services
+        # Services are reference data: only an administrator (or the system) creates them.
+        self.may_create_services = actor is None or can_edit_records(actor, KINDS["service"])
         self.now = timezone.now()
         self.services = dict(Service.objects.values_list("name", "id"))
         self.services_folded = {name.casefold(): pk for name, pk in self.services.items()}
@@ -282,12 +285,15 @@ class RowPlanner:
                 values["service_id"] = None
             else:
                 pk = self.services.get(name) or self.services_folded.get(name.casefold())
-                if pk is None and self.create_services and not errors:
-                    service = Service.objects.create(name=name[:120])
+                if pk is None and self.create_services and self.may_create_services and not errors:
+                    service = create_record("service", actor=self.actor, name=name[:120])
+                    assert isinstance(service, Service)
                     self.services[service.name] = service.pk
                     self.services_folded[service.name.casefold()] = service.pk
                     pk = service.pk
-                if pk is None:
+                if pk is None and self.create_services and not self.may_create_services:
+                    errors["service"] = f"No service '{name}': only an administrator creates services."
+                elif pk is None:
                     errors["service"] = f"No service '{name}' (use --create-services to create it)."
                 else:
                     values["service_id"] = pk

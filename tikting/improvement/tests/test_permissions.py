@@ -4,6 +4,7 @@ owner records its measurements, whatever their role above viewer (permissions.py
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -105,3 +106,22 @@ def test_an_indicators_owner_is_a_contributor_or_above(cast, item):
     cast.other_owner.is_active = False
     cast.other_owner.save()
     assert not P.can_measure(cast.other_owner, indicator)
+
+
+def test_an_import_creates_services_for_an_administrator_only(cast):
+    """Services are reference data (docs/permissions.md): a manager's import that names an unknown
+    service fails that row, naming it, even with create_services; an administrator's creates it,
+    in the history."""
+    from tikting.cmdb.models import Service
+    from tikting.core.models import AuditEntry
+    from tikting.improvement import io as IO
+
+    rows = "external_id,title,service\nS-1,Mainframe batch,Mainframe\n"
+    result = IO.import_items(io.StringIO(rows), actor=cast.manager, create_services=True)
+    assert result.failed == 1
+    assert "only an administrator creates services" in str(result.errors[0])
+    assert not Service.objects.filter(name="Mainframe").exists()
+    result = IO.import_items(io.StringIO(rows), actor=cast.admin, create_services=True)
+    assert result.failed == 0
+    service = Service.objects.get(name="Mainframe")
+    assert AuditEntry.objects.filter(object_id=str(service.pk), action="create", actor=cast.admin).exists()

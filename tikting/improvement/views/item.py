@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         chart_id: str
         chart_data_id: str
         measure_open: bool
+        can_measure: bool
         chart: dict[str, Any]
         edit_form: forms.Form
         conflict: dict[str, Any] | None
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
 
         overdue: bool
         toggle_form: forms.Form | None
+        can_update: bool
 
 
 # --- Loading ----------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ def _item_queryset():
     ).prefetch_related(
         Prefetch(
             "indicators",
-            queryset=Indicator.objects.prefetch_related(
+            queryset=Indicator.objects.select_related("owner").prefetch_related(
                 Prefetch("measurements", queryset=Measurement.objects.order_by("measured_at", "id"))
             ),
         ),
@@ -118,7 +120,7 @@ def _get_item(request: HtmxHttpRequest, pk: int, *, full: bool = False) -> Item:
 # --- The page ---------------------------------------------------------------------------------
 
 
-def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[IndicatorRow]:
+def _indicator_rows(item: Item, forms: dict[str, Any], *, can_drive: bool, user: Any) -> list[IndicatorRow]:
     rows = []
     # Primary indicators (what success is measured by) before impacted ones (side effects).
     ordered = sorted(item.indicators.all(), key=lambda i: (i.role != C.IndicatorRole.PRIMARY, i.pk))
@@ -137,6 +139,8 @@ def _indicator_rows(item: Item, forms: dict[str, Any]) -> list[IndicatorRow]:
         indicator.chart_id = f"indicator-chart-{indicator.pk}"
         indicator.chart_data_id = f"indicator-chart-{indicator.pk}-data"
         indicator.measure_open = forms.get("open_form") == f"measure{indicator.pk}"
+        # The item's driver, or the one named to measure it (permissions.can_measure).
+        indicator.can_measure = can_drive or P.can_measure(user, indicator)
         indicator.chart = _chart(indicator, measurements)
         indicator.edit_form = forms.get("indicator_edit", {}).get(
             indicator.pk
@@ -397,6 +401,8 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
     for action in actions:
         action.overdue = action.is_overdue(today)
         action.toggle_form = forms.get("action_toggle", {}).get(action.pk)
+        # The item's driver, or the action's own owner (permissions.can_update_action).
+        action.can_update = can_drive or P.can_update_action(user, action)
     readiness_gaps = set(item.readiness_gaps()) if item.is_active else set()
     ctx: dict[str, Any] = {
         "item": item,
@@ -411,7 +417,7 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
         "readiness": [
             {"key": key, "label": C.GAP_MESSAGES[key], "ok": key not in readiness_gaps} for key in READINESS
         ],
-        "indicators": _indicator_rows(item, forms),
+        "indicators": _indicator_rows(item, forms, can_drive=can_drive, user=user),
         "actions": actions,
         "open_actions": sum(1 for a in actions if not a.done),
         "source_links": _source_links(item),

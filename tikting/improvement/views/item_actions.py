@@ -382,9 +382,12 @@ def indicator_bind(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> H
     return _respond(request, item, f"“{bound.name}” bound to {label}: baseline {baseline}.", "indicators")
 
 
-@item_action(P.can_drive, "record measurements of")
+@item_action(lambda user, item: P.can_view(user), "record measurements of")
 def measurement_add(request: HtmxHttpRequest, item: Item, indicator_pk: int) -> HttpResponse:
-    indicator = get_object_or_404(Indicator, pk=indicator_pk, item=item)
+    """The item's driver, or the indicator's owner whatever their role above viewer."""
+    indicator = get_object_or_404(Indicator.objects.select_related("item"), pk=indicator_pk, item=item)
+    if not P.can_measure(request.user, indicator):
+        return _forbidden(request, f"You may not record measurements of {indicator.name} ({item.ref}).")
     form = F.MeasurementForm(request.POST, prefix=f"m{indicator.pk}")
     forms = {"measure": {indicator.pk: form}, "open_form": f"measure{indicator.pk}"}
     return _run(
@@ -421,9 +424,12 @@ def action_add(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     )
 
 
-@item_action(P.can_drive, "change actions of")
+@item_action(lambda user, item: P.can_view(user), "change actions of")
 def action_toggle(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
+    """The item's driver, or the action's owner whatever their role above viewer."""
     action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
+    if not P.can_update_action(request.user, action):
+        return _forbidden(request, f"You may not change the action “{action.title}” of {item.ref}.")
     form = F.ActionToggleForm(request.POST)
     forms = {"action_toggle": {action.pk: form}}
     return _run(

@@ -9,7 +9,6 @@ import datetime as dt
 import re
 
 import pytest
-from django import forms
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLResolver, include, path
@@ -22,6 +21,7 @@ from tikting.improvement.models import Item, SourceLink
 from tikting.incidents.models import Incident
 from tikting.problems.models import Problem
 from tikting.records import registry as R
+from tikting.test import form_data
 from tikting.urls import urlpatterns as project_urlpatterns
 
 urlpatterns = [
@@ -151,25 +151,7 @@ class TestPermissions:
 
 def _form_data(response) -> dict:
     """What a browser would post back from a rendered form: each widget's value as rendered."""
-    form = response.context["form"]
-    data: dict = {}
-    for name in form.fields:
-        bound = form[name]
-        widget = bound.field.widget
-        value = bound.value()
-        if isinstance(widget, forms.CheckboxInput):
-            if value:
-                data[name] = "on"
-            continue
-        if isinstance(widget, forms.SelectMultiple):
-            data[name] = [str(v) for v in value or []]
-            continue
-        formatted = widget.format_value(value)
-        if isinstance(formatted, list):
-            formatted = formatted[0] if formatted else ""
-        if formatted is not None:
-            data[name] = str(formatted)
-    return data
+    return form_data(response.context["form"])
 
 
 # --- Lists --------------------------------------------------------------------------------------

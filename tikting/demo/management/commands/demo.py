@@ -826,6 +826,7 @@ class Builder:
                 role="impacted",
                 baseline_value="4.1",
                 target_value="4.1",
+                owner=u["contributor"],  # the service desk takes this measure
             )
             tl.step("indicator")
             self.counts["indicators"] += 1
