@@ -17,22 +17,39 @@ module has no id for fails the test, and an unprotected view fails the assertion
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+import json
+import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
-from tikting.accounts.models import ApiToken
+from tikting.accounts.models import ApiToken, User
 from tikting.core.models import AuditEntry
 from tikting.governance import services as GS
-from tikting.improvement.models import Comment, Item
+from tikting.improvement import services as S
+from tikting.improvement.models import Action, Comment, Indicator, Item
 from tikting.jobs import services as JS
+from tikting.records import registry as R
 from tikting.records.registry import create_record
 from tikting.signals import services as SS
 from tikting.signals.models import Candidate
-from tikting.test import ready_item
+from tikting.test import Cast, form_data, noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -213,3 +230,1171 @@ def test_no_html_view_is_csrf_exempt():
         if not _is_api(route) and getattr(callback, "csrf_exempt", False)
     ]
     assert exempt == []
+
+
+# === The role table ===============================================================================
+# Every write a person can make, in the UI, the API and the command line, and who may make it: the
+# one place the expected answers are written. docs/permissions.md shows this table (generated from
+# it by `python -m tests.integration.test_permissions_matrix`, checked by test_the_doc_is_the_table).
+#
+# The world the table is played in (the `World` below, also described in the doc):
+# - "owner" owns the item in question (Olga); "other owner" has the owner role but not this item;
+# - "contributor" submitted the item, and is named on one of its actions and one of its indicators;
+# - an allowed write must succeed (2xx, or a redirect that is not to a login page) and leave a
+#   trace (an audit row, or the user it created); a refused one is answered 403 (or the `refused`
+#   answer of the row), changes nothing, and anonymous callers are sent to sign in (UI, 302) or
+#   answered 401 (API).
+
+ROLES = ("viewer", "contributor", "owner", "other_owner", "manager", "admin", "anonymous")
+ROLE_HEADINGS = ("Viewer", "Contributor", "Owner", "Other owner", "Manager", "Admin", "Anonymous")
+
+SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+CONTRIBUTORS = SIGNED_IN - {"viewer"}
+ITEM_OWNER = frozenset({"owner", "manager", "admin"})
+MANAGERS = frozenset({"manager", "admin"})
+ADMINS = frozenset({"admin"})
+NOBODY: frozenset[str] = frozenset()
+
+# The record kinds by who writes them (tikting/records/registry.py, RecordKind.access).
+OPERATIONAL_KINDS = ("incident", "interaction", "problem", "change", "request", "article")
+FINDING_KINDS = ("audit-finding",)
+REFERENCE_KINDS = ("sla", "service", "group", "catalog-item", "ci", "survey")
+
+NOW = "2026-11-20T10:00"
+TODAY = dt.date(2026, 11, 20)
+# The fields a new record of each kind needs (the API's JSON; the same values in forms and CSV).
+NEW_RECORD = {
+    "incident": {"number": "INC-NEW", "opened_at": NOW},
+    "interaction": {"number": "IMS-NEW", "opened_at": NOW},
+    "problem": {"number": "PRB-NEW", "title": "Mail queue stalls", "opened_at": NOW},
+    "change": {"number": "CHG-NEW", "opened_at": NOW},
+    "request": {"number": "REQ-NEW", "opened_at": NOW},
+    "article": {"number": "KB-NEW"},
+    "audit-finding": {"number": "AF-NEW", "title": "Unowned servers", "found_at": "2026-11-20"},
+    "sla": {"name": "P3 new", "priority": 3, "resolution_minutes": 480},
+    "service": {"name": "Fax"},
+    "group": {"name": "Night shift"},
+    "catalog-item": {"name": "New laptop"},
+    "ci": {"name": "srv-new-01"},
+    "survey": {"score": 4, "responded_at": NOW},
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: `path` is formatted with the world's ids (Ctx); `body(ctx)` gives the form
+    fields (UI) or the JSON (API); `multipart` sends the API body as a form with files."""
+
+    method: str
+    path: str
+    body: Callable[[Ctx], Any] | None = None
+    multipart: bool = False
+
+    def shown(self) -> str:
+        path = re.sub(r"{(\w+)}", r"<\1>", self.path)
+        return f"{self.method} {path}"
+
+
+@dataclass(frozen=True)
+class Write:
+    area: str
+    what: str
+    allowed: frozenset[str]
+    ui: Call | None = None
+    api: Call | None = None
+    # The command line: the arguments of `call_command`, run as `--as <user>`.
+    cli: Callable[[Ctx], list[str]] | None = None
+    kinds: tuple[str, ...] = ()  # record rows: played once per kind
+    refused: int | str = 403  # the answer to a signed-in user who may not ("admin-login": the admin site)
+    trace: Callable[[], Any] | None = None  # what an allowed write changes (default: the audit rows)
+    button: str = ""  # the page (a path) that offers the UI call to those allowed, and only to them
+
+    @property
+    def key(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", f"{self.area} {self.what}".lower()).strip("-")
+
+
+def ui(path: str, body: Callable[[Ctx], Any] | None = None) -> Call:
+    return Call("POST", path, body)
+
+
+def api(method: str, path: str, body: Callable[[Ctx], Any] | None = None, multipart: bool = False) -> Call:
+    return Call(method, path, body, multipart)
+
+
+def _item_form(ctx: Ctx, item_attr: str, **changes: Any) -> dict[str, Any]:
+    from tikting.improvement.forms import ItemForm, initial_for
+
+    item = ctx.fresh(item_attr)
+    data = form_data(ItemForm(initial=initial_for(item), can_manage=True, track_changes=True))
+    return {**data, **changes}
+
+
+def _indicator_form(ctx: Ctx, attr: str, **changes: Any) -> dict[str, Any]:
+    from tikting.improvement.item_forms import IndicatorForm
+
+    indicator = ctx.fresh(attr)
+    data = form_data(IndicatorForm.for_indicator(indicator, prefix=f"ind{indicator.pk}"))
+    return {**data, **{f"ind{indicator.pk}-{k}": v for k, v in changes.items()}}
+
+
+def _bind_form(ctx: Ctx) -> dict[str, Any]:
+    indicator = ctx.fresh("indicator")
+    today = timezone.localdate()
+    p = f"bind{indicator.pk}"
+    return {
+        f"{p}-metric_key": "mttr",
+        f"{p}-window_start": str(today - dt.timedelta(days=60)),
+        f"{p}-window_end": str(today),
+        f"{p}-version": str(indicator.version),
+    }
+
+
+def _record_form(ctx: Ctx, edit: bool) -> dict[str, Any]:
+    from tikting.records.forms import record_form_class
+
+    kind = R.get_kind(ctx.kind)
+    form_class = record_form_class(kind)
+    if edit:
+        obj = ctx.fresh("record")
+        data = form_data(form_class(instance=obj))
+        name = _text_field(ctx.kind)
+        data[name] = f"{getattr(obj, name)} (edited)"
+        return data
+    data = form_data(form_class())
+    return {**data, **{k: str(v) for k, v in NEW_RECORD[ctx.kind].items()}}
+
+
+def _text_field(slug: str) -> str:
+    """A text field of the kind that an edit changes."""
+    from tikting.records.forms import form_fields
+
+    names = form_fields(R.get_kind(slug))
+    preferred = ("description", "short_description", "title", "comment", "category", "name", "number")
+    return next(n for n in preferred if n in names)
+
+
+def _record_patch(ctx: Ctx) -> dict[str, Any]:
+    obj = ctx.fresh("record")
+    name = _text_field(ctx.kind)
+    body: dict[str, Any] = {name: f"{getattr(obj, name)} (edited)"}
+    if hasattr(obj, "version"):
+        body["expected_version"] = obj.version
+    return body
+
+
+def _records_csv(ctx: Ctx) -> list[str]:
+    path = ctx.w.tmp / f"{ctx.kind}.csv"
+    row = NEW_RECORD[ctx.kind]
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(row)
+        writer.writerow(row.values())
+    return ["import", ctx.kind, str(path), "--no-progress"]
+
+
+def _register_csv(ctx: Ctx) -> Path:
+    path = ctx.w.tmp / "register.csv"
+    path.write_text("external_id,title,practice\nMX-1,Imported: shorten change approvals,change\n")
+    return path
+
+
+def _open_ids(ctx: Ctx) -> list[int]:
+    """The open backlog, the world's items made first."""
+    assert ctx.w.item and ctx.w.new_item
+    return list(Item.objects.open().order_by("pk").values_list("pk", flat=True))
+
+
+def _close_form(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "outcome": "successful",
+        "benefit_category": "time_saved",
+        "realised_delta": "",
+        "lessons": "Runbooks first",
+        "version": ctx.fresh("momentum").version,
+        "follow_ups-TOTAL_FORMS": "0",
+        "follow_ups-INITIAL_FORMS": "0",
+        "follow_ups-MIN_NUM_FORMS": "0",
+        "follow_ups-MAX_NUM_FORMS": "10",
+    }
+
+
+def _new_user() -> dict[str, str]:
+    secret = "Tikting-matrix-2026!"
+    return {"username": "newcomer", "password1": secret, "password2": secret, "usable_password": "true"}
+
+
+def _users() -> int:
+    return User.objects.count()
+
+
+WRITES: tuple[Write, ...] = (
+    # --- The register ---
+    Write(
+        "Register",
+        "Submit an item",
+        CONTRIBUTORS,
+        ui=ui(
+            "/register/submit/", lambda c: {**form_data(_submit_form()), "title": "Faster password resets"}
+        ),
+        api=api("POST", "/api/items", lambda c: {"title": "Faster password resets"}),
+        button="/register/",
+    ),
+    Write(
+        "Register",
+        "Create an item with an owner or a rank",
+        MANAGERS,
+        ui=ui("/register/new/", lambda c: {**form_data(_full_form()), "title": "Patch faster", "rank": "1"}),
+        api=api("POST", "/api/items", lambda c: {"title": "Patch faster", "owner": c.w.cast.owner.pk}),
+    ),
+    Write(
+        "Register",
+        "Edit an item",
+        ITEM_OWNER,
+        ui=ui("/register/{item}/edit/", lambda c: _item_form(c, "item", title="Cut e-mail MTTR by half")),
+        api=api(
+            "PATCH",
+            "/api/items/{item}",
+            lambda c: {"title": "Cut e-mail MTTR by half", "expected_version": c.fresh("item").version},
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Edit a new item (the contributor submitted it)",
+        frozenset({"contributor", "manager", "admin"}),
+        ui=ui(
+            "/register/{new_item}/edit/", lambda c: _item_form(c, "new_item", title="Password resets: 1 day")
+        ),
+        api=api(
+            "PATCH",
+            "/api/items/{new_item}",
+            lambda c: {"title": "Password resets: 1 day", "expected_version": c.fresh("new_item").version},
+        ),
+        button="/register/{new_item}/",
+    ),
+    Write(
+        "Register",
+        "Assess a new item",
+        MANAGERS,
+        ui=ui(
+            "/register/{new_item}/assess/",
+            lambda c: {
+                "decision": "accept",
+                "owner": c.w.cast.owner.pk,
+                "version": c.fresh("new_item").version,
+            },
+        ),
+        api=api(
+            "POST",
+            "/api/items/{new_item}/assess",
+            lambda c: {"decision": "accept", "owner": c.w.cast.owner.pk},
+        ),
+        button="/register/{new_item}/",
+    ),
+    Write(
+        "Register",
+        "Move an item a step",
+        ITEM_OWNER,
+        ui=ui("/register/{item}/transition/", lambda c: {"to": "action", "version": c.fresh("item").version}),
+        api=api("POST", "/api/items/{item}/transition", lambda c: {"to": "action"}),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Block or unblock an item",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/blocker/",
+            lambda c: {
+                "blocked": "on",
+                "blocker": "Waiting for the vendor",
+                "version": c.fresh("item").version,
+            },
+        ),
+        api=api(
+            "POST",
+            "/api/items/{item}/block",
+            lambda c: {"blocked": True, "blocker": "Waiting for the vendor"},
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Escalate a blocker",
+        ITEM_OWNER,
+        ui=ui("/register/{item}/escalate/", lambda c: {"note": "We need the vendor's answer"}),
+        api=api("POST", "/api/items/{item}/escalate", lambda c: {"note": "We need the vendor's answer"}),
+    ),
+    Write(
+        "Register",
+        "Evaluate an item (step 6)",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{evaluating}/evaluate/",
+            lambda c: {"note": "On target", "version": c.fresh("evaluating").version},
+        ),
+        api=api("POST", "/api/items/{evaluating}/evaluate", lambda c: {"note": "On target"}),
+        button="/register/{evaluating}/",
+    ),
+    Write(
+        "Register",
+        "Close an item (step 7)",
+        ITEM_OWNER,
+        ui=ui("/register/{momentum}/close/", _close_form),
+        api=api(
+            "POST",
+            "/api/items/{momentum}/close",
+            lambda c: {
+                "outcome": "successful",
+                "benefit_category": "time_saved",
+                "lessons": "Runbooks first",
+            },
+        ),
+        button="/register/{momentum}/",
+    ),
+    Write(
+        "Register",
+        "Reopen a rejected item",
+        MANAGERS,
+        ui=ui("/register/{rejected}/reopen/", lambda c: {"reason": "The vendor changed its terms"}),
+        api=api("POST", "/api/items/{rejected}/reopen", lambda c: {"reason": "The vendor changed its terms"}),
+        button="/register/{rejected}/",
+    ),
+    Write(
+        "Register",
+        "Comment on an item",
+        CONTRIBUTORS,
+        ui=ui("/register/{item}/comments/", lambda c: {"body": "The desk sees this daily"}),
+        api=api("POST", "/api/items/{item}/comments", lambda c: {"body": "The desk sees this daily"}),
+        button="/register/{item}/",
+        trace=lambda: Comment.objects.count(),  # a journal entry, on the item's timeline
+    ),
+    Write(
+        "Register",
+        "Rank the backlog",
+        MANAGERS,
+        ui=ui("/register/rank/", lambda c: {"ids": [str(pk) for pk in reversed(_open_ids(c))], "page": "1"}),
+        api=api("POST", "/api/items/rank", lambda c: {"ids": list(reversed(_open_ids(c)))}),
+    ),
+    Write(
+        "Register",
+        "Import items",
+        MANAGERS,
+        api=api(
+            "POST",
+            "/api/items/import",
+            lambda c: {"file": SimpleUploadedFile("register.csv", _register_csv(c).read_bytes())},
+            multipart=True,
+        ),
+        cli=lambda c: ["register", "import", str(_register_csv(c)), "--no-progress"],
+    ),
+    # --- Indicators, measurements and actions of the item ---
+    Write(
+        "Register",
+        "Add an indicator",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/indicators/add/",
+            lambda c: {
+                "ind-new-name": "Reopen rate",
+                "ind-new-direction": "lower",
+                "ind-new-role": "impacted",
+            },
+        ),
+        api=api(
+            "POST", "/api/items/{item}/indicators", lambda c: {"name": "Reopen rate", "role": "impacted"}
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Edit an indicator, name who measures it",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/indicators/{indicator}/edit/",
+            lambda c: _indicator_form(c, "indicator", owner=c.w.cast.contributor.pk),
+        ),
+        api=api(
+            "PATCH",
+            "/api/indicators/{indicator}",
+            lambda c: {"owner": c.w.cast.contributor.pk, "expected_version": c.fresh("indicator").version},
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Bind an indicator to a metric",
+        ITEM_OWNER,
+        ui=ui("/register/{item}/indicators/{indicator}/bind/", _bind_form),
+        api=api(
+            "POST",
+            "/api/indicators/{indicator}/bind",
+            lambda c: {
+                "metric_key": "mttr",
+                "window_start": str(timezone.localdate() - dt.timedelta(days=60)),
+                "window_end": str(timezone.localdate()),
+                "expected_version": c.fresh("indicator").version,
+            },
+        ),
+        button="/register/{item}/",
+    ),
+    Write("Register", "Remove an indicator", ITEM_OWNER, api=api("DELETE", "/api/indicators/{indicator}")),
+    Write(
+        "Register",
+        "Record a measurement (an indicator nobody is named to measure)",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/indicators/{indicator}/measure/", lambda c: {f"m{c.id('indicator')}-value": "8"}
+        ),
+        api=api("POST", "/api/indicators/{indicator}/measurements", lambda c: {"value": "8"}),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Record a measurement (the indicator the contributor measures)",
+        ITEM_OWNER | {"contributor"},
+        ui=ui(
+            "/register/{item}/indicators/{measured}/measure/", lambda c: {f"m{c.id('measured')}-value": "70"}
+        ),
+        api=api("POST", "/api/indicators/{measured}/measurements", lambda c: {"value": "70"}),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Plan an action",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/actions/add/",
+            lambda c: {
+                "action-title": "Tune the alerts",
+                "action-owner": c.w.cast.contributor.pk,
+                "action-due_date": str(timezone.localdate() + dt.timedelta(days=20)),
+            },
+        ),
+        api=api("POST", "/api/items/{item}/actions", lambda c: {"title": "Tune the alerts"}),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Update or complete an action (given to the contributor)",
+        ITEM_OWNER | {"contributor"},
+        ui=ui(
+            "/register/{item}/actions/{given}/toggle/",
+            lambda c: {"done": "on", "version": c.fresh("given").version},
+        ),
+        api=api(
+            "PATCH",
+            "/api/actions/{given}",
+            lambda c: {
+                "done": True,
+                "due_date": str(timezone.localdate() + dt.timedelta(days=9)),
+                "expected_version": c.fresh("given").version,
+            },
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Update or complete an action (given to the item's owner)",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{item}/actions/{action}/toggle/",
+            lambda c: {"done": "on", "version": c.fresh("action").version},
+        ),
+        api=api(
+            "PATCH",
+            "/api/actions/{action}",
+            lambda c: {"done": True, "expected_version": c.fresh("action").version},
+        ),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Register",
+        "Hand an action over to someone else",
+        ITEM_OWNER,
+        api=api(
+            "PATCH",
+            "/api/actions/{given}",
+            lambda c: {"owner": c.w.cast.other_owner.pk, "expected_version": c.fresh("given").version},
+        ),
+    ),
+    Write(
+        "Register",
+        "Remove an action",
+        ITEM_OWNER,
+        ui=ui("/register/{item}/actions/{given}/remove/"),
+        api=api("DELETE", "/api/actions/{given}"),
+        button="/register/{item}/",
+    ),
+    # --- ITSM records, by who writes them ---
+    *(
+        Write(
+            "Records",
+            f"{verb} {label} ({', '.join(kinds)})",
+            allowed,
+            kinds=kinds,
+            **calls,
+        )
+        for label, kinds, write, delete in (
+            ("operational records", OPERATIONAL_KINDS, CONTRIBUTORS, MANAGERS),
+            ("audit findings", FINDING_KINDS, MANAGERS, MANAGERS),
+            ("reference data", REFERENCE_KINDS, ADMINS, ADMINS),
+        )
+        for verb, allowed, calls in (
+            (
+                "Create or import",
+                write,
+                {
+                    "ui": ui("/records/{kind}/new/", lambda c: _record_form(c, edit=False)),
+                    "api": api("POST", "/api/records/{kind}", lambda c: NEW_RECORD[c.kind]),
+                    "cli": _records_csv,
+                    "button": "/records/{kind}/",
+                },
+            ),
+            (
+                "Edit",
+                write,
+                {
+                    "ui": ui("/records/{kind}/{record}/edit/", lambda c: _record_form(c, edit=True)),
+                    "api": api("PATCH", "/api/records/{kind}/{record}", _record_patch),
+                    "button": "/records/{kind}/{record}/",
+                },
+            ),
+            (
+                "Delete",
+                delete,
+                {
+                    "ui": ui("/records/{kind}/{victim}/delete/"),
+                    "api": api("DELETE", "/api/records/{kind}/{victim}"),
+                    "button": "/records/{kind}/{victim}/",
+                },
+            ),
+        )
+    ),
+    # --- Reviews and minutes ---
+    Write(
+        "Reviews",
+        "Plan a review",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/",
+            lambda c: {"title": "Extra review", "scheduled_for": "", "chair": "", "notes": ""},
+        ),
+        api=api("POST", "/api/governance/reviews", lambda c: {"title": "Extra review"}),
+        button="/governance/reviews/",
+    ),
+    Write(
+        "Reviews",
+        "Edit a review",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/",
+            lambda c: {
+                "title": "Monthly review (moved)",
+                "scheduled_for": str(timezone.localdate()),
+                "chair": "",
+                "notes": "",
+            },
+        ),
+        button="/governance/reviews/{review}/",
+    ),
+    Write(
+        "Reviews",
+        "Hold a review",
+        MANAGERS,
+        ui=ui("/governance/reviews/{review}/hold/"),
+        button="/governance/reviews/{review}/",
+    ),
+    Write(
+        "Reviews",
+        "Record a minute",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/minutes/",
+            lambda c: {"item": c.id("item"), "kind": "note", "text": "Discussed"},
+        ),
+        api=api(
+            "POST",
+            "/api/governance/reviews/{review}/minutes",
+            lambda c: {"item_id": c.id("item"), "kind": "note", "text": "Discussed"},
+        ),
+    ),
+    # --- The intake queue (signals) and the jobs ---
+    Write(
+        "Intake",
+        "Give staff feedback",
+        SIGNED_IN,
+        ui=ui("/signals/feedback/", lambda c: {"title": "The portal times out", "description": ""}),
+        api=api("POST", "/api/feedback", lambda c: {"title": "The portal times out"}),
+    ),
+    Write(
+        "Intake",
+        "Submit a post-incident review finding",
+        CONTRIBUTORS,
+        ui=ui(
+            "/signals/findings/post-incident-review/",
+            lambda c: {"title": "Paging failed at night", "record": f"incident:{c.id('incident')}"},
+        ),
+        api=api(
+            "POST",
+            "/api/signals/findings",
+            lambda c: {
+                "channel": "post_incident_review",
+                "title": "Paging failed at night",
+                "record_kind": "incident",
+                "record_id": c.id("incident"),
+            },
+        ),
+    ),
+    Write(
+        "Intake",
+        "Submit an audit finding to the queue",
+        CONTRIBUTORS,
+        ui=ui(
+            "/signals/findings/audit/",
+            lambda c: {"title": "Servers without owner", "record": f"audit-finding:{c.id('finding')}"},
+        ),
+        api=api(
+            "POST",
+            "/api/signals/findings",
+            lambda c: {
+                "channel": "audit_finding",
+                "title": "Servers without owner",
+                "record_kind": "audit-finding",
+                "record_id": c.id("finding"),
+            },
+        ),
+    ),
+    Write(
+        "Intake",
+        "Accept a candidate into the register",
+        MANAGERS,
+        ui=ui(
+            "/signals/{candidate}/accept/",
+            lambda c: {"title": "Portal time-outs", "practice": "service_desk", "impact": "3", "effort": "2"},
+        ),
+        api=api("POST", "/api/signals/candidates/{candidate}/triage", lambda c: {"action": "accept"}),
+        button="/signals/{candidate}/",
+    ),
+    Write(
+        "Intake",
+        "Merge a candidate into an item",
+        MANAGERS,
+        ui=ui("/signals/{candidate}/merge/", lambda c: {"item": c.fresh("item").ref, "reason": "Same cause"}),
+        api=api(
+            "POST",
+            "/api/signals/candidates/{candidate}/triage",
+            lambda c: {"action": "merge", "item_id": c.id("item")},
+        ),
+        button="/signals/{candidate}/",
+    ),
+    Write(
+        "Intake",
+        "Defer a candidate",
+        MANAGERS,
+        ui=ui(
+            "/signals/{candidate}/defer/",
+            lambda c: {"until": str(timezone.localdate() + dt.timedelta(days=30))},
+        ),
+        api=api(
+            "POST",
+            "/api/signals/candidates/{candidate}/triage",
+            lambda c: {"action": "defer", "until": str(timezone.localdate() + dt.timedelta(days=30))},
+        ),
+        button="/signals/{candidate}/",
+    ),
+    Write(
+        "Intake",
+        "Dismiss a candidate",
+        MANAGERS,
+        ui=ui("/signals/{candidate}/dismiss/", lambda c: {"reason": "Known and accepted"}),
+        api=api(
+            "POST",
+            "/api/signals/candidates/{candidate}/triage",
+            lambda c: {"action": "dismiss", "reason": "Known and accepted"},
+        ),
+        button="/signals/{candidate}/",
+    ),
+    Write(
+        "Intake",
+        "Triage candidates in bulk",
+        MANAGERS,
+        ui=ui(
+            "/signals/bulk/",
+            lambda c: {"ids": [str(c.id("candidate"))], "action": "dismiss", "reason": "Noise"},
+        ),
+        api=api(
+            "POST",
+            "/api/signals/candidates/triage",
+            lambda c: {"ids": [c.id("candidate")], "action": "dismiss", "reason": "Noise"},
+        ),
+    ),
+    Write("Intake", "Run the detectors now", MANAGERS, api=api("POST", "/api/signals/runs", lambda c: {})),
+    Write(
+        "Jobs",
+        "Run a job now",
+        MANAGERS,
+        ui=ui("/jobs/run/", lambda c: {"name": "schedule:housekeeping"}),
+        api=api("POST", "/api/jobs/run", lambda c: {"name": "schedule:housekeeping"}),
+    ),
+    Write(
+        "Jobs",
+        "Retry a failed job",
+        MANAGERS,
+        ui=ui("/jobs/{failed_job}/retry/"),
+        api=api("POST", "/api/jobs/{failed_job}/retry"),
+        button="/jobs/{failed_job}/",
+    ),
+    # --- Accounts ---
+    Write(
+        "Accounts",
+        "Create an API token for oneself",
+        SIGNED_IN,
+        ui=ui("/account/tokens/", lambda c: {"name": "my script"}),
+        api=api("POST", "/api/tokens", lambda c: {"name": "my script"}),
+        button="/account/tokens/",
+    ),
+    Write(
+        "Accounts",
+        "Revoke one's own API token",
+        SIGNED_IN,
+        ui=ui("/account/tokens/{own_token}/revoke/"),
+        api=api("DELETE", "/api/tokens/{own_token}"),
+        button="/account/tokens/",
+    ),
+    Write(
+        "Accounts",
+        "Revoke someone else's API token (administrators do it in /admin/)",
+        NOBODY,
+        ui=ui("/account/tokens/{other_token}/revoke/"),
+        api=api("DELETE", "/api/tokens/{other_token}"),
+        refused=404,
+    ),
+    Write(
+        "Accounts",
+        "Create users and set their roles (/admin/; `tikting createuser` on the server)",
+        ADMINS,
+        ui=ui("/admin/accounts/user/add/", lambda c: _new_user()),
+        refused="admin-login",
+        trace=_users,
+    ),
+)
+
+
+def _submit_form():
+    from tikting.improvement.forms import ItemSubmitForm
+
+    return ItemSubmitForm()
+
+
+def _full_form():
+    from tikting.improvement.forms import ItemForm
+
+    return ItemForm(can_manage=True)
+
+
+# --- The world the table is played in --------------------------------------------------------------
+
+
+class World:
+    """The objects the calls act on, each made the first time a row needs it."""
+
+    def __init__(self, cast: Cast, tmp: Path) -> None:
+        self.cast = cast
+        self.tmp = tmp
+        self.tokens: dict[str, str] = {}
+
+    @cached_property
+    def item(self) -> Item:
+        """Olga's item at step 4, submitted by the contributor, with an indicator and an action of
+        Olga's, and an indicator and an action given to the contributor."""
+        cast = self.cast
+        item = ready_item(cast)
+        S.add_indicator(
+            item,
+            actor=cast.owner,
+            name="First-contact resolution",
+            unit="%",
+            direction="higher",
+            baseline_value="60",
+            target_value="75",
+            owner=cast.contributor,
+        )
+        S.add_action(
+            item,
+            actor=cast.owner,
+            title="Train the service desk",
+            owner=cast.contributor,
+            due_date=timezone.localdate() + dt.timedelta(days=7),
+        )
+        resolved_incident("INC-BIND", cast.email, noon(timezone.localdate() - dt.timedelta(days=20)), 5)
+        return Item.objects.get(pk=item.pk)
+
+    @cached_property
+    def indicator(self) -> Indicator:
+        return self.item.indicators.get(name="MTTR")
+
+    @cached_property
+    def measured(self) -> Indicator:
+        return self.item.indicators.get(owner=self.cast.contributor)
+
+    @cached_property
+    def action(self) -> Action:
+        return self.item.actions.get(owner=self.cast.owner)
+
+    @cached_property
+    def given(self) -> Action:
+        return self.item.actions.get(owner=self.cast.contributor)
+
+    @cached_property
+    def new_item(self) -> Item:
+        return S.create_item(actor=self.cast.contributor, title="Password resets take two days")
+
+    def _acting(self, title: str) -> Item:
+        """Olga's item moved to step 5, its actions done and a measurement taken."""
+        cast = self.cast
+        item = ready_item(cast, title=title)
+        item = S.transition_item(item, actor=cast.owner, to="action")
+        for action in item.actions.all():
+            S.update_action(action, actor=cast.owner, done=True)
+        S.record_measurement(item.indicators.get(), actor=cast.owner, value="5")
+        return Item.objects.get(pk=item.pk)
+
+    @cached_property
+    def evaluating(self) -> Item:
+        item = self._acting("Evaluate me")
+        return S.transition_item(item, actor=self.cast.owner, to="evaluation")
+
+    @cached_property
+    def momentum(self) -> Item:
+        item = self._acting("Close me")
+        item = S.transition_item(item, actor=self.cast.owner, to="evaluation")
+        item = S.evaluate_item(item, actor=self.cast.owner)
+        return S.transition_item(item, actor=self.cast.owner, to="momentum")
+
+    @cached_property
+    def rejected(self) -> Item:
+        item = S.create_item(actor=self.cast.contributor, title="Colour the tickets")
+        return S.assess_item(item, actor=self.cast.manager, decision="reject", reason="No benefit")
+
+    @cached_property
+    def review(self) -> Any:
+        return GS.create_review(actor=self.cast.manager, title="Monthly review")
+
+    @cached_property
+    def incident(self) -> Any:
+        return create_record("incident", actor=None, number="INC-PIR", opened_at=timezone.now())
+
+    @cached_property
+    def finding(self) -> Any:
+        return create_record("audit-finding", actor=None, number="AF-Q", title="Unowned", found_at=TODAY)
+
+    @cached_property
+    def candidate(self) -> Any:
+        """Staff feedback waiting in the intake queue."""
+        return SS.submit_candidate(actor=self.cast.contributor, channel="staff_feedback", title="Slow portal")
+
+    @cached_property
+    def failed_job(self) -> Any:
+        job = JS.enqueue("tikting.signals.tasks.housekeeping", origin="manual")
+        DBTaskResult.objects.filter(pk=job.pk).update(status="FAILED")
+        return job
+
+    def records(self, slug: str) -> tuple[Any, Any]:
+        """(a record to edit, a record nothing points at, to delete) of a kind."""
+        key = f"_records_{slug}"
+        if key not in self.__dict__:
+            made = []
+            for suffix in ("-R", "-V"):
+                data = dict(NEW_RECORD[slug])
+                for name in ("number", "name"):
+                    if name in data:
+                        data[name] = f"{data[name]}{suffix}"
+                made.append(create_record(slug, actor=None, **data))
+            self.__dict__[key] = tuple(made)
+        return self.__dict__[key]
+
+    def user(self, role: str) -> User | None:
+        return None if role == "anonymous" else getattr(self.cast, role)
+
+    def token(self, role: str) -> str:
+        """The raw API token the role's calls use (one per role)."""
+        if role not in self.tokens:
+            self.tokens[role] = ApiToken.issue(self.user(role), "matrix")[1]
+        return self.tokens[role]
+
+    def spare_token(self, user: User) -> ApiToken:
+        """A token of `user` that nothing else uses (the one a revocation revokes)."""
+        key = f"_spare_{user.pk}"
+        if key not in self.__dict__:
+            self.__dict__[key] = ApiToken.issue(user, "spare")[0]
+        return self.__dict__[key]
+
+
+@dataclass
+class Ctx:
+    """One call's context: the world, who calls, the record kind (record rows). Formats paths."""
+
+    w: World
+    role: str
+    kind: str = ""
+
+    def fresh(self, attr: str) -> Any:
+        """The world's object as the database has it now (its current version)."""
+        if attr in {"record", "victim"}:
+            obj = self.w.records(self.kind)[0 if attr == "record" else 1]
+        else:
+            obj = getattr(self.w, attr)
+        return type(obj)._default_manager.get(pk=obj.pk)
+
+    def id(self, attr: str) -> int:
+        return self[attr]
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "kind":
+            return self.kind
+        if key in {"record", "victim"}:
+            return self.fresh(key).pk
+        user = self.w.user(self.role)
+        if key == "own_token":
+            return self.w.spare_token(user or self.w.cast.manager).pk
+        if key == "other_token":
+            other = self.w.cast.manager if self.role != "manager" else self.w.cast.admin
+            return self.w.spare_token(other).pk
+        return getattr(self.w, key).pk
+
+
+# --- Playing the table ------------------------------------------------------------------------------
+
+
+def _trace(row: Write) -> Any:
+    if row.trace is not None:
+        return row.trace()
+    return AuditEntry.objects.count()
+
+
+def _prepare(ctx: Ctx, call: Call, channel: str) -> Callable[[], HttpResponse]:
+    """The request, made ready outside the savepoint: the world's objects it needs, its body and
+    the caller's token exist before it (and after the rollback)."""
+    path = call.path.format_map(ctx)
+    body = call.body(ctx) if call.body else {}
+    user = ctx.w.user(ctx.role)
+    if channel == "ui":
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return lambda: client.post(path, body)
+    headers = {} if user is None else {"Authorization": f"Bearer {ctx.w.token(ctx.role)}"}
+    if call.multipart:
+        return lambda: Client().post(path, body, headers=headers)
+    data = json.dumps(body) if call.body is not None else b""
+    return lambda: Client().generic(call.method, path, data, content_type="application/json", headers=headers)
+
+
+def _refusal_ok(row: Write, channel: str, role: str, response: HttpResponse) -> bool:
+    status = response.status_code
+    location = response.get("Location", "")
+    if role == "anonymous":
+        if channel == "api":
+            return status == 401
+        login = "/admin/login/" if row.refused == "admin-login" else "/login/"
+        return status == 302 and location.startswith(login)
+    if row.refused == "admin-login":
+        return status == 302 and location.startswith("/admin/login/")
+    return status == row.refused
+
+
+def _success_ok(response: HttpResponse) -> bool:
+    status = response.status_code
+    location = response.get("Location", "")
+    if status == 302:
+        return not location.startswith(("/login/", "/admin/login/"))
+    return status in {200, 201, 202, 204}
+
+
+def _play(row: Write, ctx: Ctx, channel: str) -> str | None:
+    """Play one call in a savepoint rolled back after it; a message when the answer is wrong."""
+    allowed = ctx.role in row.allowed
+    if channel == "cli":
+        assert row.cli is not None
+        user = ctx.w.user(ctx.role)
+        assert user is not None
+        args = [*row.cli(ctx), "--as", user.username]
+        where = f"{ctx.role} tikting {' '.join(args[:2])}"
+        with transaction.atomic():
+            before = _trace(row)
+            error = ""
+            try:
+                call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
+            except CommandError as exc:
+                error = str(exc)
+            changed = _trace(row) != before
+            transaction.set_rollback(True)
+        if allowed and (error or not changed):
+            return f"{where}: allowed but {error or 'nothing changed'}"
+        if not allowed and ("may not" not in error or changed):
+            return f"{where}: refused but {error or 'it ran'}{' and changed something' if changed else ''}"
+        return None
+    call = getattr(row, channel)
+    where = f"{ctx.role} {channel} {call.method} {call.path.format_map(ctx)}"
+    send = _prepare(ctx, call, channel)
+    with transaction.atomic():
+        before = _trace(row)
+        response = send()
+        changed = _trace(row) != before
+        transaction.set_rollback(True)
+    answer = f"{response.status_code} {response.get('Location', '')}".strip()
+    if allowed:
+        if not _success_ok(response):
+            return f"{where}: allowed, answered {answer}: {response.content[:300]!r}"
+        if not changed:
+            return f"{where}: allowed, answered {answer}, but left no trace"
+    else:
+        if not _refusal_ok(row, channel, ctx.role, response):
+            return f"{where}: refused, answered {answer}"
+        if changed:
+            return f"{where}: refused ({answer}) but something changed"
+    return None
+
+
+@pytest.fixture
+def stage(cast, tmp_path):
+    return World(cast, tmp_path)
+
+
+@pytest.mark.parametrize("row", WRITES, ids=lambda row: row.key)
+def test_every_role_gets_the_answer_the_table_gives(row, stage):
+    problems = []
+    for kind in row.kinds or ("",):
+        for role in ROLES:
+            ctx = Ctx(stage, role, kind)
+            for channel in ("ui", "api", "cli"):
+                if getattr(row, channel) is None or (channel == "cli" and role == "anonymous"):
+                    continue
+                problem = _play(row, ctx, channel)
+                if problem:
+                    problems.append(f"{kind + ': ' if kind else ''}{problem}")
+    assert not problems, "\n".join(problems)
+
+
+# --- Buttons: offered to those the table allows, and only to them ---------------------------------
+
+LINK = re.compile(r'\b(href|action|hx-post|hx-get)="([^"]*)"')
+
+
+def _offered(html: str, page: str, target: str) -> bool:
+    """Does the page offer `target`: a link to it or a form posting to it? A form with no action
+    posts to the page itself; a link to the page itself (the navigation) offers nothing."""
+    for attr, url in LINK.findall(html):
+        url = url.split("?")[0].split("#")[0]
+        if attr == "action" and url == "":
+            url = page
+        if url == target and (target != page or attr in {"action", "hx-post"}):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("row", [r for r in WRITES if r.button], ids=lambda row: row.key)
+def test_buttons_show_to_those_who_may_and_only_to_them(row, stage):
+    assert row.ui is not None, "a button offers the UI call"
+    problems = []
+    for kind in row.kinds or ("",):
+        for role in sorted(SIGNED_IN):
+            ctx = Ctx(stage, role, kind)
+            page, target = row.button.format_map(ctx), row.ui.path.format_map(ctx)
+            client = Client()
+            client.force_login(stage.user(role))
+            response = client.get(page)
+            # A page the role may not read offers it nothing.
+            assert response.status_code in {200, 403}, f"{role} GET {page} → {response.status_code}"
+            shown = response.status_code == 200 and _offered(response.content.decode(), page, target)
+            if shown != (role in row.allowed):
+                problems.append(f"{role} on {page}: {target} {'shown' if shown else 'not shown'}")
+    assert not problems, "\n".join(problems)
+
+
+# --- The table covers every write, every kind, and the doc shows it ---------------------------------
+
+
+def _pattern(path: str) -> str:
+    """A route or a table path with its parameters as '*': 'register/*/transition/'."""
+    return re.sub(r"<[^>]+>|{\w+}", "*", path.lstrip("/"))
+
+
+TABLE_ROUTES = {_pattern(call.path) for row in WRITES for call in (row.ui, row.api) if call is not None}
+
+
+def test_every_kind_is_in_one_class_of_the_table():
+    classes = [OPERATIONAL_KINDS, FINDING_KINDS, REFERENCE_KINDS]
+    listed = [slug for kinds in classes for slug in kinds]
+    assert sorted(listed) == sorted(R.KINDS), "classify every record kind in the role table"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if _pattern(r) not in TABLE_ROUTES])
+def test_a_route_outside_the_table_takes_no_write(route, world, cast):
+    """A route the table does not name answers every write with 405 (404 for the API's empty
+    root), even to an administrator: a new write must be added to the table."""
+    url = url_for(route, world)
+    session = Client()
+    session.force_login(cast.admin)
+    client, headers = session, {}
+    if _is_api(route):
+        client, headers = Client(), {"Authorization": f"Bearer {ApiToken.issue(cast.admin, 'routes')[1]}"}
+    for method in UNSAFE:
+        response = client.generic(
+            method.upper(), url, data=b"{}", content_type="application/json", headers=headers
+        )
+        expected = 404 if route in EMPTY_ROUTES else 405
+        assert response.status_code == expected, (
+            f"admin {method.upper()} {url} → {response.status_code}: a write outside the role table; "
+            "add it to WRITES with who may make it (docs/permissions.md follows)"
+        )
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+START, END = (
+    "<!-- role-table: generated from tests/integration/test_permissions_matrix.py -->",
+    "<!-- /role-table -->",
+)
+
+
+def _cli_shown(row: Write) -> str:
+    if row.cli is None:
+        return ""
+    return (
+        "`tikting import <kind> FILE --as USER`" if row.kinds else "`tikting register import FILE --as USER`"
+    )
+
+
+def role_table() -> str:
+    """The role table as Markdown: one row per write, ✓ where the role may."""
+    head = ["Area", "Write", "UI", "API / CLI", *ROLE_HEADINGS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in WRITES:
+        machine = [f"`{row.api.shown()}`" if row.api else "", _cli_shown(row)]
+        cells = [
+            row.area,
+            row.what.replace("|", "\\|"),
+            f"`{row.ui.shown()}`" if row.ui else "",
+            "<br>".join(m for m in machine if m),
+            *("✓" if role in row.allowed else "—" for role in ROLES),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def test_the_doc_is_the_table():
+    """docs/permissions.md shows WRITES as they are. To refresh it after changing the table:
+    TIKTING_WRITE_DOCS=1 pytest tests/integration/test_permissions_matrix.py -k doc"""
+    text = DOC.read_text()
+    assert START in text and END in text, f"{DOC} needs the markers {START} … {END}"
+    before, rest = text.split(START, 1)
+    current, after = rest.split(END, 1)
+    wanted = f"\n{role_table()}\n"
+    if current != wanted and os.environ.get("TIKTING_WRITE_DOCS") == "1":
+        DOC.write_text(before + START + wanted + END + after)
+        current = wanted
+    assert current == wanted, (
+        "docs/permissions.md differs from WRITES: run with TIKTING_WRITE_DOCS=1 (see the test)"
+    )
