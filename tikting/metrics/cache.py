@@ -49,6 +49,7 @@ DATA_TABLES = (
     "cmdb_service",
     "cmdb_configurationitem",
     "accounts_team",
+    "discovery_accuracysnapshot",
 )
 SEQUENCE = "metrics_data_stamp"
 

@@ -1,0 +1,1035 @@
+"""Reconciliation: what a discovery source saw, held against the CMDB in one run.
+
+    reconcile(result: ParseResult, *, source_name: str, actor=None) -> DiscoveryRun
+
+One transaction, set work in the database (docs/discovery.md, "Reconciliation"):
+
+1. **Staging.** The observations are normalised (identity.py) and bulk-loaded into a temporary
+   table (COPY on PostgreSQL, executemany on SQLite), with their identity MACs in a second one.
+   Hosts a source reports down are not evidence of presence and are left out; devices with no
+   identity the rules can use are listed as unidentified and left out.
+2. **Identification.** The rules of TIKTING_DISCOVERY_IDENTIFICATION are tried in order, each one
+   a join between the staged rows still unmatched and the CIs (retired ones excepted) on the
+   rule's attribute, refused where a stronger identity conflicts (docs/discovery.md). A row that
+   matches several CIs goes to the registered, then the oldest one, and the CIs become duplicate
+   candidates. Rows left unmatched become CIs in status "discovered, unregistered", in waves: the
+   first of the rows sharing an identity value makes the CI, the others then match it.
+3. **Devices.** Per CI and source, the last observation is kept (DiscoveredDevice): inserted when
+   new, updated when its values changed or it is newer; an observation older than what is kept
+   changes nothing.
+4. **Precedence.** For the CIs whose devices changed (and those with an open drift, and those a
+   person edited since the last run), precedence.decide() gives each attribute's value: written
+   with its diff in the CI's history (core.audit), or a drift when the CI's value comes from a
+   higher-ranked source. Written with one UPDATE … FROM a loaded table.
+5. **Duplicates, stale CIs, the accuracy snapshot** (snapshot.py).
+
+Importing the same input twice changes nothing the second time: the observations carry the time
+the source saw them, so nothing is newer and nothing differs; the second run writes only its own
+DiscoveryRun row and the temporary tables.
+"""
+
+# ruff: noqa: S608 - the SQL here is built from this module's own table and column names only; every
+# value is a query parameter or a loaded row.
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Max
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from tikting.accounts.models import Actor, User
+from tikting.cmdb.models import ConfigurationItem
+from tikting.core import audit
+from tikting.core.middleware import current_request_id
+from tikting.core.models import AuditEntry
+
+from . import identity, snapshot
+from .models import Decision as Status
+from .models import DiscoveredDevice, DiscoveryRun, DriftItem, DuplicateCandidate, MacAddress
+from .observations import Observation, ParseResult
+from .precedence import MANUAL, RECONCILED, Sighting, decide, ranking
+
+__all__ = ["RULES", "reconcile"]
+
+RULES = ("serial_manufacturer", "uuid", "mac", "fqdn", "hostname", "ip")
+STAGE = "tmp_discovery_stage"
+STAGE_MAC = "tmp_discovery_stage_mac"
+MATCH = "tmp_discovery_match"
+PAIRS = "tmp_discovery_pairs"
+RECHECK = "tmp_discovery_recheck"
+CI_UPDATE = "tmp_discovery_ci_update"
+CI = ConfigurationItem._meta.db_table
+DEVICE = DiscoveredDevice._meta.db_table
+MAC = MacAddress._meta.db_table
+# Values shared by more CIs than this are placeholders nobody listed, not duplicates.
+MAX_DUPLICATE_GROUP = 20
+# Unidentified devices listed on a run (all are counted).
+MAX_LISTED = 1000
+# Device kinds → the class a CI discovered with it gets (a person can change it on registering).
+KIND_CLASSES = {
+    "network_equipment": ConfigurationItem.CIClass.NETWORK,
+    "printer": ConfigurationItem.CIClass.PRINTER,
+    "virtual_machine": ConfigurationItem.CIClass.VM,
+}
+SERVER_OS = ("server", "linux", "bsd", "unix", "solaris", "aix", "esxi", "hp-ux")
+
+# The staged columns, in load order (row_no first).
+STAGE_COLUMNS = (
+    "row_no",
+    "source",
+    "seen_at",
+    "kind",
+    "hostname",
+    "fqdn",
+    "serial",
+    "serial_key",
+    "manufacturer",
+    "manufacturer_key",
+    "model",
+    "uuid",
+    "os_name",
+    "os_version",
+    "ip",
+    "ip_trusted",
+    "mac",
+    "has_mac",
+    "location",
+    "addresses",
+    "details",
+    "fingerprint",
+)
+# Device columns filled from the stage of the same name (besides ci, source, times, run, rule).
+DEVICE_VALUES = (
+    "kind",
+    "hostname",
+    "fqdn",
+    "serial",
+    "manufacturer",
+    "model",
+    "uuid",
+    "os_name",
+    "os_version",
+    "ip",
+    "mac",
+    "location",
+    "addresses",
+    "details",
+    "fingerprint",
+)
+CI_UPDATE_COLUMNS = (
+    "id",
+    *RECONCILED,
+    "first_seen_at",
+    "last_seen_at",
+    "discovery_source",
+    "attribute_sources",
+    "version",
+    "updated_at",
+)
+
+
+# --- Settings -------------------------------------------------------------------------------------
+
+
+def rules() -> list[str]:
+    """The identification rules in force, in order; ImproperlyConfigured naming an unknown one."""
+    chosen = list(settings.TIKTING_DISCOVERY_IDENTIFICATION)
+    unknown = [r for r in chosen if r not in RULES]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"TIKTING_DISCOVERY_IDENTIFICATION: unknown rule {', '.join(unknown)}; "
+            f"the rules are {', '.join(RULES)}."
+        )
+    return chosen
+
+
+def trusted_ranges() -> list[identity.Network]:
+    try:
+        return identity.networks(settings.TIKTING_DISCOVERY_TRUSTED_RANGES)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+
+
+# --- Staging: one row per observation --------------------------------------------------------------
+
+
+@dataclass
+class Staged:
+    """The staged rows and MACs of a result, and what was left out (down, unidentified)."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    macs: list[tuple[int, str]] = field(default_factory=list)
+    down: int = 0
+    unidentified: list[dict[str, str]] = field(default_factory=list)
+
+
+def _text(value: Any, limit: int) -> str:
+    return str(value or "").strip()[:limit]
+
+
+def _details(obs: Observation) -> dict[str, Any]:
+    """Everything but the identity and the attributes reconciliation writes, JSON-safe."""
+    return {
+        key: value
+        for key, value in (
+            ("ports", [[p.protocol, p.number, p.state, p.service, p.product, p.version] for p in obs.ports]),
+            ("software", [[s.name, s.version, s.publisher] for s in obs.software]),
+            ("cpus", obs.cpus),
+            ("memory_mb", obs.memory_mb),
+            ("uptime_seconds", obs.uptime_seconds),
+            ("virtual_machines", obs.virtual_machines),
+            ("extra", {k: v for k, v in obs.extra.items() if k != "location"}),
+            ("where", obs.where),
+        )
+        if value not in (None, [], {}, "")
+    }
+
+
+def stage_rows(
+    result: ParseResult, rules_in_force: Sequence[str], ranges: Sequence[identity.Network]
+) -> Staged:
+    """The observations as staged rows (STAGE_COLUMNS, seen_at as the database stores it)."""
+    staged = Staged()
+    adapt = connection.ops.adapt_datetimefield_value
+    for row_no, obs in enumerate(result.observations, start=1):
+        if not obs.up:
+            staged.down += 1
+            continue
+        hostname, fqdn = identity.hostname_and_fqdn(obs.hostname, obs.fqdn)
+        serial = _text(obs.serial, 100)
+        serial_key = identity.serial_key(serial)
+        if not serial_key:
+            serial = ""
+        manufacturer = _text(obs.manufacturer, 100)
+        uuid = identity.uuid_key(obs.uuid)
+        macs: list[str] = []
+        all_macs: list[str] = []
+        ipv4: list[str] = []
+        ipv6: list[str] = []
+        for interface in obs.interfaces:
+            mac = identity.identity_mac(interface.mac or "", virtual=interface.virtual)
+            if mac and mac not in macs:
+                macs.append(mac)
+            shown = identity.canonical_mac(interface.mac or "")
+            if shown and shown not in all_macs:
+                all_macs.append(shown)
+            ipv4 += [a for a in interface.ipv4 if a not in ipv4]
+            ipv6 += [a for a in interface.ipv6 if a not in ipv6]
+        ip = identity.primary_ip(ipv4, ipv6)
+        ip_trusted = identity.trusted(ip, ranges)
+        keys = {
+            "serial_manufacturer": bool(serial_key),
+            "uuid": bool(uuid),
+            "mac": bool(macs),
+            "fqdn": bool(fqdn),
+            "hostname": bool(hostname),
+            "ip": ip_trusted,
+        }
+        if not any(keys[r] for r in rules_in_force):
+            if len(staged.unidentified) < MAX_LISTED:
+                staged.unidentified.append(
+                    {
+                        "where": obs.where,
+                        "message": "No identity the rules can use (serial number, UUID, a real MAC, a "
+                        f"name{', an IP in a trusted range' if 'ip' in rules_in_force else ''}"
+                        f"{': ' + ip if ip else ''}): not reconciled.",
+                    }
+                )
+            else:
+                staged.unidentified.append({})
+            continue
+        addresses = {"macs": all_macs, "ipv4": ipv4, "ipv6": ipv6}
+        details = _details(obs)
+        location = _text(obs.extra.get("location"), 200)
+        values = [
+            _text(obs.kind, 30),
+            hostname,
+            fqdn,
+            serial,
+            serial_key,
+            manufacturer,
+            identity.manufacturer_key(manufacturer) if serial_key else "",
+            _text(obs.model, 100),
+            uuid,
+            _text(obs.os_name, 100),
+            _text(obs.os_version, 100),
+            ip[:45],
+            int(ip_trusted),
+            macs[0] if macs else "",
+            int(bool(macs)),
+            location,
+        ]
+        addresses_json = json.dumps(addresses, sort_keys=True)
+        details_json = json.dumps(details, sort_keys=True, default=str)
+        digest = hashlib.sha256(
+            json.dumps([values, addresses_json, details_json], default=str).encode()
+        ).hexdigest()
+        source = _text(obs.source, 40) or "unknown"
+        staged.rows.append(
+            (row_no, source, adapt(obs.seen_at), *values, addresses_json, details_json, digest)
+        )
+        staged.macs += [(row_no, mac) for mac in macs]
+    return staged
+
+
+# --- SQL helpers ------------------------------------------------------------------------------------
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _json(expression: str) -> str:
+    """A text column as the JSON column type of the backend."""
+    return f"CAST({expression} AS jsonb)" if _postgres() else expression
+
+
+def _datetime_type() -> str:
+    return "timestamp with time zone" if _postgres() else "datetime"
+
+
+def _load(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Bulk-load rows into a (temporary) table: COPY on PostgreSQL, executemany on SQLite."""
+    names = ", ".join(columns)
+    if _postgres():
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))  # noqa: S608
+
+
+def _drop_temporary(cursor: CursorWrapper) -> None:
+    for table in (STAGE, STAGE_MAC, MATCH, PAIRS, RECHECK, CI_UPDATE):
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _create_temporary(cursor: CursorWrapper) -> None:
+    when = _datetime_type()
+    text = "text"
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {STAGE} (row_no integer PRIMARY KEY, source varchar(40) NOT NULL, "
+        f"seen_at {when} NOT NULL, kind {text}, hostname {text}, fqdn {text}, serial {text}, "
+        f"serial_key {text}, manufacturer {text}, manufacturer_key {text}, model {text}, uuid {text}, "
+        f"os_name {text}, os_version {text}, ip {text}, ip_trusted integer, mac {text}, has_mac integer, "
+        f"location {text}, addresses {text}, details {text}, fingerprint {text}, ci_id bigint, "
+        f"rule {text}, created integer DEFAULT 0, rep integer DEFAULT 0, winner integer DEFAULT 0, "
+        "touched integer DEFAULT 0)"
+    )
+    cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_MAC} (row_no integer NOT NULL, mac {text} NOT NULL)")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {MATCH} (row_no integer NOT NULL, ci_id bigint NOT NULL, pref bigint)"
+    )
+    cursor.execute(f"CREATE TEMPORARY TABLE {PAIRS} (row_no integer PRIMARY KEY, ci_id bigint NOT NULL)")
+    cursor.execute(f"CREATE TEMPORARY TABLE {RECHECK} (ci_id bigint PRIMARY KEY)")
+    columns = [f"{name} {text}" for name in RECONCILED]
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {CI_UPDATE} (id bigint PRIMARY KEY, {', '.join(columns)}, "
+        f"first_seen_at {when}, last_seen_at {when}, discovery_source {text}, attribute_sources {text}, "
+        f"version integer, updated_at {when})"
+    )
+
+
+def _index_stage(cursor: CursorWrapper) -> None:
+    """Indexes for the joins, made after the load (cheaper than maintaining them while loading)."""
+    for column in ("serial_key", "uuid", "fqdn", "hostname", "ip", "ci_id"):
+        cursor.execute(f"CREATE INDEX tmp_discovery_stage_{column} ON {STAGE} ({column})")
+    cursor.execute(f"CREATE INDEX tmp_discovery_stage_ci_source ON {STAGE} (ci_id, source)")
+    cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_mac ON {STAGE_MAC} (mac)")
+    cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_row ON {STAGE_MAC} (row_no)")
+    if _postgres():
+        cursor.execute(f"ANALYZE {STAGE}")
+        cursor.execute(f"ANALYZE {STAGE_MAC}")
+
+
+def _scalar(cursor: CursorWrapper, sql: str, params: Sequence[Any] = ()) -> int:
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+# --- Identification ------------------------------------------------------------------------------
+
+# A stronger identity present on both sides and different: not the same device.
+_CONFLICT = {
+    "serial": "(s.serial_key <> '' AND ci.serial_number <> '' AND UPPER(ci.serial_number) <> s.serial_key)",
+    "uuid": "(s.uuid <> '' AND ci.system_uuid <> '' AND LOWER(ci.system_uuid) <> s.uuid)",
+    "fqdn": "(s.fqdn <> '' AND ci.fqdn <> '' AND LOWER(ci.fqdn) <> s.fqdn)",
+    "hostname": "(s.hostname <> '' AND ci.hostname <> '' AND LOWER(ci.hostname) <> s.hostname)",
+    # The device has real MACs, the CI has some, and they share none.
+    "mac": (
+        f"(s.has_mac = 1 AND (ci.mac_address <> '' "
+        f"OR EXISTS (SELECT 1 FROM {MAC} m2 WHERE m2.ci_id = ci.id)) "
+        f"AND NOT EXISTS (SELECT 1 FROM {STAGE_MAC} sm2 WHERE sm2.row_no = s.row_no "
+        f"AND (sm2.mac = LOWER(ci.mac_address) OR EXISTS (SELECT 1 FROM {MAC} m3 "
+        "WHERE m3.ci_id = ci.id AND m3.mac = sm2.mac))))"
+    ),
+}
+# Which conflicts refuse a match by each rule.
+_GUARDS = {
+    "serial_manufacturer": (),
+    "uuid": ("serial",),
+    "mac": ("serial", "uuid"),
+    "fqdn": ("serial", "uuid", "mac"),
+    "hostname": ("serial", "uuid", "mac", "fqdn"),
+    "ip": ("serial", "uuid", "mac", "fqdn", "hostname"),
+}
+# Each rule: (FROM … JOIN clause, applicable condition) — one or more, their matches united.
+_JOINS: dict[str, tuple[tuple[str, str], ...]] = {
+    "serial_manufacturer": (
+        (
+            f"JOIN {CI} ci ON UPPER(ci.serial_number) = s.serial_key",
+            "s.serial_key <> '' AND (s.manufacturer_key = '' OR ci.manufacturer = '' "
+            "OR LOWER(ci.manufacturer) LIKE s.manufacturer_key || '%%')",
+        ),
+    ),
+    "uuid": ((f"JOIN {CI} ci ON LOWER(ci.system_uuid) = s.uuid", "s.uuid <> ''"),),
+    "mac": (
+        (
+            f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no JOIN {MAC} m ON m.mac = sm.mac "
+            f"JOIN {CI} ci ON ci.id = m.ci_id",
+            "s.has_mac = 1",
+        ),
+        (
+            f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no JOIN {CI} ci ON LOWER(ci.mac_address) = sm.mac",
+            "s.has_mac = 1",
+        ),
+    ),
+    "fqdn": ((f"JOIN {CI} ci ON LOWER(ci.fqdn) = s.fqdn", "s.fqdn <> ''"),),
+    "hostname": (
+        (f"JOIN {CI} ci ON LOWER(ci.hostname) = s.hostname", "s.hostname <> ''"),
+        (f"JOIN {CI} ci ON LOWER(ci.name) = s.hostname", "s.hostname <> '' AND ci.hostname = ''"),
+    ),
+    "ip": ((f"JOIN {CI} ci ON ci.ip_address = s.ip", "s.ip_trusted = 1 AND s.ip <> ''"),),
+}
+# Columns whose equal values make two unmatched rows one device (the first makes the CI).
+_SHARED_KEYS = {
+    "serial_manufacturer": ("serial_key",),
+    "uuid": ("uuid",),
+    "fqdn": ("fqdn",),
+    "hostname": ("hostname",),
+    "ip": ("ip",),
+}
+
+
+class Reconciliation:
+    """One run's work, step by step, on one cursor (the temporary tables live on its connection)."""
+
+    def __init__(self, run: DiscoveryRun, result: ParseResult, actor: Actor, now: dt.datetime) -> None:
+        self.run = run
+        self.result = result
+        self.actor = _user(actor)
+        self.now = now
+        self.rules = rules()
+        self.ranges = trusted_ranges()
+        self.duplicates: dict[tuple[int, int], tuple[str, str]] = {}
+        self.created: list[int] = []
+        self.changed_cis: set[int] = set()
+        self.new_mac_cis: set[int] = set()
+        self.drifts = 0
+        self.cursor: CursorWrapper
+
+    # -- the steps, in order
+
+    def execute(self) -> None:
+        staged = stage_rows(self.result, self.rules, self.ranges)
+        run = self.run
+        run.observed = len(self.result.observations)
+        run.down = staged.down
+        run.unidentified = len(staged.unidentified)
+        run.error_details = [{"where": e.where, "message": e.message} for e in self.result.errors][
+            :MAX_LISTED
+        ]
+        run.error_details += [u for u in staged.unidentified if u][
+            : max(0, MAX_LISTED - len(run.error_details))
+        ]
+        run.errors = len(self.result.errors)
+        with connection.cursor() as cursor:
+            self.cursor = cursor
+            _drop_temporary(cursor)
+            _create_temporary(cursor)
+            try:
+                _load(cursor, STAGE, STAGE_COLUMNS, staged.rows)
+                _load(cursor, STAGE_MAC, ("row_no", "mac"), staged.macs)
+                _index_stage(cursor)
+                self.identify()
+                self.keep_devices()
+                self.apply_precedence()
+                self.find_duplicates()
+                self.count()
+            finally:
+                _drop_temporary(cursor)
+
+    def identify(self) -> None:
+        """Match every staged row to a CI, creating CIs for the rows nothing matches, in waves."""
+        while True:
+            for rule in self.rules:
+                self.match(rule)
+            unmatched = _scalar(self.cursor, f"SELECT COUNT(*) FROM {STAGE} WHERE ci_id IS NULL")
+            if not unmatched:
+                return
+            self.create_representatives()
+
+    def match(self, rule: str) -> None:
+        """Bind the unmatched rows one rule identifies: to the registered, then the oldest, CI it
+        finds; several CIs found become duplicate candidates."""
+        cursor = self.cursor
+        guards = " ".join(f"AND NOT {_CONFLICT[g]}" for g in _GUARDS[rule])
+        selects = [
+            f"SELECT s.row_no, ci.id, CASE WHEN ci.status = 'discovered' THEN 1 ELSE 0 END "
+            f"FROM {STAGE} s {join} WHERE s.ci_id IS NULL AND ci.status <> 'retired' "
+            f"AND {applicable} {guards}"
+            for join, applicable in _JOINS[rule]
+        ]
+        cursor.execute(f"INSERT INTO {MATCH} (row_no, ci_id, pref) " + " UNION ".join(selects))
+        if not _scalar(cursor, f"SELECT COUNT(*) FROM {MATCH}"):
+            return
+        # The chosen CI: registered before unregistered, then the lowest id (the oldest).
+        cursor.execute(
+            f"UPDATE {STAGE} SET ci_id = m.ci_id %% 1000000000000, rule = %s FROM (SELECT row_no, "
+            f"MIN(pref * 1000000000000 + ci_id) AS ci_id FROM {MATCH} GROUP BY row_no) AS m "
+            f"WHERE {STAGE}.row_no = m.row_no",
+            [rule],
+        )
+        cursor.execute(
+            f"SELECT s.ci_id, t.ci_id FROM {MATCH} t JOIN {STAGE} s ON s.row_no = t.row_no "
+            "WHERE t.ci_id <> s.ci_id"
+        )
+        for chosen, other in cursor.fetchall():
+            self.duplicate(chosen, other, f"rule:{rule}", "")
+        cursor.execute(f"DELETE FROM {MATCH}")
+
+    def create_representatives(self) -> None:
+        """CIs for the unmatched rows that share no identity value with an earlier unmatched row
+        (the others match these CIs in the next wave), in status discovered-unregistered."""
+        cursor = self.cursor
+        conditions = []
+        for rule in self.rules:
+            for column in _SHARED_KEYS.get(rule, ()):
+                extra = " AND e.ip_trusted = 1" if column == "ip" else ""
+                conditions.append(
+                    f"NOT EXISTS (SELECT 1 FROM {STAGE} e WHERE e.ci_id IS NULL "
+                    f"AND e.row_no < {STAGE}.row_no "
+                    f"AND e.{column} = {STAGE}.{column} AND {STAGE}.{column} <> ''{extra})"
+                )
+        if "mac" in self.rules:
+            conditions.append(
+                f"NOT EXISTS (SELECT 1 FROM {STAGE_MAC} a JOIN {STAGE_MAC} b ON b.mac = a.mac "
+                f"JOIN {STAGE} e ON e.row_no = b.row_no WHERE a.row_no = {STAGE}.row_no "
+                f"AND b.row_no < {STAGE}.row_no AND e.ci_id IS NULL)"
+            )
+        where = " AND ".join(conditions) or "1 = 1"
+        cursor.execute(f"UPDATE {STAGE} SET rep = 1 WHERE ci_id IS NULL AND {where}")
+        cursor.execute(
+            f"SELECT row_no, source, kind, hostname, fqdn, serial, manufacturer, model, uuid, os_name, "
+            f"os_version, ip, mac, location FROM {STAGE} WHERE rep = 1 ORDER BY row_no"
+        )
+        rows = cursor.fetchall()
+        cis = [self.new_ci(*row[1:]) for row in rows]
+        ConfigurationItem.objects.bulk_create(cis, batch_size=500)
+        cursor.execute(f"DELETE FROM {PAIRS}")
+        _load(
+            cursor, PAIRS, ("row_no", "ci_id"), [(row[0], ci.pk) for row, ci in zip(rows, cis, strict=True)]
+        )
+        cursor.execute(
+            f"UPDATE {STAGE} SET ci_id = p.ci_id, created = 1, rule = 'created', rep = 0 FROM {PAIRS} p "
+            f"WHERE {STAGE}.row_no = p.row_no"
+        )
+        # Their MACs, so the next wave's MAC rule finds them.
+        cursor.execute(
+            f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT DISTINCT p.ci_id, sm.mac, %s "
+            f"FROM {PAIRS} p JOIN {STAGE_MAC} sm ON sm.row_no = p.row_no",
+            [connection.ops.adapt_datetimefield_value(self.now)],
+        )
+        self.created += [ci.pk for ci in cis]
+        audit_rows = [
+            self.audit_row(ci, "create", audit.diff({}, audit.snapshot(ci)), "Found by discovery")
+            for ci in cis
+        ]
+        AuditEntry.objects.bulk_create(audit_rows, batch_size=1000)
+
+    def new_ci(
+        self,
+        source: str,
+        kind: str,
+        hostname: str,
+        fqdn: str,
+        serial: str,
+        manufacturer: str,
+        model: str,
+        uuid: str,
+        os_name: str,
+        os_version: str,
+        ip: str,
+        mac: str,
+        location: str,
+    ) -> ConfigurationItem:
+        values = {
+            "fqdn": fqdn,
+            "hostname": hostname,
+            "serial_number": serial,
+            "manufacturer": manufacturer,
+            "model_name": model,
+            "system_uuid": uuid,
+            "mac_address": mac,
+            "ip_address": ip,
+            "os_name": os_name,
+            "os_version": os_version,
+            "location": location,
+        }
+        values = {k: (v or "") for k, v in values.items()}
+        name = hostname or fqdn or ip or mac or serial or uuid or "unnamed device"
+        return ConfigurationItem(
+            name=name[:200],
+            ci_class=ci_class_for(kind or "", os_name or ""),
+            ci_type=(kind or "")[:100],
+            status=ConfigurationItem.Status.DISCOVERED,
+            source="discovery",
+            discovery_source=source,
+            attribute_sources={k: [source, v] for k, v in values.items() if v},
+            **values,
+        )
+
+    def keep_devices(self) -> None:
+        """Per CI and source, the last observation: inserted when new, updated when newer or
+        different; older ones change nothing. Only what changed is written."""
+        cursor = self.cursor
+        # The last observation per CI and source in this input (latest time, then the last row).
+        cursor.execute(
+            f"UPDATE {STAGE} SET winner = 1 WHERE ci_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {STAGE} o "
+            f"WHERE o.ci_id = {STAGE}.ci_id AND o.source = {STAGE}.source AND (o.seen_at > {STAGE}.seen_at "
+            f"OR (o.seen_at = {STAGE}.seen_at AND o.row_no > {STAGE}.row_no)))"
+        )
+        # touched: 1 = a device to insert, 2 = a device to update.
+        cursor.execute(
+            f"UPDATE {STAGE} SET touched = 1 WHERE winner = 1 AND NOT EXISTS (SELECT 1 FROM {DEVICE} d "
+            f"WHERE d.ci_id = {STAGE}.ci_id AND d.source = {STAGE}.source)"
+        )
+        cursor.execute(
+            f"UPDATE {STAGE} SET touched = 2 FROM {DEVICE} d WHERE {STAGE}.winner = 1 "
+            f"AND {STAGE}.touched = 0 AND d.ci_id = {STAGE}.ci_id AND d.source = {STAGE}.source "
+            f"AND {STAGE}.seen_at >= d.last_seen_at "
+            f"AND ({STAGE}.fingerprint <> d.fingerprint OR {STAGE}.seen_at > d.last_seen_at)"
+        )
+        counts = dict.fromkeys((1, 2), 0)
+        cursor.execute(f"SELECT touched, COUNT(*) FROM {STAGE} WHERE touched > 0 GROUP BY touched")
+        counts.update({int(k): int(n) for k, n in cursor.fetchall()})
+        columns = ", ".join(DEVICE_VALUES)
+        selected = ", ".join(
+            _json(f"s.{c}") if c in ("addresses", "details") else f"s.{c}" for c in DEVICE_VALUES
+        )
+        if counts[1]:
+            cursor.execute(
+                f"INSERT INTO {DEVICE} (ci_id, source, first_seen_at, last_seen_at, last_run_id, rule, "
+                f"{columns}) "
+                f"SELECT s.ci_id, s.source, s.seen_at, s.seen_at, %s, s.rule, {selected} FROM {STAGE} s "
+                "WHERE s.touched = 1",
+                [self.run.pk],
+            )
+        if counts[2]:
+            assignments = ", ".join(
+                f"{c} = {_json(f's.{c}') if c in ('addresses', 'details') else f's.{c}'}"
+                for c in DEVICE_VALUES
+            )
+            cursor.execute(
+                f"UPDATE {DEVICE} SET last_seen_at = s.seen_at, last_run_id = %s, rule = s.rule, "
+                f"{assignments} FROM {STAGE} s WHERE s.touched = 2 AND {DEVICE}.ci_id = s.ci_id "
+                f"AND {DEVICE}.source = s.source",
+                [self.run.pk],
+            )
+        new_macs = (
+            f"FROM {STAGE_MAC} sm JOIN {STAGE} s ON s.row_no = sm.row_no WHERE s.touched > 0 "
+            f"AND NOT EXISTS (SELECT 1 FROM {MAC} m WHERE m.mac = sm.mac AND m.ci_id = s.ci_id)"
+        )
+        # The MACs not known for their CI yet (counted first: a run that changes nothing writes nothing).
+        if (counts[1] or counts[2]) and _scalar(cursor, f"SELECT COUNT(*) {new_macs}"):
+            cursor.execute(f"SELECT DISTINCT s.ci_id {new_macs}")
+            self.new_mac_cis = {row[0] for row in cursor.fetchall()}
+            cursor.execute(
+                f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT s.ci_id, sm.mac, MIN(s.seen_at) "
+                f"{new_macs} GROUP BY s.ci_id, sm.mac"
+            )
+
+    # -- precedence
+
+    def recheck_set(self) -> int:
+        """The CIs whose attributes are decided again: devices changed in this run, an open drift,
+        or edited since the last finished run (a person may have changed a value discovery wrote)."""
+        cursor = self.cursor
+        cursor.execute(f"INSERT INTO {RECHECK} (ci_id) SELECT DISTINCT ci_id FROM {STAGE} WHERE touched > 0")
+        open_drift = DriftItem.objects.filter(status=Status.OPEN).values_list("ci_id", flat=True).distinct()
+        last = (
+            DiscoveryRun.objects.filter(status=DiscoveryRun.Status.FINISHED)
+            .exclude(pk=self.run.pk)
+            .aggregate(last=Max("finished_at"))["last"]
+        )
+        extra = set(open_drift)
+        if last is not None:
+            extra |= set(
+                ConfigurationItem.objects.filter(updated_at__gt=last, discovered_devices__isnull=False)
+                .exclude(status=ConfigurationItem.Status.RETIRED)
+                .values_list("pk", flat=True)
+                .distinct()
+            )
+        if extra:
+            cursor.execute(f"SELECT ci_id FROM {RECHECK}")
+            extra -= {row[0] for row in cursor.fetchall()}
+            _load(cursor, RECHECK, ("ci_id",), [(pk,) for pk in sorted(extra)])
+        return _scalar(cursor, f"SELECT COUNT(*) FROM {RECHECK}")
+
+    def apply_precedence(self) -> None:
+        """Decide every reconciled attribute of the CIs to recheck (precedence.decide) and write
+        what changed: the values with their diff in the history, the first/last sighting, the
+        value sources; drifts opened, changed or resolved."""
+        if not self.recheck_set():
+            return
+        in_recheck = RawSQL(f"SELECT ci_id FROM {RECHECK}", [])  # noqa: S611 (our own table name)
+        sightings: dict[int, list[Sighting]] = defaultdict(list)
+        device_columns = list(dict.fromkeys(RECONCILED.values()))
+        for row in DiscoveredDevice.objects.filter(ci_id__in=in_recheck).values_list(
+            "ci_id", "source", "first_seen_at", "last_seen_at", *device_columns
+        ):
+            sightings[row[0]].append(
+                Sighting(row[1], row[2], row[3], dict(zip(device_columns, row[4:], strict=True)))
+            )
+        cis = ConfigurationItem.objects.filter(pk__in=in_recheck).values_list(
+            "pk",
+            "name",
+            "version",
+            "first_seen_at",
+            "last_seen_at",
+            "discovery_source",
+            "attribute_sources",
+            *RECONCILED,
+        )
+        drifts = _existing_drifts(in_recheck)
+        updates: list[tuple[Any, ...]] = []
+        audit_rows: list[AuditEntry] = []
+        drift_new: list[DriftItem] = []
+        drift_changed: list[DriftItem] = []
+        drift_resolved: list[DriftItem] = []
+        for pk, name, version, first_seen, last_seen, last_source, stored, *values in cis:
+            seen = sightings.get(pk)
+            if not seen:
+                continue
+            current = dict(zip(RECONCILED, values, strict=True))
+            original = dict(stored or {})
+            sources = dict(original)
+            new_values = dict(current)
+            changes: dict[str, list[Any]] = {}
+            for decision in decide(current, original, seen):
+                attribute = decision.attribute
+                existing = drifts.pop((pk, attribute), [])
+                if decision.action == "drift":
+                    self.drift(pk, decision, existing, drift_new, drift_changed)
+                    continue
+                drift_resolved += [d for d in existing if d.status == Status.OPEN]
+                if decision.action == "write":
+                    new_values[attribute] = decision.value
+                    sources[attribute] = [decision.source, decision.value]
+                    changes[attribute] = [decision.ci_value, decision.value]
+                elif decision.value and decision.ci_source != decision.source:
+                    rank = ranking(attribute)
+                    if rank(decision.source) <= rank(decision.ci_source or MANUAL):
+                        # the same value, now held on the authority of a higher source
+                        sources[attribute] = [decision.source, decision.value]
+            latest = max(seen, key=lambda s: (s.last_seen_at, s.source))
+            new_first = min(s.first_seen_at for s in seen)
+            if (
+                changes
+                or sources != original
+                or (new_first, latest.last_seen_at, latest.source) != (first_seen, last_seen, last_source)
+            ):
+                bump = 1 if changes else 0
+                updates.append(
+                    (pk, *(new_values[a] for a in RECONCILED), new_first, latest.last_seen_at, latest.source,
+                     sources, version + bump)
+                )  # fmt: skip
+            if changes:
+                self.changed_cis.add(pk)
+                message = f"Discovery run {self.run.pk} ({self.run.source_name})"
+                audit_rows.append(self.audit_row_for(pk, name, "update", changes, message))
+        # Drifts left over: the attribute is no longer discovered, or no longer differs.
+        for leftover in drifts.values():
+            drift_resolved += [d for d in leftover if d.status == Status.OPEN]
+        self.write_cis(updates)
+        AuditEntry.objects.bulk_create(audit_rows, batch_size=1000)
+        self.write_drifts(drift_new, drift_changed, drift_resolved)
+
+    def drift(
+        self,
+        pk: int,
+        decision: Any,
+        existing: list[DriftItem],
+        new: list[DriftItem],
+        changed: list[DriftItem],
+    ) -> None:
+        """Open (or bring up to date) the drift of one attribute; a drift rejected for these very
+        values is not asked again."""
+        ci_value, value = decision.ci_value[:255], decision.value[:255]
+        if any(
+            d.status == Status.REJECTED and (d.ci_value, d.discovered_value) == (ci_value, value)
+            for d in existing
+        ):
+            return
+        wanted = (ci_value, value, decision.source[:40], decision.ci_source[:40])
+        current = next((d for d in existing if d.status == Status.OPEN), None)
+        if current is not None:
+            if (current.ci_value, current.discovered_value, current.source, current.ci_source) == wanted:
+                return
+            current.ci_value, current.discovered_value, current.source, current.ci_source = wanted
+            current.run = self.run
+            current.version += 1
+            changed.append(current)
+        else:
+            new.append(
+                DriftItem(
+                    ci_id=pk,
+                    attribute=decision.attribute,
+                    ci_value=ci_value,
+                    discovered_value=value,
+                    source=wanted[2],
+                    ci_source=wanted[3],
+                    found_at=self.now,
+                    run=self.run,
+                )
+            )
+        self.drifts += 1
+
+    def write_cis(self, updates: list[tuple[Any, ...]]) -> None:
+        """One UPDATE … FROM a loaded table for every CI that changed."""
+        if not updates:
+            return
+        adapt = connection.ops.adapt_datetimefield_value
+        now = adapt(timezone.now())
+        rows = [
+            (
+                *row[: 1 + len(RECONCILED)],
+                adapt(row[-5]),
+                adapt(row[-4]),
+                row[-3],
+                json.dumps(row[-2]),
+                row[-1],
+                now,
+            )
+            for row in updates
+        ]
+        cursor = self.cursor
+        cursor.execute(f"DELETE FROM {CI_UPDATE}")
+        _load(cursor, CI_UPDATE, CI_UPDATE_COLUMNS, rows)
+        assignments = ", ".join(
+            f"{c} = {_json(f'u.{c}') if c == 'attribute_sources' else f'u.{c}'}"
+            for c in CI_UPDATE_COLUMNS[1:]
+        )
+        cursor.execute(f"UPDATE {CI} SET {assignments} FROM {CI_UPDATE} u WHERE {CI}.id = u.id")
+
+    def write_drifts(self, new: list[DriftItem], changed: list[DriftItem], resolved: list[DriftItem]) -> None:
+        DriftItem.objects.bulk_create(new, batch_size=1000)
+        if changed:
+            DriftItem.objects.bulk_update(
+                changed,
+                ["ci_value", "discovered_value", "source", "ci_source", "run", "version"],
+                batch_size=500,
+            )
+        for item in resolved:
+            item.status = Status.RESOLVED
+            item.decided_at = self.now
+            item.version += 1
+        if resolved:
+            DriftItem.objects.bulk_update(resolved, ["status", "decided_at", "version"], batch_size=500)
+
+    # -- duplicates and counts
+
+    def duplicate(self, a: int, b: int, reason: str, value: str) -> None:
+        if a != b:
+            self.duplicates.setdefault((min(a, b), max(a, b)), (reason[:30], value[:255]))
+
+    def find_duplicates(self) -> None:
+        """Pairs of CIs sharing an identity value, where one of them was created or changed its
+        identity in this run, or was matched ambiguously; written when not known yet."""
+        cursor = self.cursor
+        suspects = set(self.created) | self.changed_cis | self.new_mac_cis
+        if suspects:
+            cursor.execute(f"DELETE FROM {RECHECK}")
+            _load(cursor, RECHECK, ("ci_id",), [(pk,) for pk in sorted(suspects)])
+            live = "a.status <> 'retired' AND b.status <> 'retired'"
+            for reason, expression in (
+                ("serial_number", "UPPER({t}.serial_number)"),
+                ("system_uuid", "LOWER({t}.system_uuid)"),
+                ("fqdn", "LOWER({t}.fqdn)"),
+                ("hostname", "LOWER({t}.hostname)"),
+                ("mac_address", "LOWER({t}.mac_address)"),
+            ):
+                left, right = expression.format(t="a"), expression.format(t="b")
+                cursor.execute(
+                    f"SELECT a.id, b.id, {left}, a.manufacturer, b.manufacturer, LOWER(a.fqdn), "
+                    f"LOWER(b.fqdn) FROM {RECHECK} r JOIN {CI} a ON a.id = r.ci_id "
+                    f"JOIN {CI} b ON {right} = {left} AND b.id <> a.id "
+                    f"WHERE {left} <> '' AND {live}"
+                )
+                self.shared(reason, cursor.fetchall())
+            cursor.execute(
+                f"SELECT r.ci_id, m2.ci_id, m1.mac, '', '', '', '' FROM {RECHECK} r "
+                f"JOIN {MAC} m1 ON m1.ci_id = r.ci_id "
+                f"JOIN {MAC} m2 ON m2.mac = m1.mac AND m2.ci_id <> m1.ci_id "
+                f"JOIN {CI} a ON a.id = m1.ci_id JOIN {CI} b ON b.id = m2.ci_id WHERE {live}"
+            )
+            self.shared("mac_address", cursor.fetchall())
+        if not self.duplicates:
+            return
+        known: set[tuple[int, int]] = set()
+        firsts = sorted({a for a, _b in self.duplicates})
+        for start in range(0, len(firsts), 500):
+            known |= set(
+                DuplicateCandidate.objects.filter(ci_id__in=firsts[start : start + 500]).values_list(
+                    "ci_id", "other_id"
+                )
+            )
+        new = [
+            DuplicateCandidate(
+                ci_id=a, other_id=b, reason=reason, value=value, found_at=self.now, run=self.run
+            )
+            for (a, b), (reason, value) in sorted(self.duplicates.items())
+            if (a, b) not in known
+        ]
+        DuplicateCandidate.objects.bulk_create(new, batch_size=1000)
+        self.run.duplicate_candidates = len(new)
+
+    def shared(self, reason: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Duplicate pairs from (a, b, value, maker a, maker b, fqdn a, fqdn b) rows: placeholders,
+        values shared too widely, different makers of one serial and different domains of one host
+        name are no evidence."""
+        members: dict[str, set[int]] = defaultdict(set)
+        for a, b, value, *_rest in rows:
+            members[value] |= {a, b}
+        for a, b, value, maker_a, maker_b, fqdn_a, fqdn_b in rows:
+            if len(members[value]) > MAX_DUPLICATE_GROUP:
+                continue
+            if reason == "serial_number":
+                if not identity.serial_key(value):
+                    continue
+                key_a, key_b = (
+                    identity.manufacturer_key(maker_a or ""),
+                    identity.manufacturer_key(maker_b or ""),
+                )
+                if key_a and key_b and key_a != key_b:
+                    continue
+            if reason == "system_uuid" and not identity.uuid_key(value):
+                continue
+            if reason == "mac_address" and not identity.identity_mac(value):
+                continue
+            if reason == "hostname" and (
+                fqdn_a and fqdn_b and fqdn_a != fqdn_b or value in identity.PLACEHOLDER_NAMES
+            ):
+                continue
+            self.duplicate(a, b, reason, value)
+
+    def count(self) -> None:
+        run = self.run
+        self.cursor.execute(f"SELECT DISTINCT ci_id FROM {STAGE} WHERE ci_id IS NOT NULL AND created = 0")
+        matched = {row[0] for row in self.cursor.fetchall()}
+        run.created_unregistered = len(self.created)
+        run.updated = len(self.changed_cis & matched)
+        run.confirmed = len(matched) - run.updated
+        run.drifts = self.drifts
+        run.stale = snapshot.stale_cis(self.now).count()
+
+    # -- history
+
+    def audit_row(
+        self, ci: ConfigurationItem, action: str, changes: dict[str, Any], message: str
+    ) -> AuditEntry:
+        return self.audit_row_for(ci.pk, ci.name, action, changes, message)
+
+    def audit_row_for(
+        self, pk: int, name: str, action: str, changes: dict[str, Any], message: str
+    ) -> AuditEntry:
+        content_type = ContentType.objects.get_for_model(ConfigurationItem)
+        return AuditEntry(
+            actor=self.actor,
+            request_id=current_request_id() or "",
+            action=action,
+            content_type=content_type,
+            object_id=str(pk),
+            object_repr=str(name)[:200],
+            root_content_type=content_type,
+            root_object_id=str(pk),
+            changes=changes,
+            message=message[:300],
+        )
+
+
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) and actor.pk else None
+
+
+def _existing_drifts(in_recheck: RawSQL) -> dict[tuple[int, str], list[DriftItem]]:
+    """The open and rejected drifts of the CIs to recheck, by (CI, attribute)."""
+    found: dict[tuple[int, str], list[DriftItem]] = defaultdict(list)
+    for item in DriftItem.objects.filter(ci_id__in=in_recheck, status__in=[Status.OPEN, Status.REJECTED]):
+        found[(item.ci_id, item.attribute)].append(item)
+    return found
+
+
+def ci_class_for(kind: str, os_name: str) -> str:
+    """The class a discovered device's CI starts with: from the kind the source gave, and for a
+    computer from its OS (a server OS, Linux and the Unixes: server; anything else: workstation)."""
+    if kind in KIND_CLASSES:
+        return KIND_CLASSES[kind]
+    if kind == "computer":
+        os_text = os_name.lower()
+        if any(word in os_text for word in SERVER_OS):
+            return ConfigurationItem.CIClass.SERVER
+        return ConfigurationItem.CIClass.WORKSTATION
+    return ConfigurationItem.CIClass.OTHER
+
+
+def reconcile(
+    result: ParseResult,
+    *,
+    source_name: str,
+    actor: Actor = None,
+    file_name: str = "",
+    scan_range: str = "",
+    now: dt.datetime | None = None,
+) -> DiscoveryRun:
+    """Reconcile a parsed discovery input with the CMDB in one transaction and return its run.
+
+    Creates a DiscoveryRun (source_name, format, file name or scan range, counts of every
+    outcome, the parse errors and the unidentified devices); binds every device to a CI (creating
+    unregistered ones), keeps each source's last values, writes attribute changes by precedence
+    with their diff in each CI's history, opens drifts and duplicate candidates, and takes the
+    day's accuracy snapshot. `now` is the time staleness and the snapshot are judged at (default:
+    the start of the run). Raises ImproperlyConfigured for an unknown identification rule or a bad
+    trusted range; nothing is written then.
+    """
+    started = timezone.now()
+    as_of = now or started
+    with transaction.atomic():
+        run = DiscoveryRun.objects.create(
+            source_name=source_name[:80],
+            format=result.format[:40],
+            file_name=file_name[:255],
+            scan_range=scan_range[:200],
+            started_at=started,
+            actor=_user(actor),
+        )
+        Reconciliation(run, result, actor, as_of).execute()
+        run.status = DiscoveryRun.Status.FINISHED
+        run.finished_at = timezone.now()
+        run.save()
+        snapshot.take(as_of)
+    return run
