@@ -372,5 +372,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("TIKTING_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes says INFO at every start ("AXES: BEGIN …") and sign-in: commands print only
+        # what they mean to; failed sign-ins and lockouts are still logged (WARNING).
+        "axes": {"level": "WARNING"},
+    },
 }
