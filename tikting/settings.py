@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tikting.core.middleware.RequestIdMiddleware",
     "tikting.core.middleware.RejectNulMiddleware",
+    # A session ended while a page was open: back to that page after signing in (not a fragment).
+    "tikting.core.middleware.SignInAgainMiddleware",
     # Last: turns a sign-in refused for too many failures into the login page with 429.
     "axes.middleware.AxesMiddleware",
 ]

@@ -6,6 +6,11 @@ from django.views.generic import RedirectView
 from tikting.api import api
 from tikting.core.views import healthz
 
+# Error pages in the app's layout with a way back (plain text for htmx requests).
+handler403 = "tikting.core.views.permission_denied"
+handler404 = "tikting.core.views.page_not_found"
+handler500 = "tikting.core.views.server_error"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", RedirectView.as_view(url="/register/", permanent=False, http_method_names=["get", "head"])),
     path("healthz", healthz, name="healthz"),
@@ -17,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("records/", include("tikting.records.urls")),
     path("metrics/", include("tikting.metrics.urls")),
     path("signals/", include("tikting.signals.urls")),
+    path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

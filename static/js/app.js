@@ -22,6 +22,24 @@
     window.bootstrap.Toast.getOrCreateInstance(el).show();
   }
 
+  // A dismissible alert at the top of the page (one per id: shown again, it is replaced).
+  function notice(id, kind, text) {
+    var main = document.querySelector("main");
+    if (!main) return;
+    var alert = document.getElementById(id) || document.createElement("div");
+    alert.id = id;
+    alert.className = "alert alert-" + kind + " alert-dismissible";
+    alert.setAttribute("role", kind === "danger" ? "alert" : "status");
+    alert.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close";
+    close.setAttribute("data-bs-dismiss", "alert");
+    close.setAttribute("aria-label", "Close");
+    alert.appendChild(close);
+    if (!alert.parentNode) main.insertBefore(alert, main.firstChild);
+  }
+
   // Reload the list's table in place (same filters, sort and page).
   function reloadResults() {
     if (window.htmx && document.getElementById("results")) {
@@ -188,6 +206,106 @@
     if (event.target.matches && event.target.matches("[data-select-on-focus]")) event.target.select();
   });
 
+  // --- What the user typed survives a session that ended (tikting/core/middleware.py) -----------
+  // A request without a session goes to the login page with `next` = this page: an htmx request
+  // answers 401 with HX-Redirect, a posted form is redirected. Before either, the texts typed on
+  // the page are kept in sessionStorage, keyed by page and field; back on the page after signing
+  // in, they are put back into the (empty) fields. A form posted normally is kept as "pending":
+  // the login page confirms it (the post was refused), any other page drops it (it went through).
+  var DRAFTS = "tk-drafts";
+  var DRAFT_FIELDS = "textarea, input[type=text], input[type=number], input[type=date], input[type=datetime-local]";
+
+  function draftKey(field) {
+    var form = field.form;
+    var action = form ? form.getAttribute("hx-post") || form.getAttribute("action") || "" : "";
+    return action + "|" + (field.name || field.id);
+  }
+
+  function readDrafts() {
+    try {
+      return JSON.parse(window.sessionStorage.getItem(DRAFTS) || "null");
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function keepDrafts(state) {
+    var fields = {};
+    document.querySelectorAll(DRAFT_FIELDS).forEach(function (field) {
+      if (!field.name || field.closest("[data-no-draft]") || field.value === field.defaultValue) return;
+      fields[draftKey(field)] = field.value;
+    });
+    if (!Object.keys(fields).length) return;
+    try {
+      window.sessionStorage.setItem(DRAFTS, JSON.stringify({ page: window.location.pathname, state: state, fields: fields }));
+    } catch (e) { /* storage full or disabled: nothing kept */ }
+  }
+
+  function restoreDrafts() {
+    var drafts = readDrafts();
+    if (!drafts) return;
+    var login = document.body.classList.contains("tk-login");
+    if (login) {
+      if (drafts.state === "pending") drafts.state = "kept";
+      window.sessionStorage.setItem(DRAFTS, JSON.stringify(drafts));
+      var note = document.getElementById("tk-drafts-note");
+      if (note && drafts.state === "kept") note.hidden = false;
+      return;
+    }
+    if (drafts.state !== "kept" || drafts.page !== window.location.pathname) {
+      if (drafts.state === "pending") window.sessionStorage.removeItem(DRAFTS); // the post went through
+      return;
+    }
+    var restored = 0;
+    document.querySelectorAll(DRAFT_FIELDS).forEach(function (field) {
+      var value = drafts.fields[draftKey(field)];
+      if (value === undefined || field.value) return;
+      field.value = value;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+      field.classList.add("tk-restored");
+      restored += 1;
+      delete drafts.fields[draftKey(field)];
+    });
+    window.sessionStorage.removeItem(DRAFTS);
+    if (restored) {
+      notice("tk-drafts-restored", "info", "What you typed before signing in again is back in the form: check it and send it again.");
+    }
+  }
+
+  // htmx: a 401 (the session ended) is followed by HX-Redirect to the login page; keep the texts.
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 401) keepDrafts("kept");
+  });
+  // A form posted the ordinary way: kept until the next page says whether it went through.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.hasAttribute("hx-post") || (form.method || "").toLowerCase() !== "post") return;
+    if (document.body.classList.contains("tk-login")) return;
+    keepDrafts("pending");
+  });
+
+  // --- An htmx request refused or failed (403, 404, 500 …): say so above the page --------------
+  // The server answers these in plain text (tikting/core/views.py); htmx swaps nothing on an error.
+  // The item page shows its refusals in place (item.js); 401, 409 and 422 are handled elsewhere.
+  var HTTP_ERRORS = {
+    403: "You may not do this.",
+    404: "This no longer exists: reload the page.",
+    413: "What you sent is too large.",
+    429: "Too many attempts: wait a moment and try again.",
+  };
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (!xhr || [401, 409, 422].indexOf(xhr.status) >= 0) return;
+    if (xhr.status === 403 && document.getElementById("item-flash")) return;
+    var plain = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/plain") === 0;
+    var text = plain && xhr.responseText ? xhr.responseText : HTTP_ERRORS[xhr.status] ||
+      "Something went wrong on our side (HTTP " + xhr.status + "): try again in a moment.";
+    notice("tk-htmx-error", "danger", text);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("The server could not be reached: check the connection and try again.", "danger");
+  });
+
   function init(root) {
     initRanking(root);
     initQuadrantPreview(root);
@@ -196,6 +314,7 @@
 
   // htmx is loaded with `defer`: it exists once the document is parsed.
   document.addEventListener("DOMContentLoaded", function () {
+    restoreDrafts();
     init(document);
     if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
   });
