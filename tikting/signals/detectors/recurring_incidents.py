@@ -118,6 +118,7 @@ HASHES = BANDS * ROWS
 _PRIME = (1 << 61) - 1
 _rng = random.Random(20261205)  # fixed: the same hash functions in every run and process
 _PERMUTATIONS = tuple((_rng.randrange(1, _PRIME), _rng.randrange(0, _PRIME)) for _ in range(HASHES))
+JOIN_SURPRISE = 1.0  # -log10 P the rest of a coarser run needs to join the finer bursts in it
 STRICTEST = 0.9  # a group of texts this alike stays whole whatever its size
 STOP_WORDS = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "for", "from", "has", "have", "i", "in")
@@ -584,15 +585,22 @@ def _bursts(
     levels: int = 3,
 ) -> list[Group]:
     """Bursts of each classification (service, category, subcategory, symptom) and of its coarser
-    levels (without the symptom; without the subcategory either); overlapping bursts are one group."""
+    levels (without the symptom; without the subcategory either); overlapping bursts are one group.
+    A coarser run that holds finer bursts joins them only when its other incidents come faster
+    than usual too (JOIN_SURPRISE): the same cause classified under several subcategories, not a
+    sharp outage of one subcategory inside the category's ordinary day."""
     total = len(inc)
     found: list[_Burst] = []
     level: dict[tuple[Any, ...], list[int]] = {k: list(v) for k, v in classified.items()}
     tested: set[tuple[Any, ...]] = set()
+    claimed: dict[int, int] = {}  # incident → the finer burst (index in found) holding it
     for depth in range(levels):
+        before = len(found)
         for key, members in level.items():
             if len(members) >= rule.min_size and key not in tested:
-                _runs(inc, members, len(members) / total, key, rule, found)
+                _runs(inc, members, len(members) / total, key, rule, found, claimed)
+        for b in range(before, len(found)):
+            claimed.update(dict.fromkeys(found[b][0], b))
         if depth + 1 == levels:
             break
         coarser: dict[tuple[Any, ...], list[int]] = defaultdict(list)
@@ -635,6 +643,7 @@ def _runs(
     key: tuple[Any, ...],
     rule: _BurstRule,
     found: list[_Burst],
+    claimed: dict[int, int],
 ) -> None:
     """The runs of `members` (each within rule.gap of the previous one) that come faster than the
     classification's share of all incidents explains, allowing for the number of runs tested: with
@@ -643,6 +652,7 @@ def _runs(
     members.sort(key=inc.times.__getitem__)
     times = inc.times
     candidates: list[tuple[list[int], float, int]] = []
+    joining: list[tuple[list[int], float, int]] = []
     run = [members[0]]
     for i in [*members[1:], -1]:
         if i >= 0 and times[i] - times[run[-1]] <= rule.gap:
@@ -651,7 +661,19 @@ def _runs(
         if len(run) >= rule.min_size:
             start, end = times[run[0]], times[run[-1]]
             traffic = bisect.bisect_right(rule.all_times, end) - bisect.bisect_left(rule.all_times, start)
-            if len(run) >= rule.ratio * traffic * share:
+            held = [i for i in run if i in claimed] if claimed else []
+            if held:
+                # holds finer bursts: its other incidents must come faster than usual too, else
+                # it joins only finer bursts of two or more classes that came together, with the
+                # incidents between them (one cause classified under several subcategories)
+                n, rest = len(run) - len(held), traffic - len(held)
+                p = C.binom_sf(n, rest, share)
+                if n and n >= rule.ratio * rest * share and C.surprise(p) >= JOIN_SURPRISE:
+                    joining.append((run, p, traffic))
+                else:
+                    for lo, hi in _together(found, {claimed[i] for i in held}, times, rule.gap):
+                        joining.append(([i for i in run if lo <= times[i] <= hi], 1.0, traffic))
+            elif len(run) >= rule.ratio * traffic * share:
                 candidates.append((run, C.binom_sf(len(run), traffic, share), traffic))
         if i >= 0:
             run = [i]
@@ -660,6 +682,26 @@ def _runs(
         surprise = C.surprise(min(1.0, p * tests))
         if surprise >= rule.needed:
             found.append((run, surprise, traffic, share, key, p, tests))
+    for run, p, traffic in joining:
+        found.append((run, C.surprise(p), traffic, share, key, p, 1))
+
+
+def _together(
+    found: list[_Burst], bursts: set[int], times: array[float], gap: float
+) -> list[tuple[float, float]]:
+    """The spans where finer bursts of two or more classes came together: each within `gap` of
+    the previous one's end."""
+    spans = sorted((times[found[b][0][0]], times[found[b][0][-1]], found[b][4]) for b in bursts)
+    together = []
+    lo, hi, classes = spans[0][0], spans[0][1], {spans[0][2]}
+    for start, end, key in [*spans[1:], (float("inf"), float("inf"), ())]:
+        if start <= hi + gap:
+            hi, classes = max(hi, end), classes | {key}
+            continue
+        if len(classes) >= 2:
+            together.append((lo, hi))
+        lo, hi, classes = start, end, {key}
+    return together
 
 
 def _shared(values: Sequence[str | None]) -> str:
