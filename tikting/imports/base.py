@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tikting.lib.archives import ZipLimits
+from django.db import transaction
+
+from tikting.lib.archives import ArchiveRefused, ZipLimits
+from tikting.lib.tabular import FileFormatError
 
 # progress(advance, label): `advance` rows were read from the file or stage named `label`.
 Progress = Callable[[int, str], None]
@@ -127,6 +130,18 @@ def zip_limits() -> ZipLimits:
     return ZipLimits(
         max_bytes=settings.TIKTING_IMPORT_MAX_UNPACKED_BYTES, max_ratio=settings.TIKTING_IMPORT_MAX_ZIP_RATIO
     )
+
+
+# What stops a file being read to its end: the run imports nothing of it (discard_run).
+UNREADABLE = (FileFormatError, ArchiveRefused)
+
+
+def discard_run(report: ImportReport, name: str, exc: FileFormatError | ArchiveRefused) -> None:
+    """Inside the run's transaction: roll it back and report why, as a `file` error (no counts)."""
+    transaction.set_rollback(True)
+    report.counts.clear()
+    line = exc.line if isinstance(exc, FileFormatError) else 0
+    report.error(name, line, "file", f"{exc} Nothing was imported.")
 
 
 def apply_source_slas(source: str, report: ImportReport, progress: Progress = no_progress) -> int:

@@ -84,7 +84,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from tikting.lib.archives import ArchiveRefused, open_member
+from tikting.lib.archives import open_member
 from tikting.lib.tabular import FileFormatError
 from tikting.lib.untrusted import NUL, NUL_MESSAGE
 from tikting.slas.verdicts import (
@@ -95,7 +95,7 @@ from tikting.slas.verdicts import (
     select_definition,
 )
 
-from .base import ImportReport, Progress, no_progress, zip_limits
+from .base import UNREADABLE, ImportReport, Progress, discard_run, no_progress, zip_limits
 
 __all__ = ["import_bpic2014", "SOURCE"]
 
@@ -1222,13 +1222,8 @@ def import_bpic2014(
     with _sqlite_cache(), transaction.atomic():
         try:
             importer.run()
-        except (ArchiveRefused, FileFormatError) as exc:
-            # A zip bomb (a member over the limits) or a file unreadable past a line: nothing of
-            # the run is kept.
-            transaction.set_rollback(True)
-            report.counts.clear()
-            line = exc.line if isinstance(exc, FileFormatError) else 0
-            report.error(str(folder), line, "file", f"{exc} Nothing was imported.")
+        except UNREADABLE as exc:  # a zip bomb, or a file unreadable past a line
+            discard_run(report, str(folder), exc)
             return report.finish()
         if dry_run:
             transaction.set_rollback(True)

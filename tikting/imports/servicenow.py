@@ -40,12 +40,12 @@ from tikting.cmdb.models import ConfigurationItem
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry
 from tikting.incidents.models import Incident, IncidentActivity
-from tikting.lib.archives import ArchiveRefused, open_member
+from tikting.lib.archives import open_member
 from tikting.lib.tabular import FileFormatError, csv_file_error, not_utf8
 from tikting.lib.untrusted import NUL, NUL_MESSAGE
 from tikting.problems.models import Problem
 
-from .base import ImportReport, Progress, apply_source_slas, no_progress, zip_limits
+from .base import UNREADABLE, ImportReport, Progress, apply_source_slas, discard_run, no_progress, zip_limits
 
 __all__ = ["SOURCE", "import_servicenow", "map_row"]
 
@@ -357,12 +357,8 @@ def import_servicenow(
     with transaction.atomic():
         try:
             run.run()
-        except (FileFormatError, ArchiveRefused) as exc:
-            # The file cannot be read to its end: nothing of it is kept (one transaction).
-            transaction.set_rollback(True)
-            report.counts.clear()
-            line = exc.line if isinstance(exc, FileFormatError) else 0
-            report.error(run.name, line, "file", f"{exc} Nothing was imported.")
+        except UNREADABLE as exc:
+            discard_run(report, run.name, exc)
         else:
             if dry_run:
                 transaction.set_rollback(True)

@@ -157,3 +157,12 @@ def test_authenticate_outside_a_request_is_not_throttled(cast):
         sign_in("olga", "guess")
     # The CLI and scripts call authenticate() without a request: no address, nothing to throttle.
     assert authenticate(username="olga", password=PASSWORD) == cast.owner
+
+
+def test_the_admin_login_counts_and_is_locked_too(cast):
+    client = Client(REMOTE_ADDR=ADDRESS)
+    for _ in range(LIMIT):
+        client.post("/admin/login/", {"username": "ada", "password": "guess"})
+    response = client.post("/admin/login/", {"username": "ada", "password": PASSWORD})
+    assert response.status_code == 429 and "Too many failed sign-ins" in response.content.decode()
+    assert sign_in("ada", PASSWORD)[1].status_code == 429  # the same lockout on the app's page
