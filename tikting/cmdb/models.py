@@ -3,7 +3,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower, Upper
+from django.db.models import Value
+from django.db.models.functions import Lower, Replace, Upper
 from django.urls import reverse
 
 from tikting.core.models import SourcedRecord
@@ -98,7 +99,8 @@ class ConfigurationItem(SourcedRecord):
         indexes = [
             models.Index(Upper("serial_number"), name="cmdb_ci_serial_upper"),
             models.Index(Lower("system_uuid"), name="cmdb_ci_uuid_lower"),
-            models.Index(Lower("mac_address"), name="cmdb_ci_mac_lower"),
+            # "AA-BB-…" (as Windows writes it) and "aa:bb:…" alike
+            models.Index(Replace(Lower("mac_address"), Value("-"), Value(":")), name="cmdb_ci_mac_lower"),
             models.Index(Lower("fqdn"), name="cmdb_ci_fqdn_lower"),
             models.Index(Lower("hostname"), name="cmdb_ci_hostname_lower"),
             models.Index(Lower("name"), name="cmdb_ci_name_lower"),

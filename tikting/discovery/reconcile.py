@@ -374,7 +374,7 @@ _CONFLICT = {
         f"(s.has_mac = 1 AND (ci.mac_address <> '' "
         f"OR EXISTS (SELECT 1 FROM {MAC} m2 WHERE m2.ci_id = ci.id)) "
         f"AND NOT EXISTS (SELECT 1 FROM {STAGE_MAC} sm2 WHERE sm2.row_no = s.row_no "
-        f"AND (sm2.mac = LOWER(ci.mac_address) OR EXISTS (SELECT 1 FROM {MAC} m3 "
+        f"AND (sm2.mac = REPLACE(LOWER(ci.mac_address), '-', ':') OR EXISTS (SELECT 1 FROM {MAC} m3 "
         "WHERE m3.ci_id = ci.id AND m3.mac = sm2.mac))))"
     ),
 }
@@ -404,7 +404,8 @@ _JOINS: dict[str, tuple[tuple[str, str], ...]] = {
             "s.has_mac = 1",
         ),
         (
-            f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no JOIN {CI} ci ON LOWER(ci.mac_address) = sm.mac",
+            f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no "
+            f"JOIN {CI} ci ON REPLACE(LOWER(ci.mac_address), '-', ':') = sm.mac",
             "s.has_mac = 1",
         ),
     ),
@@ -414,6 +415,35 @@ _JOINS: dict[str, tuple[tuple[str, str], ...]] = {
         (f"JOIN {CI} ci ON LOWER(ci.name) = s.hostname", "s.hostname <> '' AND ci.hostname = ''"),
     ),
     "ip": ((f"JOIN {CI} ci ON ci.ip_address = s.ip", "s.ip_trusted = 1 AND s.ip <> ''"),),
+}
+# The same rules between an unmatched row and a row of this input already matched (its CI's values
+# are only written after identification): (JOIN clause to the row `o`, applicable condition).
+_SIBLING_JOINS: dict[str, tuple[str, str]] = {
+    "serial_manufacturer": (
+        f"JOIN {STAGE} o ON o.serial_key = s.serial_key",
+        "s.serial_key <> '' AND (s.manufacturer_key = '' OR o.manufacturer_key = '' "
+        "OR o.manufacturer_key = s.manufacturer_key)",
+    ),
+    "uuid": (f"JOIN {STAGE} o ON o.uuid = s.uuid", "s.uuid <> ''"),
+    "mac": (
+        f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no JOIN {STAGE_MAC} om ON om.mac = sm.mac "
+        f"JOIN {STAGE} o ON o.row_no = om.row_no",
+        "s.has_mac = 1",
+    ),
+    "fqdn": (f"JOIN {STAGE} o ON o.fqdn = s.fqdn", "s.fqdn <> ''"),
+    "hostname": (f"JOIN {STAGE} o ON o.hostname = s.hostname", "s.hostname <> ''"),
+    "ip": (f"JOIN {STAGE} o ON o.ip = s.ip", "s.ip_trusted = 1 AND o.ip_trusted = 1 AND s.ip <> ''"),
+}
+# A stronger identity of both rows, different.
+_SIBLING_CONFLICT = {
+    "serial": "(s.serial_key <> '' AND o.serial_key <> '' AND o.serial_key <> s.serial_key)",
+    "uuid": "(s.uuid <> '' AND o.uuid <> '' AND o.uuid <> s.uuid)",
+    "fqdn": "(s.fqdn <> '' AND o.fqdn <> '' AND o.fqdn <> s.fqdn)",
+    "hostname": "(s.hostname <> '' AND o.hostname <> '' AND o.hostname <> s.hostname)",
+    "mac": (
+        f"(s.has_mac = 1 AND o.has_mac = 1 AND NOT EXISTS (SELECT 1 FROM {STAGE_MAC} a "
+        f"JOIN {STAGE_MAC} b ON b.mac = a.mac WHERE a.row_no = s.row_no AND b.row_no = o.row_no))"
+    ),
 }
 # Columns whose equal values make two unmatched rows one device (the first makes the CI).
 _SHARED_KEYS = {
@@ -476,16 +506,19 @@ class Reconciliation:
     def identify(self) -> None:
         """Match every staged row to a CI, creating CIs for the rows nothing matches, in waves."""
         while True:
-            for rule in self.rules:
-                self.match(rule)
-            unmatched = _scalar(self.cursor, f"SELECT COUNT(*) FROM {STAGE} WHERE ci_id IS NULL")
-            if not unmatched:
+            while self.unmatched() and sum(self.match(rule) for rule in self.rules):
+                pass  # a row matched may be what an unmatched one shares an identity with
+            if not self.unmatched():
                 return
             self.create_representatives()
 
-    def match(self, rule: str) -> None:
-        """Bind the unmatched rows one rule identifies: to the registered, then the oldest, CI it
-        finds; several CIs found become duplicate candidates."""
+    def unmatched(self) -> int:
+        return _scalar(self.cursor, f"SELECT COUNT(*) FROM {STAGE} WHERE ci_id IS NULL")
+
+    def match(self, rule: str) -> int:
+        """Bind the unmatched rows one rule identifies, with a CI or with a row of this input
+        already bound: to the registered, then the oldest, CI found; several CIs found become
+        duplicate candidates. Returns how many rows it bound."""
         cursor = self.cursor
         guards = " ".join(f"AND NOT {_CONFLICT[g]}" for g in _GUARDS[rule])
         selects = [
@@ -494,9 +527,17 @@ class Reconciliation:
             f"AND {applicable} {guards}"
             for join, applicable in _JOINS[rule]
         ]
+        join, applicable = _SIBLING_JOINS[rule]
+        sibling_guards = " ".join(f"AND NOT {_SIBLING_CONFLICT[g]}" for g in _GUARDS[rule])
+        selects.append(
+            f"SELECT s.row_no, ci.id, CASE WHEN ci.status = 'discovered' THEN 1 ELSE 0 END "
+            f"FROM {STAGE} s {join} JOIN {CI} ci ON ci.id = o.ci_id WHERE s.ci_id IS NULL "
+            f"AND o.ci_id IS NOT NULL AND {applicable} {guards} {sibling_guards}"
+        )
         cursor.execute(f"INSERT INTO {MATCH} (row_no, ci_id, pref) " + " UNION ".join(selects))
-        if not _scalar(cursor, f"SELECT COUNT(*) FROM {MATCH}"):
-            return
+        found = _scalar(cursor, f"SELECT COUNT(DISTINCT row_no) FROM {MATCH}")
+        if not found:
+            return 0
         # The chosen CI: registered before unregistered, then the lowest id (the oldest).
         cursor.execute(
             f"UPDATE {STAGE} SET ci_id = m.ci_id %% 1000000000000, rule = %s FROM (SELECT row_no, "
@@ -511,6 +552,7 @@ class Reconciliation:
         for chosen, other in cursor.fetchall():
             self.duplicate(chosen, other, f"rule:{rule}", "")
         cursor.execute(f"DELETE FROM {MATCH}")
+        return found
 
     def create_representatives(self) -> None:
         """CIs for the unmatched rows that share no identity value with an earlier unmatched row
@@ -871,7 +913,7 @@ class Reconciliation:
                 ("system_uuid", "LOWER({t}.system_uuid)"),
                 ("fqdn", "LOWER({t}.fqdn)"),
                 ("hostname", "LOWER({t}.hostname)"),
-                ("mac_address", "LOWER({t}.mac_address)"),
+                ("mac_address", "REPLACE(LOWER({t}.mac_address), '-', ':')"),
             ):
                 left, right = expression.format(t="a"), expression.format(t="b")
                 cursor.execute(

@@ -123,7 +123,12 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="configurationitem",
             index=models.Index(
-                django.db.models.functions.text.Lower("mac_address"), name="cmdb_ci_mac_lower"
+                django.db.models.functions.text.Replace(
+                    django.db.models.functions.text.Lower("mac_address"),
+                    models.Value("-"),
+                    models.Value(":"),
+                ),
+                name="cmdb_ci_mac_lower",
             ),
         ),
         migrations.AddIndex(
