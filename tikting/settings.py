@@ -319,6 +319,7 @@ TIKTING_SIGNALS_DETECTORS = [
     "tikting.signals.detectors.csat",
     "tikting.signals.detectors.service_requests",
     "tikting.signals.detectors.knowledge",
+    "tikting.signals.detectors.recurring_incidents",
 ]
 TIKTING_SIGNALS = override_entries({}, env_json("TIKTING_SIGNALS", {}))
 TIKTING_SIGNALS_WINDOW_DAYS = int(os.environ.get("TIKTING_SIGNALS_WINDOW_DAYS", "90"))
