@@ -170,7 +170,12 @@ def measure() -> None:
     kinds = collections.Counter(p.proposes for p in proposals)
     grouped = sum(int(p.magnitude) for p in proposals)
     bursts = [p for p in proposals if p.figures["rule"] == "burst"]
-    outages = sum(1 for p in bursts if _in_outage(dt.datetime.fromisoformat(p.figures["first_opened"])))
+    outages = sum(
+        1
+        for p in bursts
+        if p.figures["category"] == "Network"
+        and _in_outage(dt.datetime.fromisoformat(p.figures["first_opened"]))
+    )
     print(f"incidents in the window: {incidents:,}")
     print(f"proposals: {len(proposals):,} ({dict(rules)}; {dict(kinds)}); incidents in them: {grouped:,}")
     print(f"largest group: {max((int(p.magnitude) for p in proposals), default=0):,} incidents")
