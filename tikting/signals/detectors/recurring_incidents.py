@@ -11,8 +11,9 @@ depending on what an incident carries:
    changes a few trigrams, not the whole word. Two texts are alike when the Jaccard similarity of
    their trigram sets is at least ``similarity``. Candidate pairs come from **MinHash with LSH**
    (24 hashes in 12 bands of 2, within the block; each pair is then checked on the exact sets),
-   and alike texts are joined transitively (union-find): the group is every incident of the
-   window whose text is joined. A group with more than ``max_group_size`` incidents is taken
+   and alike texts are joined transitively (union-find), as are two wordings whose incidents are
+   mostly linked to the same problem: the group is every incident of the window whose text is
+   joined. A group with more than ``max_group_size`` incidents is taken
    apart at a stricter similarity (+0.1 at a time up to 0.9): a chain of partly alike texts is not
    one pattern; what is still larger at 0.9 is near-identical text and stays one group.
 2. **Without text, on a CI**: incidents with the same service, CI, category, subcategory and
@@ -32,10 +33,12 @@ depending on what an incident carries:
    classification one is bound to look unusual, so P is multiplied by the number of its runs of
    ``min_group_size`` or more that were tested (Bonferroni; ``burst_correction = 0`` tests each
    run alone): on a year of a million incidents opened at random, that cut the chance "bursts"
-   from 1,160 to 275 (bench/recurring_1m.py).
-   Measuring against the traffic of the moment, not a rate over the window, keeps the quiet
-   nights, the Monday peaks and a data set's edges from looking like bursts. Overlapping runs of
-   the three levels form one group.
+   from 1,160 to 275 (bench/recurring_1m.py). Measuring against the traffic of the moment, not a
+   rate over the window, keeps the quiet nights, the Monday peaks and a data set's edges from
+   looking like bursts. A coarser run that holds finer bursts joins them only when its other
+   incidents come faster than usual too (-log10 P ≥ JOIN_SURPRISE), or over the span where bursts
+   of two or more finer classes came together (one cause under several subcategories): a sharp
+   outage of one subcategory does not pull in its category's ordinary day.
 
 Groups of fewer than ``min_group_size`` incidents are left out.
 
@@ -52,8 +55,8 @@ text, never from row ids of one run): ``recurring_incidents:service=<id|none>:ci
 ``…:class=<hash of subcategory and symptom>`` for CI groups, ``…:burst=<first incident's minute,
 UTC>`` for bursts. **Magnitude**: the incidents in the group. **Score**: the incidents weighted by
 how recent they are, each counting ``0.5 ** (age / 30 days)`` with its age at the window's end
-(12 incidents last week score about 11.7; 12 incidents four months ago about 0.7): the same size
-ranks higher while it is still happening.
+(12 incidents over the last week score about 11; the same 12 four months earlier about 0.75):
+the same size ranks higher while it is still happening.
 
 Thresholds and the figures on real data: docs/signals.md, "Recurring incidents".
 """
