@@ -369,6 +369,18 @@ for _override in env_json("TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES", {}):
     if not isinstance(_override, dict) or not all(isinstance(v, list) for v in _override.values()):
         raise ImproperlyConfigured("TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES: expected {class: [attribute, …]}.")
     TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES.update(_override)
+# Discovery inputs (docs/discovery.md, "Limits"): the largest file, scan output or decompressed
+# agent upload a parser reads; the largest request body the agent endpoint accepts; and the
+# compression ratio past which (over 1 MiB unpacked) an upload is refused as a zlib/gzip bomb.
+TIKTING_DISCOVERY_MAX_BYTES = int(os.environ.get("TIKTING_DISCOVERY_MAX_BYTES", str(64 * 1024 * 1024)))
+TIKTING_DISCOVERY_AGENT_MAX_BYTES = int(os.environ.get("TIKTING_DISCOVERY_AGENT_MAX_BYTES", str(8 * 1024 * 1024)))
+TIKTING_DISCOVERY_MAX_RATIO = float(os.environ.get("TIKTING_DISCOVERY_MAX_RATIO", "100"))
+# Active scans: `tikting discover scan RANGE` runs nmap only on ranges inside these networks
+# (comma-separated CIDR); anything else is refused before nmap starts. Loopback only by default.
+TIKTING_DISCOVERY_ALLOWED_RANGES = env_list("TIKTING_DISCOVERY_ALLOWED_RANGES", "127.0.0.0/8,::1/128")
+TIKTING_DISCOVERY_NMAP = os.environ.get("TIKTING_DISCOVERY_NMAP", "nmap")
+# Agents (FusionInventory, GLPI Agent) are told to come back after this many hours.
+TIKTING_DISCOVERY_AGENT_INTERVAL_HOURS = int(os.environ.get("TIKTING_DISCOVERY_AGENT_INTERVAL_HOURS", "24"))
 
 LOGGING = {
     "version": 1,
