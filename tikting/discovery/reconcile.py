@@ -577,10 +577,10 @@ class Reconciliation:
         cursor.execute(f"UPDATE {STAGE} SET rep = 1 WHERE ci_id IS NULL AND {where}")
         cursor.execute(
             f"SELECT row_no, source, kind, hostname, fqdn, serial, manufacturer, model, uuid, os_name, "
-            f"os_version, ip, mac, location FROM {STAGE} WHERE rep = 1 ORDER BY row_no"
+            f"os_version, ip, mac, location, details FROM {STAGE} WHERE rep = 1 ORDER BY row_no"
         )
         rows = cursor.fetchall()
-        cis = [self.new_ci(*row[1:]) for row in rows]
+        cis = [self.new_ci(*row[1:-1], given=json.loads(row[-1] or "{}").get("extra", {})) for row in rows]
         ConfigurationItem.objects.bulk_create(cis, batch_size=500)
         cursor.execute(f"DELETE FROM {PAIRS}")
         _load(
@@ -618,7 +618,11 @@ class Reconciliation:
         ip: str,
         mac: str,
         location: str,
+        *,
+        given: dict[str, Any],
     ) -> ConfigurationItem:
+        """An unregistered CI for a device, named by its host name (or FQDN, IP, MAC, serial); a
+        name, class or asset tag its source gives (a CMDB export's CSV) are taken as given."""
         values = {
             "fqdn": fqdn,
             "hostname": hostname,
@@ -633,10 +637,23 @@ class Reconciliation:
             "location": location,
         }
         values = {k: (v or "") for k, v in values.items()}
-        name = hostname or fqdn or ip or mac or serial or uuid or "unnamed device"
+        name = (
+            str(given.get("name") or "")
+            or hostname
+            or fqdn
+            or ip
+            or mac
+            or serial
+            or uuid
+            or "unnamed device"
+        )
+        given_class = str(given.get("ci_class") or "").lower()
         return ConfigurationItem(
             name=name[:200],
-            ci_class=ci_class_for(kind or "", os_name or ""),
+            ci_class=given_class
+            if given_class in ConfigurationItem.CIClass.values
+            else ci_class_for(kind, os_name),
+            asset_tag=str(given.get("asset_tag") or "")[:100],
             ci_type=(kind or "")[:100],
             status=ConfigurationItem.Status.DISCOVERED,
             source="discovery",

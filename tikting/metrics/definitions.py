@@ -35,6 +35,8 @@ MODEL_DATES: dict[str, dict[str, str]] = {
     "incidents.Interaction": {"opened": "opened_at", "closed": "closed_at"},
     "changes.Change": {"opened": "opened_at", "closed": "closed_at"},
     "surveys.SurveyResponse": {"opened": "responded_at"},
+    # The day of a daily accuracy snapshot (the "snapshot" family reads each period's last day).
+    "discovery.AccuracySnapshot": {"opened": "day"},
 }
 
 # Units a duration can be shown in, as minutes each (whole numbers: a conversion multiplies by one
@@ -53,7 +55,7 @@ class MetricDefinition:
     direction: str  # "lower" or "higher" is better, or "neutral"
     model_label: str  # "incidents.Incident"
     practice: str  # the register practice the metric belongs to
-    family: str  # how the engine computes it: duration, ratio, mean, backlog
+    family: str  # how the engine computes it: duration, ratio, mean, backlog, snapshot
     value: str  # which figure of the family is the metric's value: mean, median, p90, percent, count, age
     formula: str
     edge_cases: tuple[str, ...] = ()
@@ -79,7 +81,7 @@ class MetricDefinition:
     def date_fields(self) -> tuple[str, ...]:
         """The dates a series can be placed by: opened, and resolved / closed where the record has
         them. The backlog is counted at instants (period ends), so it is by opening only."""
-        if self.family == "backlog":
+        if self.family in ("backlog", "snapshot"):
             return ("opened",)
         return tuple(MODEL_DATES[self.model_label])
 
@@ -123,6 +125,16 @@ _SLA_EDGES = (
     "Incidents without a flag (no matching SLA, no priority, still within target, no response "
     "timestamp) are excluded and counted as `not_evaluated`.",
     "An incident still open past its due time is breached.",
+)
+
+_ASSET_EDGES = (
+    "Read from the daily accuracy snapshots (one row per day and CI class, taken after every "
+    "discovery run and by the worker's daily schedule): a total, or a period of a series, is the "
+    "snapshot of its last day with one (the window's date_to, the period's end), never a sum over days; "
+    "`as_of` names that day. A period without a snapshot has no value.",
+    "Filtered and sliced by CI class with `category`; the other filters and slicers do not apply.",
+    "In scope: registered CIs (in service or in maintenance) of the classes in "
+    "TIKTING_DISCOVERY_SCOPE_CLASSES; N = TIKTING_DISCOVERY_STALE_DAYS (docs/discovery.md).",
 )
 
 DEFINITIONS: dict[str, MetricDefinition] = {
@@ -375,6 +387,108 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             ("Dated by responded_at; priority, group, category and CI come from the linked incident.",),
             date_field="responded_at",
             extras=("satisfied", "unresolved"),
+        ),
+        MetricDefinition(
+            "cmdb_coverage",
+            "Discovery coverage",
+            "%",
+            "higher",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "percent",
+            "in-scope CIs seen by discovery within N days / in-scope CIs × 100",
+            (
+                *_ASSET_EDGES,
+                "`stale` counts in-scope CIs seen before but not within N days, `never_seen` those "
+                "never seen: together with `seen` they make `in_scope`.",
+            ),
+            date_field="day",
+            extras=("seen", "in_scope", "stale", "never_seen", "as_of"),
+        ),
+        MetricDefinition(
+            "cmdb_accuracy",
+            "CMDB accuracy",
+            "%",
+            "higher",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "percent",
+            "CIs seen within N days with no open drift on a key attribute / in-scope CIs seen within N "
+            "days × 100",
+            (
+                *_ASSET_EDGES,
+                "Key attributes: TIKTING_DISCOVERY_KEY_ATTRIBUTES. A drift is a CI value that differs "
+                "from discovery where the CI's value comes from a higher-ranked source (a person); values "
+                "discovery may overwrite are written, not drifted. A rejected drift (the CI is right) no "
+                "longer counts against it.",
+            ),
+            date_field="day",
+            extras=("accurate", "seen", "drifted", "as_of"),
+        ),
+        MetricDefinition(
+            "cmdb_unregistered",
+            "Unregistered devices",
+            "devices",
+            "lower",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "count",
+            "COUNT(CIs discovered and not registered yet), any class",
+            (*_ASSET_EDGES[:2], "Counted by the class discovery guessed for them."),
+            decimals=0,
+            date_field="day",
+            extras=("as_of",),
+        ),
+        MetricDefinition(
+            "cmdb_stale",
+            "Stale CIs",
+            "CIs",
+            "lower",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "count",
+            "COUNT(in-scope CIs last seen more than N days ago)",
+            (*_ASSET_EDGES, "CIs never seen are not stale: they are `never_seen` (coverage)."),
+            decimals=0,
+            date_field="day",
+            extras=("in_scope", "never_seen", "as_of"),
+        ),
+        MetricDefinition(
+            "cmdb_duplicates",
+            "Duplicate candidates",
+            "pairs",
+            "lower",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "count",
+            "COUNT(open duplicate candidates: pairs of CIs sharing an identity value)",
+            (*_ASSET_EDGES[:2], "A pair counts in the class of its older CI."),
+            decimals=0,
+            date_field="day",
+            extras=("as_of",),
+        ),
+        MetricDefinition(
+            "cmdb_completeness",
+            "CMDB completeness",
+            "%",
+            "higher",
+            "discovery.AccuracySnapshot",
+            "asset",
+            "snapshot",
+            "percent",
+            "required attributes filled / required attributes of the in-scope CIs × 100",
+            (
+                *_ASSET_EDGES,
+                "Required attributes per class: TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES (owner and service "
+                "count when set, the others when not empty).",
+            ),
+            date_field="day",
+            extras=("filled", "required", "in_scope", "as_of"),
         ),
     )
 }

@@ -150,6 +150,25 @@ PATHS: dict[str, dict[str, str | None]] = {
         "status": "incident__status",
         "source": "source",
     },
+    # Asset data accuracy: daily snapshots per CI class ("category" is the class).
+    "discovery.AccuracySnapshot": {
+        "service": None,
+        "group": None,
+        "ci": None,
+        "priority": None,
+        "category": "ci_class",
+        "status": None,
+        "source": None,
+    },
+}
+# Snapshot metrics: (numerator, denominator or None for a count) among the snapshot's columns.
+SNAPSHOT_FIGURES: dict[str, tuple[str, str | None]] = {
+    "cmdb_coverage": ("seen", "in_scope"),
+    "cmdb_accuracy": ("accurate", "seen"),
+    "cmdb_unregistered": ("unregistered", None),
+    "cmdb_stale": ("stale", None),
+    "cmdb_duplicates": ("duplicates", None),
+    "cmdb_completeness": ("filled", "required"),
 }
 FOREIGN_KEYS = ("service", "group", "ci")
 
@@ -445,6 +464,8 @@ def _date_field(definition: MetricDefinition, date_field: str | None) -> str:
         what = (
             "the backlog is counted at each period's end, by opening date"
             if definition.family == "backlog"
+            else "it is read from each period's last daily snapshot"
+            if definition.family == "snapshot"
             else f"its records ({definition.model._meta.verbose_name_plural}) have no {date_field} date"
         )
         raise ValidationError(
@@ -1092,7 +1113,8 @@ def compute(
             key,
             MetricResult.to_payload,
             MetricResult.from_payload,
-            time_dependent=definition.family == "backlog" and _window_open(clean, timezone.now()),
+            time_dependent=definition.family in ("backlog", "snapshot")
+            and _window_open(clean, timezone.now()),
             refresh=refresh,
         )
     result.mark_incomplete(now or timezone.now())
@@ -1137,6 +1159,8 @@ def _compute(
     question = Question(definition, by, clean, _resolve_filters(definition, clean), date_field, unit)
     if definition.family == "backlog":
         return _in_unit(_compute_backlog(question, now=now or timezone.now()))
+    if definition.family == "snapshot":
+        return _compute_snapshot(question, now=now or timezone.now())
     date_path = question.date_path
     qs = _scope(question)
     mode = _basis_mode(definition, basis)
@@ -1313,6 +1337,79 @@ def _compute_backlog(question: Question, *, now: dt.datetime) -> MetricResult:
     value, count = _backlog_point(definition, total_row, 0)
     total = Point(None, "Total", value, count, {"as_of": as_of.isoformat()})
     return MetricResult(definition, by, filters, total, points, None, question.date_field, question.unit)
+
+
+# --- Snapshots (asset data accuracy) ---------------------------------------------------------------
+
+
+def _snapshot_point(definition: MetricDefinition, row: Row | None, day: dt.date | None) -> Figures:
+    """(value, count, extras) of one snapshot day's rows summed: a ratio in % over its denominator
+    (the count), or a count (itself the count)."""
+    numerator, denominator = SNAPSHOT_FIGURES[definition.key]
+    if row is None:
+        return None, 0, {**_empty_extra(definition), "as_of": None}
+    figures = {name: int(value or 0) for name, value in row.items() if not name.startswith("_")}
+    extra: dict[str, Any] = {x: figures.get(x, 0) for x in definition.extras if x != "as_of"}
+    extra["as_of"] = day.isoformat() if day else None
+    if denominator is None:
+        return figures[numerator], figures[numerator], extra
+    den = figures[denominator]
+    return (100.0 * figures[numerator] / den if den else None), den, extra
+
+
+def _compute_snapshot(question: Question, *, now: dt.datetime) -> MetricResult:
+    """A snapshot metric: the total at the window's last snapshot day (date_to, else today), and
+    per period the period's last snapshot day, per CI class the as-of day's rows. Two queries: the
+    days there are, then the sums of the days used."""
+    definition, by, filters = question.definition, question.by, question.filters
+    qs = definition.model._default_manager.all().order_by()
+    for name, values in question.values.items():
+        qs = qs.filter(_attribute_q(name, _path(definition, name), values))
+    last = min(filters.get("date_to") or timezone.localdate(now), timezone.localdate(now))
+    window = qs.filter(day__lte=last)
+    if "date_from" in filters:
+        window = window.filter(day__gte=filters["date_from"])
+    days = sorted(window.values_list("day", flat=True).distinct())
+    as_of = days[-1] if days else None
+    if by is not None and by not in PERIODS and by != "category":
+        _path(definition, by)  # raises: the metric cannot be sliced so
+    chosen: dict[dt.date, dt.date] = {}  # period start → its last snapshot day
+    if by in PERIODS:
+        for day in days:
+            chosen[_period_start(day, by)] = day  # days are sorted: the last one stays
+    wanted = {as_of, *chosen.values()} - {None}
+    columns = [c for c in {*SNAPSHOT_FIGURES[definition.key], *definition.extras} if c and c != "as_of"]
+    sums = {name: Sum(name) for name in columns}
+    by_day: dict[dt.date, Row] = {
+        row["day"]: row for row in qs.filter(day__in=wanted).values("day").annotate(**sums).order_by()
+    }
+    value, count, extra = _snapshot_point(definition, _sums(by_day.get(as_of)) if as_of else None, as_of)
+    total = Point(None, "Total", value, count, extra)
+    points: list[Point] = []
+    if by in PERIODS:
+        first = filters.get("date_from") or (days[0] if days else None)
+        for start in _periods(by, first, last) if first else []:
+            day = chosen.get(start)
+            value, count, extra = _snapshot_point(definition, _sums(by_day.get(day)) if day else None, day)
+            points.append(Point(start.isoformat(), _period_label(start, by), value, count, extra))
+    elif by == "category" and as_of is not None:
+        class_field = definition.model._meta.get_field("ci_class")
+        classes = dict(getattr(class_field, "flatchoices", ()))
+        for row in qs.filter(day=as_of).values("ci_class").annotate(**sums).order_by("ci_class"):
+            value, count, extra = _snapshot_point(definition, _sums(row), as_of)
+            points.append(
+                Point(
+                    row["ci_class"], str(classes.get(row["ci_class"], row["ci_class"])), value, count, extra
+                )
+            )
+    return MetricResult(definition, by, filters, total, points, None, question.date_field, question.unit)
+
+
+def _sums(row: Row | None) -> Row | None:
+    """A grouped row without its key columns (day, class)."""
+    if row is None:
+        return None
+    return {k: v for k, v in row.items() if k not in ("day", "ci_class")}
 
 
 def list_definitions() -> list[MetricDefinition]:

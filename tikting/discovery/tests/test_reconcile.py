@@ -413,3 +413,24 @@ def test_in_scope_cis_not_seen_for_the_stale_window_are_counted_after_a_run():
     ci("never-seen")  # never seen is not stale (it is outside coverage instead)
     run = reconcile(result(obs(hostname="here")), source_name="a")
     assert run.stale == 1
+
+
+def test_a_name_class_and_asset_tag_a_source_gives_are_taken_on_creation():
+    reconcile(
+        result(
+            obs(
+                "csv",
+                hostname="pay-db-01",
+                extra={"name": "Payroll DB", "ci_class": "Database", "asset_tag": "AT-9"},
+            ),
+            fmt="csv",
+        ),
+        source_name="cmdb export",
+    )
+    found = CI.objects.get()
+    assert (found.name, found.ci_class, found.asset_tag, found.status) == (
+        "Payroll DB",
+        CI.CIClass.DATABASE,
+        "AT-9",
+        CI.Status.DISCOVERED,
+    )
