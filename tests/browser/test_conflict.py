@@ -70,10 +70,16 @@ def test_second_save_of_the_same_field_is_refused_then_reapplied(two_managers, c
     expect(row.locator("td").nth(0)).to_have_text("Slow VPN log-in")  # when Max opened it
     expect(row.locator("td").nth(1)).to_have_text("VPN log-in takes a minute")  # Mia's, saved
     expect(row.locator("td").nth(2)).to_have_text("VPN connection is slow")  # Max's
-    expect(row).to_contain_text("both changed: yours kept")
+    expect(row).to_contain_text("yours (both changed it: check)")
     expect(row).to_have_class(re.compile("table-danger"))
-    # Only Mia's field changed: the description (Max's alone) is not a conflict row.
-    expect(conflict.locator("tbody tr")).to_have_count(1)
+    # The description, Max's change alone, is shown too: not changed on Mia's side, his kept.
+    mine = conflict.locator("tbody tr", has=max_.locator("th", has_text="Description"))
+    expect(mine.locator("td").nth(1)).to_have_text("not changed")
+    expect(mine.locator("td").nth(2)).to_have_text("Measured: 55 s on average.")
+    expect(mine).not_to_have_class(re.compile("table-danger"))
+    expect(conflict.locator("tbody tr")).to_have_count(2)
+    # One way forward, in the message itself.
+    expect(conflict.get_by_role("button")).to_have_text("Save my changes on top of theirs")
 
     # Nothing of Max's was written, Mia's title stands.
     item.refresh_from_db()
@@ -84,7 +90,7 @@ def test_second_save_of_the_same_field_is_refused_then_reapplied(two_managers, c
     # Max's input is kept on the form; he reviews and saves again, now deliberately over Mia's.
     expect(max_.get_by_label("Title")).to_have_value("VPN connection is slow")
     expect(max_.get_by_label("Description")).to_have_value("Measured: 55 s on average.")
-    save(max_)
+    conflict.get_by_role("button", name="Save my changes on top of theirs").click()
     expect(max_.get_by_role("alert").filter(has_text=f"{item.ref} saved.")).to_be_visible()
     expect(max_.locator("#item-title")).to_contain_text("VPN connection is slow")
     item.refresh_from_db()
@@ -115,7 +121,7 @@ def test_second_save_of_another_field_keeps_both_changes(two_managers, cast, ite
     conflict = max_.locator(".tk-conflict")
     expect(conflict).to_contain_text("changed by Mia Manager")
     row = conflict.locator("tbody tr", has=max_.locator("th", has_text="Title"))
-    expect(row).to_contain_text("taken from theirs")
+    expect(row.locator("td").nth(3)).to_have_text("theirs")  # in the form now
     expect(row.locator("td").nth(2)).to_have_text("not changed")
     item.refresh_from_db()
     assert (item.title, item.justification) == ("VPN log-in takes a minute", "")

@@ -8,10 +8,12 @@ tikting/core/records.py, which check permission, validate, audit and guard concu
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
@@ -19,12 +21,17 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods, require_safe
 from django_htmx.http import push_url
 
+from tikting.core import audit
 from tikting.core.audit import history_for
+from tikting.core.conflicts import Side, conflict_row, who
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.core.models import AuditEntry
 from tikting.lib import display as shown
 
 from . import forms as F
@@ -399,10 +406,7 @@ def _history(obj: models.Model) -> list[dict[str, Any]]:
             f = fields.get(name)
             if f is not None and f.is_relation:
                 wanted.setdefault(name, set()).update(v for v in pair if v not in (None, ""))
-    names: dict[str, dict[Any, str]] = {}
-    for name, ids in wanted.items():
-        related = R.related_model(fields[name])
-        names[name] = {str(pk): F.name_of(o) for pk, o in related._default_manager.in_bulk(list(ids)).items()}
+    names = _related_names(fields, wanted)
     result = []
     for entry in entries:
         changes = []
@@ -422,6 +426,17 @@ def _history(obj: models.Model) -> list[dict[str, Any]]:
             )
         result.append({"entry": entry, "changes": changes})
     return result
+
+
+def _related_names(fields: dict[str, Any], wanted: dict[str, set[Any]]) -> dict[str, dict[str, str]]:
+    """The names of the related records by field and id (as text): one query per related table."""
+    return {
+        name: {
+            str(pk): F.name_of(o)
+            for pk, o in R.related_model(fields[name])._default_manager.in_bulk(list(ids)).items()
+        }
+        for name, ids in wanted.items()
+    }
 
 
 def _pairs(entry) -> list[tuple[str, tuple[Any, Any]]]:
@@ -546,14 +561,8 @@ def record_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         except PermissionDeniedError as exc:
             raise PermissionDenied(str(exc)) from exc
         except ConflictError as exc:
-            context.update(
-                form=form,
-                conflict={
-                    "message": str(exc),
-                    "version": getattr(exc.obj, "version", None),
-                    "fields": [form.fields[n].label or n for n in changes],
-                },
-            )
+            merged, conflict = _conflict(kind, form, exc.obj, expected)
+            context.update(form=merged, conflict=conflict)
             return render(request, "records/form.html", context, status=409)
         except ValidationError as exc:
             _put_errors(form, exc)
@@ -561,6 +570,88 @@ def record_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             messages.success(request, f"{kind.label} {F.key_of(kind, obj)} saved.")
             return redirect(_detail_url(kind, obj.pk))
     return render(request, "records/form.html", {**context, "form": form}, status=400)
+
+
+def _opened(obj: models.Model, expected: int | None) -> tuple[dict[str, Any], list[AuditEntry]]:
+    """The record's fields (audit.snapshot form) as the user opened it, at version `expected`: the
+    current values with the changes saved since undone, newest first, from the audit trail; and
+    those changes (each save adds one to the version and writes one entry)."""
+    values = audit.snapshot(obj)
+    newer = max(0, getattr(obj, "version", 0) - int(expected or 0))
+    entries = list(
+        AuditEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+            object_id=str(obj.pk),
+            action=AuditEntry.Action.UPDATE,
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")[:newer]
+    )
+    for entry in entries:
+        for name, (old, _new) in _pairs(entry):
+            values[name] = old
+    return values, entries
+
+
+def _conflict(
+    kind: R.RecordKind, form: F.RecordForm, current: models.Model, expected: int | None
+) -> tuple[F.RecordForm, dict[str, Any]]:
+    """A save refused because someone saved first, field by field (tikting/core/conflicts.py): as
+    the user opened it (from the audit trail), their change, the user's; and the form merged
+    (their values where the user left a field alone) against the current version."""
+    opened, entries = _opened(current, expected)
+    saved = audit.snapshot(current)
+    fields = {f.name: f for f in kind.model._meta.concrete_fields}
+    names = [n for n in form.record_fields() if n in fields]
+    yours = {n: audit.plain(form.cleaned_data.get(n)) for n in names}
+    ids: dict[str, set[Any]] = {}
+    for n in names:
+        if fields[n].is_relation:
+            ids[n] = {v for v in (opened.get(n), saved.get(n), yours[n]) if v not in (None, "")}
+    labels = _related_names(fields, ids)
+    rows, initial = [], {}
+    for n in names:
+        f = fields[n]
+
+        def side(value: Any, f: models.Field = f, n: str = n) -> Side:
+            return Side(_same(f, value), _short(_human(f, value, labels.get(n, {}))))
+
+        row = conflict_row(
+            form.fields[n].label or F.label_of(kind.model, n),
+            opened=side(opened.get(n)),
+            theirs=side(saved.get(n)),
+            yours=side(yours[n]),
+        )
+        if row is not None:
+            rows.append(row)
+            if row["you_changed"]:
+                initial[n] = form.cleaned_data.get(n)
+    merged = type(form)(instance=current, initial=initial)
+    conflict = {
+        "rows": rows,
+        "by": who([F.name_of(e.actor) if e.actor else "the system" for e in entries]),
+        "at": entries[0].at if entries else None,
+        "version": getattr(current, "version", None),
+    }
+    return merged, conflict
+
+
+def _same(f: models.Field, value: Any) -> Any:
+    """A field's value in a form that compares across versions: empty is None, times by instant."""
+    if value in (None, ""):
+        return None
+    if isinstance(f, models.DateTimeField) and isinstance(value, str):  # to the minute, as the form
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return value
+        return (parsed.astimezone(dt.UTC) if timezone.is_aware(parsed) else parsed).replace(
+            second=0, microsecond=0
+        )
+    if isinstance(f, models.DecimalField | models.FloatField):
+        return shown.number(value)
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").strip()
+    return value
 
 
 @login_required

@@ -7,6 +7,7 @@ form, a concurrent save becomes a conflict page (a three-way merge) that overwri
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -19,9 +20,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
 
+from tikting.accounts.models import User
 from tikting.cmdb.models import Service
+from tikting.core.conflicts import Side, conflict_row, who
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.core.models import AuditEntry
+from tikting.lib import display
 
 from .. import choices as C
 from .. import permissions as P
@@ -149,31 +153,33 @@ def create(request: HttpRequest) -> HttpResponse:
     )
 
 
+RELATED = {"owner": User, "service": Service}
+
+
 def _display(form: ItemForm, name: str, value: Any) -> str:
-    """A field value as a person reads it."""
+    """A field value as a person reads it: people by their name, services by name, choices by
+    label, dates in the UI's format (a saved owner may no longer be one the form offers)."""
     if value in (None, ""):
         return "—"
-    formfield = form.fields[name]
-    if hasattr(value, "pk") or name in {"service", "owner"}:
-        if not hasattr(value, "pk"):
-            value = formfield.queryset.filter(pk=value).first() if hasattr(formfield, "queryset") else value
-        return str(value) if value is not None else "—"
+    if name in RELATED:
+        record = value if hasattr(value, "pk") else RELATED[name]._default_manager.filter(pk=value).first()
+        return str(record) if record is not None else "—"
     if name == "parent":
         pk = getattr(value, "pk", value)
         return f"CI-{int(pk):05d}"
-    choices = dict(getattr(formfield, "choices", []) or [])
+    choices = dict(getattr(form.fields[name], "choices", []) or [])
     if isinstance(value, str) and value in choices:
         return str(choices[value])
-    text = str(value)
+    text = display.when(value) if isinstance(value, dt.date) else display.number(value)
     return text if len(text) <= 160 else text[:157] + "…"
 
 
 def _conflict(request: HttpRequest, form: ItemForm, current: Item) -> tuple[ItemForm, list[dict[str, Any]]]:
     """Three-way merge of a refused save: what the user opened, what is saved now, what they typed.
 
-    Fields only the other person changed take the saved value; fields both changed keep the
-    user's value (and are marked). Nothing is written: the user reviews and saves again, now
-    against the current version.
+    Fields only the other person changed take the saved value; fields the user changed keep the
+    user's value (marked where both changed them). Nothing is written: the user reviews and saves
+    again, now against the current version.
     """
     data = request.POST.copy()
     rows = []
@@ -183,25 +189,20 @@ def _conflict(request: HttpRequest, form: ItemForm, current: Item) -> tuple[Item
             data[name] = value
             data[f"initial-{name}"] = value
             continue
-        opened = comparable(name, form.opened_value(name))
+        opened_raw = form.opened_value(name)
         theirs_raw = _current_value(current, name)
-        theirs = comparable(name, theirs_raw)
         yours_raw = form.cleaned_data.get(name)
-        yours = comparable(name, yours_raw)
-        if theirs != opened:
-            you_changed = yours != opened
-            if not you_changed:
-                data[name] = widget_value(name, theirs_raw)
-            rows.append(
-                {
-                    "label": form.fields[name].label or name.replace("_", " ").capitalize(),
-                    "opened": _display(form, name, form.opened_value(name)),
-                    "theirs": _display(form, name, theirs_raw),
-                    "yours": _display(form, name, yours_raw),
-                    "clash": you_changed and yours != theirs,
-                    "you_changed": you_changed,
-                }
-            )
+        opened, theirs, yours = (comparable(name, v) for v in (opened_raw, theirs_raw, yours_raw))
+        if theirs != opened and yours == opened:
+            data[name] = widget_value(name, theirs_raw)
+        row = conflict_row(
+            form.fields[name].label or name.replace("_", " ").capitalize(),
+            opened=Side(opened, _display(form, name, opened_raw)),
+            theirs=Side(theirs, _display(form, name, theirs_raw)),
+            yours=Side(yours, _display(form, name, yours_raw)),
+        )
+        if row is not None:
+            rows.append(row)
         data[f"initial-{name}"] = widget_value(name, theirs_raw)
     data["expected_version"] = str(current.version)
     merged = ItemForm(data, can_manage=P.can_manage(request.user), track_changes=True)
@@ -251,7 +252,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form=merged,
                 conflict={
                     "rows": rows,
-                    "by": last.actor if last and last.actor else None,
+                    "by": who([str(last.actor)] if last and last.actor else []),
                     "at": last.at if last else None,
                     "version": current.version,
                     "yours": expected,

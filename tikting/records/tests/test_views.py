@@ -332,7 +332,7 @@ class TestDetail:
         data["short_description"] = "Mine"
         response = client.post(f"/records/incident/{record.pk}/edit/", data)
         assert response.status_code == 409
-        assert "changed by someone else" in response.content.decode()
+        assert "changed by Mia Manager" in response.content.decode()
         record.refresh_from_db()
         assert record.short_description == "Theirs"
 
