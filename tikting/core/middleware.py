@@ -100,7 +100,7 @@ class SignInAgainMiddleware:
         if not isinstance(response, HttpResponseRedirectBase) or not (htmx or request.method not in SAFE):
             return response
         login = resolve_url(settings.LOGIN_URL)
-        target = urlsplit(response["Location"])
+        target = urlsplit(response.get("Location", ""))  # HttpResponseClientRedirect has none
         if target.netloc or target.path != login:
             return response
         url = f"{login}?{urlencode({'next': self.page_of(request, htmx)})}"

@@ -1,7 +1,7 @@
 """What a detector hands to the intake queue: plain data, no database writes.
 
 A detector (one module under `tikting/signals/detectors/`) reads the records and returns
-`Proposal`s; the intake (`tikting/signals/services.py`) turns them into candidates, suppresses
+`Proposal`s; the intake (`tikting/signals/services/`) turns them into candidates, suppresses
 the ones already dismissed or merged unless their evidence grew materially, and records the run.
 Detectors never write: the same proposals from the same records, every run (deterministic).
 
