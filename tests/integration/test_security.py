@@ -309,6 +309,7 @@ def test_csv_export_neutralises_formulas_and_imports_back_unchanged(cast):
 
 def test_negative_numbers_are_not_quoted_and_json_is_untouched(cast):
     item = ready_item(cast, title="=1+1")
+    S.cancel_action(item.actions.get(), actor=cast.owner, reason="-")
     S.close_item(item, actor=cast.owner, outcome="withdrawn", lessons="-", realised_delta="-2.5")
     row = next(csv.DictReader(io.StringIO(_export_csv())))
     assert row["realised_delta"] == "-2.5" and row["lessons"] == "'-"

@@ -1,5 +1,7 @@
 """Choice sets of the register, and the lifecycle (the ITIL 7-step model) as data."""
 
+from decimal import Decimal
+
 from django.db import models
 
 from tikting.core.itsm import Practice  # noqa: F401  (the ITIL practices, shared with the metrics)
@@ -91,17 +93,35 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.MOMENTUM: frozenset(),
 }
 
-# What an item needs before it may enter a step (checked by Item.gaps_for()).
+# What an item needs before it may enter a step, or close (checked by Item.gaps_for(), which also
+# says, for a gap about actions, which actions lack what). A step back needs only UNBLOCKED_ONLY.
 PRECONDITIONS: dict[str, tuple[str, ...]] = {
-    Status.CURRENT_STATE: ("vision",),
-    Status.TARGET_STATE: ("vision", "baseline"),
-    Status.PLAN: ("vision", "baseline", "target"),
-    Status.ACTION: ("owner", "target_date", "baseline", "target", "planned_action"),
-    Status.EVALUATION: ("measurement",),
-    Status.MOMENTUM: ("evaluation",),
+    Status.CURRENT_STATE: ("unblocked", "vision"),
+    Status.TARGET_STATE: ("unblocked", "vision", "baseline"),
+    Status.PLAN: ("unblocked", "vision", "baseline", "target"),
+    Status.ACTION: (
+        "unblocked",
+        "owner",
+        "target_date",
+        "baseline",
+        "target",
+        "planned_action",
+        "actions_assigned",
+    ),
+    Status.EVALUATION: ("unblocked", "measurement", "actions_settled"),
+    Status.MOMENTUM: ("unblocked", "evaluation", "actions_settled"),
+    # Closing from step 7, and withdrawing from any open status.
+    Status.CLOSED: ("unblocked", "actions_settled"),
 }
+UNBLOCKED_ONLY: tuple[str, ...] = ("unblocked",)
+# "Ready to act on" (the product's rule): owner, target date, an indicator with baseline and target.
+READINESS: tuple[str, ...] = ("owner", "target_date", "baseline", "target")
 
+# Each gap says what the item needs (GAP_MESSAGES: the checklist on the item page) and what to do
+# about it (GAP_HINTS); the refusal of a move lists them ("CI-00012 cannot enter 'Take action': it
+# needs an owner — an improvement manager assigns one; …"), in the UI and the API alike.
 GAP_MESSAGES = {
+    "unblocked": "to be unblocked",
     "vision": "a vision (the business outcome this serves)",
     "owner": "an owner",
     "target_date": "a target date",
@@ -109,8 +129,24 @@ GAP_MESSAGES = {
     "baseline": "an indicator with a baseline",
     "target": "an indicator with a target",
     "planned_action": "at least one planned action",
+    "actions_assigned": "an owner and a due date on every action",
+    "actions_settled": "every action done, or cancelled with a reason",
     "measurement": "a measurement of a primary indicator taken since action started",
-    "evaluation": "an evaluation result (evaluate the item first)",
+    "evaluation": "an evaluation result",
+}
+GAP_HINTS = {
+    "unblocked": "record what resolved the blocker, then unblock it under Blockers",
+    "vision": "edit the item",
+    "owner": "an improvement manager assigns one",
+    "target_date": "edit the item",
+    "indicator": "add one under Indicators",
+    "baseline": "add an indicator or give one a baseline",
+    "target": "give the indicator a target",
+    "planned_action": "add one under Plan",
+    "actions_assigned": "set them under Plan",
+    "actions_settled": "mark each done, or cancel it with a reason under Plan",
+    "measurement": "record one under Indicators",
+    "evaluation": "evaluate the item under Did we get there?",
 }
 
 
@@ -143,6 +179,16 @@ class Outcome(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# The closure outcome an evaluation result stands for: the close form and the API default to it,
+# and an outcome better than the evaluation needs its reason in the lessons.
+OUTCOME_FOR_RESULT: dict[str, str] = {
+    EvaluationResult.ACHIEVED: Outcome.SUCCESSFUL,
+    EvaluationResult.PARTLY: Outcome.PARTLY_SUCCESSFUL,
+    EvaluationResult.NOT_ACHIEVED: Outcome.UNSUCCESSFUL,
+}
+OUTCOME_RANK: dict[str, int] = {Outcome.UNSUCCESSFUL: 0, Outcome.PARTLY_SUCCESSFUL: 1, Outcome.SUCCESSFUL: 2}
+
+
 class BenefitCategory(models.TextChoices):
     TIME_SAVED = "time_saved", "Time saved"
     COST_REDUCED = "cost_reduced", "Cost reduced"
@@ -156,3 +202,10 @@ class Sustainment(models.TextChoices):
     HOLDING = "holding", "Holding"
     SLIPPED = "slipped", "Slipped back"
     SUSTAINED = "sustained", "Sustained"
+
+
+# Sustainment (services.check_item_sustainment): during the control period an item slips back when
+# an indicator that met its target no longer meets it, or when one that did not gives back more
+# than this share of the improvement it had reached at closure (baseline 40, closed at 18, lower is
+# better: 22 gained, slipped above 18 + 0.25 × 22 = 23.5).
+SUSTAINMENT_TOLERANCE = Decimal("0.25")

@@ -96,8 +96,19 @@ class AssessForm(VersionedForm):
         self.field_of("owner", forms.ModelChoiceField).queryset = owner_candidates()
 
 
-class ReopenForm(StyledForm):
+class ReopenForm(VersionedForm):
     reason = forms.CharField(required=False, widget=_text(2), label=_("Why reopen"))
+
+
+class UndoAcceptanceForm(VersionedForm):
+    reason = forms.CharField(required=False, widget=_text(2), label=_("Why undo the acceptance"))
+
+
+class FollowUpRaiseForm(StyledForm):
+    """A follow-up raised from the item page (also once the item is closed)."""
+
+    title = forms.CharField(max_length=200, label=_("Follow-up title"))
+    description = forms.CharField(required=False, widget=_text(2), label=_("Description"))
 
 
 class BlockForm(VersionedForm):
@@ -114,7 +125,10 @@ class EvaluateForm(VersionedForm):
 
 
 class CloseForm(VersionedForm):
-    outcome = forms.ChoiceField(choices=C.Outcome.choices, label=_("Outcome"))
+    # No outcome is chosen for the user: the view starts from the evaluation's (services.default_outcome).
+    outcome = forms.ChoiceField(
+        choices=[("", _("— choose the outcome —")), *C.Outcome.choices], required=False, label=_("Outcome")
+    )
     benefit_category = forms.ChoiceField(
         choices=[("", "—"), *C.BenefitCategory.choices], required=False, label=_("Benefit realised")
     )
@@ -160,6 +174,16 @@ class IndicatorForm(VersionedForm):
     baseline_method = forms.CharField(max_length=300, required=False, label=_("Baseline method"))
     target_value = forms.DecimalField(required=False, max_digits=16, decimal_places=4, label=_("Target"))
     target_date = forms.DateField(required=False, widget=DATE, label=_("Target date"))
+    min_value = forms.DecimalField(
+        required=False,
+        max_digits=16,
+        decimal_places=4,
+        label=_("Lowest possible"),
+        help_text=_("Empty: from the unit (0 for counts and times, 0 to 100 for %, a to b for “a-b”)"),
+    )
+    max_value = forms.DecimalField(
+        required=False, max_digits=16, decimal_places=4, label=_("Highest possible")
+    )
     owner = UserChoiceField(
         queryset=User.objects.none(),
         required=False,
@@ -173,7 +197,7 @@ class IndicatorForm(VersionedForm):
     @classmethod
     def for_indicator(cls, indicator, **kwargs: Any) -> IndicatorForm:
         initial = {name: getattr(indicator, name) for name in cls.SERVICE_FIELDS}
-        for name in ("baseline_value", "target_value"):
+        for name in ("baseline_value", "target_value", "min_value", "max_value"):
             if initial[name] is not None:
                 initial[name] = display.number(initial[name])  # 40, not 4E+1
         initial["version"] = indicator.version
@@ -214,6 +238,10 @@ class ActionForm(StyledForm):
 
 class ActionToggleForm(VersionedForm):
     done = forms.BooleanField(required=False)
+
+
+class ActionCancelForm(VersionedForm):
+    reason = forms.CharField(required=False, widget=_text(1), label=_("Why it will not be done"))
 
 
 def apply_errors(form: forms.BaseForm, exc: ValidationError, field_map: dict[str, Any] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -13,6 +14,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from tikting.core.bounds import long_text
 from tikting.lib import display
 
 from . import choices as C
@@ -21,6 +23,7 @@ from .querysets import ItemQuerySet
 __all__ = ["Item", "Indicator", "Measurement", "Action", "Comment", "SourceLink"]
 
 RATING = [MinValueValidator(1), MaxValueValidator(5)]
+MAX_GAP_DETAILS = 5  # actions named in one gap; the rest are counted
 
 
 class Item(models.Model):
@@ -28,17 +31,19 @@ class Item(models.Model):
 
     # What
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=long_text())
     practice = models.CharField(max_length=20, choices=C.Practice.choices, blank=True)
     service = models.ForeignKey(
         "cmdb.Service", null=True, blank=True, on_delete=models.PROTECT, related_name="improvement_items"
     )
-    justification = models.TextField(blank=True)
+    justification = models.TextField(blank=True, validators=long_text())
     justification_type = models.CharField(
         max_length=12, choices=C.JustificationType.choices, default=C.JustificationType.OPERATIONAL
     )
-    vision = models.TextField(blank=True, help_text="Step 1: the business outcome this serves")
-    expected_outcome = models.TextField(blank=True)
+    vision = models.TextField(
+        blank=True, validators=long_text(), help_text="Step 1: the business outcome this serves"
+    )
+    expected_outcome = models.TextField(blank=True, validators=long_text())
 
     # Priority: impact × effort, and a manual rank on top
     impact = models.PositiveSmallIntegerField(default=3, validators=RATING)
@@ -73,12 +78,12 @@ class Item(models.Model):
     status = models.CharField(max_length=16, choices=C.Status.choices, default=C.Status.NEW, db_index=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     blocked = models.BooleanField(default=False, db_index=True)
-    blocker = models.TextField(blank=True)
+    blocker = models.TextField(blank=True, validators=long_text())
     blocked_since = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
 
     # Assessment
-    assessment_reason = models.TextField(blank=True)
+    assessment_reason = models.TextField(blank=True, validators=long_text())
     revisit_date = models.DateField(null=True, blank=True)
     assessed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -87,12 +92,12 @@ class Item(models.Model):
 
     # Evaluation, closure, sustainment
     evaluation_result = models.CharField(max_length=16, choices=C.EvaluationResult.choices, blank=True)
-    evaluation_note = models.TextField(blank=True)
+    evaluation_note = models.TextField(blank=True, validators=long_text())
     evaluated_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=C.Outcome.choices, blank=True)
     benefit_category = models.CharField(max_length=24, choices=C.BenefitCategory.choices, blank=True)
     realised_delta = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
-    lessons = models.TextField(blank=True)
+    lessons = models.TextField(blank=True, validators=long_text())
     closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     control_until = models.DateField(null=True, blank=True)
     sustainment = models.CharField(max_length=10, choices=C.Sustainment.choices, blank=True, default="")
@@ -200,13 +205,21 @@ class Item(models.Model):
             result.append("slipped")
         return result
 
-    def gaps_for(self, status: str) -> list[str]:
-        """What the item lacks to enter `status`, as keys of choices.GAP_MESSAGES."""
-        needs = C.PRECONDITIONS.get(status, ())
+    @property
+    def read_only(self) -> bool:
+        """Closed and rejected items are a record: only comments, follow-ups and (closed items under
+        sustainment watch) measurements are added; a manager reopens one to change it."""
+        return self.status in C.ENDED_STATUSES
+
+    def gaps_for(self, status: str, *, back: bool = False) -> list[str]:
+        """What the item lacks to enter `status` (a step forward, or closing), or to step `back` to
+        it, as keys of choices.GAP_MESSAGES (explain_gaps() words them)."""
+        needs = C.UNBLOCKED_ONLY if back else C.PRECONDITIONS.get(status, ())
         if not needs:
             return []
         indicators = [i for i in self.indicators.all() if i.role == C.IndicatorRole.PRIMARY]
         checks = {
+            "unblocked": lambda: not self.blocked,
             "vision": lambda: bool(self.vision.strip()),
             "owner": lambda: bool(self.owner_id),
             "target_date": lambda: bool(self.target_date),
@@ -214,7 +227,9 @@ class Item(models.Model):
             "target": lambda: any(
                 i.baseline_value is not None and i.target_value is not None for i in indicators
             ),
-            "planned_action": lambda: self.actions.exists(),
+            "planned_action": lambda: any(not a.cancelled for a in self.actions.all()),
+            "actions_assigned": lambda: not self._actions_unassigned(),
+            "actions_settled": lambda: not self._actions_open(),
             "measurement": lambda: Measurement.objects.filter(
                 indicator__in=indicators,
                 measured_at__gte=self._action_started_at().replace(second=0, microsecond=0),
@@ -225,11 +240,73 @@ class Item(models.Model):
 
     def readiness_gaps(self) -> list[str]:
         """What is missing before the item is ready to act on (owner, target date, baseline, target)."""
-        return [g for g in self.gaps_for(C.Status.ACTION) if g != "planned_action"]
+        return [g for g in self.gaps_for(C.Status.ACTION) if g in C.READINESS]
 
-    @staticmethod
-    def describe_gaps(gaps: list[str]) -> str:
-        return ", ".join(C.GAP_MESSAGES[g] for g in gaps)
+    def _actions_unassigned(self) -> list[str]:
+        """Each planned action lacking an owner or a due date, worded: “Train staff”: no owner."""
+        lacking = []
+        for action in self.actions.all():
+            missing = [
+                what for what, ok in (("owner", action.owner_id), ("due date", action.due_date)) if not ok
+            ]
+            if missing and not action.cancelled:
+                lacking.append(f"“{action.title}”: no {' and no '.join(missing)}")
+        return lacking
+
+    def _actions_open(self) -> list[str]:
+        return [f"“{a.title}”" for a in self.actions.all() if a.is_open]
+
+    def explain_gap(self, gap: str) -> str:
+        """One gap in words: what is missing (with the actions it is about) — what to do."""
+        details = {
+            "unblocked": lambda: [f"blocked by: {self.blocker.strip()}"] if self.blocker.strip() else [],
+            "actions_assigned": self._actions_unassigned,
+            "actions_settled": lambda: [f"open: {', '.join(self._actions_open())}"],
+        }.get(gap, list)()
+        shown = details[:MAX_GAP_DETAILS] + (
+            [f"and {len(details) - MAX_GAP_DETAILS} more"] if len(details) > MAX_GAP_DETAILS else []
+        )
+        what = C.GAP_MESSAGES[gap] + (f" ({'; '.join(shown)})" if shown else "")
+        return f"{what} — {C.GAP_HINTS[gap]}"
+
+    def explain_gaps(self, gaps: list[str]) -> str:
+        """The gaps in one sentence: "an owner — an improvement manager assigns one; and …"."""
+        words = [self.explain_gap(g) for g in gaps]
+        return words[0] if len(words) == 1 else f"{'; '.join(words[:-1])}; and {words[-1]}"
+
+    def delta_indicator(self) -> Indicator | None:
+        """The primary indicator the realised delta is measured on: the first with a baseline and
+        a measurement (services.measured_delta)."""
+        for indicator in self.indicators.all():
+            if indicator.role != C.IndicatorRole.PRIMARY or indicator.baseline_value is None:
+                continue
+            if indicator.latest_measurement() is not None:
+                return indicator
+        return None
+
+    def delta_summary(self) -> dict[str, Any] | None:
+        """The realised delta as the pages show it: value, unit, on which indicator, and whether it
+        moved toward the target ("toward", "away" or "none"); None while there is no delta."""
+        if self.realised_delta is None:
+            return None
+        indicator = self.delta_indicator()
+        moved = "none"
+        if self.realised_delta and indicator is not None:
+            better = (
+                self.realised_delta < 0
+                if indicator.direction == C.Direction.LOWER
+                else self.realised_delta > 0
+            )
+            moved = "toward" if better else "away"
+        unit = indicator.unit if indicator else ""
+        return {
+            "value": self.realised_delta,
+            "text": f"{'+' if self.realised_delta > 0 else ''}{display.number(self.realised_delta)}"
+            + (f" {unit}" if unit else ""),
+            "unit": unit,
+            "indicator": indicator,
+            "moved": moved if indicator is not None else "",
+        }
 
     def _action_started_at(self) -> dt.datetime:
         """When the item last entered step 5. Forms take times to the minute, so callers compare
@@ -273,6 +350,14 @@ class Indicator(models.Model):
     )
     target_value = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
     target_date = models.DateField(null=True, blank=True)
+    # The values the indicator can take (a count or a duration is never negative, a share stays
+    # within 0..100 %): baseline, target and every measurement must lie within (improvement.bounds).
+    min_value = models.DecimalField(
+        max_digits=16, decimal_places=4, null=True, blank=True, help_text="Lowest possible value"
+    )
+    max_value = models.DecimalField(
+        max_digits=16, decimal_places=4, null=True, blank=True, help_text="Highest possible value"
+    )
     # Bound to a tikting metric (filled by the metrics engine; empty for manual indicators).
     metric_key = models.CharField(max_length=60, blank=True)
     metric_scope = models.JSONField(default=dict, blank=True)
@@ -285,6 +370,24 @@ class Indicator(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.unit})" if self.unit else self.name
+
+    @property
+    def range_text(self) -> str:
+        """The stated range in words: "0 to 100 %", "0 or more h", "" when unbounded."""
+        unit = f" {self.unit}" if self.unit else ""
+        low, high = self.min_value, self.max_value
+        if low is not None and high is not None:
+            return f"{display.number(low)} to {display.number(high)}{unit}"
+        if low is not None:
+            return f"{display.number(low)} or more{unit}"
+        if high is not None:
+            return f"{display.number(high)} or less{unit}"
+        return ""
+
+    def in_range(self, value: Decimal) -> bool:
+        return (self.min_value is None or value >= self.min_value) and (
+            self.max_value is None or value <= self.max_value
+        )
 
     def meets_target(self, value: Decimal | None) -> bool:
         if value is None or self.target_value is None:
@@ -369,18 +472,33 @@ class Action(models.Model):
     due_date = models.DateField(null=True, blank=True)
     done = models.BooleanField(default=False)
     done_at = models.DateTimeField(null=True, blank=True)
+    # An action that will not be done: it stays in the plan with the reason, and no longer holds
+    # the item back (choices.PRECONDITIONS "actions_settled").
+    cancelled = models.BooleanField(default=False)
+    cancel_reason = models.TextField(blank=True, validators=long_text())
+    cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 
     class Meta:
-        ordering = ["item", "done", "due_date", "id"]
+        ordering = ["item", "done", "cancelled", "due_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(done=True, cancelled=True), name="action_done_or_cancelled"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_open(self) -> bool:
+        """Neither done nor cancelled."""
+        return not (self.done or self.cancelled)
+
     def is_overdue(self, today: dt.date | None = None) -> bool:
         today = today or timezone.localdate()
-        return bool(not self.done and self.due_date and self.due_date < today)
+        return bool(self.is_open and self.due_date and self.due_date < today)
 
 
 class Comment(models.Model):
@@ -396,7 +514,7 @@ class Comment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.COMMENT)
-    body = models.TextField()
+    body = models.TextField(validators=long_text())
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

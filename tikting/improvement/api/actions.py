@@ -8,7 +8,7 @@ from tikting.core.api import errors
 
 from .. import services as S
 from .common import _actor, _get_action, _get_item, _resolve, lookups, router
-from .inputs import ActionCreate, ActionPatch
+from .inputs import ActionCancelIn, ActionCreate, ActionPatch, ActionReinstateIn
 from .schemas import ActionOut, Id
 
 # --- Actions ------------------------------------------------------------------------------------
@@ -49,7 +49,32 @@ def update_action(request: HttpRequest, action_id: Id, payload: ActionPatch):
     return _get_action(request, action_id)
 
 
+@lookups.post(
+    "/actions/{action_id}/cancel",
+    response={200: ActionOut, **errors(403, 404, 409, 422)},
+    tags=["actions"],
+    summary="Cancel an action",
+)
+def cancel_action(request: HttpRequest, action_id: Id, payload: ActionCancelIn):
+    """An open action that will not be done, with the reason: it stays in the plan and no longer
+    holds the item back from evaluation or closure."""
+    S.cancel_action(_get_action(request, action_id), actor=_actor(request), **payload.dict())
+    return _get_action(request, action_id)
+
+
+@lookups.post(
+    "/actions/{action_id}/reinstate",
+    response={200: ActionOut, **errors(403, 404, 409, 422)},
+    tags=["actions"],
+    summary="Reinstate a cancelled action",
+)
+def reinstate_action(request: HttpRequest, action_id: Id, payload: ActionReinstateIn):
+    S.reinstate_action(_get_action(request, action_id), actor=_actor(request), **payload.dict())
+    return _get_action(request, action_id)
+
+
 @lookups.delete("/actions/{action_id}", response={204: None, **errors(403, 404, 422)}, tags=["actions"])
 def remove_action(request: HttpRequest, action_id: Id):
+    """Only while the item is planning (up to step 4); later, cancel the action with a reason."""
     S.remove_action(_get_action(request, action_id), actor=_actor(request))
     return Status(204, None)

@@ -18,7 +18,7 @@ from .schemas import (
     IndicatorRoleValue,
     JustificationValue,
     MeasurementSourceValue,
-    OutcomeValue,
+    OutcomeOrBlank,
     PracticeOrBlank,
     SortValue,
     StepValue,
@@ -104,7 +104,9 @@ class FollowUpIn(StrictBody):
 
 
 class CloseIn(StrictBody):
-    outcome: OutcomeValue  # type: ignore[valid-type]
+    outcome: OutcomeOrBlank = Field(  # type: ignore[valid-type]
+        "", description="Empty: the outcome the evaluation stands for (never 'successful' by default)"
+    )
     benefit_category: BenefitOrBlank = ""  # type: ignore[valid-type]
     realised_delta: DecimalIn | None = Field(None, description="Measured delta; computed when omitted")
     lessons: str = Field("", description="Lessons learned; required to withdraw")
@@ -113,7 +115,18 @@ class CloseIn(StrictBody):
 
 
 class ReopenIn(StrictBody):
-    reason: str = ""
+    reason: str = Field("", description="Required: why (kept on the timeline)")
+    expected_version: int | None = None
+
+
+class UndoAcceptanceIn(StrictBody):
+    reason: str = Field("", description="Required: why the acceptance is undone")
+    expected_version: int | None = None
+
+
+class FollowUpRaiseIn(StrictBody):
+    title: str = Field(max_length=200)
+    description: str = ""
 
 
 class CommentIn(StrictBody):
@@ -134,6 +147,10 @@ class IndicatorFields(StrictBody):
     baseline_method: str = ""
     target_value: DecimalIn | None = None
     target_date: Date | None = None
+    min_value: DecimalIn | None = Field(
+        None, description="Lowest possible value; both empty at creation: from the unit (0 or more; % 0-100)"
+    )
+    max_value: DecimalIn | None = Field(None, description="Highest possible value")
     metric_key: str = ""
     metric_scope: dict[str, Any] = {}
     owner: Id | None = Field(
@@ -162,6 +179,15 @@ class ActionCreate(StrictBody):
     title: str = Field(max_length=200)
     owner: Id | None = None
     due_date: Date | None = None
+
+
+class ActionCancelIn(StrictBody):
+    reason: str = Field(description="Why the action will not be done")
+    expected_version: int | None = None
+
+
+class ActionReinstateIn(StrictBody):
+    expected_version: int | None = None
 
 
 class ActionPatch(StrictBody):

@@ -1,13 +1,25 @@
-"""An item's life: assess, move a step, block, escalate, evaluate, close, reopen."""
+"""An item's life: assess (and undo an acceptance), move a step, block, escalate, evaluate, close,
+raise follow-ups, reopen."""
 
 from django.http import HttpRequest
+from ninja import Status
 
 from tikting.accounts.models import User
 from tikting.core.api import errors
 
 from .. import services as S
 from .common import _actor, _detail, _get_item, _lookup, _resolve, router
-from .inputs import AssessIn, BlockIn, CloseIn, EscalateIn, EvaluateIn, ReopenIn, TransitionIn
+from .inputs import (
+    AssessIn,
+    BlockIn,
+    CloseIn,
+    EscalateIn,
+    EvaluateIn,
+    FollowUpRaiseIn,
+    ReopenIn,
+    TransitionIn,
+    UndoAcceptanceIn,
+)
 from .schemas import Id, ItemDetail
 
 
@@ -29,7 +41,8 @@ def assess_item(request: HttpRequest, item_id: Id, payload: AssessIn):
     summary="Move an item one step",
 )
 def transition_item(request: HttpRequest, item_id: Id, payload: TransitionIn):
-    """One step forward (preconditions checked: the 422 says what is missing) or one step back."""
+    """One step forward (preconditions checked: the 422 lists what is missing and what to do) or
+    one step back; a blocked item moves neither way until unblocked."""
     item = _get_item(request, item_id)
     S.transition_item(item, actor=_actor(request), **payload.dict())
     return _detail(request, item_id)
@@ -71,7 +84,9 @@ def evaluate_item(request: HttpRequest, item_id: Id, payload: EvaluateIn):
 )
 def close_item(request: HttpRequest, item_id: Id, payload: CloseIn):
     """Close from step 7 with an outcome (and benefit), or withdraw from any open step (with
-    lessons). Follow-ups become new child items."""
+    lessons). The outcome defaults to the evaluation's; a better one needs its reason in the
+    lessons. Refused while the item is blocked or an action is open (done or cancelled, each).
+    Follow-ups become new child items."""
     item = _get_item(request, item_id)
     data = payload.dict()
     follow_ups = []
@@ -83,9 +98,37 @@ def close_item(request: HttpRequest, item_id: Id, payload: CloseIn):
 
 
 @router.post(
-    "/{item_id}/reopen", response={200: ItemDetail, **errors(403, 404, 422)}, summary="Reopen a rejected item"
+    "/{item_id}/follow-ups",
+    response={201: ItemDetail, **errors(403, 404, 422)},
+    summary="Raise a follow-up",
+)
+def raise_follow_up(request: HttpRequest, item_id: Id, payload: FollowUpRaiseIn):
+    """A new item, child of this one, to be assessed; also once the item is closed."""
+    item = _get_item(request, item_id)
+    child = S.raise_follow_up(item, actor=_actor(request), **payload.dict())
+    return Status(201, _detail(request, child.pk))
+
+
+@router.post(
+    "/{item_id}/reopen",
+    response={200: ItemDetail, **errors(403, 404, 409, 422)},
+    summary="Reopen a closed or rejected item",
 )
 def reopen_item(request: HttpRequest, item_id: Id, payload: ReopenIn):
+    """Managers, with a reason: a rejected item goes back to assessment, a closed one to the step
+    it was closed or withdrawn from (its closure undone)."""
     item = _get_item(request, item_id)
-    S.reopen_item(item, actor=_actor(request), reason=payload.reason)
+    S.reopen_item(item, actor=_actor(request), **payload.dict())
+    return _detail(request, item_id)
+
+
+@router.post(
+    "/{item_id}/undo-acceptance",
+    response={200: ItemDetail, **errors(403, 404, 409, 422)},
+    summary="Undo an acceptance",
+)
+def undo_acceptance(request: HttpRequest, item_id: Id, payload: UndoAcceptanceIn):
+    """Managers, with a reason, while the item is still at step 1: back to New, to assess again."""
+    item = _get_item(request, item_id)
+    S.undo_acceptance(item, actor=_actor(request), **payload.dict())
     return _detail(request, item_id)

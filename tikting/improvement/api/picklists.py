@@ -42,7 +42,9 @@ def list_choices(request: HttpRequest):
             str(k): sorted((str(v) for v in vs), key=C.STEPS.index) for k, vs in C.TRANSITIONS.items()
         },
         "preconditions": {str(k): list(v) for k, v in C.PRECONDITIONS.items()},
+        "back_preconditions": list(C.UNBLOCKED_ONLY),
         "gap_messages": dict(C.GAP_MESSAGES),
+        "gap_hints": dict(C.GAP_HINTS),
         "status_groups": {
             "open": sorted(C.OPEN_STATUSES),
             "active": [str(s) for s in C.STEPS],

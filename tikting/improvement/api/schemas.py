@@ -128,6 +128,8 @@ class IndicatorOut(Schema):
     baseline_method: str
     target_value: DecimalText | None
     target_date: dt.date | None
+    min_value: DecimalText | None = Field(description="Lowest value it takes (baseline, target, measures)")
+    max_value: DecimalText | None = Field(description="Highest value it takes; null: no upper bound")
     metric_key: str
     metric_scope: dict[str, Any]
     owner: UserBrief | None = Field(None, description="Who records its measurements besides the item's owner")
@@ -157,6 +159,9 @@ class ActionOut(Schema):
     due_date: dt.date | None
     done: bool
     done_at: dt.datetime | None
+    cancelled: bool = Field(description="Will not be done (cancel_reason says why)")
+    cancel_reason: str
+    cancelled_at: dt.datetime | None
     overdue: bool
     created_at: dt.datetime
     version: int
@@ -203,6 +208,10 @@ class ItemDetail(ItemOut):
     outcome: OutcomeOrBlank  # type: ignore[valid-type]
     benefit_category: BenefitOrBlank  # type: ignore[valid-type]
     realised_delta: DecimalText | None
+    realised_delta_unit: str = Field(description="The unit of the indicator the delta is measured on")
+    realised_delta_moved: Literal["toward", "away", "none", ""] = Field(
+        description="Did the delta move toward the target, away from it, or not at all ('' without one)"
+    )
     lessons: str
     closed_at: dt.datetime | None
     control_until: dt.date | None
@@ -222,8 +231,18 @@ class ItemDetail(ItemOut):
         return list(obj.children.all())
 
     @staticmethod
+    def resolve_realised_delta_unit(obj: Item) -> str:
+        summary = obj.delta_summary()
+        return summary["unit"] if summary else ""
+
+    @staticmethod
+    def resolve_realised_delta_moved(obj: Item) -> str:
+        summary = obj.delta_summary()
+        return summary["moved"] if summary else ""
+
+    @staticmethod
     def resolve_readiness_gaps(obj: Item) -> list[dict[str, str]]:
-        return _gaps(obj.readiness_gaps())
+        return _gaps(obj, obj.readiness_gaps())
 
     @staticmethod
     def resolve_transitions(obj: Item) -> list[dict[str, Any]]:
@@ -235,7 +254,7 @@ class ItemDetail(ItemOut):
                     "to": str(to),
                     "label": str(C.Status(to).label),
                     "forward": forward,
-                    "gaps": _gaps(obj.gaps_for(to)) if forward else [],
+                    "gaps": _gaps(obj, obj.gaps_for(to, back=not forward)),
                 }
             )
         return result
@@ -249,8 +268,9 @@ class ItemDetail(ItemOut):
         return list(obj.actions.all())
 
 
-def _gaps(keys: list[str]) -> list[dict[str, str]]:
-    return [{"key": key, "message": C.GAP_MESSAGES[key]} for key in keys]
+def _gaps(item: Item, keys: list[str]) -> list[dict[str, str]]:
+    """Gaps with the words the UI shows (what is missing, the actions concerned, what to do)."""
+    return [{"key": key, "message": item.explain_gap(key)} for key in keys]
 
 
 class ChangeOut(Schema):
@@ -298,8 +318,12 @@ class ChoicesOut(Schema):
     statuses: list[Choice]
     steps: list[str] = Field(description="The seven steps, in order")
     transitions: dict[str, list[str]] = Field(description="Step moves allowed from each step")
-    preconditions: dict[str, list[str]] = Field(description="Gap keys checked before entering a step")
-    gap_messages: dict[str, str]
+    preconditions: dict[str, list[str]] = Field(
+        description="Gap keys checked before entering a step ('closed': before closing or withdrawing)"
+    )
+    back_preconditions: list[str] = Field(description="Gap keys checked before a step back")
+    gap_messages: dict[str, str] = Field(description="What each gap means")
+    gap_hints: dict[str, str] = Field(description="What to do about each gap")
     status_groups: dict[str, list[str]] = Field(description="Groups accepted by the status filter")
     practices: list[Choice]
     quadrants: list[Choice]

@@ -52,6 +52,8 @@ def item_record(item: Item, *, nested: bool = True) -> dict[str, Any]:
                 "baseline_method": ind.baseline_method,
                 "target_value": _text(ind.target_value),
                 "target_date": _text(ind.target_date),
+                "min_value": _text(ind.min_value),
+                "max_value": _text(ind.max_value),
                 "metric_key": ind.metric_key,
                 "metric_scope": ind.metric_scope,
                 "measurements": [
@@ -73,6 +75,9 @@ def item_record(item: Item, *, nested: bool = True) -> dict[str, Any]:
                 "due_date": _text(action.due_date),
                 "done": action.done,
                 "done_at": _text(action.done_at),
+                "cancelled": action.cancelled,
+                "cancel_reason": action.cancel_reason,
+                "cancelled_at": _text(action.cancelled_at),
             }
             for action in item.actions.all()
         ]

@@ -8,16 +8,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
 from tikting.core.audit import diff, plain, snapshot
-from tikting.records.registry import KINDS, can_edit_records, create_record
+from tikting.core.bounds import check_long_text
 from tikting.lib import untrusted
+from tikting.records.registry import KINDS, can_edit_records, create_record
 
+from .. import bounds
 from .. import choices as C
 from ..models import Action, Indicator, Item, Measurement
+from ..services import read_only_message
 from .columns import CSV_FIELDS, IMPLIED_ATTRS, PARENT_REF_RE, _ref
 from .parse import (
     BLANK_CHOICES,
@@ -194,7 +198,38 @@ class RowPlanner:
             )
             item.last_activity_at = self.now
         self._plan_nested(plan, raw)
+        if not is_new and old_status in C.ENDED_STATUSES:
+            self._check_record(plan)
         return plan
+
+    @staticmethod
+    def _check_record(plan: Plan) -> None:
+        """A closed or rejected item is a record (services: read-only): a row may add only
+        sustainment measurements to it, as the UI and the API do; any other change is refused."""
+        item = plan.item
+        changed = (
+            plan.changes
+            or plan.new_indicators
+            or plan.changed_indicators
+            or plan.new_actions
+            or plan.changed_actions
+        )
+        if changed:
+            raise RowInvalid({"status": read_only_message(item, "change it by import")})
+        watched = item.status == C.Status.CLOSED and item.sustainment in {
+            C.Sustainment.HOLDING,
+            C.Sustainment.SLIPPED,
+        }
+        if plan.new_measurements and not watched:
+            raise RowInvalid({"status": read_only_message(item, "add measurements to it")})
+        for _indicator, measurement in plan.new_measurements:
+            if item.closed_at and measurement.measured_at <= item.closed_at:
+                raise RowInvalid(
+                    {
+                        "indicators": f"{item.ref} closed on {item.closed_at:%Y-%m-%d %H:%M}: a sustainment "
+                        "measurement is dated after the closure."
+                    }
+                )
 
     def _values(
         self, raw: dict[str, Any], errors: dict[str, str], item: Item, is_new: bool
@@ -212,6 +247,11 @@ class RowPlanner:
             limit = TEXT_LIMITS.get(name)
             if limit and len(text) > limit:
                 errors[name] = f"At most {limit} characters ({len(text)} given)."
+                continue
+            try:
+                check_long_text(**{name: text})  # the cap of the model, as in the UI and the API
+            except ValidationError as exc:
+                errors[name] = exc.messages[0]
                 continue
             values[name] = text
         if is_new and not _s(raw.get("title")):
@@ -347,8 +387,8 @@ class RowPlanner:
             for n, data in enumerate(indicators, start=1):
                 prefix = f"indicators[{n}]"
                 name = _s(data.get("name"))
-                if not name:
-                    errors[f"{prefix}.name"] = "An indicator needs a name."
+                if not name or len(name) > 200:
+                    errors[f"{prefix}.name"] = "An indicator needs a name (at most 200 characters)."
                     continue
                 if name in seen:
                     errors[f"{prefix}.name"] = f"Indicator '{name}' is given twice."
@@ -358,6 +398,8 @@ class RowPlanner:
                 indicator = current.get(name)
                 if indicator is None:
                     indicator = Indicator(name=name, **values)
+                    if indicator.min_value is None and indicator.max_value is None:
+                        indicator.min_value, indicator.max_value = bounds.infer_range(indicator.unit)
                     plan.new_indicators.append(indicator)
                     existing_times: set[dt.datetime] = set()
                 else:
@@ -369,6 +411,16 @@ class RowPlanner:
                     if changes:
                         plan.changed_indicators.append((indicator, changes))
                     existing_times = self.nested_times.setdefault(indicator.pk, set())
+                for field, message in bounds.range_errors(
+                    min_value=indicator.min_value,
+                    max_value=indicator.max_value,
+                    unit=indicator.unit,
+                    values={
+                        "baseline_value": indicator.baseline_value,
+                        "target_value": indicator.target_value,
+                    },
+                ).items():
+                    errors[f"{prefix}.{field}"] = message
                 for k, m in enumerate(data.get("measurements") or [], start=1):
                     mprefix = f"{prefix}.measurements[{k}]"
                     if not isinstance(m, dict):
@@ -382,6 +434,16 @@ class RowPlanner:
                         continue
                     if value is None or at is None:
                         errors[mprefix] = "A measurement needs a value and measured_at."
+                        continue
+                    note = _s(m.get("note"))
+                    if len(note) > 300:
+                        errors[f"{mprefix}.note"] = f"At most 300 characters ({len(note)} given)."
+                        continue
+                    bad = bounds.measurement_errors(
+                        indicator, item, value=value, measured_at=at, now=self.now
+                    )
+                    if bad:
+                        errors.update({f"{mprefix}.{field}": message for field, message in bad.items()})
                         continue
                     source = _s(m.get("source")) or Measurement.Source.IMPORTED
                     if source not in Measurement.Source.values:
@@ -398,7 +460,7 @@ class RowPlanner:
                             Measurement(
                                 value=value,
                                 measured_at=at,
-                                note=_s(m.get("note"))[:300],
+                                note=note,
                                 source=source,
                                 recorded_by_id=self.actor.pk if self.actor else None,
                             ),
@@ -422,11 +484,29 @@ class RowPlanner:
                     values["due_date"] = _parse_date(data.get("due_date"))
                     values["done"] = _parse_bool(data.get("done", False))
                     values["done_at"] = _parse_datetime(data.get("done_at"))
+                    values["cancelled"] = _parse_bool(data.get("cancelled", False))
+                    values["cancelled_at"] = _parse_datetime(data.get("cancelled_at"))
                 except ValueError as exc:
                     errors[prefix] = str(exc)
                     continue
+                values["cancel_reason"] = _s(data.get("cancel_reason"))
+                if values["done"] and values["cancelled"]:
+                    errors[f"{prefix}.cancelled"] = "An action is done or cancelled, not both."
+                    continue
+                if values["cancelled"] and not values["cancel_reason"]:
+                    errors[f"{prefix}.cancel_reason"] = "Say why the action is cancelled."
+                    continue
+                try:
+                    check_long_text(cancel_reason=values["cancel_reason"])
+                except ValidationError as exc:
+                    errors[f"{prefix}.cancel_reason"] = exc.messages[0]
+                    continue
                 if values["done"] and not values["done_at"]:
                     values["done_at"] = self.now
+                if values["cancelled"] and not values["cancelled_at"]:
+                    values["cancelled_at"] = self.now
+                if not values["cancelled"]:
+                    values["cancel_reason"], values["cancelled_at"] = "", None
                 action = current_actions.get(title)
                 if action is None:
                     action = Action(title=title, **values)
@@ -466,7 +546,7 @@ class RowPlanner:
                 else:
                     values[name] = data[name]
         try:
-            for name in ("baseline_value", "target_value"):
+            for name in ("baseline_value", "target_value", "min_value", "max_value"):
                 if name in data:
                     values[name] = _parse_decimal(data[name])
             for name in ("baseline_date", "target_date"):

@@ -14,6 +14,7 @@ from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.core.exceptions import ConflictError
 
+from .. import choices as C
 from .. import permissions as P
 from ..models import Action, Indicator, Item
 
@@ -56,12 +57,33 @@ INDICATOR_FIELDS = frozenset(
         "baseline_method",
         "target_value",
         "target_date",
+        "min_value",
+        "max_value",
         "metric_key",
         "metric_scope",
         "owner",
     }
 )
 ACTION_FIELDS = frozenset({"title", "owner", "due_date", "done"})
+
+
+def read_only_message(item: Item, what: str) -> str:
+    """Why a closed or rejected item refuses a change (`what`: "edit it"), and what can be done."""
+    if item.status == C.Status.CLOSED:
+        allowed = "comments, follow-ups and, while it is watched for sustainment, measurements"
+    else:
+        allowed = "comments"
+    return (
+        f"{item.ref} is {item.get_status_display().lower()}: it is read-only, so you cannot {what}. "
+        f"Only {allowed} are added; an improvement manager reopens it (with a reason) to change "
+        "anything else."
+    )
+
+
+def _check_writable(item: Item, what: str) -> None:
+    """Refuse a change to a closed or rejected item (Item.read_only): it is a record now."""
+    if item.read_only:
+        raise ValidationError({"status": read_only_message(item, what)})
 
 
 def _check_fields(changes: dict[str, Any], allowed: Iterable[str]) -> None:

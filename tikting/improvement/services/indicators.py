@@ -9,12 +9,14 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from tikting.accounts.models import Actor
 from tikting.core import audit
 from tikting.lib import display
 
+from .. import bounds
 from .. import choices as C
 from .. import permissions as P
 from ..models import Indicator, Item, Measurement
@@ -22,6 +24,7 @@ from .common import (
     INDICATOR_FIELDS,
     _check_fields,
     _check_worker,
+    _check_writable,
     _decimal,
     _lock,
     _pk,
@@ -32,19 +35,50 @@ from .lifecycle import check_item_sustainment
 
 
 def _clean_indicator_values(data: dict[str, Any]) -> dict[str, Any]:
-    for field in ("baseline_value", "target_value"):
+    for field in ("baseline_value", "target_value", "min_value", "max_value"):
         if field in data:
             data[field] = _decimal(data[field], field)
     return data
 
 
+def _check_range(indicator: Indicator) -> None:
+    """Baseline, target and every measurement within the indicator's stated range (bounds)."""
+    errors = bounds.range_errors(
+        min_value=indicator.min_value,
+        max_value=indicator.max_value,
+        unit=indicator.unit,
+        values={"baseline_value": indicator.baseline_value, "target_value": indicator.target_value},
+    )
+    if not errors and indicator.pk:
+        lowest, highest = (
+            indicator.measurements.aggregate(low=Min("value"), high=Max("value"))[k] for k in ("low", "high")
+        )
+        for field, value in (("min_value", lowest), ("max_value", highest)):
+            if value is not None and not indicator.in_range(value):
+                errors[field] = (
+                    f"A measurement of {value.normalize():f} lies outside this range: the range must "
+                    "hold every measurement taken."
+                )
+    bounds.check(errors)
+
+
+def _state_range(indicator: Indicator) -> None:
+    """An indicator created (or bound) without a range takes the one its unit implies."""
+    if indicator.min_value is None and indicator.max_value is None:
+        indicator.min_value, indicator.max_value = bounds.infer_range(indicator.unit)
+
+
 @transaction.atomic
 def add_indicator(item: Item, *, actor: Actor, **data: Any) -> Indicator:
-    """An indicator of the item (INDICATOR_FIELDS); a baseline given without a date is dated today."""
+    """An indicator of the item (INDICATOR_FIELDS); a baseline given without a date is dated today,
+    a range left empty follows the unit (bounds.infer_range); baseline and target lie within it."""
     P.check(actor, P.can_edit, item, what=f"add indicators to {item.ref}")
+    _check_writable(item, "add indicators to it")
     _check_fields(data, INDICATOR_FIELDS)
     _check_worker(data.get("owner"))
     indicator = Indicator(item=item, **_clean_indicator_values(dict(data)))
+    _state_range(indicator)
+    _check_range(indicator)
     if indicator.baseline_value is not None and not indicator.baseline_date:
         indicator.baseline_date = timezone.localdate()
     if indicator.baseline_value is not None and not indicator.baseline_method:
@@ -62,17 +96,20 @@ def add_indicator(item: Item, *, actor: Actor, **data: Any) -> Indicator:
 def update_indicator(
     indicator: Indicator, *, actor: Actor, expected_version: int | None = None, **changes: Any
 ) -> Indicator:
-    """Change the fields given; ConflictError when the indicator changed since `expected_version`."""
+    """Change the fields given; ConflictError when the indicator changed since `expected_version`.
+    Baseline, target and the measurements taken must stay within the range."""
     P.check(actor, P.can_edit, indicator.item, what=f"edit indicators of {indicator.item.ref}")
     _check_fields(changes, INDICATOR_FIELDS)
     if "owner" in changes and _pk(changes["owner"]) != indicator.owner_id:
         _check_worker(changes["owner"])
     locked = _lock(Indicator, indicator, expected_version)
+    _check_writable(locked.item, "edit its indicators")
     before = audit.snapshot(locked)
     for name, value in _clean_indicator_values(dict(changes)).items():
         setattr(locked, name, value)
     if "baseline_value" in changes and locked.baseline_value is not None and "baseline_date" not in changes:
         locked.baseline_date = locked.baseline_date or timezone.localdate()
+    _check_range(locked)
     locked.version += 1
     locked.full_clean()
     locked.save()
@@ -88,6 +125,7 @@ def remove_indicator(indicator: Indicator, *, actor: Actor) -> None:
     """Delete the indicator and its measurements; the audit row keeps what it was."""
     item = indicator.item
     P.check(actor, P.can_edit, item, what=f"remove indicators of {item.ref}")
+    _check_writable(item, "remove its indicators")
     audit.record(
         indicator, action="delete", actor=actor, root=item, changes=audit.diff(audit.snapshot(indicator), {})
     )
@@ -105,16 +143,17 @@ def record_measurement(
     note: str = "",
     source: str = Measurement.Source.MANUAL,
 ) -> Measurement:
-    """A measurement of the indicator (not in the future). A closed item under watch is checked
-    again for sustainment."""
+    """A measurement of the indicator, within its range and dated neither in the future nor
+    decades back (bounds.measurement_errors). On a closed item only sustainment measurements are
+    taken: while it is watched, dated after its closure; the item is then checked again."""
     item = Item.objects.get(pk=indicator.item_id)
     P.check(actor, P.can_measure, indicator, what=f"record measurements of {indicator.name} ({item.ref})")
     number = _decimal(value, "value")
     if number is None:
         raise ValidationError({"value": "A measurement needs a value."})
     measured_at = measured_at or timezone.now()
-    if measured_at > timezone.now() + dt.timedelta(minutes=5):
-        raise ValidationError({"measured_at": "A measurement cannot be in the future."})
+    _check_sustainment_measurement(item, measured_at)
+    bounds.check(bounds.measurement_errors(indicator, item, value=number, measured_at=measured_at))
     measurement = Measurement(
         indicator=indicator,
         value=number,
@@ -137,6 +176,27 @@ def record_measurement(
     if item.status == C.Status.CLOSED and item.sustainment in {C.Sustainment.HOLDING, C.Sustainment.SLIPPED}:
         check_item_sustainment(item)
     return measurement
+
+
+def _check_sustainment_measurement(item: Item, measured_at: dt.datetime) -> None:
+    """A closed item takes measurements only for its sustainment watch: while under watch, dated
+    after it closed (an earlier one would rewrite the value it reached). Rejected items take none."""
+    if not item.read_only:
+        return
+    watched = item.status == C.Status.CLOSED and item.sustainment in {
+        C.Sustainment.HOLDING,
+        C.Sustainment.SLIPPED,
+    }
+    if not watched:
+        _check_writable(item, "record measurements of it (it is not watched for sustainment)")
+    assert item.closed_at is not None  # a closed item under watch
+    if measured_at <= item.closed_at:
+        raise ValidationError(
+            {
+                "measured_at": f"{item.ref} closed on {timezone.localtime(item.closed_at):%Y-%m-%d %H:%M}: "
+                "a sustainment measurement is dated after the closure."
+            }
+        )
 
 
 # --- Indicators bound to a tikting metric ------------------------------------------------------
@@ -199,6 +259,7 @@ def bind_indicator(
 
     item = indicator.item
     P.check(actor, P.can_edit, item, what=f"edit indicators of {item.ref}")
+    _check_writable(item, "bind its indicators")
     scope = {k: v for k, v in (scope or {}).items() if v not in (None, "")}
     if window_start > window_end:
         raise ValidationError({"window_start": "The window starts after it ends."})
@@ -220,6 +281,7 @@ def bind_indicator(
     locked.unit = {"hours": "h"}.get(definition.unit, definition.unit)[:30]
     if definition.direction in C.Direction.values:
         locked.direction = definition.direction
+    _state_range(locked)
     locked.baseline_value = value
     locked.baseline_date = window_end
     as_of = "" if figure.complete else f" (window not ended: as of {timezone.localtime():%Y-%m-%d %H:%M})"
@@ -227,6 +289,7 @@ def bind_indicator(
         f"computed: {definition.label}, {described}, {window_start}..{window_end} by {figure.date_field} "
         f"date{as_of}, {count} records"
     )[:300]
+    _check_range(locked)
     locked.version += 1
     locked.full_clean()
     locked.save()

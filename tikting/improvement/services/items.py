@@ -11,6 +11,7 @@ from django.db import models, transaction
 
 from tikting.accounts.models import Actor
 from tikting.core import audit
+from tikting.core.bounds import check_long_text
 
 from .. import choices as C
 from .. import permissions as P
@@ -20,6 +21,7 @@ from .common import (
     MANAGER_FIELDS,
     _check_fields,
     _check_owner,
+    _check_writable,
     _lock,
     _pk,
     _save_item,
@@ -53,6 +55,7 @@ def update_item(item: Item, *, actor: Actor, expected_version: int | None = None
     P.check(actor, P.can_edit, item, what=f"edit {item.ref}")
     _check_fields(changes, ITEM_FIELDS)
     locked = _lock(Item, item, expected_version)
+    _check_writable(locked, "edit it")
     before = audit.snapshot(locked)
     if any(
         getattr(locked, f if f not in {"owner", "parent"} else f"{f}_id") != _pk(changes[f])
@@ -77,6 +80,11 @@ def rank_items(ordered_ids: Sequence[int], *, actor: Actor) -> int:
     missing = [i for i in ids if i not in items]
     if missing:
         raise ValidationError({"items": f"Unknown item ids: {missing[:10]}"})
+    ended = [items[i].ref for i in ids if items[i].read_only]
+    if ended:
+        raise ValidationError(
+            {"items": f"Only open items are ranked; closed or rejected: {', '.join(ended[:10])}."}
+        )
     changed: list[Item] = []
     for position, pk in enumerate(ids, start=1):
         item = items[pk]
@@ -102,6 +110,7 @@ def add_comment(item: Item, *, actor: Actor, body: str, kind: str = Comment.Kind
     body = (body or "").strip()
     if not body:
         raise ValidationError({"body": "A comment cannot be empty."})
+    check_long_text(body=body)
     comment = Comment.objects.create(item=item, author=_user(actor), kind=kind, body=body)
     _touch(item)
     return comment
@@ -109,7 +118,8 @@ def add_comment(item: Item, *, actor: Actor, body: str, kind: str = Comment.Kind
 
 @transaction.atomic
 def link_source(item: Item, *, actor: Actor, record: models.Model, is_origin: bool = True) -> SourceLink:
-    """Link a record of any kind (incident, problem, CI, …) to the item."""
+    """Link a record of any kind (incident, problem, CI, …) to the item. Also on a closed item: a
+    link is evidence beside the record (the incidents of a slip back), not a change of it."""
     P.check(actor, P.can_edit, item, what=f"link records to {item.ref}")
     link, created = SourceLink.objects.get_or_create(
         item=item,

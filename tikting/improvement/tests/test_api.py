@@ -557,9 +557,14 @@ class TestLifecycle:
         assert item["transitions"][1]["to"] == "action"
         assert [g["key"] for g in item["transitions"][1]["gaps"]] == ["planned_action"]
 
-        owner.post(f"/items/{pk}/actions", {"title": "Write runbook", "owner": cast.owner.pk})
+        due = (timezone.localdate() + dt.timedelta(days=10)).isoformat()
+        action = owner.post(
+            f"/items/{pk}/actions", {"title": "Write runbook", "owner": cast.owner.pk, "due_date": due}
+        ).json()
         assert owner.post(f"/items/{pk}/transition", {"to": "action"}).status_code == 200
         assert owner.post(f"/indicators/{indicator['id']}/measurements", {"value": "5.5"}).status_code == 201
+        done = owner.patch(f"/actions/{action['id']}", {"done": True, "expected_version": 1})
+        assert done.status_code == 200
         assert owner.post(f"/items/{pk}/transition", {"to": "evaluation"}).status_code == 200
         item = owner.post(f"/items/{pk}/evaluate", {"note": "Below target"}).json()
         assert item["evaluation_result"] == "achieved"
@@ -609,7 +614,9 @@ class TestLifecycle:
         assert kinds == ["escalation"]
         response = owner.post(f"/items/{item.pk}/close", {"outcome": "withdrawn"})
         assert response.status_code == 422
-        assert fields(response) == {"lessons"}
+        assert fields(response) == {"lessons", "status"}  # and blocked, with an open action
+        owner.post(f"/items/{item.pk}/block", {"blocked": False})
+        owner.post(f"/actions/{item.actions.get().pk}/cancel", {"reason": "Vendor gone"})
         body = owner.post(
             f"/items/{item.pk}/close", {"outcome": "withdrawn", "lessons": "Vendor gone"}
         ).json()

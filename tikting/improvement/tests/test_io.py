@@ -67,6 +67,7 @@ def register(cast):
     closed = ready_item(cast, title="Faster changes", practice="change", service=cast.network)
     closed = S.transition_item(closed, actor=cast.owner, to="action")
     S.record_measurement(closed.indicators.get(), actor=cast.owner, value="5")
+    S.update_action(closed.actions.get(), actor=cast.owner, done=True)
     closed = S.transition_item(closed, actor=cast.owner, to="evaluation")
     closed = S.evaluate_item(closed, actor=cast.owner)
     closed = S.transition_item(closed, actor=cast.owner, to="momentum")

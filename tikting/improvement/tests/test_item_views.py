@@ -343,6 +343,8 @@ def test_withdraw_needs_a_reason(cast, login):
     )
     assert response.status_code == 422
     assert 'data-field="lessons"' in response.content.decode()
+    action = item.actions.get()
+    client.post(url("action_cancel", item, action.pk), {f"cancel{action.pk}-reason": "Vendor fix instead"})
     client.post(
         url("item_close", item),
         close_data(
@@ -547,7 +549,11 @@ def test_complete_lifecycle_through_the_views(cast, login):
     step("current_state")
     step("target_state")
     step("plan")
-    owner.post(url("action_add", item), {"action-title": "Write runbook", "action-owner": cast.owner.pk})
+    due = (timezone.localdate() + dt.timedelta(days=7)).isoformat()
+    owner.post(
+        url("action_add", item),
+        {"action-title": "Write runbook", "action-owner": cast.owner.pk, "action-due_date": due},
+    )
     step("action")
     action = item.actions.get()
     owner.post(url("action_toggle", item, action.pk), {"done": "on", "version": action.version})
@@ -597,6 +603,7 @@ def test_follow_up_without_title_is_refused_on_its_row(cast, login):
     for to in ("action",):
         item = S.transition_item(item, actor=cast.owner, to=to)
     S.record_measurement(item.indicators.get(), actor=cast.owner, value="5")
+    S.update_action(item.actions.get(), actor=cast.owner, done=True)
     item = S.transition_item(item, actor=cast.owner, to="evaluation")
     item = S.evaluate_item(item, actor=cast.owner)
     item = S.transition_item(item, actor=cast.owner, to="momentum")

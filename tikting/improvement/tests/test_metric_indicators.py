@@ -82,6 +82,7 @@ def test_acting_items_are_measured_from_the_records_each_interval(cast, settings
     assert S.take_computed_measurements(today=today) == 0  # once per interval
     measurement = indicator.measurements.get()
     assert measurement.value == Decimal("5") and measurement.source == Measurement.Source.COMPUTED
+    S.update_action(item.actions.get(), actor=cast.owner, done=True)
     item = S.transition_item(item, actor=cast.owner, to="evaluation")
     assert S.evaluate_item(item, actor=cast.owner).evaluation_result == C.EvaluationResult.ACHIEVED
 

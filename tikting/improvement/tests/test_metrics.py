@@ -266,6 +266,7 @@ def test_an_item_closed_through_the_services_is_measured(cast):
     indicator = item.indicators.get()
     item = S.transition_item(item, actor=cast.owner, to="action")
     S.record_measurement(indicator, actor=cast.owner, value="5")
+    S.update_action(item.actions.get(), actor=cast.owner, done=True)
     item = S.transition_item(item, actor=cast.owner, to="evaluation")
     item = S.evaluate_item(item, actor=cast.owner)
     item = S.transition_item(item, actor=cast.owner, to="momentum")

@@ -120,6 +120,7 @@ def test_full_lifecycle_with_evaluation_closure_and_follow_up(cast):
         S.transition_item(item, actor=cast.owner, to="evaluation")  # no measurement yet
     indicator = item.indicators.get()
     S.record_measurement(indicator, actor=cast.owner, value="7")
+    S.update_action(item.actions.get(), actor=cast.owner, done=True)
     item = S.transition_item(item, actor=cast.owner, to="evaluation")
     item = S.evaluate_item(item, actor=cast.owner)
     assert item.evaluation_result == C.EvaluationResult.PARTLY
@@ -157,6 +158,7 @@ def test_sustainment_flags_slide_back(cast):
     item = S.transition_item(item, actor=cast.owner, to="action")
     indicator = item.indicators.get()
     S.record_measurement(indicator, actor=cast.owner, value="5")
+    S.update_action(item.actions.get(), actor=cast.owner, done=True)
     for step in ("evaluation",):
         item = S.transition_item(item, actor=cast.owner, to=step)
     item = S.evaluate_item(item, actor=cast.owner)
@@ -179,6 +181,7 @@ def test_close_from_wrong_step_is_refused_but_withdraw_works(cast):
     with pytest.raises(ValidationError) as err:
         S.close_item(item, actor=cast.owner, outcome="withdrawn")
     assert "lessons" in err.value.message_dict
+    S.cancel_action(item.actions.get(), actor=cast.owner, reason="superseded")
     item = S.close_item(item, actor=cast.owner, outcome="withdrawn", lessons="superseded by CI-9")
     assert item.status == C.Status.CLOSED and item.sustainment == ""
 

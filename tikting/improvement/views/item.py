@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.auth.decorators import login_required
@@ -49,7 +50,6 @@ STEP_TITLES: dict[str, str] = {
     C.Status.EVALUATION: "Did we get there?",
     C.Status.MOMENTUM: "Keep the momentum",
 }
-READINESS = ("owner", "target_date", "baseline", "target")
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -82,12 +82,14 @@ if TYPE_CHECKING:
         bind_form: forms.Form | None
         bind_conflict: dict[str, Any] | None
         binding: dict[str, Any] | None
+        sustainment_rule: dict[str, Any] | None
 
     class ActionRow(Action):
         """An action as the plan shows it: what _context attaches (typing only)."""
 
         overdue: bool
         toggle_form: forms.Form | None
+        cancel_form: forms.Form
         can_update: bool
 
 
@@ -122,6 +124,8 @@ def _get_item(request: HtmxHttpRequest, pk: int, *, full: bool = False) -> Item:
 
 def _indicator_rows(item: Item, forms: dict[str, Any], *, can_drive: bool, user: Any) -> list[IndicatorRow]:
     rows = []
+    # An ended item takes measurements only while it is watched for sustainment (services).
+    measurable = not item.read_only or item.sustainment in {C.Sustainment.HOLDING, C.Sustainment.SLIPPED}
     # Primary indicators (what success is measured by) before impacted ones (side effects).
     ordered = sorted(item.indicators.all(), key=lambda i: (i.role != C.IndicatorRole.PRIMARY, i.pk))
     # The page attaches what it shows to the indicators it loaded (the templates read them there).
@@ -140,7 +144,7 @@ def _indicator_rows(item: Item, forms: dict[str, Any], *, can_drive: bool, user:
         indicator.chart_data_id = f"indicator-chart-{indicator.pk}-data"
         indicator.measure_open = forms.get("open_form") == f"measure{indicator.pk}"
         # The item's driver, or the one named to measure it (permissions.can_measure).
-        indicator.can_measure = can_drive or P.can_measure(user, indicator)
+        indicator.can_measure = measurable and (can_drive or P.can_measure(user, indicator))
         indicator.chart = _chart(indicator, measurements)
         indicator.edit_form = forms.get("indicator_edit", {}).get(
             indicator.pk
@@ -153,8 +157,55 @@ def _indicator_rows(item: Item, forms: dict[str, Any], *, can_drive: bool, user:
         indicator.bind_form = forms.get("bind", {}).get(indicator.pk)
         indicator.bind_conflict = forms.get("bind_conflict", {}).get(indicator.pk)
         indicator.binding = _binding(indicator)
+        indicator.sustainment_rule = _sustainment_rule(item, indicator, measurements)
         rows.append(indicator)
     return rows
+
+
+def _sustainment_rule(
+    item: Item, indicator: Indicator, measurements: list[Measurement]
+) -> dict[str, Any] | None:
+    """For a primary indicator of a closed item: the rule that judges it after closure, in words
+    with its figures (services.has_slipped), and where its latest measurement after closure stands."""
+    if item.status != C.Status.CLOSED or indicator.role != C.IndicatorRole.PRIMARY or not item.closed_at:
+        return None
+    closed_at = item.closed_at
+    before = [m for m in measurements if m.measured_at <= closed_at]
+    after = [m for m in measurements if m.measured_at > closed_at]
+    reached = before[-1].value if before else None
+    limit = S.slip_limit(indicator, reached)
+    unit = f" {indicator.unit}" if indicator.unit else ""
+
+    def shown(value: Decimal | None) -> str:
+        return "—" if value is None else f"{display.number(value)}{unit}"
+
+    worse = "above" if indicator.direction == C.Direction.LOWER else "below"
+    if limit is None:
+        text = "No baseline and nothing measured by closure: nothing to judge a slip back against."
+    elif indicator.meets_target(reached):
+        text = (
+            f"Met its target at closure ({shown(reached)}, target {shown(limit)}): it slips back when a "
+            f"later measurement no longer meets the target ({worse} {shown(limit)})."
+        )
+    elif reached is None:
+        text = (
+            "Nothing measured by closure: it slips back when a later measurement is no better than the "
+            f"baseline ({shown(limit)})."
+        )
+    else:
+        share = f"{C.SUSTAINMENT_TOLERANCE * 100:.0f} %"
+        text = (
+            f"Reached {shown(reached)} at closure (baseline {shown(indicator.baseline_value)}): it slips "
+            f"back when a later measurement gives back more than {share} of that improvement, "
+            f"{worse} {shown(limit)}."
+        )
+    latest = after[-1] if after else None
+    return {
+        "text": text,
+        "latest": latest,
+        "latest_text": shown(latest.value) if latest else "",
+        "slipped": latest is not None and S.has_slipped(indicator, reached, latest.value),
+    }
 
 
 def _chart(indicator: Indicator, measurements: list[Measurement]) -> dict[str, Any]:
@@ -218,7 +269,7 @@ def _transitions(item: Item, forms: dict[str, Any]) -> list[dict[str, Any]]:
                 "label": C.Status(to).label,
                 "title": STEP_TITLES[to],
                 "forward": forward,
-                "gaps": [C.GAP_MESSAGES[g] for g in item.gaps_for(to)] if forward else [],
+                "gaps": [item.explain_gap(g) for g in item.gaps_for(to, back=not forward)],
                 "form": form,
             }
         )
@@ -394,15 +445,22 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
     forms = forms or {}
     user = request.user
     today = timezone.localdate()
-    can_drive = P.can_drive(user, item)
-    can_edit = P.can_edit(user, item)
+    # A closed or rejected item is a record: nothing is driven or edited until a manager reopens it.
+    can_drive = P.can_drive(user, item) and not item.read_only
+    can_edit = P.can_edit(user, item) and not item.read_only
     can_manage = P.can_manage(user)
     actions = cast("list[ActionRow]", list(item.actions.all()))
     for action in actions:
         action.overdue = action.is_overdue(today)
         action.toggle_form = forms.get("action_toggle", {}).get(action.pk)
-        # The item's driver, or the action's own owner (permissions.can_update_action).
-        action.can_update = can_drive or P.can_update_action(user, action)
+        action.cancel_form = forms.get("action_cancel", {}).get(action.pk) or F.ActionCancelForm(
+            prefix=f"cancel{action.pk}", initial={"version": action.version}
+        )
+        # The item's driver, or the action's own owner (permissions.can_update_action); a cancelled
+        # action is reinstated first, an ended item changes no action.
+        action.can_update = (
+            not item.read_only and not action.cancelled and (can_drive or P.can_update_action(user, action))
+        )
     readiness_gaps = set(item.readiness_gaps()) if item.is_active else set()
     ctx: dict[str, Any] = {
         "item": item,
@@ -415,11 +473,12 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
         "stepper": _stepper(item),
         "transitions": _transitions(item, forms) if can_drive and item.is_active else [],
         "readiness": [
-            {"key": key, "label": C.GAP_MESSAGES[key], "ok": key not in readiness_gaps} for key in READINESS
+            {"key": key, "label": C.GAP_MESSAGES[key], "ok": key not in readiness_gaps} for key in C.READINESS
         ],
         "indicators": _indicator_rows(item, forms, can_drive=can_drive, user=user),
         "actions": actions,
-        "open_actions": sum(1 for a in actions if not a.done),
+        "open_actions": sum(1 for a in actions if a.is_open),
+        "can_remove_actions": can_drive and item.status in S.PLANNING_STATUSES,
         "source_links": _source_links(item),
         "children": list(item.children.all()),
         "timeline": _timeline(item, show_all=request.GET.get("timeline") == "all"),
@@ -432,7 +491,11 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
         "block_form": forms.get("block") or F.BlockForm(initial={"blocked": True, "version": item.version}),
         "escalate_form": forms.get("escalate") or F.EscalateForm(),
         "evaluate_form": forms.get("evaluate") or F.EvaluateForm(initial={"version": item.version}),
-        "reopen_form": forms.get("reopen") or F.ReopenForm(),
+        "reopen_form": forms.get("reopen") or F.ReopenForm(initial={"version": item.version}),
+        "undo_form": forms.get("undo") or F.UndoAcceptanceForm(initial={"version": item.version}),
+        "follow_up_form": forms.get("follow_up") or F.FollowUpRaiseForm(prefix="follow-up"),
+        "can_follow_up": P.can_submit(user) and item.status in {C.Status.MOMENTUM, C.Status.CLOSED},
+        "delta": item.delta_summary(),
         "open_form": forms.get("open_form", ""),
         "flash": extra.pop("flash", None),
         "conflict": extra.pop("conflict", None),
@@ -448,12 +511,16 @@ def _context(request: HtmxHttpRequest, item: Item, forms: dict[str, Any] | None 
             ctx["close_form"], ctx["follow_up_formset"] = forms["close"]
         else:
             delta = S.measured_delta(item) if ctx["show_close"] else None
-            ctx["close_form"] = F.CloseForm(
-                withdraw_only=withdraw_only,
-                initial={"version": item.version, "realised_delta": display.number(delta) or None},
-            )
+            initial = {"version": item.version, "realised_delta": display.number(delta) or None}
+            if ctx["show_close"]:
+                initial["outcome"] = S.default_outcome(item)  # never "successful" by default
+            ctx["close_form"] = F.CloseForm(withdraw_only=withdraw_only, initial=initial)
             ctx["follow_up_formset"] = F.FollowUpFormSet(prefix=F.FOLLOW_UP_PREFIX)
         ctx["withdraw_only"] = withdraw_only
+        indicator = item.delta_indicator() if ctx["show_close"] else None
+        if indicator is not None and indicator.unit:
+            ctx["close_form"].fields["realised_delta"].label = f"Realised delta ({indicator.unit})"
+        ctx["close_delta_indicator"] = indicator
     ctx["evaluation_rows"] = None
     if item.evaluation_result or item.status == C.Status.EVALUATION:
         ctx["evaluation_rows"] = [i for i in ctx["indicators"] if i.role == C.IndicatorRole.PRIMARY]

@@ -183,9 +183,48 @@ def item_reopen(request: HtmxHttpRequest, item: Item) -> HttpResponse:
         item,
         form,
         forms,
-        lambda: S.reopen_item(item, actor=request.user, reason=form.cleaned_data["reason"]),
-        f"{item.ref} is back for assessment.",
+        lambda: S.reopen_item(
+            item, actor=request.user, reason=form.cleaned_data["reason"], expected_version=_version(form)
+        ),
+        lambda done: f"{done.ref} is reopened: {done.get_status_display()}.",
+        "steps",
+    )
+
+
+@item_action(lambda user, item: P.can_manage(user), "undo the acceptance of")
+def item_undo_accept(request: HtmxHttpRequest, item: Item) -> HttpResponse:
+    form = F.UndoAcceptanceForm(request.POST)
+    forms = {"undo": form}
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.undo_acceptance(
+            item, actor=request.user, reason=form.cleaned_data["reason"], expected_version=_version(form)
+        ),
+        lambda done: f"{done.ref} is back for assessment: its acceptance is undone.",
         "assessment",
+    )
+
+
+@item_action(lambda user, item: P.can_submit(user), "raise follow-ups of")
+def item_follow_up(request: HtmxHttpRequest, item: Item) -> HttpResponse:
+    form = F.FollowUpRaiseForm(request.POST, prefix="follow-up")
+    forms = {"follow_up": form, "open_form": "follow_up"}
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.raise_follow_up(
+            item,
+            actor=request.user,
+            title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"],
+        ),
+        lambda child: f"Follow-up {child.ref} raised: it waits for assessment.",
+        "closure",
     )
 
 
@@ -445,10 +484,51 @@ def action_toggle(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpR
     )
 
 
+@item_action(P.can_drive, "cancel actions of")
+def action_cancel(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
+    action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
+    form = F.ActionCancelForm(request.POST, prefix=f"cancel{action.pk}")
+    forms = {"action_cancel": {action.pk: form}, "open_form": f"cancel{action.pk}"}
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.cancel_action(
+            action, actor=request.user, reason=form.cleaned_data["reason"], expected_version=_version(form)
+        ),
+        f"Action “{action.title}” cancelled.",
+        "plan",
+        {"cancel_reason": (form, "reason"), "cancelled": (form, "reason")},
+    )
+
+
+@item_action(P.can_drive, "reinstate actions of")
+def action_reinstate(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
+    action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
+    form = F.ActionToggleForm(request.POST)
+    forms = {"action_toggle": {action.pk: form}}
+    return _run(
+        request,
+        item,
+        form,
+        forms,
+        lambda: S.reinstate_action(action, actor=request.user, expected_version=_version(form)),
+        f"Action “{action.title}” reinstated: it is open again.",
+        "plan",
+    )
+
+
 @item_action(P.can_drive, "change actions of")
 def action_remove(request: HtmxHttpRequest, item: Item, action_pk: int) -> HttpResponse:
     action = get_object_or_404(Action.objects.select_related("item"), pk=action_pk, item=item)
-    S.remove_action(action, actor=request.user)
+    try:
+        S.remove_action(action, actor=request.user)
+    except ValidationError as exc:
+        form = F.ActionToggleForm({})
+        form.is_valid()
+        F.apply_errors(form, exc)
+        return _refuse(request, item, {"action_toggle": {action.pk: form}}, 422)
     return _respond(request, item, f"Action “{action.title}” removed.", "plan")
 
 
@@ -456,6 +536,8 @@ urlpatterns = [
     path("<int:pk>/transition/", item_transition, name="item_transition"),
     path("<int:pk>/assess/", item_assess, name="item_assess"),
     path("<int:pk>/reopen/", item_reopen, name="item_reopen"),
+    path("<int:pk>/undo-acceptance/", item_undo_accept, name="item_undo_accept"),
+    path("<int:pk>/follow-ups/", item_follow_up, name="item_follow_up"),
     path("<int:pk>/blocker/", item_block, name="item_block"),
     path("<int:pk>/escalate/", item_escalate, name="item_escalate"),
     path("<int:pk>/evaluate/", item_evaluate, name="item_evaluate"),
@@ -467,5 +549,7 @@ urlpatterns = [
     path("<int:pk>/indicators/<int:indicator_pk>/bind/", indicator_bind, name="indicator_bind"),
     path("<int:pk>/actions/add/", action_add, name="action_add"),
     path("<int:pk>/actions/<int:action_pk>/toggle/", action_toggle, name="action_toggle"),
+    path("<int:pk>/actions/<int:action_pk>/cancel/", action_cancel, name="action_cancel"),
+    path("<int:pk>/actions/<int:action_pk>/reinstate/", action_reinstate, name="action_reinstate"),
     path("<int:pk>/actions/<int:action_pk>/remove/", action_remove, name="action_remove"),
 ]

@@ -221,6 +221,9 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     item = get_object_or_404(Item.objects.visible_to(request.user).select_related("owner", "service"), pk=pk)
     if not P.can_edit(request.user, item):
         raise _forbidden(f"edit {item.ref}")
+    if item.read_only:
+        messages.warning(request, S.read_only_message(item, "edit it"))
+        return redirect(item.get_absolute_url())
     can_manage = P.can_manage(request.user)
     context: dict[str, Any] = {"item": item, "quadrants": C.Quadrant.choices}
     if request.method != "POST":
