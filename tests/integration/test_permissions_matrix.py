@@ -80,6 +80,8 @@ PARAM_OBJECTS = {
     "key": "metric",
     "candidate_id": "candidate",
     "job_id": "job",
+    "minute_pk": "minute",
+    "minute_id": "minute",
 }
 
 
@@ -139,7 +141,9 @@ def world(cast):
     incident = create_record("incident", actor=None, number="INC-MATRIX", opened_at=timezone.now())
     candidate = SS.submit_candidate(actor=cast.contributor, channel="staff_feedback", title="Matrix feedback")
     job = JS.enqueue("tikting.signals.tasks.housekeeping", origin="manual")
+    minute = GS.record_minute(meeting, actor=cast.manager, item=item, kind="note", text="Discussed")
     return {
+        "minute": minute.pk,
         "candidate": candidate.pk,
         "job": job.pk,
         "slug": "incident",
@@ -563,6 +567,33 @@ WRITES: tuple[Write, ...] = (
     ),
     Write(
         "Register",
+        "Reopen a closed item (back to the step it closed from)",
+        MANAGERS,
+        ui=ui(
+            "/register/{closed}/reopen/",
+            lambda c: {"reason": "The figures were wrong", "version": c.fresh("closed").version},
+        ),
+        api=api("POST", "/api/items/{closed}/reopen", lambda c: {"reason": "The figures were wrong"}),
+        button="/register/{closed}/",
+    ),
+    Write(
+        "Register",
+        "Undo an acceptance (item still at step 1)",
+        MANAGERS,
+        ui=ui("/register/{accepted}/undo-acceptance/", lambda c: {"reason": "A duplicate"}),
+        api=api("POST", "/api/items/{accepted}/undo-acceptance", lambda c: {"reason": "A duplicate"}),
+        button="/register/{accepted}/",
+    ),
+    Write(
+        "Register",
+        "Raise a follow-up (also of a closed item)",
+        CONTRIBUTORS,
+        ui=ui("/register/{closed}/follow-ups/", lambda c: {"follow-up-title": "Same for the VPN"}),
+        api=api("POST", "/api/items/{closed}/follow-ups", lambda c: {"title": "Same for the VPN"}),
+        button="/register/{closed}/",
+    ),
+    Write(
+        "Register",
         "Comment on an item",
         CONTRIBUTORS,
         ui=ui("/register/{item}/comments/", lambda c: {"body": "The desk sees this daily"}),
@@ -721,6 +752,28 @@ WRITES: tuple[Write, ...] = (
     ),
     Write(
         "Register",
+        "Cancel an action, with a reason",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{acting}/actions/{open_action}/cancel/",
+            lambda c: {f"cancel{c.id('open_action')}-reason": "The vendor fixed it"},
+        ),
+        api=api("POST", "/api/actions/{open_action}/cancel", lambda c: {"reason": "The vendor fixed it"}),
+        button="/register/{acting}/",
+    ),
+    Write(
+        "Register",
+        "Reinstate a cancelled action",
+        ITEM_OWNER,
+        ui=ui(
+            "/register/{acting}/actions/{cancelled_action}/reinstate/",
+            lambda c: {"version": c.fresh("cancelled_action").version},
+        ),
+        api=api("POST", "/api/actions/{cancelled_action}/reinstate", lambda c: {}),
+        button="/register/{acting}/",
+    ),
+    Write(
+        "Register",
         "Remove an action",
         ITEM_OWNER,
         ui=ui("/register/{item}/actions/{given}/remove/"),
@@ -801,9 +854,63 @@ WRITES: tuple[Write, ...] = (
     ),
     Write(
         "Reviews",
-        "Hold a review",
+        "Hold a review (its agenda is frozen)",
         MANAGERS,
         ui=ui("/governance/reviews/{review}/hold/"),
+        api=api("POST", "/api/governance/reviews/{review}/hold"),
+        button="/governance/reviews/{review}/",
+    ),
+    Write(
+        "Reviews",
+        "Close a held review (its minutes become final)",
+        MANAGERS,
+        ui=ui("/governance/reviews/{held_review}/close/"),
+        api=api("POST", "/api/governance/reviews/{held_review}/close"),
+        button="/governance/reviews/{held_review}/",
+    ),
+    Write(
+        "Reviews",
+        "Correct a minute (until the review is closed)",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/minutes/{minute}/edit/",
+            lambda c: {f"minute{c.id('minute')}-text": "Discussed at length"},
+        ),
+        api=api(
+            "PATCH",
+            "/api/governance/reviews/{review}/minutes/{minute}",
+            lambda c: {"text": "Discussed at length"},
+        ),
+        button="/governance/reviews/{review}/",
+    ),
+    Write(
+        "Reviews",
+        "Amend a minute of a closed review",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{closed_review}/minutes/{closed_minute}/edit/",
+            lambda c: {f"minute{c.id('closed_minute')}-text": "The owner confirmed"},
+        ),
+        api=api(
+            "POST",
+            "/api/governance/reviews/{closed_review}/minutes/{closed_minute}/amendments",
+            lambda c: {"text": "The owner confirmed"},
+        ),
+        button="/governance/reviews/{closed_review}/",
+    ),
+    Write(
+        "Reviews",
+        "Undo an acceptance a review recorded",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/minutes/{accept_minute}/undo-acceptance/",
+            lambda c: {f"undo{c.id('accept_minute')}-reason": "A duplicate"},
+        ),
+        api=api(
+            "POST",
+            "/api/governance/reviews/{review}/minutes/{accept_minute}/undo-acceptance",
+            lambda c: {"reason": "A duplicate"},
+        ),
         button="/governance/reviews/{review}/",
     ),
     Write(
@@ -1072,6 +1179,62 @@ class World:
         item = S.transition_item(item, actor=self.cast.owner, to="evaluation")
         item = S.evaluate_item(item, actor=self.cast.owner)
         return S.transition_item(item, actor=self.cast.owner, to="momentum")
+
+    @cached_property
+    def closed(self) -> Item:
+        """An item closed successful, under sustainment watch."""
+        return S.close_item(self.momentum, actor=self.cast.owner, benefit_category="time_saved")
+
+    @cached_property
+    def accepted(self) -> Item:
+        item = S.create_item(actor=self.cast.contributor, title="Self-service password reset")
+        return S.assess_item(item, actor=self.cast.manager, decision="accept", owner=self.cast.owner)
+
+    @cached_property
+    def acting(self) -> Item:
+        """Olga's item at step 5 with an open action and a cancelled one."""
+        cast = self.cast
+        item = S.transition_item(ready_item(cast, title="Act on me"), actor=cast.owner, to="action")
+        action = S.add_action(item, actor=cast.owner, title="Buy a licence", owner=cast.owner)
+        S.cancel_action(action, actor=cast.owner, reason="Open source will do")
+        return Item.objects.get(pk=item.pk)
+
+    @cached_property
+    def open_action(self) -> Action:
+        return self.acting.actions.get(title="Write runbook")
+
+    @cached_property
+    def cancelled_action(self) -> Action:
+        return self.acting.actions.get(cancelled=True)
+
+    @cached_property
+    def minute(self) -> Any:
+        return GS.record_minute(
+            self.review, actor=self.cast.manager, item=self.item, kind="note", text="Discussed"
+        )
+
+    @cached_property
+    def accept_minute(self) -> Any:
+        new = S.create_item(actor=self.cast.contributor, title="Chatbot for password resets")
+        return GS.record_minute(
+            self.review, actor=self.cast.manager, item=new, kind="accept", text="Worth it"
+        )
+
+    @cached_property
+    def held_review(self) -> Any:
+        review = GS.create_review(actor=self.cast.manager, title="Held review")
+        return GS.hold_review(review, actor=self.cast.manager)
+
+    @cached_property
+    def closed_review(self) -> Any:
+        review = GS.create_review(actor=self.cast.manager, title="Closed review")
+        GS.record_minute(review, actor=self.cast.manager, item=self.item, kind="note", text="On track")
+        GS.hold_review(review, actor=self.cast.manager)
+        return GS.close_review(review, actor=self.cast.manager)
+
+    @cached_property
+    def closed_minute(self) -> Any:
+        return self.closed_review.minutes.get()
 
     @cached_property
     def rejected(self) -> Item:

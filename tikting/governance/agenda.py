@@ -1,7 +1,9 @@
 """The monthly review agenda, generated from the register with the Item.objects helpers.
 
 Each section costs two queries whatever the size of the register: one COUNT and one limited
-SELECT (owner and service joined in). The agenda is a read: it changes nothing.
+SELECT (owner and service joined in). The agenda is a read: it changes nothing. When a review is
+held, freeze_agenda() keeps the agenda as it stood (plain values, the reason each item is on it
+in words) with the review: the record of what was on the table, however the register moves on.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from urllib.parse import urlencode
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from tikting.improvement import choices as IC
 from tikting.improvement.models import Item
 from tikting.improvement.querysets import ItemQuerySet
+from tikting.lib.display import number, when
 
 from .models import Minute, ReviewMeeting, ReviewStatus
 
@@ -206,3 +210,76 @@ def attach_minutes(sections: list[Section], meeting: ReviewMeeting | None) -> No
             by_item.setdefault(minute.item_id, []).append(minute)
     for item in rows:
         item.meeting_minutes = by_item.get(item.pk, [])  # type: ignore[attr-defined]
+
+
+# --- The agenda of a held review, frozen ------------------------------------------------------
+
+
+def _day(value: dt.datetime | dt.date | None) -> str:
+    return when(value, "date")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def why_on_agenda(item: Item, section: str, now: dt.datetime) -> str:
+    """Why `item` is in `section` of the agenda at `now`, in words (what the frozen agenda keeps)."""
+    today = timezone.localdate(now)
+    if section == "assess":
+        if item.status == IC.Status.DEFERRED:
+            return f"deferred, revisit {_day(item.revisit_date)}: {item.assessment_reason}".strip(": ")
+        return f"submitted {_day(item.identified_at)}, {item.get_quadrant_display().lower()}"
+    if section == "blocked":
+        escalated = f"escalated {_day(item.escalated_at)}; " if item.escalated_at else ""
+        return f"{escalated}blocked since {_day(item.blocked_since)}: {item.blocker}"
+    if section == "overdue" and item.target_date:
+        return f"overdue by {_plural((today - item.target_date).days, 'day')}"
+    if section == "stale":
+        return f"no activity since {_day(item.last_activity_at)}"
+    if section == "measurement_due":
+        last = getattr(item, "last_measured_at", None)
+        return f"last measured {_day(last)}" if last else "never measured"
+    if section == "slipped":
+        return f"slipped {_day(item.slipped_at)}, watched until {_day(item.control_until)}"
+    if section == "due_soon" and item.target_date:
+        days = (item.target_date - today).days
+        return "due today" if days == 0 else f"due in {_plural(days, 'day')}"
+    if section == "closed":
+        delta = "" if item.realised_delta is None else f", delta {number(item.realised_delta)}"
+        return f"{item.get_outcome_display()}{delta}, closed {_day(item.closed_at)}"
+    return ""
+
+
+def freeze_agenda(*, now: dt.datetime, since: dt.datetime, limit: int = DEFAULT_LIMIT) -> dict[str, object]:
+    """The whole agenda at `now` as plain JSON values: each section with its count and first
+    `limit` items (reference, title, status, owner, service, target date, why it is there)."""
+    sections = build_agenda(None, now=now, since=since, limit=limit)
+    return {
+        "generated_at": now.isoformat(),
+        "closed_since": since.isoformat(),
+        "sections": [
+            {
+                "key": section.key,
+                "title": section.title,
+                "help": section.help,
+                "count": section.count,
+                "items": [
+                    {
+                        "id": item.pk,
+                        "ref": item.ref,
+                        "title": item.title,
+                        "status": item.status,
+                        "status_label": item.get_status_display(),
+                        "owner": str(item.owner) if item.owner else "",
+                        "service": str(item.service) if item.service else "",
+                        "practice": item.get_practice_display() if item.practice else "",
+                        "target_date": _day(item.target_date),
+                        "why": why_on_agenda(item, section.key, now),
+                    }
+                    for item in section.items
+                ],
+            }
+            for section in sections
+        ],
+    }

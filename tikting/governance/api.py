@@ -29,13 +29,14 @@ from tikting.improvement.models import Item
 
 from . import services as S
 from .agenda import DEFAULT_LIMIT, SECTION_KEYS, build_agenda, closed_since
-from .models import Minute, MinuteKind, ReviewMeeting, ReviewStatus
+from .models import DECISION_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
 
 router = Router(tags=["governance"])
 
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 KindValue = Literal[tuple(MinuteKind.values)]  # type: ignore[valid-type]
+DecisionValue = Literal[tuple(str(k) for k in DECISION_KINDS)]  # type: ignore[valid-type]
 SectionValue = Literal[SECTION_KEYS]  # type: ignore[valid-type]
 PracticeValue = Literal[tuple(IC.Practice.values)]  # type: ignore[valid-type]
 
@@ -97,6 +98,7 @@ class ReviewBrief(Schema):
 
 
 class ReviewOut(ReviewBrief):
+    closed_at: dt.datetime | None = Field(description="Closed: the minutes are final, changes are amendments")
     notes: str
     minute_count: int
     created_at: dt.datetime
@@ -117,12 +119,47 @@ class MinuteOut(Schema):
     kind: KindValue  # type: ignore[valid-type]
     text: str
     effect: str = Field(description="What the decision changed on the item; empty when nothing")
+    amends_id: int | None = Field(description="The minute this one amends (amend, unaccept)")
+    item_ref: str = Field(description="The item's reference when the minute was taken")
+    item_title: str = Field(description="The item's title when the minute was taken")
+    item_status: str = Field(description="The item's status when the minute was taken")
+    item_owner: str = Field(description="The item's owner when the minute was taken")
     actor: UserBrief | None
     at: dt.datetime
 
 
+class FrozenRow(Schema):
+    id: int
+    ref: str
+    title: str
+    status: str
+    status_label: str
+    owner: str
+    service: str
+    practice: str
+    target_date: str
+    why: str = Field(description="Why the item was on the agenda, in words")
+
+
+class FrozenSection(Schema):
+    key: str
+    title: str
+    help: str
+    count: int
+    items: list[FrozenRow]
+
+
+class FrozenAgenda(Schema):
+    generated_at: dt.datetime
+    closed_since: dt.datetime
+    sections: list[FrozenSection]
+
+
 class ReviewDetail(ReviewOut):
     minutes: list[MinuteOut]
+    agenda: FrozenAgenda | None = Field(
+        description="The agenda as it stood when the review was held; null while planned"
+    )
 
     @staticmethod
     def resolve_minutes(obj: ReviewMeeting) -> list[Minute]:
@@ -144,8 +181,10 @@ class ReviewIn(StrictBody):
 
 class MinuteIn(StrictBody):
     item_id: Id
-    kind: KindValue  # type: ignore[valid-type]
-    text: str = Field("", description="Required for note, defer, reject, adjust, escalate")
+    kind: DecisionValue  # type: ignore[valid-type]
+    text: str = Field(
+        "", description="The minute line; required for accept, note, defer, reject, adjust, escalate"
+    )
     revisit_date: Date | None = Field(None, description="Defer: when to revisit (future date)")
     owner_id: Id | None = Field(None, description="Assign (required) or accept (optional): the owner")
 
@@ -294,9 +333,7 @@ def _minutes():
 @router.get("/reviews/{review_id}", response={200: ReviewDetail, **errors(403, 404)}, summary="Get a review")
 def get_review(request: HttpRequest, review_id: Id):
     _require(P.can_view(_actor(request)), "read register reviews")
-    meeting = get_object_or_404(_reviews(), pk=review_id)
-    meeting.minutes_list = list(_minutes().filter(meeting=meeting).order_by("at", "id"))
-    return meeting
+    return _review_detail(review_id)
 
 
 @router.post(
@@ -329,6 +366,91 @@ def create_minute(request: HttpRequest, review_id: Id, payload: MinuteIn):
         raise ValidationError(
             {("owner_id" if f == "owner" else f): msgs for f, msgs in exc.message_dict.items()}
         ) from exc
+    return Status(201, _minutes().get(pk=minute.pk))
+
+
+class MinuteTextIn(StrictBody):
+    text: str = Field(description="The minute's words (edit) or what the amendment changes (amend)")
+
+
+class UndoAcceptanceIn(StrictBody):
+    reason: str = Field(description="Why the acceptance is undone (kept with the review and the item)")
+
+
+def _review_detail(review_id: int) -> ReviewMeeting:
+    meeting = get_object_or_404(_reviews(), pk=review_id)
+    meeting.minutes_list = list(_minutes().filter(meeting=meeting).order_by("at", "id"))
+    return meeting
+
+
+@router.post(
+    "/reviews/{review_id}/hold",
+    response={200: ReviewDetail, **errors(403, 404, 422)},
+    summary="Mark a review as held",
+)
+def hold_review(request: HttpRequest, review_id: Id):
+    """The agenda is frozen as it stands now and kept with the review."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "hold register reviews")
+    S.hold_review(get_object_or_404(ReviewMeeting, pk=review_id), actor=actor)
+    return _review_detail(review_id)
+
+
+@router.post(
+    "/reviews/{review_id}/close",
+    response={200: ReviewDetail, **errors(403, 404, 422)},
+    summary="Close a held review",
+)
+def close_review(request: HttpRequest, review_id: Id):
+    """Its minutes are final from now on: later changes are amendments."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "close register reviews")
+    S.close_review(get_object_or_404(ReviewMeeting, pk=review_id), actor=actor)
+    return _review_detail(review_id)
+
+
+def _get_minute(review_id: int, minute_id: int) -> Minute:
+    return get_object_or_404(
+        Minute.objects.select_related("meeting", "item"), pk=minute_id, meeting_id=review_id
+    )
+
+
+@router.patch(
+    "/reviews/{review_id}/minutes/{minute_id}",
+    response={200: MinuteOut, **errors(403, 404, 422)},
+    summary="Correct a minute",
+)
+def edit_minute(request: HttpRequest, review_id: Id, minute_id: Id, payload: MinuteTextIn):
+    """Until the review is closed; after, record an amendment."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "edit review minutes")
+    minute = S.edit_minute(_get_minute(review_id, minute_id), actor=actor, text=payload.text)
+    return _minutes().get(pk=minute.pk)
+
+
+@router.post(
+    "/reviews/{review_id}/minutes/{minute_id}/amendments",
+    response={201: MinuteOut, **errors(403, 404, 422)},
+    summary="Amend a minute of a closed review",
+)
+def amend_minute(request: HttpRequest, review_id: Id, minute_id: Id, payload: MinuteTextIn):
+    actor = _actor(request)
+    _require(P.can_manage(actor), "amend review minutes")
+    minute = S.amend_minute(_get_minute(review_id, minute_id), actor=actor, text=payload.text)
+    return Status(201, _minutes().get(pk=minute.pk))
+
+
+@router.post(
+    "/reviews/{review_id}/minutes/{minute_id}/undo-acceptance",
+    response={201: MinuteOut, **errors(403, 404, 422)},
+    summary="Undo an acceptance",
+)
+def undo_acceptance(request: HttpRequest, review_id: Id, minute_id: Id, payload: UndoAcceptanceIn):
+    """The item goes back to New (while still at step 1); the undoing is recorded as an
+    amendment of the acceptance, with the reason."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "undo acceptances")
+    minute = S.undo_acceptance(_get_minute(review_id, minute_id), actor=actor, reason=payload.reason)
     return Status(201, _minutes().get(pk=minute.pk))
 
 

@@ -12,7 +12,7 @@ from tikting.cmdb.models import Service
 from tikting.improvement import choices as IC
 
 from .agenda import SECTION_KEYS
-from .models import MinuteKind, ReviewMeeting
+from .models import DECISION_KINDS, ReviewMeeting
 
 
 def users_with_role(*roles: str) -> QuerySet[User]:
@@ -40,12 +40,30 @@ class ReviewMeetingForm(forms.ModelForm):
             field.widget.attrs.setdefault("class", "form-select" if name == "chair" else "form-control")
 
 
+class MinuteTextForm(forms.Form):
+    """A minute's words corrected (open review) or an amendment (closed review)."""
+
+    text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["text"].widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
+class UndoAcceptanceForm(forms.Form):
+    reason = forms.CharField(label="Why undo the acceptance", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
 class MinuteForm(forms.Form):
     item = forms.IntegerField(widget=forms.HiddenInput)
     section = forms.ChoiceField(
         choices=[("", "")] + [(k, k) for k in SECTION_KEYS], required=False, widget=forms.HiddenInput
     )
-    kind = forms.ChoiceField(label="Decision", choices=MinuteKind.choices)
+    kind = forms.ChoiceField(label="Decision", choices=[(k.value, k.label) for k in DECISION_KINDS])
     text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
     revisit_date = forms.DateField(
         required=False,

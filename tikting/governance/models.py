@@ -7,12 +7,19 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from tikting.core.bounds import long_text
+from tikting.improvement.choices import Status as ItemStatus
+
 __all__ = ["MinuteKind", "Minute", "ReviewMeeting", "ReviewStatus"]
 
 
 class ReviewStatus(models.TextChoices):
+    """planned → held (the agenda is frozen as it stood; minutes still editable) → closed (the
+    record is final: a change is an amendment, kept beside what it amends)."""
+
     PLANNED = "planned", "Planned"
     HELD = "held", "Held"
+    CLOSED = "closed", "Closed"
 
 
 class MinuteKind(models.TextChoices):
@@ -28,9 +35,14 @@ class MinuteKind(models.TextChoices):
     ESCALATE = "escalate", "Escalate"
     CLOSE = "close", "Close"
     ASSIGN = "assign", "Assign owner"
+    # Written against an earlier minute (`amends`), never chosen as a decision of their own.
+    AMEND = "amend", "Amendment"
+    UNACCEPT = "unaccept", "Acceptance undone"
 
 
 ASSESSMENT_KINDS = frozenset({MinuteKind.ACCEPT, MinuteKind.DEFER, MinuteKind.REJECT})
+# The decisions a review records about an item (forms, API); the others amend a minute.
+DECISION_KINDS = tuple(k for k in MinuteKind if k not in {MinuteKind.AMEND, MinuteKind.UNACCEPT})
 
 
 # --- Review meetings ----------------------------------------------------------------------------
@@ -47,7 +59,11 @@ class ReviewMeeting(models.Model):
     )
     status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PLANNED)
     held_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    notes = models.TextField(blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True, validators=long_text())
+    # The agenda as it stood when the review was held (agenda.freeze_agenda): the record of what
+    # was on the table, which the printable view reads instead of today's register.
+    agenda = models.JSONField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -68,6 +84,10 @@ class ReviewMeeting(models.Model):
     def is_planned(self) -> bool:
         return self.status == ReviewStatus.PLANNED
 
+    @property
+    def is_closed(self) -> bool:
+        return self.status == ReviewStatus.CLOSED
+
 
 # --- Minutes ------------------------------------------------------------------------------------
 
@@ -76,14 +96,23 @@ class Minute(models.Model):
     """One decision or note of a review about one register item (a journal entry of the review).
 
     `effect` says what the decision changed on the item when it took effect (assessment, owner),
-    empty for decisions recorded for the owner to act on.
+    empty for decisions recorded for the owner to act on. `item_ref`, `item_title`, `item_status`
+    and `item_owner` keep the item as it was when the minute was taken: the record reads them, not
+    today's register. An amendment (or an acceptance undone) points at the minute it amends.
     """
 
     meeting = models.ForeignKey(ReviewMeeting, on_delete=models.CASCADE, related_name="minutes")
     item = models.ForeignKey("improvement.Item", on_delete=models.CASCADE, related_name="review_minutes")
     kind = models.CharField(max_length=10, choices=MinuteKind.choices, default=MinuteKind.NOTE)
-    text = models.TextField(blank=True)
+    text = models.TextField(blank=True, validators=long_text())
     effect = models.CharField(max_length=200, blank=True)
+    amends = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="amendments"
+    )
+    item_ref = models.CharField(max_length=16, blank=True)
+    item_title = models.CharField(max_length=200, blank=True)
+    item_status = models.CharField(max_length=16, blank=True)
+    item_owner = models.CharField(max_length=200, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -98,3 +127,10 @@ class Minute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.item.ref}" if self.item_id else self.get_kind_display()
+
+    @property
+    def item_status_label(self) -> str:
+        """The item's status when the minute was taken, as the register names it."""
+        if self.item_status in ItemStatus.values:
+            return str(ItemStatus(self.item_status).label)
+        return self.item_status

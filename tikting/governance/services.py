@@ -1,5 +1,11 @@
 """Every operation that changes governance records: review meetings and their minutes.
 
+A review is a record. It is planned, then held: holding freezes the agenda as it stood
+(agenda.freeze_agenda), and every minute keeps the item as it was when it was taken. Its minutes
+stay editable until the review is closed; after that a change is an amendment, written beside the
+minute it amends. An acceptance is recorded with its minute line; a manager undoes one with a
+reason (an amendment of kind "unaccept", the item back to New).
+
 Each runs in a transaction, takes the acting user as keyword-only `actor` (None: the system),
 checks that the actor is an improvement manager (permissions.can_manage), validates (raising
 ValidationError naming the fields) and writes an audit row (tikting.core.audit.record).
@@ -23,17 +29,27 @@ from django.utils import timezone
 
 from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
+from tikting.core.bounds import check_long_text
 from tikting.improvement import choices as IC
 from tikting.improvement import permissions as P
 from tikting.improvement import services as improvement_services
 from tikting.improvement.models import Item
 
-from .models import ASSESSMENT_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
+from .agenda import closed_since, freeze_agenda
+from .models import ASSESSMENT_KINDS, DECISION_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
 
 MEETING_FIELDS = frozenset({"title", "scheduled_for", "chair", "notes"})
 # Kinds whose minute is meaningless without words.
+# An acceptance is a decision of record too: it says why the item is worth the work.
 TEXT_REQUIRED = frozenset(
-    {MinuteKind.NOTE, MinuteKind.DEFER, MinuteKind.REJECT, MinuteKind.ADJUST, MinuteKind.ESCALATE}
+    {
+        MinuteKind.NOTE,
+        MinuteKind.ACCEPT,
+        MinuteKind.DEFER,
+        MinuteKind.REJECT,
+        MinuteKind.ADJUST,
+        MinuteKind.ESCALATE,
+    }
 )
 # Errors of assess_item, renamed to the minute's fields.
 ASSESS_FIELD_NAMES = {"reason": "text", "decision": "kind"}
@@ -41,6 +57,22 @@ ASSESS_FIELD_NAMES = {"reason": "text", "decision": "kind"}
 
 def _user(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) and actor.pk else None
+
+
+def _check_open(meeting: ReviewMeeting, what: str) -> None:
+    """A closed review is final: refuse `what`, and say how to change its record."""
+    if meeting.is_closed:
+        closed = f" on {meeting.closed_at:%Y-%m-%d}" if meeting.closed_at else ""
+        raise ValidationError(
+            {
+                "status": f"'{meeting}' was closed{closed}: its record is final, so you cannot {what}. "
+                "Record an amendment to a minute instead."
+            }
+        )
+
+
+def _locked(meeting: ReviewMeeting) -> ReviewMeeting:
+    return ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
 
 
 def default_title(day: dt.date | None = None) -> str:
@@ -81,12 +113,13 @@ def create_review(
 
 @transaction.atomic
 def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> ReviewMeeting:
-    """Change a review's title, date, chair or notes. Audited; managers only."""
+    """Change a review's title, date, chair or notes until it is closed. Audited; managers only."""
     P.check(actor, P.can_manage, what="edit register reviews")
     unknown = sorted(set(changes) - MEETING_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
-    locked = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+    locked = _locked(meeting)
+    _check_open(locked, "edit its details or notes")
     before = audit.snapshot(locked)
     for name, value in changes.items():
         setattr(locked, name, value.strip() if isinstance(value, str) else value)
@@ -102,20 +135,45 @@ def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> Re
 
 @transaction.atomic
 def hold_review(meeting: ReviewMeeting, *, actor: Actor, notes: str | None = None) -> ReviewMeeting:
-    """Mark a review as held (now). The next agenda lists items closed since this moment."""
+    """Mark a review as held (now) and freeze its agenda as the register stands at this moment
+    (what was on the table, kept with the review). The next agenda lists items closed since then."""
     P.check(actor, P.can_manage, what="hold register reviews")
-    locked = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
-    if locked.status == ReviewStatus.HELD:
+    locked = _locked(meeting)
+    if not locked.is_planned:
         raise ValidationError({"status": f"'{locked}' was already held on {locked.held_at:%Y-%m-%d}."})
     before = audit.snapshot(locked)
+    now = timezone.now()
+    since, _last = closed_since(now)
+    locked.agenda = freeze_agenda(now=now, since=since)
     locked.status = ReviewStatus.HELD
-    locked.held_at = timezone.now()
+    locked.held_at = now
     if notes is not None:
         locked.notes = notes.strip()
+    locked.full_clean()
     locked.save()
     diff = audit.diff(before, audit.snapshot(locked))
     diff.pop("updated_at", None)
+    diff.pop("agenda", None)  # kept on the review itself
     audit.record(locked, action="update", actor=actor, changes=diff, message="Review held")
+    return locked
+
+
+@transaction.atomic
+def close_review(meeting: ReviewMeeting, *, actor: Actor) -> ReviewMeeting:
+    """Close a held review: its minutes and notes are final from now on; a later change to a
+    minute is an amendment (amend_minute). Managers only."""
+    P.check(actor, P.can_manage, what="close register reviews")
+    locked = _locked(meeting)
+    if locked.is_planned:
+        raise ValidationError({"status": f"'{locked}' has not been held yet: mark it as held first."})
+    _check_open(locked, "close it again")
+    before = audit.snapshot(locked)
+    locked.status = ReviewStatus.CLOSED
+    locked.closed_at = timezone.now()
+    locked.save()
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    audit.record(locked, action="update", actor=actor, changes=diff, message="Review closed")
     return locked
 
 
@@ -141,12 +199,15 @@ def record_minute(
     `text`, `revisit_date` or `owner` when the decision cannot be recorded (nothing is written then).
     """
     P.check(actor, P.can_manage, what="record review minutes")
+    meeting = _locked(meeting)  # as it is now: it may have been closed since it was read
+    _check_open(meeting, "record new minutes")
     text = (text or "").strip()
+    check_long_text(text=text)
     errors: dict[str, str] = {}
-    if kind not in MinuteKind.values:
-        errors["kind"] = f"Choose one of: {', '.join(MinuteKind.values)}."
+    if kind not in DECISION_KINDS:
+        errors["kind"] = f"Choose one of: {', '.join(DECISION_KINDS)}."
     elif kind in TEXT_REQUIRED and not text:
-        errors["text"] = f"Say why: a '{MinuteKind(kind).label}' minute needs text."
+        errors["text"] = f"Say why: a '{MinuteKind(kind).label}' minute needs a minute line."
     if kind in ASSESSMENT_KINDS and item.status not in {IC.Status.NEW, IC.Status.DEFERRED}:
         errors["kind"] = (
             f"{item.ref} is {item.get_status_display()}: accept, defer and reject are assessment "
@@ -179,9 +240,37 @@ def record_minute(
         item = improvement_services.update_item(item, actor=actor, owner=owner)
         effect = f"Owner: {owner}"
 
-    minute = Minute.objects.create(
-        meeting=meeting, item=item, kind=kind, text=text, effect=effect, actor=_user(actor)
+    return _write_minute(meeting, actor=actor, item=item, kind=kind, text=text, effect=effect)
+
+
+def _write_minute(
+    meeting: ReviewMeeting,
+    *,
+    actor: Actor,
+    item: Item,
+    kind: str,
+    text: str,
+    effect: str = "",
+    amends: Minute | None = None,
+) -> Minute:
+    """A minute with the item as it stands now (the record reads that, not today's register),
+    and its audit row on the item's timeline."""
+    item.refresh_from_db()
+    minute = Minute(
+        meeting=meeting,
+        item=item,
+        kind=kind,
+        text=text,
+        effect=effect,
+        amends=amends,
+        actor=_user(actor),
+        item_ref=item.ref,
+        item_title=item.title,
+        item_status=item.status,
+        item_owner=str(item.owner) if item.owner else "",
     )
+    minute.full_clean()
+    minute.save()
     audit.record(
         minute,
         action="create",
@@ -191,3 +280,72 @@ def record_minute(
         message=f"Review minute ({meeting}): {MinuteKind(kind).label}",
     )
     return minute
+
+
+@transaction.atomic
+def edit_minute(minute: Minute, *, actor: Actor, text: str) -> Minute:
+    """Correct a minute's words while its review is not closed (held reviews are tidied up after
+    the meeting). Audited; managers only. A closed review's minutes are amended instead."""
+    P.check(actor, P.can_manage, what="edit review minutes")
+    locked = Minute.objects.select_for_update().select_related("meeting", "item").get(pk=minute.pk)
+    _check_open(locked.meeting, "edit its minutes")
+    text = (text or "").strip()
+    if locked.kind in TEXT_REQUIRED and not text:
+        raise ValidationError({"text": f"A '{locked.get_kind_display()}' minute needs a minute line."})
+    before = audit.snapshot(locked)
+    locked.text = text
+    locked.full_clean()
+    locked.save()
+    audit.record(
+        locked,
+        action="update",
+        actor=actor,
+        root=locked.item,
+        changes=audit.diff(before, audit.snapshot(locked)),
+        message=f"Review minute edited ({locked.meeting})",
+    )
+    return locked
+
+
+@transaction.atomic
+def amend_minute(minute: Minute, *, actor: Actor, text: str) -> Minute:
+    """Amend a minute of a closed review: the minute stays as it was, the amendment is recorded
+    beside it (who, when, what). Managers only; while the review is open, edit_minute."""
+    P.check(actor, P.can_manage, what="amend review minutes")
+    locked = Minute.objects.select_related("meeting", "item").get(pk=minute.pk)
+    if not locked.meeting.is_closed:
+        raise ValidationError(
+            {"status": f"'{locked.meeting}' is not closed: edit the minute itself instead of amending it."}
+        )
+    if locked.amends_id:
+        raise ValidationError({"text": "Amend the original minute, not an amendment."})
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": "Say what the amendment changes."})
+    return _write_minute(
+        locked.meeting, actor=actor, item=locked.item, kind=MinuteKind.AMEND, text=text, amends=locked
+    )
+
+
+@transaction.atomic
+def undo_acceptance(minute: Minute, *, actor: Actor, reason: str) -> Minute:
+    """Undo the acceptance a review recorded: the item goes back to New (improvement.services.
+    undo_acceptance, which refuses once the item has moved past step 1), and the review's record
+    gets an amendment of kind "unaccept" with the reason, beside the acceptance. Managers only."""
+    P.check(actor, P.can_manage, what="undo acceptances")
+    locked = Minute.objects.select_related("meeting", "item").get(pk=minute.pk)
+    if locked.kind != MinuteKind.ACCEPT:
+        raise ValidationError({"kind": f"This minute is a '{locked.get_kind_display()}', not an acceptance."})
+    if locked.amendments.filter(kind=MinuteKind.UNACCEPT).exists():
+        raise ValidationError({"kind": "This acceptance was already undone."})
+    reason = (reason or "").strip()
+    item = improvement_services.undo_acceptance(locked.item, actor=actor, reason=reason)
+    return _write_minute(
+        locked.meeting,
+        actor=actor,
+        item=item,
+        kind=MinuteKind.UNACCEPT,
+        text=reason,
+        effect="Back to New: to assess again",
+        amends=locked,
+    )

@@ -28,7 +28,7 @@ from tikting.improvement.models import Item
 
 from . import services as S
 from .agenda import SECTION_KEYS, attach_minutes, build_agenda, closed_since
-from .forms import DashboardFilterForm, MinuteForm, ReviewMeetingForm
+from .forms import DashboardFilterForm, MinuteForm, MinuteTextForm, ReviewMeetingForm, UndoAcceptanceForm
 from .models import Minute, ReviewMeeting, ReviewStatus
 
 
@@ -123,15 +123,46 @@ def review_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _minutes_by_item(meeting: ReviewMeeting) -> list[tuple[Item, list[Minute]]]:
-    """The meeting's minutes grouped by item, items in the order first discussed (one query)."""
-    minutes = meeting.minutes.select_related("item", "item__owner", "item__service", "actor").order_by(
-        "at", "id"
-    )
-    groups: dict[int, list[Minute]] = {}
-    for minute in minutes:  # bounded by one meeting's minutes
-        groups.setdefault(minute.item_id, []).append(minute)
-    return [(group[0].item, group) for group in groups.values()]
+def _minutes_by_item(meeting: ReviewMeeting) -> list[dict[str, Any]]:
+    """The meeting's minutes grouped by item, items in the order first discussed (one query),
+    each item as the minutes recorded it (reference, title, status, owner at the time: the record,
+    not today's register). Amendments sit under the minute they amend (`amendment_list`)."""
+    minutes = list(meeting.minutes.select_related("actor").order_by("at", "id"))  # one meeting's
+    amendments: dict[int, list[Minute]] = {}
+    for minute in minutes:
+        if minute.amends_id:
+            amendments.setdefault(minute.amends_id, []).append(minute)
+    groups: dict[int, dict[str, Any]] = {}
+    for minute in minutes:
+        if minute.amends_id:
+            continue
+        minute.amendment_list = amendments.get(minute.pk, [])  # type: ignore[attr-defined]
+        group = groups.setdefault(
+            minute.item_id,
+            {
+                "item_id": minute.item_id,
+                "ref": minute.item_ref,
+                "title": minute.item_title,
+                "status": minute.item_status_label,
+                "owner": minute.item_owner,
+                "minutes": [],
+            },
+        )
+        group["minutes"].append(minute)
+    return list(groups.values())
+
+
+def _review_context(request: HttpRequest, meeting: ReviewMeeting, **forms: Any) -> dict[str, Any]:
+    can_manage = P.can_manage(request.user)
+    return {
+        "meeting": meeting,
+        "minutes_by_item": _minutes_by_item(meeting),
+        "can_manage": can_manage,
+        "can_edit_minutes": can_manage and not meeting.is_closed,
+        "can_amend": can_manage and meeting.is_closed,
+        "minute_forms": forms.get("minute_forms", {}),
+        **{k: v for k, v in forms.items() if k != "minute_forms"},
+    }
 
 
 @login_required
@@ -140,6 +171,9 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(P.can_view(request.user), "read register reviews")
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair", "created_by"), pk=pk)
     form = ReviewMeetingForm(instance=meeting)
+    if meeting.is_closed:
+        for field in form.fields.values():
+            field.disabled = True
     if request.method == "POST":
         _require(P.can_manage(request.user), "edit register reviews")
         form = ReviewMeetingForm(request.POST)  # no instance: the service applies the changes
@@ -156,12 +190,7 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "governance/review_detail.html",
-        {
-            "meeting": meeting,
-            "minutes_by_item": _minutes_by_item(meeting),
-            "form": form,
-            "can_manage": P.can_manage(request.user),
-        },
+        _review_context(request, meeting, form=form),
         status=400 if form.errors else 200,
     )
 
@@ -181,14 +210,84 @@ def review_hold(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def review_close(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(P.can_manage(request.user), "close register reviews")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    try:
+        S.close_review(meeting, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{meeting}” closed: its minutes are final; later changes are amendments.")
+    return redirect(meeting)
+
+
+@login_required
 @require_GET
 def review_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """The review on paper: its minutes as recorded and, once held, the agenda frozen at the
+    meeting (ReviewMeeting.agenda), never today's register; a planned review shows the agenda
+    as it would be generated now, and says so."""
     _require(P.can_view(request.user), "read register reviews")
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
-    context = _agenda_context(request, meeting)
-    context["minutes_by_item"] = _minutes_by_item(meeting)
-    context["can_manage"] = False  # paper has no buttons
+    context: dict[str, Any] = {"meeting": meeting, "minutes_by_item": _minutes_by_item(meeting)}
+    if meeting.is_planned:
+        context.update(_agenda_context(request, meeting))
+        context["can_manage"] = False  # paper has no buttons
+    elif meeting.agenda:
+        context["frozen"] = meeting.agenda
     return render(request, "governance/review_print.html", context)
+
+
+# --- Minutes of a review: edit until closed, amend after, undo an acceptance ------------------
+
+
+def _minute_of(request: HttpRequest, pk: int, minute_pk: int) -> Minute:
+    _require(P.can_manage(request.user), "change review minutes")
+    return get_object_or_404(Minute.objects.select_related("meeting", "item"), pk=minute_pk, meeting_id=pk)
+
+
+def _minute_refused(request: HttpRequest, minute: Minute, form, exc: ValidationError) -> HttpResponse:
+    _apply_errors(form, exc)
+    context = _review_context(
+        request,
+        minute.meeting,
+        form=ReviewMeetingForm(instance=minute.meeting),
+        minute_forms={minute.pk: form},
+    )
+    return render(request, "governance/review_detail.html", context, status=422)
+
+
+@login_required
+@require_POST
+def minute_edit(request: HttpRequest, pk: int, minute_pk: int) -> HttpResponse:
+    """Correct a minute's words (until the review is closed) or, once closed, amend it."""
+    minute = _minute_of(request, pk, minute_pk)
+    form = MinuteTextForm(request.POST, prefix=f"minute{minute.pk}")
+    if form.is_valid():
+        amend = minute.meeting.is_closed
+        call = S.amend_minute if amend else S.edit_minute
+        try:
+            call(minute, actor=request.user, text=form.cleaned_data["text"])
+        except ValidationError as exc:
+            return _minute_refused(request, minute, form, exc)
+        messages.success(request, f"Minute on {minute.item_ref} {'amended' if amend else 'corrected'}.")
+    return redirect(f"{minute.meeting.get_absolute_url()}#minute-{minute.pk}")
+
+
+@login_required
+@require_POST
+def minute_undo_accept(request: HttpRequest, pk: int, minute_pk: int) -> HttpResponse:
+    minute = _minute_of(request, pk, minute_pk)
+    form = UndoAcceptanceForm(request.POST, prefix=f"undo{minute.pk}")
+    if form.is_valid():
+        try:
+            S.undo_acceptance(minute, actor=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            return _minute_refused(request, minute, form, exc)
+        messages.success(request, f"Acceptance of {minute.item_ref} undone: it is back for assessment.")
+    return redirect(f"{minute.meeting.get_absolute_url()}#minute-{minute.pk}")
 
 
 # --- Minutes, inline on the agenda ---------------------------------------------------------------
@@ -340,7 +439,14 @@ urlpatterns = [
     path("reviews/", review_list, name="review_list"),
     path("reviews/<int:pk>/", review_detail, name="review_detail"),
     path("reviews/<int:pk>/hold/", review_hold, name="review_hold"),
+    path("reviews/<int:pk>/close/", review_close, name="review_close"),
     path("reviews/<int:pk>/print/", review_print, name="review_print"),
+    path("reviews/<int:pk>/minutes/<int:minute_pk>/edit/", minute_edit, name="minute_edit"),
+    path(
+        "reviews/<int:pk>/minutes/<int:minute_pk>/undo-acceptance/",
+        minute_undo_accept,
+        name="minute_undo_accept",
+    ),
     path("reviews/<int:pk>/minutes/", minute_create, name="minute_create"),
     path("reviews/<int:pk>/minutes/new/", minute_new, name="minute_new"),
     path("reviews/<int:pk>/row/", agenda_row, name="agenda_row"),

@@ -125,7 +125,9 @@ def test_reset_reloads_the_same_demo(demo):
 
 
 def test_it_holds_last_months_review_with_minutes_and_plans_the_next(demo):
-    held = ReviewMeeting.objects.get(status="held")
+    held = ReviewMeeting.objects.get(status="closed")  # held, then closed: a record
     assert held.held_at is not None and held.held_at < timezone.now()
+    assert held.closed_at is not None and held.held_at < held.closed_at
+    assert held.agenda is not None  # frozen when it was held
     assert Minute.objects.filter(meeting=held).count() >= 3
     assert ReviewMeeting.objects.filter(status="planned", scheduled_for__gt=timezone.localdate()).exists()

@@ -81,7 +81,9 @@ def test_a_note_is_recorded_on_the_item_timeline_and_changes_nothing(meeting, ca
 
 
 def test_accept_minute_assesses_the_item_and_assigns_the_owner(meeting, new_item, cast):
-    minute = S.record_minute(meeting, actor=cast.manager, item=new_item, kind="accept", owner=cast.owner)
+    minute = S.record_minute(
+        meeting, actor=cast.manager, item=new_item, kind="accept", text="Worth it", owner=cast.owner
+    )
     new_item.refresh_from_db()
     assert new_item.status == C.Status.VISION
     assert new_item.owner == cast.owner

@@ -152,7 +152,7 @@ def test_the_review_page_lists_minutes_by_item(cast, login, meeting, new_item):
     GS.record_minute(meeting, actor=cast.manager, item=new_item, kind="accept", text="go")
     response = login(cast.viewer).get(f"/governance/reviews/{meeting.pk}/")
     groups = response.context["minutes_by_item"]
-    assert [(item.pk, [m.kind for m in minutes]) for item, minutes in groups] == [
+    assert [(group["item_id"], [m.kind for m in group["minutes"]]) for group in groups] == [
         (new_item.pk, ["note", "accept"]),
         (other.pk, ["continue"]),
     ]

@@ -903,6 +903,12 @@ class Builder:
         if spec.status != "closed":
             return self.finish(item, spec, start, end)
         owner = self.users[spec.owner]
+        if spec.outcome == "withdrawn":
+            # Stopping early: what was planned and not done is cancelled, saying why (the rule).
+            for action in item.actions.all():
+                if action.is_open:
+                    S.cancel_action(action, actor=owner, reason=spec.lessons)
+                    self.timeline.step("action_cancel")
         item = S.close_item(
             item,
             actor=owner,
@@ -967,6 +973,9 @@ class Builder:
         done_at = times.get("action_done")
         if done_at:
             Action.objects.filter(item=item, done=True).update(done_at=done_at)
+        cancelled_at = times.get("action_cancel")
+        if cancelled_at:
+            Action.objects.filter(item=item, cancelled=True).update(cancelled_at=cancelled_at)
         self.counts["items"] += 1
         return item
 
@@ -1208,7 +1217,7 @@ class Command(BaseCommand):
         return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
     def reviews(self, users: dict[str, User]) -> None:
-        """Last month's register review, held, with minutes; this month's, planned."""
+        """Last month's register review, held and closed, with minutes; this month's, planned."""
         manager = users["manager"]
         today = timezone.localdate()
         held_on = today - dt.timedelta(days=45)
@@ -1228,8 +1237,11 @@ class Command(BaseCommand):
             if item is not None:
                 G.record_minute(last, actor=manager, item=item, kind=kind, text=text)
         G.hold_review(last, actor=manager)
+        G.close_review(last, actor=manager)  # the minutes were approved: the record is final
         held_at = timezone.make_aware(dt.datetime.combine(held_on, dt.time(10, 0)))
-        ReviewMeeting.objects.filter(pk=last.pk).update(held_at=held_at)
+        ReviewMeeting.objects.filter(pk=last.pk).update(
+            held_at=held_at, closed_at=held_at + dt.timedelta(days=3)
+        )
         last.minutes.update(at=held_at)
         G.create_review(actor=manager, scheduled_for=today + dt.timedelta(days=2))
 
