@@ -93,3 +93,18 @@ def bpic_database(data: Path, keep: Path | None = None) -> tuple[str, bool]:
     url = f"sqlite:///{path.resolve()}"
     fresh_database(url)
     return url, True
+
+
+def vacuum_analyze(table: str) -> None:
+    """PostgreSQL: VACUUM ANALYZE `table` after seeding (outside a transaction, as VACUUM must be), so
+    that the planner knows the rows and index-only scans can be used."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    autocommit = connection.connection.autocommit
+    connection.connection.autocommit = True  # VACUUM cannot run inside a transaction
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"VACUUM ANALYZE {connection.ops.quote_name(table)}")
+    finally:
+        connection.connection.autocommit = autocommit

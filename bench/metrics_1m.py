@@ -62,14 +62,7 @@ def seed(rows: int) -> None:
             """,
             [s0, t0, rows],
         )
-    connection.ensure_connection()
-    autocommit = connection.connection.autocommit
-    connection.connection.autocommit = True  # VACUUM cannot run inside a transaction
-    try:
-        with connection.cursor() as cur:
-            cur.execute("VACUUM ANALYZE incidents_incident")
-    finally:
-        connection.connection.autocommit = autocommit
+    _common.vacuum_analyze("incidents_incident")
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
 from django.urls import reverse
@@ -11,30 +10,14 @@ from django.urls import reverse
 from tikting.cmdb.models import Service
 from tikting.incidents.models import Incident
 from tikting.problems.models import Problem
+from tikting.signals.tests.test_detector_recurring_incidents import ALIKE as DETECTOR_ALIKE
+from tikting.signals.tests.test_detector_recurring_incidents import T0, incident
 
 pytestmark = pytest.mark.django_db
 
 URL = "/signals/recurring/"
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # a Monday
 WINDOW = "days=120&until=2026-05-31"
-_numbers = itertools.count(1)
-ALIKE = [
-    "Outlook crashes when opening attachments",
-    "outlook crashs when openning attachment",
-    "Attachments: opening them crashes Outlook",
-]
-
-
-def incident(at: dt.datetime, text: str = "", **fields) -> Incident:
-    n = next(_numbers)
-    return Incident.objects.create(
-        number=f"INC{n:05d}",
-        external_key=f"INC{n:05d}",
-        source="test",
-        opened_at=at,
-        short_description=text,
-        **fields,
-    )
+ALIKE = DETECTOR_ALIKE[:3]
 
 
 @pytest.fixture
