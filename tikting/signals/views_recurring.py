@@ -56,8 +56,9 @@ class RecurringFilterForm(forms.Form):
 
 
 def _thresholds() -> dict[str, float]:
-    """The detector's effective thresholds: its defaults with TIKTING_SIGNALS["recurring_incidents"]."""
-    return dict(registry.load(PATH).thresholds)
+    """The detector's effective thresholds: its defaults with TIKTING_SIGNALS["recurring_incidents"],
+    except the window, which the page's *Days* sets."""
+    return {**registry.load(PATH).thresholds, "window_days": 0}
 
 
 def _window(days: int, until: dt.date | None) -> Window:
@@ -79,7 +80,7 @@ def groups_in(window: Window, thresholds: dict[str, float]) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for group in found.groups:
         verdict = R.judge(group, problems, thresholds)
-        weeks = R.weekly(group, window, mondays)
+        weeks = R.weekly(group, found.window, mondays)
         latest = list(zip(group.members[-LATEST:], group.keys[-LATEST:], strict=True))[::-1]
         rows.append(
             {
@@ -96,7 +97,7 @@ def groups_in(window: Window, thresholds: dict[str, float]) -> dict[str, Any]:
                 "last": group.last.isoformat(),
                 "weeks": [[week.isoformat(), count] for week, count in weeks],
                 "trend": R.trend(weeks),
-                "score": R.score(group, window),
+                "score": R.score(group, found.window),
                 "verdict": verdict.proposes or "in_hand",
                 "problem": [verdict.problem.pk, verdict.problem.key] if verdict.problem else None,
                 "linked": verdict.linked,

@@ -1,7 +1,8 @@
 """Recurring incidents: groups of incidents alike in where (service, CI, category) and what (text).
 
-Reads the incidents opened in the window (cancelled ones left out) and groups them three ways,
-depending on what an incident carries:
+Reads the incidents opened in the window (the run's, or its last ``window_days`` days when that
+is set; cancelled incidents left out) and groups them three ways, depending on what an incident
+carries:
 
 1. **With text** (its short description, else the first 200 characters of its description): within
    a *block* of the same service, CI and category (an empty one is a value of its own), incidents
@@ -95,6 +96,7 @@ NAME = "recurring_incidents"
 TITLE = "Recurring incidents"
 CHANNEL = SourceChannel.PROBLEM.value
 THRESHOLDS: dict[str, float] = {
+    "window_days": 0,  # read only the last this many days of the run's window (0: all of it)
     "min_group_size": 3,  # incidents a group needs to be proposed
     "max_group_size": 200,  # above this a group of alike texts is split at a stricter similarity,
     # and a CI's incidents count only as bursts
@@ -316,8 +318,9 @@ class Group:
 
 @dataclass
 class Found:
-    """What find_groups() saw: the groups, and how many incidents it read."""
+    """What find_groups() saw: the window it read, the groups, and how many incidents it read."""
 
+    window: Window
     groups: list[Group]
     incidents: int
     with_text: int
@@ -382,13 +385,23 @@ def _rows(window: Window) -> Iterable[tuple[Any, ...]]:
 def find_groups(
     window: Window, *, thresholds: dict[str, float] | None = None, progress: Progress = no_progress
 ) -> Found:
-    """Every group of alike incidents opened in the window (module docstring), oldest first."""
+    """Every group of alike incidents opened in the window (module docstring), oldest first; the
+    window read is Found.window (the run's, or its last `window_days` days)."""
     with _gc_paused():
         return _find_groups(window, thresholds, progress)
 
 
+def effective_window(window: Window, thresholds: dict[str, float]) -> Window:
+    """The run's window, or its last `window_days` days when that is set and shorter."""
+    days = thresholds.get("window_days", 0)
+    if days and days > 0:
+        return Window(max(window.start, window.end - dt.timedelta(days=days)), window.end)
+    return window
+
+
 def _find_groups(window: Window, thresholds: dict[str, float] | None, progress: Progress) -> Found:
     t = C.merged(THRESHOLDS, thresholds)
+    window = effective_window(window, t)
     min_size = max(2, int(t["min_group_size"]))
     max_size = max(min_size, int(t["max_group_size"]))
     theta = min(1.0, max(0.0, t["similarity"]))
@@ -475,7 +488,7 @@ def _find_groups(window: Window, thresholds: dict[str, float] | None, progress: 
         members = on_ci[(service, ci, category, subcategory, symptom)]
         groups += _bursts(inc, {(service, category, subcategory, symptom): members}, rule, ci_id=ci, levels=1)
     groups.sort(key=lambda g: (g.times[0], g.rule, g.signature))
-    return Found(groups=groups, incidents=total, with_text=with_text, with_ci=with_ci)
+    return Found(window=window, groups=groups, incidents=total, with_text=with_text, with_ci=with_ci)
 
 
 def _text_groups(nodes: Sequence[_Node], theta: float, max_size: int) -> list[tuple[list[int], float]]:
@@ -1129,6 +1142,7 @@ def detect(window: Window, *, thresholds: dict[str, float], progress: Progress) 
 
 def _detect(window: Window, t: dict[str, float], progress: Progress) -> list[Proposal]:
     found = find_groups(window, thresholds=t, progress=progress)
+    window = found.window
     problems = problems_of(found.groups)
     labels = Labels.of(found.groups)
     mondays = Mondays()

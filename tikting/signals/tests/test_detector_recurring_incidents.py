@@ -448,3 +448,20 @@ def test_one_cause_classified_under_several_subcategories_is_one_burst(mail):
     assert keys(proposal) == {i.number for i in burst}
     assert proposal.figures["category"] == "Mail"
     assert proposal.figures["subcategory"] == ""  # several
+
+
+def test_window_days_reads_only_the_last_days_of_the_runs_window(mail):
+    service, _ci = mail
+    early = [
+        incident(WINDOW.end - dt.timedelta(days=60 + k), text, service=service, category="Software")
+        for k, text in enumerate(ALIKE[:3])
+    ]
+    late = [
+        incident(WINDOW.end - dt.timedelta(days=10 + k), text, service=service, category="Software")
+        for k, text in enumerate(ALIKE[:3])
+    ]
+    [whole] = run()
+    assert keys(whole) == {i.number for i in early + late}
+    [month] = run(window_days=30)
+    assert keys(month) == {i.number for i in late}
+    assert month.period_start == dt.date(2026, 6, 1)  # the window it read, not the run's
