@@ -60,9 +60,7 @@ def name_of(obj: models.Model | None) -> str:
 
 
 def key_of(kind: RecordKind, obj: models.Model) -> str:
-    if kind.key_field == "id":
-        return f"#{obj.pk}"
-    return str(getattr(obj, kind.key_field, "") or f"#{obj.pk}")
+    return kind.key_of(obj)
 
 
 def compact(value: Any) -> str:

@@ -76,6 +76,9 @@ class RecordKind:
     # ignored on import.
     derived: tuple[str, ...] = ()
     access: Access = OPERATIONAL
+    # The source channel of an improvement raised from one record, where the record says more than
+    # its kind (an incident: major, or missed its SLA); None: always `source_channel`.
+    channel_of: Callable[[models.Model], str] | None = None
 
     @property
     def model(self) -> type[models.Model]:
@@ -87,6 +90,51 @@ class RecordKind:
             if value:
                 return str(value)
         return str(obj)
+
+    def key_of(self, obj: models.Model) -> str:
+        """The record's human reference: INC0001, a CI's name, or #pk."""
+        return (
+            str(getattr(obj, self.key_field, "") or f"#{obj.pk}") if self.key_field != "id" else f"#{obj.pk}"
+        )
+
+    def improvement_draft(self, obj: models.Model) -> dict[str, str]:
+        """Title, description and source channel of an improvement raised from `obj`: the record's
+        title (or its text's first line), and a description naming the record with what it says
+        (its long texts: description, root cause, review notes, a survey comment …)."""
+        key = self.key_of(obj)
+        title = self.title_of(obj)
+        texts = [
+            (str(f.verbose_name), str(value).strip())
+            for f in self.model._meta.concrete_fields
+            if isinstance(f, models.TextField) and f.name not in DEFAULT_EXCLUDED
+            for value in [getattr(obj, f.attname)]
+            if value and str(value).strip()
+        ]
+        if title in (str(obj), key) and texts:  # no title of its own (a survey response)
+            title = texts[0][1].splitlines()[0]
+        named = f"{self.label} {key}" + (f" ({title})" if title and title != key else "")
+        parts = [f"Raised from {named}."] + [
+            f"{label[:1].upper()}{label[1:]}: {text}" for label, text in texts
+        ]
+        return {
+            "title": title[:DRAFT_TITLE_LENGTH],
+            "description": "\n\n".join(parts)[:DRAFT_TEXT_LENGTH],
+            "source_channel": self.channel_of(obj) if self.channel_of else self.source_channel,
+        }
+
+
+DRAFT_TITLE_LENGTH = 200  # the register's title
+DRAFT_TEXT_LENGTH = 5_000  # enough to say what the record says; the person raising it edits it
+
+
+def incident_channel(incident: models.Model) -> str:
+    """A major incident's (or one reviewed after the fact) improvements come from its post-incident
+    review, an incident that missed its SLA is an SLA breach, any other what frontline staff saw."""
+    if getattr(incident, "major", False) or getattr(incident, "post_incident_review", ""):
+        return "post_incident_review"
+    if getattr(incident, "response_met", None) is False or getattr(incident, "resolution_met", None) is False:
+        return "sla_breach"
+    return "staff_feedback"
 
 
 KINDS: dict[str, RecordKind] = {
@@ -126,6 +174,7 @@ KINDS: dict[str, RecordKind] = {
             # The SLA due times and met flags are derived from the SLA definitions on every save
             # (tikting/slas/services.py): shown, never typed in.
             derived=SLA_DERIVED,
+            channel_of=incident_channel,
         ),
         RecordKind(
             "interaction",

@@ -63,17 +63,17 @@ def _source_record(ref: str) -> tuple[str, Any] | None:
 
 
 def _record_initial(ref: str, record: Any) -> dict[str, Any]:
-    """Practice, service, source channel and reference of an item raised from a record."""
+    """An item raised from a record: title and description from it, its practice and service, the
+    source channel its kind and content say (an incident: major, SLA missed …), and its reference."""
     from tikting.records import registry as R
 
     kind = R.KINDS[ref.partition(":")[0]]
     service = record if isinstance(record, Service) else getattr(record, "service", None)
-    key = getattr(record, kind.key_field, "") if kind.key_field != "id" else ""
     return {
+        **kind.improvement_draft(record),
         "practice": kind.practice,
         "service": service.pk if service is not None else None,
-        "source_channel": kind.source_channel,
-        "source_reference": f"{kind.label} {key or f'#{record.pk}'}"[:300],
+        "source_reference": f"{kind.label} {kind.key_of(record)}"[:300],
     }
 
 

@@ -353,8 +353,9 @@ class TestRaiseImprovement:
         initial = form.context["form"].initial
         assert initial["practice"] == "incident"
         assert initial["service"] == cast.email.pk
-        assert initial["source_channel"] == "post_incident_review"
+        assert initial["source_channel"] == "staff_feedback"  # an ordinary incident (not major)
         assert "INC001" in initial["source_reference"]
+        assert initial["title"] == "Mail bounces"
         # The submit template posts to /register/submit/ without the query string.
         response = client.post(
             "/register/submit/",
