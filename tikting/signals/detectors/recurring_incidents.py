@@ -34,7 +34,7 @@ carries:
    classification one is bound to look unusual, so P is multiplied by the number of its runs of
    ``min_group_size`` or more that were tested (Bonferroni; ``burst_correction = 0`` tests each
    run alone): on a year of a million incidents opened at random, that cut the chance "bursts"
-   from 1,160 to 275 (bench/recurring_1m.py). Measuring against the traffic of the moment, not a
+   from 1,086 to 276 (bench/recurring_1m.py). Measuring against the traffic of the moment, not a
    rate over the window, keeps the quiet nights, the Monday peaks and a data set's edges from
    looking like bursts. A coarser run that holds finer bursts joins them only when its other
    incidents come faster than usual too (-log10 P ≥ JOIN_SURPRISE), or over the span where bursts
