@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("records/", include("tikting.records.urls")),
     path("metrics/", include("tikting.metrics.urls")),
     path("signals/", include("tikting.signals.urls")),
+    path("discovery/", include("tikting.discovery.urls")),
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
     path("api/", api.urls),

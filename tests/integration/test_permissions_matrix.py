@@ -40,7 +40,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from tikting.accounts.models import ApiToken, User
+from tikting.cmdb.models import ConfigurationItem
 from tikting.core.models import AuditEntry
+from tikting.discovery.models import DiscoveryRun, DriftItem, DuplicateCandidate
 from tikting.governance import services as GS
 from tikting.improvement import services as S
 from tikting.improvement.models import Action, Comment, Indicator, Item
@@ -80,6 +82,10 @@ PARAM_OBJECTS = {
     "key": "metric",
     "candidate_id": "candidate",
     "job_id": "job",
+    "ci_id": "ci",
+    "drift_id": "drift",
+    "duplicate_id": "duplicate",
+    "run_id": "discovery_run",
     "minute_pk": "minute",
     "minute_id": "minute",
 }
@@ -142,7 +148,22 @@ def world(cast):
     candidate = SS.submit_candidate(actor=cast.contributor, channel="staff_feedback", title="Matrix feedback")
     job = JS.enqueue("tikting.signals.tasks.housekeeping", origin="manual")
     minute = GS.record_minute(meeting, actor=cast.manager, item=item, kind="note", text="Discussed")
+    device = ConfigurationItem.objects.create(name="pc-found", status=ConfigurationItem.Status.DISCOVERED)
+    drift = DriftItem.objects.create(
+        ci=device, attribute="location", discovered_value="Hall", source="snmp", found_at=timezone.now()
+    )
+    duplicate = DuplicateCandidate.objects.create(
+        ci=ConfigurationItem.objects.create(name="twin-1"),
+        other=ConfigurationItem.objects.create(name="twin-2"),
+        reason="serial_number",
+        found_at=timezone.now(),
+    )
+    run = DiscoveryRun.objects.create(source_name="matrix", started_at=timezone.now())
     return {
+        "ci": device.pk,
+        "drift": drift.pk,
+        "duplicate": duplicate.pk,
+        "discovery_run": run.pk,
         "minute": minute.pk,
         "candidate": candidate.pk,
         "job": job.pk,
@@ -1053,6 +1074,57 @@ WRITES: tuple[Write, ...] = (
         api=api("POST", "/api/jobs/{failed_job}/retry"),
         button="/jobs/{failed_job}/",
     ),
+    # --- CMDB health (discovery) ---
+    Write(
+        "CMDB health",
+        "Register a discovered device",
+        MANAGERS,
+        ui=ui("/discovery/cis/{discovered}/register/", lambda c: {"ci_class": "workstation"}),
+        button="/discovery/cis/?figure=unregistered",
+    ),
+    Write(
+        "CMDB health",
+        "Register selected discovered devices",
+        MANAGERS,
+        ui=ui("/discovery/cis/register/", lambda c: {"ci": [str(c.id("discovered"))]}),
+        # (the device in the page's query only makes it exist before the page is read)
+        button="/discovery/cis/?figure=unregistered&device={discovered}",
+    ),
+    Write(
+        "CMDB health",
+        "Retire a stale CI",
+        MANAGERS,
+        ui=ui("/discovery/cis/{stale_ci}/retire/"),
+        button="/discovery/cis/?figure=stale",
+    ),
+    Write(
+        "CMDB health",
+        "Accept an attribute drift (take the discovered value)",
+        MANAGERS,
+        ui=ui("/discovery/drifts/{drift}/accept/"),
+        button="/discovery/drifts/",
+    ),
+    Write(
+        "CMDB health",
+        "Reject an attribute drift (keep the CMDB's value)",
+        MANAGERS,
+        ui=ui("/discovery/drifts/{drift}/reject/"),
+        button="/discovery/drifts/",
+    ),
+    Write(
+        "CMDB health",
+        "Merge duplicate CIs",
+        MANAGERS,
+        ui=ui("/discovery/duplicates/{duplicate}/merge/"),
+        button="/discovery/duplicates/",
+    ),
+    Write(
+        "CMDB health",
+        "Dismiss a duplicate candidate",
+        MANAGERS,
+        ui=ui("/discovery/duplicates/{duplicate}/dismiss/"),
+        button="/discovery/duplicates/",
+    ),
     # --- Accounts ---
     Write(
         "Accounts",
@@ -1263,6 +1335,42 @@ class World:
         job = JS.enqueue("tikting.signals.tasks.housekeeping", origin="manual")
         DBTaskResult.objects.filter(pk=job.pk).update(status="FAILED")
         return job
+
+    @cached_property
+    def discovered(self) -> Any:
+        """A device discovery found that the CMDB lacks."""
+        return ConfigurationItem.objects.create(name="pc-found", status=ConfigurationItem.Status.DISCOVERED)
+
+    @cached_property
+    def stale_ci(self) -> Any:
+        """An in-scope server discovery last saw two months ago."""
+        return ConfigurationItem.objects.create(
+            name="srv-gone", ci_class="server", last_seen_at=timezone.now() - dt.timedelta(days=60)
+        )
+
+    @cached_property
+    def drift(self) -> Any:
+        """A location a person gave a server, and the one SNMP reports."""
+        server = ConfigurationItem.objects.create(name="srv-drift", ci_class="server", location="Room 1")
+        return DriftItem.objects.create(
+            ci=server,
+            attribute="location",
+            ci_value="Room 1",
+            ci_source="manual",
+            discovered_value="Room 9",
+            source="snmp",
+            found_at=timezone.now(),
+        )
+
+    @cached_property
+    def duplicate(self) -> Any:
+        return DuplicateCandidate.objects.create(
+            ci=ConfigurationItem.objects.create(name="twin-1", serial_number="TW1"),
+            other=ConfigurationItem.objects.create(name="twin-2", serial_number="TW1"),
+            reason="serial_number",
+            value="TW1",
+            found_at=timezone.now(),
+        )
 
     def records(self, slug: str) -> tuple[Any, Any]:
         """(a record to edit, a record nothing points at, to delete) of a kind."""
