@@ -5,10 +5,12 @@ import io
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.db import models
 from django.db.models import Count
 from django.utils import timezone
 
 from tikting.accounts.models import Team, User
+from tikting.cadence.models import Sprint, SprintStatus, TimeLog
 from tikting.cmdb.models import Service
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.governance.models import Minute, ReviewMeeting
@@ -27,6 +29,7 @@ def demo_output(django_db_setup, django_db_blocker):
         yield out.getvalue()
         # Committed outside the tests' transactions: leave the database as other modules expect it.
         ReviewMeeting.objects.all().delete()
+        Sprint.objects.all().delete()
         Item.objects.update(parent=None)
         Item.objects.all().delete()
         AuditEntry.objects.all().delete()
@@ -131,3 +134,15 @@ def test_it_holds_last_months_review_with_minutes_and_plans_the_next(demo):
     assert held.agenda is not None  # frozen when it was held
     assert Minute.objects.filter(meeting=held).count() >= 3
     assert ReviewMeeting.objects.filter(status="planned", scheduled_for__gt=timezone.localdate()).exists()
+
+
+def test_it_runs_improvement_sprints_with_time_logs_and_reviews(demo):
+    # Two teams: two reviewed sprints and one running each, built through the cadence services.
+    assert "6 improvement sprints" in demo
+    assert Sprint.objects.filter(status=SprintStatus.CLOSED).count() == 4
+    assert Sprint.objects.filter(status=SprintStatus.ACTIVE).count() == 2
+    assert TimeLog.objects.filter(day__gt=timezone.localdate()).count() == 0
+    assert TimeLog.objects.exclude(logged_by=models.F("user")).count() == 0  # everyone logs their own
+    reviewed = Sprint.objects.filter(status=SprintStatus.CLOSED).first()
+    assert reviewed is not None and reviewed.what_changed
+    assert all(card.decision for card in reviewed.cards.all())

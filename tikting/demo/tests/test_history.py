@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
 from tikting.audits.models import AuditFinding
+from tikting.cadence.models import Sprint
 from tikting.changes.models import Change
 from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.demo import history as H
@@ -32,6 +33,7 @@ SEED = 11
 
 def _wipe_everything_demo():
     H.wipe_history()
+    Sprint.objects.all().delete()  # the demo's sprints hold on to its teams (PROTECT)
     Service.objects.filter(name__in=demo_command.SERVICES).delete()
     User.objects.filter(username__in=[*demo_command.USERS, "hist-manager", "hist-owner"]).delete()
     Team.objects.filter(Q(name__in=H.GROUPS) | Q(name__in=demo_command.TEAMS)).delete()

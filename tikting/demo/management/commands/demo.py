@@ -29,10 +29,12 @@ from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone
 
 from tikting.accounts.models import Role, Team, User
+from tikting.cadence.models import Sprint
 from tikting.cmdb.models import Service
 from tikting.core.exceptions import name_objects
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.demo import history as demo_history
+from tikting.demo.sprints import build_sprints
 from tikting.governance import services as G
 from tikting.governance.models import ReviewMeeting
 from tikting.improvement import choices as C
@@ -1194,6 +1196,7 @@ class Command(BaseCommand):
             )
             sustainment = S.check_sustainment()
             self.reviews(users)
+            sprints = build_sprints(rng, users)
             history = {}
             if not options["no_history"]:
                 history = demo_history.build_history(rng, users, services, months=options["history_months"])
@@ -1205,7 +1208,7 @@ class Command(BaseCommand):
                 f"Demo loaded: {counts['n']} register items, {len(services)} services, {len(users)} users "
                 f"(seed {options['seed']}; sustainment: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(sustainment.items()))
-                + ")."
+                + f"); {sprints} improvement sprints."
             )
         )
         if history:
@@ -1255,6 +1258,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 ReviewMeeting.objects.all().delete()
+                Sprint.objects.all().delete()  # their cards point at items (and take the time logs)
                 Item.objects.update(parent=None)
                 deleted, _ = Item.objects.all().delete()
                 AuditEntry.objects.filter(root_content_type=item_type).delete()

@@ -1,0 +1,76 @@
+// The sprint board: drag a card between columns (SortableJS). Each card also has a column select
+// and a Move button, a plain form that works from the keyboard and without JavaScript.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function say(text, kind) {
+    var box = document.getElementById("tk-board-status");
+    if (!box) return;
+    box.className = "alert py-1 small alert-" + kind;
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  function move(card, column, position) {
+    var body = new URLSearchParams();
+    body.append("column", column);
+    body.append("position", String(position));
+    body.append("expected_version", card.dataset.version);
+    return fetch(card.dataset.moveUrl, {
+      method: "POST",
+      headers: {
+        "X-CSRFToken": csrfToken(),
+        "Content-Type": "application/x-www-form-urlencoded",
+        Accept: "application/json",
+      },
+      body: body.toString(),
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response
+        .json()
+        .catch(function () {
+          return { error: "The move could not be saved (HTTP " + response.status + ")." };
+        })
+        .then(function (data) {
+          if (!response.ok) throw new Error(data.error || "The move could not be saved.");
+          card.dataset.version = String(data.version);
+          var select = card.querySelector("select[name=column]");
+          if (select) select.value = column;
+          var version = card.querySelector("input[name=expected_version]");
+          if (version) version.value = String(data.version);
+          say(data.message, "success");
+        });
+    });
+  }
+
+  function init() {
+    var board = document.querySelector("[data-sprint-board='1']");
+    if (!board || !window.Sortable) return;
+    board.querySelectorAll("ul[data-column]").forEach(function (list) {
+      window.Sortable.create(list, {
+        group: "sprint",
+        handle: ".tk-grip",
+        animation: 150,
+        ghostClass: "tk-drag-ghost",
+        onEnd: function (event) {
+          if (event.from === event.to && event.oldIndex === event.newIndex) return;
+          var card = event.item;
+          move(card, event.to.dataset.column, event.newIndex + 1).catch(function (error) {
+            say(error.message + " The board is reloaded as saved.", "danger");
+            window.setTimeout(function () {
+              window.location.reload();
+            }, 1500);
+          });
+        },
+      });
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,1 @@
+"""Cadence: improvement sprints with their board, time logs, reviews and velocity."""
