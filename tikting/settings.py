@@ -307,6 +307,8 @@ TIKTING_SCHEDULE = override_entries(
         "metrics": {"task": "tikting.metrics.tasks.warm_metrics", "every": 1800},
         # Every detector of TIKTING_SIGNALS_DETECTORS over the last TIKTING_SIGNALS_WINDOW_DAYS.
         "detectors": {"task": "tikting.signals.tasks.run_detectors", "every": "03:00"},
+        # The day's asset data accuracy snapshot (CIs grow stale with the calendar, not only with runs).
+        "discovery_snapshot": {"task": "tikting.discovery.tasks.take_snapshot", "every": "02:50"},
     },
     env_json("TIKTING_SCHEDULE", {}),
 )
@@ -323,6 +325,7 @@ TIKTING_SIGNALS_DETECTORS = [
     "tikting.signals.detectors.service_requests",
     "tikting.signals.detectors.knowledge",
     "tikting.signals.detectors.recurring_incidents",
+    "tikting.signals.detectors.cmdb_hygiene",
 ]
 TIKTING_SIGNALS = override_entries({}, env_json("TIKTING_SIGNALS", {}))
 TIKTING_SIGNALS_WINDOW_DAYS = int(os.environ.get("TIKTING_SIGNALS_WINDOW_DAYS", "90"))

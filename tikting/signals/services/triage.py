@@ -18,7 +18,7 @@ from tikting.core import audit
 from tikting.core.exceptions import ConflictError
 from tikting.improvement import services as S
 from tikting.improvement.choices import SourceChannel
-from tikting.improvement.models import Item
+from tikting.improvement.models import Indicator, Item
 
 from .. import permissions as P
 from ..models import (
@@ -152,7 +152,7 @@ def _add_baseline_indicator(item: Item, candidate: Candidate, *, actor: Actor) -
         return
     figures = candidate.figures or {}
     source = candidate.detector or candidate.channel
-    S.add_indicator(
+    indicator = S.add_indicator(
         item,
         actor=actor,
         name=str(figures.get("indicator") or candidate.title)[:200],
@@ -165,6 +165,29 @@ def _add_baseline_indicator(item: Item, candidate: Candidate, *, actor: Actor) -
             f"({candidate.ref})"
         )[:300],
     )
+    _bind_to_metric(indicator, candidate, actor=actor)
+
+
+def _bind_to_metric(indicator: Indicator, candidate: Candidate, *, actor: Actor) -> None:
+    """Where the proposal says which tikting metric its baseline is (figures["metric_binding"]:
+    {"metric": key, "scope": {...}}, e.g. the CMDB hygiene detector's accuracy), the indicator is
+    bound to it over the period the candidate covers, so its baseline and later measurements come
+    from the metric. A metric that cannot answer for that period leaves the indicator unbound."""
+    binding = (candidate.figures or {}).get("metric_binding")
+    if not isinstance(binding, dict) or not binding.get("metric") or candidate.period_end is None:
+        return
+    try:
+        with transaction.atomic():
+            S.bind_indicator(
+                indicator,
+                actor=actor,
+                metric_key=str(binding["metric"]),
+                scope=dict(binding.get("scope") or {}),
+                window_start=candidate.period_start or candidate.period_end,
+                window_end=candidate.period_end,
+            )
+    except ValidationError:
+        return
 
 
 ACCEPT_FIELDS = frozenset({"title", "description", "practice", "service", "impact", "effort"})
