@@ -19,33 +19,22 @@ interpolated linearly the same way.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
-import zoneinfo
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Case,
-    CharField,
     Count,
     DateTimeField,
     Exists,
     F,
     FloatField,
-    Func,
-    Max,
-    Min,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -53,720 +42,73 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models import Field as DjangoField
-from django.db.models.functions import Coalesce, TruncMonth, TruncWeek
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-
-from tikting.core.itsm import Practice, Priority
 
 from . import cache as results
 from .definitions import (
     ATTRIBUTES,
-    DATE_FIELDS,
     DEFINITIONS,
     MINUTES_PER,
-    MODEL_DATES,
     PERIODS,
-    UNITS,
     MetricDefinition,
     get_definition,
 )
+from .questions import (
+    BASES,
+    FILTER_FIELDS,
+    FOREIGN_KEYS,
+    OPEN_STATUSES,
+    SNAPSHOT_FIGURES,
+    TIME_FIGURES,
+    WINDOW_ALIASES,
+    HoursBetween,
+    Question,
+    _attribute_q,
+    _clean_filters,
+    _count,
+    _date_field,
+    _group_expression,
+    _local_midnight,
+    _next_period,
+    _path,
+    _period_day,
+    _period_label,
+    _period_start,
+    _periods,
+    _range,
+    _resolve_filters,
+    _scope,
+    _slice_label,
+    _unit,
+    _unresolved_aggregate,
+    distinct_values,
+    parse_filters,
+)
+from .results import MetricResult, Point
 
 if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.backends.utils import CursorWrapper
-    from django.db.models.expressions import Combinable
-    from django.db.models.sql.compiler import SQLCompiler
 
-__all__ = ["FILTER_FIELDS", "MetricResult", "Point", "compute", "distinct_values", "parse_filters"]
+__all__ = [
+    "BASES",
+    "FILTER_FIELDS",
+    "OPEN_STATUSES",
+    "TIME_FIGURES",
+    "WINDOW_ALIASES",
+    "MetricResult",
+    "Point",
+    "compute",
+    "distinct_values",
+    "list_definitions",
+    "parse_filters",
+    "warm",
+]
 
 # One row of aggregates, as QuerySet.aggregate() or .values().annotate() returns it.
 Row = dict[str, Any]
 # A point's (value, count of records, extra counts).
 Figures = tuple[float | None, int, dict[str, Any]]
-
-OPEN_STATUSES = ("new", "in_progress", "on_hold")
-FILTER_FIELDS = (
-    "source",
-    "date_from",
-    "date_to",
-    "opened_from",
-    "opened_to",
-    "status",
-    "category",
-    "priority",
-    "service",
-    "group",
-    "ci",
-)
-BASES = ("auto", "definitions", "source")
-NONE_LABEL = "(none)"
-# The window on the date field (inclusive local dates); opened_from/opened_to are its older names,
-# valid with the opening date only.
-WINDOW = ("date_from", "date_to")
-WINDOW_ALIASES = {"opened_from": "date_from", "opened_to": "date_to"}
-# Change statuses after which a change is no longer open.
-CHANGE_DONE = ("closed", "cancelled")
-# How many accepted values an error lists before "… and N more".
-LISTED = 20
-# The time figures of a duration point (value or extras), converted with the unit.
-TIME_FIGURES = ("mean", "median", "p90")
-
-# Where each slicer/filter lives on each record model (None: the model cannot be sliced that way).
-PATHS: dict[str, dict[str, str | None]] = {
-    "incidents.Incident": {
-        "service": "service",
-        "group": "assignment_group",
-        "ci": "ci",
-        "priority": "priority",
-        "category": "category",
-        "status": "status",
-        "source": "source",
-    },
-    "incidents.Interaction": {
-        "service": "service",
-        "group": "incident__assignment_group",
-        "ci": "ci",
-        "priority": "priority",
-        "category": "category",
-        "status": "incident__status",
-        "source": "source",
-    },
-    "changes.Change": {
-        "service": "service",
-        "group": "assignment_group",
-        "ci": "ci",
-        "priority": None,
-        "category": "change_type",
-        "status": "status",
-        "source": "source",
-    },
-    "surveys.SurveyResponse": {
-        "service": "service",
-        "group": "incident__assignment_group",
-        "ci": "incident__ci",
-        "priority": "incident__priority",
-        "category": "incident__category",
-        "status": "incident__status",
-        "source": "source",
-    },
-    # Asset data accuracy: daily snapshots per CI class ("category" is the class).
-    "discovery.AccuracySnapshot": {
-        "service": None,
-        "group": None,
-        "ci": None,
-        "priority": None,
-        "category": "ci_class",
-        "status": None,
-        "source": None,
-    },
-}
-# Snapshot metrics: (numerator, denominator or None for a count) among the snapshot's columns.
-SNAPSHOT_FIGURES: dict[str, tuple[str, str | None]] = {
-    "cmdb_coverage": ("seen", "in_scope"),
-    "cmdb_accuracy": ("accurate", "seen"),
-    "cmdb_unregistered": ("unregistered", None),
-    "cmdb_stale": ("stale", None),
-    "cmdb_duplicates": ("duplicates", None),
-    "cmdb_completeness": ("filled", "required"),
-}
-FOREIGN_KEYS = ("service", "group", "ci")
-
-
-# --- Database expressions ------------------------------------------------------------------------
-
-
-class HoursBetween(Func):
-    """(end − start) in hours, as a float, computed by the database."""
-
-    output_field = FloatField()
-    arity = 2
-
-    def as_sql(
-        self,
-        compiler: SQLCompiler,
-        connection: BaseDatabaseWrapper,
-        function: str | None = None,
-        template: str | None = None,
-        arg_joiner: str | None = None,
-        **extra_context: Any,
-    ) -> tuple[str, tuple[Any, ...]]:
-        end_sql, end_params = compiler.compile(self.source_expressions[0])
-        start_sql, start_params = compiler.compile(self.source_expressions[1])
-        if connection.vendor == "postgresql":
-            # date_part() is double precision; EXTRACT() is numeric since PostgreSQL 14, and its
-            # arithmetic made a million-row series 0.3 s slower.
-            sql = f"(date_part('epoch', {end_sql} - {start_sql}) / 3600.0)"
-        else:
-            # SQLite stores UTC text that julianday() reads. A julianday is a double of about
-            # 2.46 million days, good to some 50 µs: the difference is rounded to the millisecond
-            # (so 3.5 hours is 3.5, not 3.4999999981, now that values are given unrounded).
-            sql = f"(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400.0, 3) / 3600.0)"
-        return sql, (*end_params, *start_params)
-
-
-def _count(condition: Q) -> Count:
-    """COUNT(1) FILTER (WHERE condition). Not COUNT(id): the primary key is in no covering index,
-    and counting it made PostgreSQL visit the table instead of answering from the index alone."""
-    return Count(Value(1), filter=condition)
-
-
-# --- Results -------------------------------------------------------------------------------------
-
-
-@dataclass
-class Point:
-    key: Any  # period start (ISO date) or the slice's id/value; None for the total
-    label: str
-    value: float | None
-    count: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    # records still open (extra["unresolved"] > 0) or a period / window not ended yet (`ended`
-    # False): the value will still change. Set by MetricResult.mark_incomplete(), never cached.
-    incomplete: bool = False
-    ended: bool = True
-
-    def why_incomplete(self) -> str:
-        """Why the value will still change ("" when it will not): records still open, the period
-        not ended, or both."""
-        if not self.incomplete:
-            return ""
-        still_open = self.extra.get("unresolved") or 0
-        reasons = [f"{still_open:,} record{'s' if still_open != 1 else ''} still open"] if still_open else []
-        if not self.ended:
-            reasons.append("period not ended")
-        return ", ".join(reasons)
-
-    def as_dict(self, definition: MetricDefinition, basis: str | None) -> dict[str, Any]:
-        row = {
-            "key": self.key,
-            "label": self.label,
-            "value": self.value,
-            "count": self.count,
-            **self.extra,
-            "incomplete": self.incomplete,
-            "definition": definition.formula,
-        }
-        if basis:
-            row["basis"] = basis
-        return row
-
-
-@dataclass
-class MetricResult:
-    definition: MetricDefinition
-    by: str | None
-    filters: dict[str, Any]
-    total: Point
-    points: list[Point]
-    basis: str | None = None
-    date_field: str = "opened"  # which date placed the records in periods and in the window
-    unit: str = ""  # the unit of the values (a duration's chosen unit); "" = the definition's
-
-    def __post_init__(self) -> None:
-        self.unit = self.unit or self.definition.unit
-
-    @property
-    def key(self) -> str:
-        return self.definition.key
-
-    @property
-    def decimals(self) -> int:
-        """Decimals to show the values with (display only: data outputs are unrounded)."""
-        return self.definition.decimals_in(self.unit)
-
-    def mark_incomplete(self, now: dt.datetime) -> None:
-        """Flag every point whose value will still change: some of its records are still open
-        (`unresolved`), or its period (for a total or a slice: the date_to day) has not ended by
-        `now`. Derived at read time, so a reused answer is judged against the current time."""
-        window_end = None
-        if "date_to" in self.filters:
-            window_end = _local_midnight(self.filters["date_to"] + dt.timedelta(days=1))
-
-        def judge(point: Point, end: dt.datetime | None) -> None:
-            point.ended = end is None or end <= now
-            point.incomplete = bool(point.extra.get("unresolved")) or not point.ended
-
-        for point in self.points:
-            end = window_end
-            if self.by in PERIODS:
-                period_end = _local_midnight(_next_period(dt.date.fromisoformat(point.key), self.by))
-                end = min(period_end, window_end) if window_end else period_end
-            judge(point, end)
-        judge(self.total, window_end)
-
-    def as_dict(self) -> dict[str, Any]:
-        d, basis = self.definition, self.basis
-        return {
-            "metric": d.key,
-            "label": d.label,
-            "unit": self.unit,
-            "direction": d.direction,
-            "definition": d.as_dict(),
-            "basis": basis,
-            "by": self.by,
-            "date_field": self.date_field,
-            "decimals": self.decimals,
-            "filters": {k: str(v) for k, v in self.filters.items()},
-            "total": self.total.as_dict(d, basis),
-            "points": [p.as_dict(d, basis) for p in self.points],
-        }
-
-    def to_payload(self) -> dict[str, Any]:
-        """What the result cache keeps (filters as given are part of the cache key)."""
-
-        def point(p: Point) -> list[Any]:
-            return [p.key, p.label, p.value, p.count, p.extra]
-
-        return {
-            "metric": self.definition.key,
-            "by": self.by,
-            "filters": {k: str(v) for k, v in self.filters.items()},
-            "basis": self.basis,
-            "date_field": self.date_field,
-            "unit": self.unit,
-            "total": point(self.total),
-            "points": [point(p) for p in self.points],
-        }
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> MetricResult:
-        return cls(
-            get_definition(payload["metric"]),
-            payload["by"],
-            _clean_filters(payload["filters"], payload["date_field"]),
-            Point(*payload["total"]),
-            [Point(*p) for p in payload["points"]],
-            payload["basis"],
-            payload["date_field"],
-            payload["unit"],
-        )
-
-    def columns(self) -> list[str]:
-        """Column names; the value and every time figure name their unit (value_hours, p90_hours)."""
-        unit = "percent" if self.unit == "%" else self.unit
-        timed = TIME_FIGURES if self.definition.family == "duration" else ()
-        extras = [f"{x}_{unit}" if x in timed else x for x in self.definition.extras]
-        return ["key", "label", f"value_{unit}", "count", *extras, "incomplete"]
-
-    def rows(self) -> list[list[Any]]:
-        """The points (or the total alone, without `by`) as table rows, in columns() order."""
-        points = self.points if self.by else [self.total]
-        return [
-            [
-                p.key,
-                p.label,
-                p.value,
-                p.count,
-                *(p.extra.get(x) for x in self.definition.extras),
-                p.incomplete,
-            ]
-            for p in points
-        ]
-
-    def to_csv(self) -> str:
-        """The rows as CSV, values unrounded; `incomplete` as true/false."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns())
-        for row in self.rows():
-            writer.writerow([_csv_cell(v) for v in row])
-        return out.getvalue()
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _csv_safe(value)
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (labels come from user data)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-# --- Filters -------------------------------------------------------------------------------------
-
-
-def _zone() -> dt.tzinfo:
-    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
-def _local_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=_zone())
-
-
-def _date(name: str, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError as exc:
-        raise ValidationError({name: f"'{value}' is not a date (YYYY-MM-DD)."}) from exc
-
-
-def parse_filters(pairs: list[str] | None) -> dict[str, str]:
-    """`["priority=2", "service=E-mail"]` → {"priority": "2", "service": "E-mail"}."""
-    filters: dict[str, str] = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise ValidationError({"filter": f"'{pair}' is not FIELD=VALUE."})
-        filters[name.strip()] = value.strip()
-    return filters
-
-
-def _clean_filters(filters: dict[str, Any] | None, date_field: str = "opened") -> dict[str, Any]:
-    """Filters by their names, empty ones dropped, window dates parsed; opened_from/opened_to
-    become date_from/date_to (with the opening date only). Raises ValidationError naming an
-    unknown filter (and listing the accepted ones) or a bad date. Values are checked later,
-    against the records (_resolve_filters)."""
-    given = {k: v for k, v in (filters or {}).items() if v not in (None, "")}
-    clean: dict[str, Any] = {}
-    for name in filters or {}:
-        if name not in FILTER_FIELDS:
-            raise ValidationError(
-                {name: f"Unknown filter '{name}'; the filters are {', '.join(FILTER_FIELDS)}."}
-            )
-    for name, value in given.items():
-        if name in WINDOW_ALIASES:
-            target = WINDOW_ALIASES[name]
-            if date_field != "opened":
-                raise ValidationError(
-                    {
-                        name: f"{name} is a window on the opening date; with date field '{date_field}' "
-                        f"use {target}."
-                    }
-                )
-            if target in given:
-                raise ValidationError({name: f"Give {target} or {name}, not both."})
-            name = target
-        clean[name] = _date(name, value) if name in WINDOW else value
-    if "date_from" in clean and "date_to" in clean and clean["date_from"] > clean["date_to"]:
-        raise ValidationError({"date_from": "The window starts after it ends (date_from > date_to)."})
-    return clean
-
-
-def _date_field(definition: MetricDefinition, date_field: str | None) -> str:
-    """The date field asked for (default: opened), if the metric's records have it."""
-    date_field = date_field or "opened"
-    if date_field not in DATE_FIELDS:
-        raise ValidationError(
-            {"date_field": f"'{date_field}' is not a date field; accepted: {', '.join(DATE_FIELDS)}."}
-        )
-    if date_field not in definition.date_fields:
-        what = (
-            "the backlog is counted at each period's end, by opening date"
-            if definition.family == "backlog"
-            else "it is read from each period's last daily snapshot"
-            if definition.family == "snapshot"
-            else f"its records ({definition.model._meta.verbose_name_plural}) have no {date_field} date"
-        )
-        raise ValidationError(
-            {
-                "date_field": f"{definition.label} cannot be placed by '{date_field}': {what}. Accepted: "
-                f"{', '.join(definition.date_fields)}."
-            }
-        )
-    return date_field
-
-
-def _unit(definition: MetricDefinition, unit: str | None) -> str:
-    """The unit asked for (default: the definition's): minutes, hours or days for a duration."""
-    if not unit or unit == definition.unit:
-        return definition.unit
-    if not definition.is_duration:
-        raise ValidationError(
-            {
-                "unit": f"{definition.label} is in {definition.unit}: the units {', '.join(UNITS)} "
-                "apply to durations only."
-            }
-        )
-    if unit not in UNITS:
-        raise ValidationError({"unit": f"'{unit}' is not a unit; accepted: {', '.join(UNITS)}."})
-    return unit
-
-
-def _listed(values: list[str]) -> str:
-    shown = ", ".join(values[:LISTED]) or "none"
-    return shown + (f" … and {len(values) - LISTED} more" if len(values) > LISTED else "")
-
-
-def _field_at(model: type[Model], path: str) -> DjangoField:
-    """The model field a filter path (e.g. incident__status) ends at."""
-    *hops, last = path.split("__")
-    for hop in hops:
-        model = model._meta.get_field(hop).related_model  # type: ignore[assignment]
-    return model._meta.get_field(last)  # type: ignore[return-value]
-
-
-def distinct_values(model: type[Model], column: str) -> list[str]:
-    """The distinct non-null values of a text column, sorted. An indexed column is read with a
-    loose index scan, one index probe per value (SELECT DISTINCT would read the whole index:
-    130 ms at a million incidents); another with SELECT DISTINCT."""
-    model_field = model._meta.get_field(column)
-    if not getattr(model_field, "db_index", False):
-        rows = model._default_manager.order_by(column).values_list(column, flat=True).distinct()
-        return [v for v in rows if v is not None]
-    table, col = model._meta.db_table, model_field.column  # type: ignore[union-attr]
-    sql = (
-        f"WITH RECURSIVE s(v) AS (SELECT MIN({col}) FROM {table} "  # noqa: S608 (our own names)
-        f"UNION ALL SELECT (SELECT MIN({col}) FROM {table} WHERE {col} > s.v) FROM s "
-        "WHERE s.v IS NOT NULL) SELECT v FROM s WHERE v IS NOT NULL"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _priority_values(text: str) -> list[int]:
-    """1-5, P1-P5, "2 - High" or "high" (any case) → [2]; anything else is an error."""
-    head = text.upper().removeprefix("P").split(" ", 1)[0].split("-", 1)[0]
-    if head.isdigit() and int(head) in Priority.values:
-        return [int(head)]
-    for value, label in Priority.choices:
-        if text.lower() in (label.lower(), label.split(" - ", 1)[-1].lower()):
-            return [value]
-    labels = ", ".join(label for _v, label in Priority.choices)
-    raise ValidationError({"priority": f"No priority '{text}'. Accepted: 1-5, P1-P5 or {labels}."})
-
-
-def _accepted(definition: MetricDefinition, name: str, path: str, text: str) -> list[Any]:
-    """The stored values (ids for a service, group or CI) one filter value stands for; raises
-    ValidationError listing the accepted values when it matches none. Choices and free text match
-    case-insensitively; free text (source, an incident category) is checked against the values
-    present in the records."""
-    if name == "priority":
-        return _priority_values(text)
-    model_field = _field_at(definition.model, path)
-    if name in FOREIGN_KEYS:
-        target = model_field.related_model
-        assert target is not None
-        manager = target._default_manager  # type: ignore[union-attr]
-        noun = target._meta.verbose_name  # type: ignore[union-attr]
-        if text.isdigit():
-            if manager.filter(pk=int(text)).exists():
-                return [int(text)]
-            raise ValidationError({name: f"No {noun} with id {text}."})
-        ids = list(manager.filter(name=text).values_list("pk", flat=True))
-        ids = ids or list(manager.filter(name__iexact=text).values_list("pk", flat=True))
-        if ids:
-            return ids
-        names = list(manager.order_by("name").values_list("name", flat=True))
-        raise ValidationError({name: f"No {noun} '{text}'. Accepted (names or ids): {_listed(names)}."})
-    if model_field.choices:
-        for value, label in model_field.flatchoices:
-            if text.lower() in (str(value).lower(), str(label).lower()):
-                return [value]
-        accepted = [str(value) for value, _label in model_field.flatchoices]
-        raise ValidationError({name: f"No {name} '{text}'. Accepted: {_listed(accepted)} (any case)."})
-    present = _present(name)
-    if text in present:
-        return [text]
-    matches = [v for v in present if v.lower() == text.lower()]
-    if matches:
-        return matches
-    raise ValidationError(
-        {
-            name: f"No record has {name} '{text}' (checked against the values present in the "
-            f"records, any case). Present: {_listed([v for v in present if v])}."
-        }
-    )
-
-
-def _present(name: str) -> list[str]:
-    """The values of a free-text filter (source, category) present in any kind of record metrics
-    read: a data set with incidents but no changes is still a known source (its change figures
-    are empty, not an error)."""
-    columns = set()
-    for label, paths in PATHS.items():
-        path = paths.get(name)
-        if path is not None:
-            column = _field_at(apps.get_model(label), path)
-            if not column.choices and not column.is_relation:
-                columns.add((column.model, column.name))
-    return sorted({v for model, column in columns for v in distinct_values(model, column)})
-
-
-def _resolve_filters(definition: MetricDefinition, clean: dict[str, Any]) -> dict[str, list[Any]]:
-    """{filter: the stored values it selects}, None standing for "empty" ("none" or "(none)");
-    comma-separated values mean any of them. Every value is checked (_accepted)."""
-    resolved: dict[str, list[Any]] = {}
-    for name, value in clean.items():
-        if name in WINDOW:
-            continue
-        path = _path(definition, name)
-        texts = [v.strip() for v in str(value).split(",") if v.strip()]
-        values: list[Any] = []
-        for text in texts:
-            if text.lower() in ("none", NONE_LABEL):
-                values.append(None)
-            else:
-                values.extend(_accepted(definition, name, path, text))
-        resolved[name] = values
-    return resolved
-
-
-def _attribute_q(name: str, path: str, values: list[Any]) -> Q:
-    """One filter: any of its stored values; None means empty."""
-    q = Q(pk__in=[]) if not values else Q()
-    for v in values:
-        if v is None:
-            q |= Q(**{f"{path}__isnull": True}) if name != "category" else Q(**{path: ""})
-        else:
-            q |= Q(**{path: v})
-    return q
-
-
-def _path(definition: MetricDefinition, name: str) -> str:
-    path = PATHS[definition.model_label].get(name)
-    if path is None:
-        raise ValidationError({name: f"{definition.label} cannot be sliced or filtered by {name}."})
-    return path
-
-
-@dataclass(frozen=True)
-class Question:
-    """One checked question: the metric, its slicer, the cleaned filters, their values resolved
-    to what is stored, which date places a record, and the unit of the answer."""
-
-    definition: MetricDefinition
-    by: str | None
-    filters: dict[str, Any]  # cleaned (date_from / date_to as dates)
-    values: dict[str, list[Any]]  # attribute filters → stored values (None = empty)
-    date_field: str = "opened"
-    unit: str = ""
-
-    @property
-    def date_path(self) -> str:
-        """The column of the date field: opened_at (responded_at for surveys), resolved_at …"""
-        return MODEL_DATES[self.definition.model_label][self.date_field]
-
-
-def _still_open(definition: MetricDefinition) -> Q | None:
-    """The records of the metric's kind that are still open, whose figures may still change
-    (None: the kind has no open state, as a survey response)."""
-    return {
-        "incidents.Incident": _UNRESOLVED,
-        "incidents.Interaction": Q(closed_at__isnull=True),
-        "changes.Change": ~Q(status__in=CHANGE_DONE),
-    }.get(definition.model_label)
-
-
-def _unresolved_aggregate(definition: MetricDefinition) -> dict[str, Any]:
-    """The count of records still open, in the same query as the figures."""
-    still_open = _still_open(definition)
-    return {} if still_open is None else {"unresolved": _count(still_open)}
-
-
-def _scope(question: Question, *, window: bool = True) -> QuerySet:
-    """The records of a question: its filters; by resolution or closure date, only the records
-    resolved (closed) and not open again; and its from/to window on the date field."""
-    definition = question.definition
-    qs = definition.model._default_manager.all().order_by()
-    for name, values in question.values.items():
-        qs = qs.filter(_attribute_q(name, _path(definition, name), values))
-    date_path, filters = question.date_path, question.filters
-    if question.date_field != "opened":
-        qs = qs.filter(**{f"{date_path}__isnull": False})
-        still_open = _still_open(definition)
-        if still_open is not None:
-            qs = qs.filter(~still_open)
-    if window:
-        if "date_from" in filters:
-            qs = qs.filter(**{f"{date_path}__gte": _local_midnight(filters["date_from"])})
-        if "date_to" in filters:
-            qs = qs.filter(**{f"{date_path}__lt": _local_midnight(filters["date_to"] + dt.timedelta(days=1))})
-    return qs
-
-
-# --- Periods and slices --------------------------------------------------------------------------
-
-
-def _period_start(day: dt.date, by: str) -> dt.date:
-    return day.replace(day=1) if by == "month" else day - dt.timedelta(days=day.weekday())
-
-
-def _next_period(day: dt.date, by: str) -> dt.date:
-    if by == "week":
-        return day + dt.timedelta(days=7)
-    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def _periods(by: str, first: dt.date, last: dt.date, limit: int = 1000) -> list[dt.date]:
-    periods: list[dt.date] = []
-    day = _period_start(first, by)
-    while day <= last and len(periods) < limit:
-        periods.append(day)
-        day = _next_period(day, by)
-    return periods
-
-
-def _period_label(day: dt.date, by: str) -> str:
-    return f"{day:%Y-%m}" if by == "month" else day.isoformat()
-
-
-def _local_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return timezone.localtime(value, _zone()).date() if timezone.is_aware(value) else value.date()
-    return value
-
-
-def _period_day(value: Any) -> dt.date:
-    """The local day of a period key: a truncation of the definition's date field, never null."""
-    day = _local_date(value)
-    assert day is not None
-    return day
-
-
-def _range(definition: MetricDefinition, filters: dict[str, Any], qs: QuerySet, by: str) -> list[dt.date]:
-    """The periods a series covers: date from/to when given, else the data's first and last date."""
-    first, last = filters.get("date_from"), filters.get("date_to")
-    if first is None or last is None:
-        row = qs.aggregate(first=Min(definition.date_field), last=Max(definition.date_field))
-        first = first or _local_date(row["first"])
-        last = last or _local_date(row["last"])
-    if first is None or last is None:
-        return []
-    return _periods(by, first, last)
-
-
-def _group_expression(
-    definition: MetricDefinition, by: str, date_path: str = ""
-) -> tuple[Combinable, F | None]:
-    """(key expression, label expression or None) of an attribute or period slicer; periods
-    truncate `date_path` (default: the opening date)."""
-    tz = _zone()
-    date_path = date_path or definition.date_field
-    if by == "month":
-        return TruncMonth(date_path, tzinfo=tz), None
-    if by == "week":
-        return TruncWeek(date_path, tzinfo=tz), None
-    if by == "practice":
-        return Value(definition.practice, output_field=CharField()), None
-    path = _path(definition, by)
-    if by in FOREIGN_KEYS:
-        return F(path), F(f"{path}__name")
-    return F(path), None
-
-
-def _slice_label(by: str, key: Any, label: Any) -> str:
-    if by == "priority":
-        return Priority(key).label if key in Priority.values else NONE_LABEL
-    if by == "practice":
-        return dict(Practice.choices).get(key, key)
-    if key in (None, ""):
-        return NONE_LABEL
-    return str(label if label is not None else key)
-
 
 # --- Families ------------------------------------------------------------------------------------
 
