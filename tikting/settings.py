@@ -246,6 +246,8 @@ TASKS = {
 TIKTING_STALE_DAYS = int(os.environ.get("TIKTING_STALE_DAYS", "30"))
 # Improvement sprints: planning past this many items warns and asks for a reason (docs/cadence.md).
 TIKTING_SPRINT_MAX_ITEMS = int(os.environ.get("TIKTING_SPRINT_MAX_ITEMS", "5"))
+# Protected capacity: a team that logged under this share of its planned improvement hours is flagged.
+TIKTING_CAPACITY_FLAG_BELOW = float(os.environ.get("TIKTING_CAPACITY_FLAG_BELOW", "0.5"))
 TIKTING_CONTROL_PERIOD_DAYS = int(os.environ.get("TIKTING_CONTROL_PERIOD_DAYS", "90"))
 TIKTING_DUE_SOON_FRACTION = float(os.environ.get("TIKTING_DUE_SOON_FRACTION", "0.15"))
 TIKTING_MEASUREMENT_INTERVAL_DAYS = int(os.environ.get("TIKTING_MEASUREMENT_INTERVAL_DAYS", "30"))

@@ -2,8 +2,10 @@
 
 import hashlib
 import secrets
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -29,6 +31,21 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     source = models.CharField(max_length=40, blank=True, default="manual")
+    # Protected improvement capacity (docs/cadence.md): each member's working week, and the share of
+    # it planned for improvement work.
+    working_hours_per_week = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("37.5"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    improvement_share = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("10"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Percent of working time planned for improvement",
+    )
+    active_from = models.DateField(
+        null=True, blank=True, help_text="The team's first working day (blank: before any figure)"
+    )
 
     class Meta:
         ordering = ["name"]

@@ -15,7 +15,8 @@ from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.views.decorators.http import require_http_methods, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tikting.accounts.models import Team
 from tikting.core.audit import history_for
@@ -23,6 +24,7 @@ from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
 from . import permissions as P
 from . import services as S
+from .capacity import capacity, flag_below
 from .forms import AddItemForm, MoveForm, ReviewForm, SprintForm, TimeLogForm
 from .models import Column, Sprint, SprintItem, TimeLog, max_items
 from .results import measured_result, velocity
@@ -265,12 +267,33 @@ def sprint_review(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def capacity_page(request: HttpRequest) -> HttpResponse:
+    """Protected capacity: per team and month, improvement hours planned against logged."""
+    _require(P.can_view(request.user), "read improvement capacity")
+    today = timezone.localdate()
+    teams = capacity(today=today, months=6)
+    return render(
+        request,
+        "cadence/capacity.html",
+        {
+            "teams": teams,
+            "months": teams[0].months if teams else [],
+            "flagged": [t for t in teams if t.flagged],
+            "flag_below": flag_below() * 100,
+            "today": today,
+        },
+    )
+
+
 app_name = "cadence"
 urlpatterns = [
     path("sprints/", sprint_list, name="sprint_list"),
     path("sprints/<int:pk>/", sprint_detail, name="sprint_detail"),
     path("sprints/<int:pk>/start/", sprint_start, name="sprint_start"),
     path("sprints/<int:pk>/review/", sprint_review, name="sprint_review"),
+    path("capacity/", capacity_page, name="capacity"),
     path("cards/<int:pk>/move/", card_move, name="card_move"),
     path("cards/<int:pk>/log/", card_log, name="card_log"),
     path("cards/<int:pk>/remove/", card_remove, name="card_remove"),
