@@ -9,6 +9,7 @@ root turns into 403 and 422 `{"detail": [{"field", "message"}]}` (the shapes lis
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
@@ -390,9 +391,15 @@ def _review_detail(review_id: int) -> ReviewMeeting:
 )
 def hold_review(request: HttpRequest, review_id: Id):
     """The agenda is frozen as it stands now and kept with the review."""
+    return _review_step(request, review_id, S.hold_review, "hold register reviews")
+
+
+def _review_step(
+    request: HttpRequest, review_id: int, step: Callable[..., ReviewMeeting], what: str
+) -> ReviewMeeting:
     actor = _actor(request)
-    _require(P.can_manage(actor), "hold register reviews")
-    S.hold_review(get_object_or_404(ReviewMeeting, pk=review_id), actor=actor)
+    _require(P.can_manage(actor), what)
+    step(get_object_or_404(ReviewMeeting, pk=review_id), actor=actor)
     return _review_detail(review_id)
 
 
@@ -403,10 +410,7 @@ def hold_review(request: HttpRequest, review_id: Id):
 )
 def close_review(request: HttpRequest, review_id: Id):
     """Its minutes are final from now on: later changes are amendments."""
-    actor = _actor(request)
-    _require(P.can_manage(actor), "close register reviews")
-    S.close_review(get_object_or_404(ReviewMeeting, pk=review_id), actor=actor)
-    return _review_detail(review_id)
+    return _review_step(request, review_id, S.close_review, "close register reviews")
 
 
 def _get_minute(review_id: int, minute_id: int) -> Minute:

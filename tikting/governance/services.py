@@ -75,6 +75,20 @@ def _locked(meeting: ReviewMeeting) -> ReviewMeeting:
     return ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
 
 
+def _save_meeting(
+    locked: ReviewMeeting, before: dict[str, Any], *, actor: Actor, message: str = ""
+) -> ReviewMeeting:
+    """Validate and save a changed review, and record what changed (the frozen agenda is kept on
+    the review itself, not copied into the audit trail)."""
+    locked.full_clean()
+    locked.save()
+    diff = audit.diff(before, audit.snapshot(locked))
+    diff.pop("updated_at", None)
+    diff.pop("agenda", None)
+    audit.record(locked, action="update", actor=actor, changes=diff, message=message)
+    return locked
+
+
 def default_title(day: dt.date | None = None) -> str:
     day = day or timezone.localdate()
     return f"Register review, {day:%B %Y}"
@@ -125,12 +139,7 @@ def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> Re
         setattr(locked, name, value.strip() if isinstance(value, str) else value)
     if not locked.title:
         raise ValidationError({"title": "A review needs a title."})
-    locked.full_clean()
-    locked.save()
-    diff = audit.diff(before, audit.snapshot(locked))
-    diff.pop("updated_at", None)
-    audit.record(locked, action="update", actor=actor, changes=diff)
-    return locked
+    return _save_meeting(locked, before, actor=actor)
 
 
 @transaction.atomic
@@ -149,13 +158,7 @@ def hold_review(meeting: ReviewMeeting, *, actor: Actor, notes: str | None = Non
     locked.held_at = now
     if notes is not None:
         locked.notes = notes.strip()
-    locked.full_clean()
-    locked.save()
-    diff = audit.diff(before, audit.snapshot(locked))
-    diff.pop("updated_at", None)
-    diff.pop("agenda", None)  # kept on the review itself
-    audit.record(locked, action="update", actor=actor, changes=diff, message="Review held")
-    return locked
+    return _save_meeting(locked, before, actor=actor, message="Review held")
 
 
 @transaction.atomic
@@ -170,11 +173,7 @@ def close_review(meeting: ReviewMeeting, *, actor: Actor) -> ReviewMeeting:
     before = audit.snapshot(locked)
     locked.status = ReviewStatus.CLOSED
     locked.closed_at = timezone.now()
-    locked.save()
-    diff = audit.diff(before, audit.snapshot(locked))
-    diff.pop("updated_at", None)
-    audit.record(locked, action="update", actor=actor, changes=diff, message="Review closed")
-    return locked
+    return _save_meeting(locked, before, actor=actor, message="Review closed")
 
 
 # --- Minutes ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ reads the agenda and the dashboard; only improvement managers plan reviews and r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -195,32 +196,43 @@ def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def review_hold(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(P.can_manage(request.user), "hold register reviews")
+def _review_step(
+    request: HttpRequest, pk: int, step: Callable[..., ReviewMeeting], what: str, done: str
+) -> HttpResponse:
+    """Hold or close a review (managers): the review page again, with what happened or why not."""
+    _require(P.can_manage(request.user), what)
     meeting = get_object_or_404(ReviewMeeting, pk=pk)
     try:
-        S.hold_review(meeting, actor=request.user)
+        step(meeting, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"“{meeting}” marked as held.")
+        messages.success(request, f"“{meeting}” {done}")
     return redirect(meeting)
+
+
+@login_required
+@require_POST
+def review_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    return _review_step(
+        request,
+        pk,
+        S.hold_review,
+        "hold register reviews",
+        "marked as held: its agenda is kept as it is now.",
+    )
 
 
 @login_required
 @require_POST
 def review_close(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(P.can_manage(request.user), "close register reviews")
-    meeting = get_object_or_404(ReviewMeeting, pk=pk)
-    try:
-        S.close_review(meeting, actor=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"“{meeting}” closed: its minutes are final; later changes are amendments.")
-    return redirect(meeting)
+    return _review_step(
+        request,
+        pk,
+        S.close_review,
+        "close register reviews",
+        "closed: its minutes are final; later changes are amendments.",
+    )
 
 
 @login_required

@@ -174,38 +174,45 @@ def item_assess(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     )
 
 
-@item_action(lambda user, item: P.can_manage(user), "reopen")
-def item_reopen(request: HtmxHttpRequest, item: Item) -> HttpResponse:
-    form = F.ReopenForm(request.POST)
-    forms = {"reopen": form}
+def _with_reason(
+    request: HtmxHttpRequest,
+    item: Item,
+    key: str,
+    form_class: type[F.VersionedForm],
+    service: Callable[..., Item],
+    message: Callable[[Any], str],
+    anchor: str,
+) -> HttpResponse:
+    """A manager's move that needs a reason (reopen, undo an acceptance): `service(item, actor,
+    reason, expected_version)`."""
+    form = form_class(request.POST)
     return _run(
         request,
         item,
         form,
-        forms,
-        lambda: S.reopen_item(
+        {key: form},
+        lambda: service(
             item, actor=request.user, reason=form.cleaned_data["reason"], expected_version=_version(form)
         ),
-        lambda done: f"{done.ref} is reopened: {done.get_status_display()}.",
-        "steps",
+        message,
+        anchor,
     )
+
+
+@item_action(lambda user, item: P.can_manage(user), "reopen")
+def item_reopen(request: HtmxHttpRequest, item: Item) -> HttpResponse:
+    def reopened(done: Item) -> str:
+        return f"{done.ref} is reopened: {done.get_status_display()}."
+
+    return _with_reason(request, item, "reopen", F.ReopenForm, S.reopen_item, reopened, "steps")
 
 
 @item_action(lambda user, item: P.can_manage(user), "undo the acceptance of")
 def item_undo_accept(request: HtmxHttpRequest, item: Item) -> HttpResponse:
-    form = F.UndoAcceptanceForm(request.POST)
-    forms = {"undo": form}
-    return _run(
-        request,
-        item,
-        form,
-        forms,
-        lambda: S.undo_acceptance(
-            item, actor=request.user, reason=form.cleaned_data["reason"], expected_version=_version(form)
-        ),
-        lambda done: f"{done.ref} is back for assessment: its acceptance is undone.",
-        "assessment",
-    )
+    def undone(done: Item) -> str:
+        return f"{done.ref} is back for assessment: its acceptance is undone."
+
+    return _with_reason(request, item, "undo", F.UndoAcceptanceForm, S.undo_acceptance, undone, "assessment")
 
 
 @item_action(lambda user, item: P.can_submit(user), "raise follow-ups of")
