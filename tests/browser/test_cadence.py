@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tikting.accounts.models import Team
 from tikting.cadence.models import Column, Sprint, SprintItem, SprintStatus, TimeLog
 from tikting.improvement import services as S
+from tikting.test import ready_item
 
 from .conftest import log_in
 
@@ -93,3 +94,28 @@ def test_plan_a_sprint_work_it_and_hold_its_review(page: Page, live_server, cast
         ".some(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
     )
     assert not overflow, "the sprint list's content is wider than the window"
+
+
+@pytest.mark.parametrize("width", [1440, 375])
+def test_a_manager_opens_the_leadership_view(page: Page, live_server, cast, password, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    item = ready_item(cast, title="Slow VPN log-in")
+    S.set_blocked(item, actor=cast.owner, blocked=True, blocker="Vendor")
+    item.refresh_from_db()
+    S.escalate_item(item, actor=cast.owner, note="Budget")
+    log_in(page, live_server.url, cast.manager, password)
+    page.goto(f"{live_server.url}/cadence/leadership/")
+    expect(page.get_by_role("heading", name="Three items that most need a decision")).to_be_visible()
+    expect(page.get_by_test_id("need-decision")).to_contain_text("Slow VPN log-in")
+    expect(page.get_by_test_id("blockers")).to_contain_text("escalated")
+    for title in (
+        "Outcomes achieved",
+        "Improvement capacity kept vs planned",
+        "The practice measuring itself",
+    ):
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+    overflow = page.evaluate(
+        "[...document.querySelectorAll('main > *')]"
+        ".some(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+    )
+    assert not overflow, "the leadership view is wider than the window"

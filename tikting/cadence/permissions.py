@@ -27,6 +27,12 @@ def can_plan(user: Any) -> bool:
     return user is None or _has(user, Role.OWNER)
 
 
+def can_lead(user: Any) -> bool:
+    """Read the leadership view: improvement managers and administrators (IT leaders hold one of
+    these roles; the page puts decisions to them)."""
+    return _has(user, Role.MANAGER)
+
+
 def can_log_for_others(user: Any) -> bool:
     return user is None or _has(user, Role.MANAGER)
 

@@ -26,6 +26,7 @@ from . import permissions as P
 from . import services as S
 from .capacity import capacity, flag_below
 from .forms import AddItemForm, MoveForm, ReviewForm, SprintForm, TimeLogForm
+from .leadership import leadership
 from .models import Column, Sprint, SprintItem, TimeLog, max_items
 from .results import measured_result, velocity
 
@@ -287,6 +288,14 @@ def capacity_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def leadership_page(request: HttpRequest) -> HttpResponse:
+    """The leadership view (improvement managers and administrators)."""
+    _require(P.can_lead(request.user), "read the leadership view")
+    return render(request, "cadence/leadership.html", leadership())
+
+
 app_name = "cadence"
 urlpatterns = [
     path("sprints/", sprint_list, name="sprint_list"),
@@ -294,6 +303,7 @@ urlpatterns = [
     path("sprints/<int:pk>/start/", sprint_start, name="sprint_start"),
     path("sprints/<int:pk>/review/", sprint_review, name="sprint_review"),
     path("capacity/", capacity_page, name="capacity"),
+    path("leadership/", leadership_page, name="leadership"),
     path("cards/<int:pk>/move/", card_move, name="card_move"),
     path("cards/<int:pk>/log/", card_log, name="card_log"),
     path("cards/<int:pk>/remove/", card_remove, name="card_remove"),

@@ -1,0 +1,195 @@
+"""The leadership view: what an IT leader reads in two minutes.
+
+- outcomes achieved this quarter: items closed in the quarter (withdrawn left out) with their
+  measured delta against the baseline of the indicator it was measured on, and the sprint hours
+  logged on them;
+- blocked or escalated items (open), and for how long; an escalation stays until the item is
+  unblocked (improvement's set_blocked clears it) or closed;
+- capacity kept against planned per team (last full month and this month, capacity.py);
+- the practice's own metrics this quarter against last quarter (improvement.metrics);
+- the three items that most need a decision (NEED_DECISION_RULE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from tikting.improvement import choices as IC
+from tikting.improvement import metrics as M
+from tikting.improvement.models import Item
+
+from .capacity import capacity
+from .models import TimeLog
+
+NEED_DECISION_RULE = (
+    "Open items, escalated blockers first, then other blockers, then items past their target date, "
+    "then items waiting for assessment; within each, the one waiting longest first."
+)
+OUTCOME_ROWS = 10
+
+
+def quarter_of(day: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last day of the calendar quarter holding `day`."""
+    first_month = (day.month - 1) // 3 * 3 + 1
+    start = dt.date(day.year, first_month, 1)
+    end_month = first_month + 3
+    end = (dt.date(day.year + 1, 1, 1) if end_month > 12 else dt.date(day.year, end_month, 1)) - dt.timedelta(
+        days=1
+    )
+    return start, end
+
+
+def local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def quarter_label(start: dt.date) -> str:
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+
+
+def closed_in(start: dt.date, end: dt.date) -> QuerySet[Item]:
+    """Items closed between two local days (withdrawn left out: they achieved nothing), with the
+    hours logged on them in sprints."""
+    return (
+        Item.objects.closed()
+        .exclude(outcome=IC.Outcome.WITHDRAWN)
+        .filter(
+            closed_at__gte=M._local_midnight(start),
+            closed_at__lt=M._local_midnight(end + dt.timedelta(days=1)),
+        )
+        .annotate(sprint_hours=Sum("sprint_cards__time_logs__hours"))
+        .select_related("owner")
+        .order_by("-closed_at", "-pk")
+    )
+
+
+def outcome_rows(items: QuerySet[Item], limit: int | None) -> list[dict[str, Any]]:
+    """Each item with its delta and the baseline it is measured against (indicators prefetched)."""
+    rows = []
+    for item in items.prefetch_related("indicators__measurements")[:limit]:
+        summary = item.delta_summary()
+        indicator = summary["indicator"] if summary else item.delta_indicator()
+        rows.append(
+            {
+                "item": item,
+                "delta": summary,
+                "indicator": indicator,
+                "baseline": indicator.baseline_value if indicator else None,
+                "target": indicator.target_value if indicator else None,
+                "hours": item.sprint_hours,  # type: ignore[attr-defined]
+            }
+        )
+    return rows
+
+
+def blockers(now: dt.datetime) -> list[dict[str, Any]]:
+    items = (
+        Item.objects.open()
+        .filter(Q(blocked=True) | Q(escalated_at__isnull=False))
+        .select_related("owner")
+        .order_by("escalated_at", "blocked_since", "pk")
+    )
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        since = item.blocked_since or item.escalated_at
+        rows.append(
+            {
+                "item": item,
+                "escalated": item.escalated_at is not None,
+                "since": since,
+                "days": (now - since).days if since else None,
+                "escalated_days": (now - item.escalated_at).days if item.escalated_at else None,
+            }
+        )
+    # Escalated first, then the longest blocked.
+    rows.sort(key=lambda r: (not r["escalated"], -int(r["days"] or 0)))
+    return rows
+
+
+def need_decision(now: dt.datetime, limit: int = 3) -> list[dict[str, Any]]:
+    """The `limit` items that most need a decision, by NEED_DECISION_RULE (one query a tier)."""
+    today = timezone.localdate(now)
+    tiers = [
+        (
+            "Escalated blocker",
+            Item.objects.open().filter(escalated_at__isnull=False).order_by("escalated_at", "pk"),
+            "escalated_at",
+        ),
+        (
+            "Blocked",
+            Item.objects.open()
+            .filter(blocked=True, escalated_at__isnull=True)
+            .order_by("blocked_since", "pk"),
+            "blocked_since",
+        ),
+        (
+            "Past its target date",
+            Item.objects.overdue(today)
+            .filter(blocked=False, escalated_at__isnull=True)
+            .order_by("target_date", "pk"),
+            "target_date",
+        ),
+        ("Waiting for assessment", Item.objects.to_assess().order_by("identified_at", "pk"), "identified_at"),
+    ]
+    picked: list[dict[str, Any]] = []
+    for reason, qs, field in tiers:
+        for item in qs.select_related("owner")[: limit - len(picked)]:
+            since = getattr(item, field)
+            if isinstance(since, dt.datetime):
+                since = timezone.localdate(since)
+            picked.append(
+                {
+                    "item": item,
+                    "reason": reason,
+                    "since": since,
+                    "days": (today - since).days if since else None,
+                }
+            )
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def practice_trend(
+    this: tuple[dt.date, dt.date], last: tuple[dt.date, dt.date], today: dt.date
+) -> dict[str, Any]:
+    def window(start: dt.date, end: dt.date) -> dict[str, Any]:
+        return {
+            "closed_on_time": M.closed_on_time(start=start, end=end, today=today),
+            "cycle_time": M.cycle_time(start=start, end=end),
+        }
+
+    return {
+        "this": window(*this),
+        "last": window(*last),
+        "created_vs_closed": M.created_vs_closed(end=today, months=6),
+    }
+
+
+def leadership(now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    start, end = quarter_of(today)
+    last_start, last_end = quarter_of(start - dt.timedelta(days=1))
+    closed = closed_in(start, end)
+    teams = capacity(today=today, months=2)
+    return {
+        "quarter": quarter_label(start),
+        "quarter_start": start,
+        "quarter_end": end,
+        "last_quarter": quarter_label(last_start),
+        "outcomes": outcome_rows(closed, OUTCOME_ROWS),
+        "outcome_count": closed.count(),
+        "outcome_hours": TimeLog.objects.filter(card__item__in=closed.values("pk")).aggregate(h=Sum("hours"))[
+            "h"
+        ],
+        "blockers": blockers(now),
+        "capacity": teams,
+        "practice": practice_trend((start, end), (last_start, last_end), today),
+        "need_decision": need_decision(now),
+        "need_decision_rule": NEED_DECISION_RULE,
+    }

@@ -1,0 +1,128 @@
+"""The leadership view: quarter bounds, outcomes with deltas against baselines, blockers and
+escalations until resolved, the three items that most need a decision, and who may read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tikting.accounts.models import Team
+from tikting.cadence import leadership as L
+from tikting.cadence.models import Sprint, SprintItem, TimeLog
+from tikting.improvement import choices as C
+from tikting.improvement import services as S
+from tikting.improvement.models import Item
+from tikting.test import ready_item
+
+pytestmark = pytest.mark.django_db
+
+
+def test_quarters():
+    assert L.quarter_of(dt.date(2026, 12, 5)) == (dt.date(2026, 10, 1), dt.date(2026, 12, 31))
+    assert L.quarter_of(dt.date(2026, 7, 1)) == (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    assert L.quarter_label(dt.date(2026, 7, 1)) == "2026-Q3"
+
+
+def closed(item: Item, *, at: dt.datetime, outcome: str = "successful", delta: str | None = None) -> Item:
+    # The closure's own rules are improvement's (tested there); here only its record matters.
+    Item.objects.filter(pk=item.pk).update(
+        status=C.Status.CLOSED,
+        closed_at=at,
+        outcome=outcome,
+        realised_delta=Decimal(delta) if delta else None,
+    )
+    return Item.objects.get(pk=item.pk)
+
+
+def test_outcomes_of_the_quarter_with_their_baseline_delta_and_hours(cast):
+    now = timezone.now()
+    start, _ = L.quarter_of(timezone.localdate(now))
+    measured = ready_item(cast)  # MTTR, baseline 10 h, target 6 h
+    S.record_measurement(measured.indicators.get(), actor=cast.owner, value="7")
+    team_sprint = Sprint.objects.create(
+        team=Team.objects.create(name="Desk"),
+        name="S",
+        goal="G",
+        start=start,
+        end=start + dt.timedelta(days=13),
+    )
+    card = SprintItem.objects.create(sprint=team_sprint, item=measured)
+    TimeLog.objects.create(card=card, user=cast.owner, day=start, hours=Decimal("3.5"))
+    TimeLog.objects.create(card=card, user=cast.contributor, day=start, hours=Decimal("2"))
+    closed(measured, at=now, delta="-3")
+    withdrawn = closed(S.create_item(actor=cast.contributor, title="Withdrawn"), at=now, outcome="withdrawn")
+    last_quarter = closed(
+        S.create_item(actor=cast.contributor, title="Old"), at=L.local_midnight(start) - dt.timedelta(hours=1)
+    )
+    view = L.leadership(now)
+    assert view["outcome_count"] == 1
+    assert view["outcome_hours"] == Decimal("5.5")
+    (row,) = view["outcomes"]
+    assert row["item"] == measured and row["hours"] == Decimal("5.5")
+    assert (row["baseline"], row["target"], row["delta"]["text"], row["delta"]["moved"]) == (
+        Decimal("10"),
+        Decimal("6"),
+        "-3 h",
+        "toward",
+    )
+    refs = [r["item"].pk for r in view["outcomes"]]
+    assert withdrawn.pk not in refs and last_quarter.pk not in refs
+
+
+def test_an_escalated_blocker_stays_on_the_page_until_it_is_unblocked(cast, login):
+    item = ready_item(cast, title="Slow VPN")
+    S.set_blocked(item, actor=cast.owner, blocked=True, blocker="Waiting for the vendor")
+    item.refresh_from_db()
+    S.escalate_item(item, actor=cast.owner, note="Need budget")
+    client = login(cast.manager)
+    page = client.get("/cadence/leadership/").content.decode()
+    assert "Slow VPN" in page and "escalated 0 days ago" in page
+    (row,) = L.blockers(timezone.now())
+    assert row["escalated"] is True
+    item.refresh_from_db()
+    S.set_blocked(item, actor=cast.owner, blocked=False)
+    assert L.blockers(timezone.now()) == []
+    assert "Slow VPN" not in client.get("/cadence/leadership/").content.decode()
+
+
+def test_the_three_items_that_most_need_a_decision_follow_the_stated_rule(cast):
+    now = timezone.now()
+    new = S.create_item(actor=cast.contributor, title="New idea")
+    Item.objects.filter(pk=new.pk).update(identified_at=now - dt.timedelta(days=40))
+    late = ready_item(cast, title="Late")
+    Item.objects.filter(pk=late.pk).update(target_date=timezone.localdate(now) - dt.timedelta(days=3))
+    blocked = ready_item(cast, title="Blocked")
+    S.set_blocked(blocked, actor=cast.owner, blocked=True, blocker="Licence")
+    escalated = ready_item(cast, title="Escalated")
+    S.escalate_item(escalated, actor=cast.owner, note="Decide")
+    picked = L.need_decision(now)
+    assert [(r["item"].title, r["reason"]) for r in picked] == [
+        ("Escalated", "Escalated blocker"),
+        ("Blocked", "Blocked"),
+        ("Late", "Past its target date"),
+    ]
+    assert picked[2]["days"] == 3
+    S.set_blocked(Item.objects.get(pk=escalated.pk), actor=cast.owner, blocked=False)  # resolved
+    assert [r["item"].title for r in L.need_decision(now)] == ["Blocked", "Late", "New idea"]
+
+
+@pytest.mark.parametrize(
+    "role, status", [("viewer", 403), ("contributor", 403), ("owner", 403), ("manager", 200), ("admin", 200)]
+)
+def test_managers_and_administrators_read_the_leadership_view(cast, login, role, status):
+    assert login(getattr(cast, role)).get("/cadence/leadership/").status_code == status
+
+
+def test_the_leadership_view_states_its_rule_and_keeps_its_query_count(
+    cast, login, django_assert_max_num_queries
+):
+    for n in range(3):
+        item = ready_item(cast, title=f"Blocked {n}")
+        S.set_blocked(item, actor=cast.owner, blocked=True, blocker="x")
+    client = login(cast.manager)
+    with django_assert_max_num_queries(40):
+        page = client.get("/cadence/leadership/").content.decode()
+    assert L.NEED_DECISION_RULE in page
