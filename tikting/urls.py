@@ -22,6 +22,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("records/", include("tikting.records.urls")),
     path("metrics/", include("tikting.metrics.urls")),
     path("signals/", include("tikting.signals.urls")),
+    # Agents (FusionInventory, GLPI Agent) submit inventories here: token auth, no session, no CSRF.
+    path("discovery/agent/", include("tikting.discovery.agent.urls")),
     path("discovery/", include("tikting.discovery.urls")),
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),

@@ -16,6 +16,8 @@ from django.urls import reverse
 
 from tikting.cmdb.models import ConfigurationItem
 
+from .agent_models import AgentToken  # noqa: F401 (the agent endpoint's tokens, tikting/discovery/agent/)
+
 __all__ = [
     "AccuracySnapshot",
     "DiscoveredDevice",

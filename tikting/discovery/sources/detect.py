@@ -27,7 +27,17 @@ from .netdiscovery import NETDISCOVERY_FORMAT, SNMPQUERY_FORMAT, parse_netdiscov
 from .nmap import FORMAT as NMAP_FORMAT
 from .nmap import parse_nmap
 
-__all__ = ["FORMATS", "UnknownFormat", "detect", "parse_bytes", "parse_file", "parse_stream"]
+__all__ = [
+    "FORMATS",
+    "UnknownFormat",
+    "agent_deviceid",
+    "agent_query",
+    "detect",
+    "parse_bytes",
+    "parse_file",
+    "parse_stream",
+    "xml_root",
+]
 
 Parser = Callable[..., ParseResult]
 FORMATS: dict[str, Parser] = {
@@ -46,6 +56,7 @@ _PROLOG = re.compile(
 )
 _ROOT = re.compile(rb"<([A-Za-z_][\w.\-]*)")
 _QUERY = re.compile(rb"<QUERY>\s*([A-Za-z_]+)\s*</QUERY>")
+_DEVICEID = re.compile(rb"<DEVICEID>\s*([^<]{1,200}?)\s*</DEVICEID>")
 _JSON_KEYS = re.compile(rb'"(deviceid|content)"\s*:')
 _BOMS = (b"\xef\xbb\xbf",)
 # gzip's magic number and zlib's headers (0x78 then the check byte of each compression level).
@@ -56,19 +67,39 @@ class UnknownFormat(ValueError):
     """The content is none of the discovery formats; the message says what it looked like."""
 
 
+def xml_root(data: bytes) -> str:
+    """The name of an XML document's root element (after its prolog), "" if there is none."""
+    body = data[3:] if data.startswith(_BOMS) else data
+    prolog = _PROLOG.match(body)
+    root = _ROOT.match(body, prolog.end() if prolog else 0)
+    return root.group(1).decode("ascii", "replace") if root else ""
+
+
+def agent_query(data: bytes) -> str:
+    """The QUERY of an agent's XML message (<REQUEST>…<QUERY>PROLOG</QUERY>), upper case; "" if
+    the document is not a <REQUEST> or has none. Agents write QUERY last: it is looked for there."""
+    if xml_root(data) != "REQUEST":
+        return ""
+    query = _QUERY.search(data, max(0, data.rfind(b"<QUERY>") - 1))
+    return query.group(1).decode("ascii").upper() if query else ""
+
+
+def agent_deviceid(data: bytes) -> str:
+    """The DEVICEID of an agent's XML message (the agent's own id), "" if it has none."""
+    found = _DEVICEID.search(data)
+    return found.group(1).decode("utf-8", "replace").strip() if found else ""
+
+
 def detect(data: bytes) -> str:
     """The format of `data` (a key of FORMATS), or UnknownFormat saying what was found."""
     body = data[3:] if data.startswith(_BOMS) else data
     head = body.lstrip()[:1]
     if head == b"<":
-        prolog = _PROLOG.match(body)
-        root = _ROOT.match(body, prolog.end() if prolog else 0)
-        name = root.group(1).decode("ascii", "replace") if root else ""
+        name = xml_root(body)
         if name == "nmaprun":
             return NMAP_FORMAT
         if name == "REQUEST":
-            query = _QUERY.search(body, max(0, body.rfind(b"<QUERY>") - 1))
-            kind = query.group(1).decode("ascii").upper() if query else ""
+            kind = agent_query(body)
             if kind == "INVENTORY":
                 return XML_FORMAT
             if kind == "NETDISCOVERY":
