@@ -306,7 +306,37 @@
     toast("The server could not be reached: check the connection and try again.", "danger");
   });
 
+  // --- Tables on phones: each row a card, each cell labelled with its column (app.css) ---------
+  // The label is the column header's text (a cell may set its own data-label, "" for none); the
+  // row's name (.tk-col-title) and empty cells go without.
+  function labelCells(root) {
+    var scope = Array.prototype.slice.call(root.querySelectorAll(".table-responsive > table, table.tk-stack, table.table-tk"));
+    var around = root.closest && root.closest("table"); // a row swapped in by htmx
+    if (around) scope.push(around);
+    scope.forEach(function (table) {
+      var head = table.tHead && table.tHead.rows[0];
+      if (!head) return;
+      var labels = [];
+      Array.prototype.forEach.call(head.cells, function (th) {
+        for (var i = 0; i < (th.colSpan || 1); i++) labels.push(th.textContent.replace(/\s+/g, " ").trim());
+      });
+      Array.prototype.forEach.call(table.tBodies, function (body) {
+        Array.prototype.forEach.call(body.rows, function (row) {
+          var column = 0;
+          Array.prototype.forEach.call(row.cells, function (cell) {
+            if (!cell.hasAttribute("data-label") && (cell.colSpan || 1) === 1) {
+              var blank = !cell.textContent.trim() && !cell.querySelector("input, select, button, canvas, img, svg");
+              cell.setAttribute("data-label", blank || cell.classList.contains("tk-col-title") ? "" : labels[column] || "");
+            }
+            column += cell.colSpan || 1;
+          });
+        });
+      });
+    });
+  }
+
   function init(root) {
+    labelCells(root);
     initRanking(root);
     initQuadrantPreview(root);
     initTableSort(root);

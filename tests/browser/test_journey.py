@@ -103,7 +103,9 @@ def test_opportunity_to_closure(page: Page, live_server, sign_in, cast, password
 
     # --- The owner drives it through the seven steps ----------------------------------------
     sign_in(cast.owner, password)
-    page.get_by_role("link", name="My items").click()
+    nav = page.locator("nav.tk-navbar")
+    nav.get_by_role("button", name="Register").click()  # the Register menu
+    nav.get_by_role("link", name="My items").click()
     page.get_by_role("link", name="Password resets take two days").first.click()
     expect(page.locator("#item-title")).to_contain_text("Password resets take two days")
 
