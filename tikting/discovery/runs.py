@@ -10,17 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django_tasks import task
 
 from tikting.accounts.models import Actor
+from tikting.cmdb.models import ConfigurationItem
 
-from .locks import source_lock
+from . import services
+from .locks import SourceBusy, source_lock
 from .models import DiscoveryRun
 from .observations import ParseResult
 from .reconcile import reconcile
 from .sources import detect, scan
 from .sources.nmap import parse_nmap
 
-__all__ = ["import_file", "import_result", "scan_ranges"]
+__all__ = ["import_file", "import_result", "scan_ranges", "scheduled_scan"]
 
 
 def import_result(
@@ -47,12 +53,25 @@ def default_source(result: ParseResult) -> str:
     return sources.pop() if len(sources) == 1 else result.format
 
 
-def import_file(path: str | Path, *, source_name: str | None = None, actor: Actor = None) -> DiscoveryRun:
-    """Parse a file by its content's format (sources/detect.py) and reconcile it as one run."""
+def import_file(
+    path: str | Path, *, source_name: str | None = None, actor: Actor = None, register: bool = False
+) -> DiscoveryRun:
+    """Parse a file by its content's format (sources/detect.py) and reconcile it as one run.
+
+    `register`: the file is the CMDB to start from (another CMDB's export): the devices it brings
+    that are still unregistered are registered as they are, in the same transaction, through
+    services.register_cis (managers and administrators; None, the system, too) — never a scan's."""
     result = detect.parse_file(path)
-    return import_result(
-        result, source_name=source_name or default_source(result), actor=actor, file_name=Path(path).name
-    )
+    name = source_name or default_source(result)
+    if not register:
+        return import_result(result, source_name=name, actor=actor, file_name=Path(path).name)
+    with transaction.atomic():
+        run = import_result(result, source_name=name, actor=actor, file_name=Path(path).name)
+        brought = ConfigurationItem.objects.filter(
+            status=ConfigurationItem.Status.DISCOVERED, discovered_devices__last_run=run
+        ).order_by("pk")
+        services.register_cis(list(brought.distinct()), actor=actor)
+    return run
 
 
 def scan_ranges(
@@ -76,3 +95,25 @@ def scan_ranges(
         output = scan.run_nmap(command, progress=progress)
         result = parse_nmap(output.xml)
         return reconcile(result, source_name=source_name, actor=actor, scan_range=" ".join(targets))
+
+
+@task()
+def scheduled_scan(
+    ranges: list[str], source_name: str = "nmap", ports: str = "", dns: bool = True
+) -> dict[str, Any]:
+    """A scan on the worker's schedule: a TIKTING_SCHEDULE entry naming this task with the ranges in
+    its kwargs (docs/discovery.md, "Scheduled scans"). A scan of the source still running is
+    skipped (its lock is held), not queued behind it; a refused range or a failed nmap fails the
+    job with its message on the jobs page."""
+    try:
+        run = scan_ranges(ranges, source_name=source_name, ports=ports, dns=dns)
+    except SourceBusy as exc:
+        return {"skipped": str(exc)}
+    return {
+        "run": run.pk,
+        "observed": run.observed,
+        "confirmed": run.confirmed,
+        "updated": run.updated,
+        "created_unregistered": run.created_unregistered,
+        "errors": run.errors,
+    }

@@ -66,29 +66,35 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "sys_updated_on",
     ),
 }
-# Class names of other CMDBs (and ours) → observation kinds.
-CLASS_KINDS = {
-    "server": "computer",
-    "workstation": "computer",
-    "computer": "computer",
-    "laptop": "computer",
-    "desktop": "computer",
-    "network": "network_equipment",
-    "networkequipment": "network_equipment",
-    "networkdevice": "network_equipment",
-    "netgear": "network_equipment",
-    "switch": "network_equipment",
-    "router": "network_equipment",
-    "firewall": "network_equipment",
-    "printer": "printer",
-    "vm": "virtual_machine",
-    "virtualmachine": "virtual_machine",
-    "vminstance": "virtual_machine",
-    "vmwareinstance": "virtual_machine",
-    "phone": "phone",
-    "storage": "storage",
-    "storagedevice": "storage",
+# Class names of other CMDBs (and ours) → (observation kind, our CI class).
+CLASSES: dict[str, tuple[str, str]] = {
+    "server": ("computer", "server"),
+    "workstation": ("computer", "workstation"),
+    "computer": ("computer", "workstation"),
+    "pc": ("computer", "workstation"),
+    "laptop": ("computer", "workstation"),
+    "desktop": ("computer", "workstation"),
+    "network": ("network_equipment", "network"),
+    "networkequipment": ("network_equipment", "network"),
+    "networkdevice": ("network_equipment", "network"),
+    "netgear": ("network_equipment", "network"),
+    "switch": ("network_equipment", "network"),
+    "router": ("network_equipment", "network"),
+    "firewall": ("network_equipment", "network"),
+    "printer": ("printer", "printer"),
+    "vm": ("virtual_machine", "vm"),
+    "virtualmachine": ("virtual_machine", "vm"),
+    "vminstance": ("virtual_machine", "vm"),
+    "vmwareinstance": ("virtual_machine", "vm"),
+    "phone": ("phone", "other"),
+    "storage": ("storage", "storage"),
+    "storagedevice": ("storage", "storage"),
+    "application": ("unknown", "application"),
+    "database": ("unknown", "database"),
+    "other": ("unknown", "other"),
 }
+# Endings of longer class names ("cmdb_ci_linux_server", "cmdb_ci_db_mssql_database").
+CLASS_ENDINGS = ("server", "computer", "printer", "switch", "router", "database", "storage")
 _SPLIT = re.compile(r"[;,\s|]+")
 
 
@@ -104,22 +110,16 @@ def column_for(header: str) -> str | None:
     return _ALIASES.get(_key(header))
 
 
-def class_kind(value: str) -> str | None:
-    """The observation kind of a CI class as CMDBs write it ("cmdb_ci_linux_server" → "computer")."""
+def class_for(value: str) -> tuple[str, str] | None:
+    """(observation kind, our CI class) of a class as CMDBs write it ("cmdb_ci_linux_server" →
+    ("computer", "server")), or None for one this import does not know."""
     key = _key(value).removeprefix("cmdbci")
     if not key:
-        return "unknown"
-    if key in CLASS_KINDS:
-        return CLASS_KINDS[key]
-    for suffix, kind in (
-        ("server", "computer"),
-        ("computer", "computer"),
-        ("printer", "printer"),
-        ("switch", "network_equipment"),
-    ):
-        if key.endswith(suffix):
-            return kind
-    return None
+        return ("unknown", "")
+    if key in CLASSES:
+        return CLASSES[key]
+    ending = next((end for end in CLASS_ENDINGS if key.endswith(end)), None)
+    return CLASSES[ending] if ending else None
 
 
 def parse_csv_cis(
@@ -246,9 +246,9 @@ def _row(
             )
         else:
             seen = parsed
-    kind = "unknown"
+    kind, ci_class = "unknown", ""
     if values.get("ci_class"):
-        found = class_kind(values["ci_class"])
+        found = class_for(values["ci_class"])
         if found is None:
             problem(
                 "ci_class",
@@ -256,7 +256,7 @@ def _row(
                 "printer, vm, storage, …): kept as unknown.",
             )
         else:
-            kind = found
+            kind, ci_class = found
     uuid = clean(values.get("system_uuid"), 36)
     if uuid and len(re.sub(r"[^0-9a-fA-F]", "", uuid)) != 32:
         problem("system_uuid", f"'{uuid}' is not a UUID: left out.")
@@ -276,9 +276,13 @@ def _row(
         os_version=clean(values.get("os_version"), 100),
         interfaces=_interfaces(macs, ips),
     )
-    for key in ("name", "ci_class", "asset_tag", "location", "owner", "status", "service"):
+    for key in ("name", "asset_tag", "location", "owner", "status", "service"):
         if values.get(key):
             obs.extra[key] = clean(values[key], 200)
+    if ci_class:  # our class, which a CI created from the row takes; the file's own word beside it
+        obs.extra["ci_class"] = ci_class
+    if values.get("ci_class") and values["ci_class"] != ci_class:
+        obs.extra["source_class"] = clean(values["ci_class"], 100)
     return obs
 
 

@@ -212,3 +212,41 @@ def test_only_an_administrator_creates_agent_tokens(cast):
     exc, _out, _err = discover("agent-token", "create", "x", "--as", cast.manager.username)
     assert exc is not None and str(exc) == "Only an administrator may create or revoke agent tokens."
     assert not AgentToken.objects.exists()
+
+
+# --- a CMDB export to start from ---------------------------------------------------------------------------
+
+EXPORT = (
+    "name,sys_class_name,serial_number,manufacturer,model_id,ip_address,location,install_status\n"
+    "Payroll DB,cmdb_ci_db_mssql_database,,,,10.1.0.7,Paris,Installed\n"
+    "web01.corp.example,cmdb_ci_linux_server,CZ1234ABC,HP,ProLiant DL360,10.1.0.5,Paris,Installed\n"
+    "Printer 2nd floor,cmdb_ci_printer,PHCVN191TG,HP,LaserJet M507,10.1.0.50,Floor 2,Installed\n"
+)
+
+
+def test_a_cmdb_export_to_start_from_is_registered_with_its_names_and_classes(tmp_path, cast):
+    path = tmp_path / "servicenow-cmdb_ci.csv"
+    path.write_text(EXPORT)
+    exc, _out, err = discover("import", str(path), "--register", "--as", cast.manager.username)
+    assert exc is None, err
+    found = {ci.name: (ci.ci_class, ci.status, ci.location) for ci in CI.objects.all()}
+    assert found == {
+        "web01.corp.example": ("server", "active", "Paris"),
+        "Printer 2nd floor": ("printer", "active", "Floor 2"),
+    }
+    # A CI discovery cannot identify (a name with spaces, an IP outside the trusted ranges) is
+    # listed, not guessed: such CIs come in with `tikting import ci` (docs/discovery.md).
+    run = DiscoveryRun.objects.get()
+    assert run.unidentified == 1 and "line 2: No identity the rules can use" in err
+    web = CI.objects.get(serial_number="CZ1234ABC")
+    assert AuditEntry.objects.filter(object_id=str(web.pk), message="Registered from discovery").exists()
+
+
+def test_registering_an_export_is_for_managers_and_writes_nothing_otherwise(tmp_path, cast):
+    path = tmp_path / "export.csv"
+    path.write_text(EXPORT)
+    exc, _out, _err = discover("import", str(path), "--register", "--as", cast.contributor.username)
+    assert exc is not None and str(exc) == "Only managers and administrators may register discovered devices."
+    assert not CI.objects.exists() and not DiscoveryRun.objects.exists()  # the run went with it
+    exc, _out, _err = discover("import", str(path))  # without --register: found, not registered
+    assert set(CI.objects.values_list("status", flat=True)) == {CI.Status.DISCOVERED}

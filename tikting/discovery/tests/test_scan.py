@@ -16,8 +16,10 @@ from django.test import override_settings
 
 from tikting.cmdb.models import ConfigurationItem as CI
 from tikting.discovery import runs
-from tikting.discovery.models import DiscoveredDevice
+from tikting.discovery.models import DiscoveredDevice, DiscoveryRun
 from tikting.discovery.sources import scan
+
+from .samples import held_elsewhere
 
 pytestmark = [
     pytest.mark.django_db,
@@ -201,3 +203,23 @@ def test_a_host_in_our_own_namespace_is_found_with_its_open_port(namespaces):
     assert [p[:4] for p in device.details["ports"]] == [["tcp", 8000, "open", "http"]]
     # Seen over the veth: nmap reports the host's MAC, random (locally administered) so no identity.
     assert len(device.addresses["macs"]) == 1 and device.mac == ""
+
+
+@override_settings(TIKTING_DISCOVERY_TRUSTED_RANGES=["127.0.0.0/8"])
+def test_a_scheduled_scan_runs_on_the_worker_and_skips_a_busy_source(listener):
+    outcome = runs.scheduled_scan.call(["127.0.0.1"], source_name="nightly", ports=str(listener), dns=False)
+    run = DiscoveryRun.objects.get()
+    assert outcome == {
+        "run": run.pk,
+        "observed": 1,
+        "confirmed": 0,
+        "updated": 0,
+        "created_unregistered": 1,
+        "errors": 0,
+    }
+    with held_elsewhere("nightly"):
+        skipped = runs.scheduled_scan.call(["127.0.0.1"], source_name="nightly", ports=str(listener))
+    assert skipped == {
+        "skipped": "Another discovery run of source 'nightly' is in progress: try again when it has finished."
+    }
+    assert DiscoveryRun.objects.count() == 1

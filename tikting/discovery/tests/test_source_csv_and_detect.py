@@ -41,7 +41,8 @@ def test_a_servicenow_export_with_semicolons():
     assert web.seen_at.isoformat() == "2026-11-30T10:00:00+00:00"
     assert web.extra == {
         "name": "web01.example.com",
-        "ci_class": "cmdb_ci_linux_server",
+        "ci_class": "server",  # ServiceNow's class as ours
+        "source_class": "cmdb_ci_linux_server",
         "location": "DC1 Rack 4",
         "owner": "alice",
         "status": "Installed",

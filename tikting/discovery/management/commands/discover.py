@@ -81,6 +81,11 @@ class Command(BaseCommand):
         imp = sub.add_parser("import", help="Import discovery files (nmap XML, GLPI/FusionInventory, CSV).")
         imp.add_argument("files", nargs="+", metavar="FILE")
         imp.add_argument("--source", help="The runs' source name (default: the file's source, e.g. nmap).")
+        imp.add_argument(
+            "--register",
+            action="store_true",
+            help="The files are the CMDB to start from (an export): register the devices they bring.",
+        )
         self._common(imp)
 
         scan = sub.add_parser("scan", help="Scan ranges inside TIKTING_DISCOVERY_ALLOWED_RANGES with nmap.")
@@ -151,7 +156,11 @@ class Command(BaseCommand):
             advance = self._progress(stack, options, "import", len(paths))
             for path in paths:
                 try:
-                    done.append(runs.import_file(path, source_name=options["source"], actor=actor))
+                    done.append(
+                        runs.import_file(
+                            path, source_name=options["source"], actor=actor, register=options["register"]
+                        )
+                    )
                 except OSError as exc:
                     raise CommandError(f"Cannot read {path}: {exc.strerror or exc}.", returncode=1) from exc
                 if advance:
