@@ -28,6 +28,7 @@ from .capacity import capacity, flag_below
 from .forms import AddItemForm, MoveForm, ReviewForm, SprintForm, TimeLogForm
 from .leadership import leadership
 from .models import Column, Sprint, SprintItem, TimeLog, max_items
+from .outcomes import outcomes_report
 from .results import measured_result, velocity
 
 
@@ -296,6 +297,20 @@ def leadership_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cadence/leadership.html", leadership())
 
 
+@login_required
+@require_GET
+def outcomes_page(request: HttpRequest) -> HttpResponse:
+    """What improved in a quarter (?period=2026-Q3; default this quarter): anyone signed in."""
+    _require(P.can_view(request.user), "read the outcomes")
+    error = ""
+    try:
+        context = outcomes_report(request.GET.get("period") or None)
+    except ValueError as exc:
+        error = f"period: {exc}"
+        context = outcomes_report(None)
+    return render(request, "cadence/outcomes.html", {**context, "error": error}, status=400 if error else 200)
+
+
 app_name = "cadence"
 urlpatterns = [
     path("sprints/", sprint_list, name="sprint_list"),
@@ -304,6 +319,7 @@ urlpatterns = [
     path("sprints/<int:pk>/review/", sprint_review, name="sprint_review"),
     path("capacity/", capacity_page, name="capacity"),
     path("leadership/", leadership_page, name="leadership"),
+    path("outcomes/", outcomes_page, name="outcomes"),
     path("cards/<int:pk>/move/", card_move, name="card_move"),
     path("cards/<int:pk>/log/", card_log, name="card_log"),
     path("cards/<int:pk>/remove/", card_remove, name="card_remove"),
