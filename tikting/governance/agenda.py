@@ -173,12 +173,15 @@ def build_agenda(
     limit: int = DEFAULT_LIMIT,
     only: str | None = None,
     since: dt.datetime | None = None,
+    identified_by: dt.datetime | None = None,
 ) -> list[Section]:
     """The agenda's sections (all, or only the one keyed `only`), each with its count and first rows."""
     now = now or timezone.now()
     if since is None:
         since, _ = closed_since(now)
     items = Item.objects.all() if user is None else Item.objects.visible_to(user)
+    if identified_by is not None:  # an agenda of the past leaves out items identified since
+        items = items.filter(identified_at__lte=identified_by)
     items = items.select_related("owner", "service").only(*ROW_FIELDS)
     sections = []
     for spec in SECTIONS:
@@ -254,7 +257,7 @@ def why_on_agenda(item: Item, section: str, now: dt.datetime) -> str:
 def freeze_agenda(*, now: dt.datetime, since: dt.datetime, limit: int = DEFAULT_LIMIT) -> dict[str, object]:
     """The whole agenda at `now` as plain JSON values: each section with its count and first
     `limit` items (reference, title, status, owner, service, target date, why it is there)."""
-    sections = build_agenda(None, now=now, since=since, limit=limit)
+    sections = build_agenda(None, now=now, since=since, limit=limit, identified_by=now)
     return {
         "generated_at": now.isoformat(),
         "closed_since": since.isoformat(),

@@ -212,7 +212,7 @@ def item_undo_accept(request: HtmxHttpRequest, item: Item) -> HttpResponse:
     def undone(done: Item) -> str:
         return f"{done.ref} is back for assessment: its acceptance is undone."
 
-    return _with_reason(request, item, "undo", F.UndoAcceptanceForm, S.undo_acceptance, undone, "assessment")
+    return _with_reason(request, item, "undo", F.UndoAcceptanceForm, S.undo_acceptance, undone, "acceptance")
 
 
 @item_action(lambda user, item: P.can_submit(user), "raise follow-ups of")

@@ -45,6 +45,7 @@ from tikting.demo.organisation import (  # noqa: F401  (names the tests read thr
 )
 from tikting.demo.sprints import build_sprints
 from tikting.governance import services as G
+from tikting.governance.agenda import RECENTLY_CLOSED_DAYS, freeze_agenda
 from tikting.governance.models import ReviewMeeting
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
@@ -669,8 +670,10 @@ class Command(BaseCommand):
         G.hold_review(last, actor=manager)
         G.close_review(last, actor=manager)  # the minutes were approved: the record is final
         held_at = timezone.make_aware(dt.datetime.combine(held_on, dt.time(10, 0)))
+        # Held back then: its agenda as of that day (the items identified by then, their flags then).
+        agenda = freeze_agenda(now=held_at, since=held_at - dt.timedelta(days=RECENTLY_CLOSED_DAYS))
         ReviewMeeting.objects.filter(pk=last.pk).update(
-            held_at=held_at, closed_at=held_at + dt.timedelta(days=3)
+            held_at=held_at, closed_at=held_at + dt.timedelta(days=3), agenda=agenda
         )
         last.minutes.update(at=held_at)
         G.create_review(actor=manager, scheduled_for=today + dt.timedelta(days=2))
