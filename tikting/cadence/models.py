@@ -10,6 +10,7 @@ the register or into the next sprint, explicitly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 
 from django.conf import settings
@@ -176,3 +177,25 @@ class TimeLog(models.Model):
 
     def __str__(self) -> str:
         return f"{display.number(self.hours)} h by {self.user} on {display.when(self.day)}"
+
+
+class CalendarFeed(models.Model):
+    """A person's secret calendar-feed address (iCalendar): the token is in the URL, so calendar
+    programs can subscribe without signing in. Only its hash is kept; revoking ends it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user}"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()

@@ -12,22 +12,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tikting.accounts.models import Team
+from tikting.accounts.models import Team, User
 from tikting.core.audit import history_for
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
+from . import calendar as cal
 from . import permissions as P
 from . import services as S
 from .capacity import capacity, flag_below
 from .forms import AddItemForm, MoveForm, ReviewForm, SprintForm, TimeLogForm
 from .leadership import leadership
-from .models import Column, Sprint, SprintItem, TimeLog, max_items
+from .models import CalendarFeed, Column, Sprint, SprintItem, TimeLog, max_items
 from .outcomes import outcomes_report
 from .results import measured_result, velocity
 
@@ -311,6 +312,61 @@ def outcomes_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cadence/outcomes.html", {**context, "error": error}, status=400 if error else 200)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendar_page(request: HttpRequest) -> HttpResponse:
+    """Your calendar feed: issue a secret address (shown once) or revoke it."""
+    _require(P.can_view(request.user), "subscribe to calendars")
+    user = request.user
+    assert isinstance(user, User)
+    raw = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            count = cal.revoke_feeds(user)
+            messages.success(request, "Calendar feed revoked." if count else "No live feed to revoke.")
+            return redirect("cadence:calendar")
+        _, raw = cal.issue_feed(user)
+    base = request.build_absolute_uri("/")[:-1]
+    return render(
+        request,
+        "cadence/calendar.html",
+        {
+            "raw": raw,
+            "user_url": f"{base}{reverse('cadence:user_feed', args=[raw])}" if raw else "",
+            "team_urls": [
+                (t, f"{base}{reverse('cadence:team_feed', args=[raw, t.pk])}") for t in Team.objects.all()
+            ]
+            if raw
+            else [],
+            "live": CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).first(),
+        },
+    )
+
+
+def _feed_response(body: bytes) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@require_GET
+def user_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """A person's iCalendar feed; the secret token in the URL stands for signing in."""
+    user = cal.feed_user(token)
+    if user is None:
+        raise Http404("No such calendar feed (revoked, or never issued).")
+    return _feed_response(cal.user_feed(user, request.build_absolute_uri("/")[:-1]))
+
+
+@require_GET
+def team_feed(request: HttpRequest, token: str, team_id: int) -> HttpResponse:
+    """A team's sprint dates, read with a person's feed token."""
+    if cal.feed_user(token) is None:
+        raise Http404("No such calendar feed (revoked, or never issued).")
+    team = get_object_or_404(Team, pk=team_id)
+    return _feed_response(cal.team_feed(team, request.build_absolute_uri("/")[:-1]))
+
+
 app_name = "cadence"
 urlpatterns = [
     path("sprints/", sprint_list, name="sprint_list"),
@@ -320,6 +376,9 @@ urlpatterns = [
     path("capacity/", capacity_page, name="capacity"),
     path("leadership/", leadership_page, name="leadership"),
     path("outcomes/", outcomes_page, name="outcomes"),
+    path("calendar/", calendar_page, name="calendar"),
+    path("calendar/<str:token>.ics", user_feed, name="user_feed"),
+    path("calendar/<str:token>/team/<int:team_id>.ics", team_feed, name="team_feed"),
     path("cards/<int:pk>/move/", card_move, name="card_move"),
     path("cards/<int:pk>/log/", card_log, name="card_log"),
     path("cards/<int:pk>/remove/", card_remove, name="card_remove"),
