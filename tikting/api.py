@@ -98,14 +98,50 @@ class TiktingAPI(NinjaAPI):
         return f"{app + '.api' if sep else module}_{operation.view_func.__name__}".replace(".", "_")
 
 
+# The sections of /api/docs, named and explained as the pages name them.
+TAGS = [
+    ("register", "The register as a whole: its export and import."),
+    ("items", "Improvement items: submit, assess, move through the seven steps, close, reopen."),
+    ("indicators", "An item's indicators (baseline, target, a bound metric) and their measurements."),
+    ("actions", "An item's plan: actions with an owner and a due date."),
+    (
+        "governance",
+        "Monthly register reviews (agenda, minutes, holding and closing) and the practice's metrics.",
+    ),
+    ("metrics", "The ITSM metrics computed from the records (names and units below)."),
+    ("records", "ITSM records of every kind: incidents, problems, changes, requests, CIs …"),
+    ("signals", "The intake queue: candidates raised by the detectors and the manual channels."),
+    ("cadence", "Improvement sprints: scope, board, hours logged, reviews; protected capacity."),
+    ("jobs", "Background jobs and the schedule (improvement managers)."),
+    ("tokens", "Your own API tokens."),
+]
+
+
+def api_description() -> str:
+    """/api/docs' introduction (Markdown): the way back to the app, how to authenticate, and the
+    metrics by name and unit, as the pages show them (an operation takes the key)."""
+    from tikting.metrics.definitions import DEFINITIONS
+
+    metrics = "\n".join(
+        f"| `{key}` | {definition.label} | {definition.unit} |" for key, definition in DEFINITIONS.items()
+    )
+    return (
+        "**[← Back to tikting](/register/)** · [Metrics page](/metrics/) · "
+        "[Your API tokens](/account/tokens/)\n\n"
+        "The Continual Improvement Register over HTTP: everything the pages do. Authenticate with "
+        "`Authorization: Bearer tkt_...` (create a token on [your tokens page](/account/tokens/)) or, "
+        "in this browser, with your session (and CSRF). Conventions — errors, pagination, filters, "
+        "`expected_version` conflicts — are in docs/api.md. Dates are ISO 8601, decimals unrounded.\n\n"
+        "### Metrics\n\n`GET /api/metrics/{key}` and indicators bound to a metric name it by key:\n\n"
+        "| key | metric | unit |\n|---|---|---|\n" + metrics
+    )
+
+
 api = TiktingAPI(
     title="tikting API",
     version=__version__,
-    description=(
-        "The Continual Improvement Register over HTTP. Authenticate with `Authorization: Bearer "
-        "tkt_...` (create a token on /account/tokens/) or the browser session (with CSRF). "
-        "See docs/api.md for conventions: errors, pagination, filters, `expected_version` conflicts."
-    ),
+    description=api_description(),
+    openapi_extra={"tags": [{"name": name, "description": text} for name, text in TAGS]},
     urls_namespace="api",
     auth=[TokenAuth(), SessionAuth()],
     # Swagger UI from ninja's bundled static files (ninja is in INSTALLED_APPS): no CDN.
@@ -197,6 +233,7 @@ api.add_router("/governance/", "tikting.governance.api.router")
 api.add_router("/records/", "tikting.records.api.router")
 api.add_router("/metrics/", "tikting.metrics.api.router")
 api.add_router("/signals/", "tikting.signals.api.router")
+api.add_router("/cadence/", "tikting.cadence.api.router")
 # Staff feedback: every signed-in user may give it, viewers included (their token still only reads
 # everything else).
 api.add_router(

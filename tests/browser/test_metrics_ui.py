@@ -245,12 +245,12 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     expect(binding).to_contain_text("Metric MTTR (mean time to resolve) (hours)")
     expect(binding).to_contain_text("Scope service E-mail")
     expect(binding).to_contain_text(
-        "computed: MTTR (mean time to resolve), service E-mail, 2024-01-01..2024-04-30 by resolved date, "
+        "computed: MTTR (mean time to resolve), service E-mail, 1 Jan 2024 to 30 Apr 2024 by resolved date, "
         "3 records"
     )
     baseline = card.locator(".tk-numbers > div").filter(has_text="Baseline")
     expect(baseline.locator("strong")).to_have_text(baseline_text)
-    expect(baseline).to_contain_text("2024-04-30")
+    expect(baseline).to_contain_text("30 Apr 2024")
     rebind = card.get_by_role("link", name="Re-bind")
     expect(rebind).to_be_visible()
     htmx_settled(page)
@@ -273,7 +273,7 @@ def test_owner_binds_an_indicator_to_a_metric(page: Page, live_server, sign_in, 
     form.get_by_role("button", name="Re-bind and recompute baseline").click()
     start_field = panel.locator(".tk-field", has=page.get_by_label("Window start"))
     expect(start_field.locator(".invalid-feedback[data-field=window_start]")).to_have_text(
-        "No records in scope between 2023-06-01 and 2023-06-30: no baseline."
+        "No records in scope between 1 Jun 2023 and 30 Jun 2023: no baseline."
     )
     expect(start_field).to_have_class(re.compile(r"\btk-invalid\b"))
     expect(panel.get_by_label("Window start")).to_have_value("2023-06-01")  # the input is kept

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tikting.accounts.models import Actor
 from tikting.core import audit
+from tikting.lib import display
 
 from .. import choices as C
 from ..models import Indicator, Item, Measurement
@@ -72,7 +73,10 @@ def take_computed_measurements(*, today: dt.date | None = None) -> int:
             actor=None,
             value=figure.value,
             measured_at=min(timezone.now(), timezone.make_aware(dt.datetime.combine(today, dt.time(23, 59)))),
-            note=f"{start}..{end} by {figure.date_field} date, {figure.records} records",
+            note=(
+                f"{display.when(start)} to {display.when(end)} by {figure.date_field} date, "
+                f"{figure.records} records"
+            ),
             source=Measurement.Source.COMPUTED,
         )
         taken += 1

@@ -193,7 +193,7 @@ def _check_sustainment_measurement(item: Item, measured_at: dt.datetime) -> None
     if measured_at <= item.closed_at:
         raise ValidationError(
             {
-                "measured_at": f"{item.ref} closed on {timezone.localtime(item.closed_at):%Y-%m-%d %H:%M}: "
+                "measured_at": f"{item.ref} closed on {display.when(item.closed_at)}: "
                 "a sustainment measurement is dated after the closure."
             }
         )
@@ -271,7 +271,10 @@ def bind_indicator(
     value, count = figure.value, figure.records
     if value is None:
         raise ValidationError(
-            {"window_start": f"No records in scope between {window_start} and {window_end}: no baseline."}
+            {
+                "window_start": f"No records in scope between {display.when(window_start)} and "
+                f"{display.when(window_end)}: no baseline."
+            }
         )
     described = ", ".join(f"{k} {v}" for k, v in sorted(scope.items())) or "all records"
     locked = _lock(Indicator, indicator, expected_version)
@@ -284,10 +287,10 @@ def bind_indicator(
     _state_range(locked)
     locked.baseline_value = value
     locked.baseline_date = window_end
-    as_of = "" if figure.complete else f" (window not ended: as of {timezone.localtime():%Y-%m-%d %H:%M})"
+    as_of = "" if figure.complete else f" (window not ended: as of {display.when(timezone.now())})"
     locked.baseline_method = (
-        f"computed: {definition.label}, {described}, {window_start}..{window_end} by {figure.date_field} "
-        f"date{as_of}, {count} records"
+        f"computed: {definition.label}, {described}, {display.when(window_start)} to "
+        f"{display.when(window_end)} by {figure.date_field} date{as_of}, {count} records"
     )[:300]
     _check_range(locked)
     locked.version += 1

@@ -12,7 +12,8 @@ from django.utils import timezone
 from tikting.core.models import AuditEntry
 from tikting.improvement import services as S
 from tikting.improvement.models import Measurement
-from tikting.test import ready_item
+from tikting.lib.display import when
+from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
 
@@ -69,9 +70,13 @@ def test_the_indicator_chart_places_points_by_time(cast, login, item):
     indicator = item.indicators.get()
     now = timezone.now()
     for days, value in ((30, "38"), (29, "35"), (1, "22.5")):
-        S.record_measurement(indicator, actor=cast.owner, value=value, measured_at=now - dt.timedelta(days=days))
+        S.record_measurement(
+            indicator, actor=cast.owner, value=value, measured_at=now - dt.timedelta(days=days)
+        )
     page = login(cast.owner).get(item.get_absolute_url()).content.decode()
-    raw = re.search(r'<script id="indicator-chart-\d+-data" type="application/json">(.*?)</script>', page, re.S)
+    raw = re.search(
+        r'<script id="indicator-chart-\d+-data" type="application/json">(.*?)</script>', page, re.S
+    )
     assert raw is not None
     chart = json.loads(raw.group(1))
     xs = [p["x"] for p in chart["points"]]
@@ -82,3 +87,22 @@ def test_the_indicator_chart_places_points_by_time(cast, login, item):
     assert chart["min"] <= xs[0] and chart["max"] >= xs[-1]
     assert chart["ticks"] and all(chart["min"] <= t["value"] <= chart["max"] for t in chart["ticks"])
     assert Decimal(chart["values"][2]) == Decimal("22.5")
+
+
+def test_a_bound_metric_is_named_and_its_window_dated_in_the_ui_format(cast, login, item):
+    today = timezone.localdate()
+    resolved_incident("INC-1", cast.email, noon(today - dt.timedelta(days=10)), 6)
+    S.bind_indicator(
+        item.indicators.get(),
+        actor=cast.owner,
+        metric_key="mttr",
+        scope={"service": "E-mail"},
+        window_start=today - dt.timedelta(days=30),
+        window_end=today - dt.timedelta(days=1),
+    )
+    page = login(cast.owner).get(item.get_absolute_url()).content.decode()
+    timeline = page[page.index('id="item-timeline"') :]
+    assert "MTTR (mean time to resolve)" in timeline  # the metric key's change, by name
+    assert '<span class="tk-new">mttr</span>' not in timeline
+    window = f"{when(today - dt.timedelta(days=30))} to {when(today - dt.timedelta(days=1))}"
+    assert f"computed: MTTR (mean time to resolve), service E-mail, {window} by resolved date" in page

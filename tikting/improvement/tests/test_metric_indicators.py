@@ -14,6 +14,7 @@ from tikting.improvement import services as S
 from tikting.improvement.models import Measurement
 from tikting.improvement.services.indicators import binding_date_field
 from tikting.incidents.models import Incident
+from tikting.lib.display import when
 from tikting.test import noon, ready_item, resolved_incident
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,7 @@ def test_computed_measurements_are_final_figures_placed_by_resolution_date(cast,
     measurement = indicator.measurements.get()
     assert measurement.value == Decimal("422")  # (840 + 4) / 2
     start, end = today - dt.timedelta(days=30), today - dt.timedelta(days=1)
-    assert measurement.note == f"{start}..{end} by resolved date, 2 records"
+    assert measurement.note == f"{when(start)} to {when(end)} by resolved date, 2 records"
     assert S.metric_value("mttr", {"service": "E-mail"}, start, end).complete is True
     assert S.metric_value("mttr", {"service": "E-mail"}, start, today).complete is False  # today
 
@@ -162,8 +163,9 @@ def test_a_baseline_over_a_window_not_ended_says_what_it_covers(cast):
         window_end=today,
     )
     assert indicator.baseline_value == Decimal("963")  # (6 + 1920) / 2: resolved in the window
-    assert f"{today - dt.timedelta(days=30)}..{today} by resolved date (window not ended: as of " in (
-        indicator.baseline_method
+    assert (
+        f"{when(today - dt.timedelta(days=30))} to {when(today)} by resolved date (window not ended: as of "
+        in (indicator.baseline_method)
     )
     assert binding_date_field("change_success_rate") == "closed"
     assert binding_date_field("csat_mean") == "opened" and binding_date_field("backlog") == "opened"

@@ -345,6 +345,9 @@ def _field_value(field, value: Any, users: dict[int, User], services: dict[int, 
         return str(value)
     if field.choices:
         return str(dict(field.flatchoices).get(value, value))
+    if field.name == "metric_key":  # a bound indicator's metric, by its name
+        definition = DEFINITIONS.get(str(value))
+        return definition.label if definition is not None else str(value)
     if field.get_internal_type() == "BooleanField":
         return "yes" if value else "no"
     if field.is_relation:
