@@ -34,6 +34,7 @@ from tikting.improvement import choices as IC
 from tikting.improvement import permissions as P
 from tikting.improvement import services as improvement_services
 from tikting.improvement.models import Item
+from tikting.lib.display import when
 
 from .agenda import closed_since, freeze_agenda
 from .models import ASSESSMENT_KINDS, DECISION_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
@@ -62,7 +63,7 @@ def _user(actor: Actor) -> User | None:
 def _check_open(meeting: ReviewMeeting, what: str) -> None:
     """A closed review is final: refuse `what`, and say how to change its record."""
     if meeting.is_closed:
-        closed = f" on {meeting.closed_at:%Y-%m-%d}" if meeting.closed_at else ""
+        closed = f" on {when(meeting.closed_at, 'date')}" if meeting.closed_at else ""
         raise ValidationError(
             {
                 "status": f"'{meeting}' was closed{closed}: its record is final, so you cannot {what}. "
@@ -149,7 +150,7 @@ def hold_review(meeting: ReviewMeeting, *, actor: Actor, notes: str | None = Non
     P.check(actor, P.can_manage, what="hold register reviews")
     locked = _locked(meeting)
     if not locked.is_planned:
-        raise ValidationError({"status": f"'{locked}' was already held on {locked.held_at:%Y-%m-%d}."})
+        raise ValidationError({"status": f"'{locked}' was already held on {when(locked.held_at, 'date')}."})
     before = audit.snapshot(locked)
     now = timezone.now()
     since, _last = closed_since(now)
@@ -234,7 +235,7 @@ def record_minute(
             ) from exc
         effect = f"Assessed: {item.get_status_display()}"
         if kind == MinuteKind.DEFER:
-            effect += f" until {revisit_date:%Y-%m-%d}"
+            effect += f" until {when(revisit_date)}"
     elif kind == MinuteKind.ASSIGN:
         item = improvement_services.update_item(item, actor=actor, owner=owner)
         effect = f"Owner: {owner}"

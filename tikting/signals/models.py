@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from tikting.core.itsm import Practice
 from tikting.improvement.choices import SourceChannel
+from tikting.lib.display import when
 
 __all__ = ["Candidate", "CandidateEvidence", "CandidateStatus", "DetectorRun", "Proposes", "RunStatus"]
 
@@ -231,4 +232,4 @@ class DetectorRun(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.detector} at {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.detector} at {when(self.started_at)}"

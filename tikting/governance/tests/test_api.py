@@ -10,6 +10,7 @@ from tikting.governance.models import Minute, ReviewMeeting
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Item
+from tikting.lib.display import when
 
 pytestmark = pytest.mark.django_db
 
@@ -163,7 +164,7 @@ def test_a_manager_defers_an_item_through_a_minute(cast, login, meeting, new_ite
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["effect"] == f"Assessed: Deferred until {revisit:%Y-%m-%d}"
+    assert body["effect"] == f"Assessed: Deferred until {when(revisit)}"
     assert body["actor"]["id"] == cast.manager.pk
     assert Item.objects.get(pk=new_item.pk).status == C.Status.DEFERRED
 

@@ -11,6 +11,7 @@ from tikting.governance import services as S
 from tikting.governance.models import Minute, ReviewStatus
 from tikting.improvement import choices as C
 from tikting.improvement import services as IS
+from tikting.lib.display import when
 from tikting.test import ready_item
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,7 @@ def test_defer_minute_needs_text_and_a_revisit_date(meeting, new_item, cast):
         revisit,
         "No budget",
     )
-    assert minute.effect == f"Assessed: Deferred until {revisit:%Y-%m-%d}"
+    assert minute.effect == f"Assessed: Deferred until {when(revisit)}"
 
 
 def test_reject_minute_rejects_with_its_text_as_reason(meeting, new_item, cast):
