@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tikting.accounts.models import Team, User
 from tikting.core.audit import history_for
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
+from tikting.lib import display
 
 from . import calendar as cal
 from . import permissions as P
@@ -208,7 +209,7 @@ def card_log(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             messages.error(request, " ".join(f"{card.item.ref}: {m}" for m in exc.messages))
         else:
-            messages.success(request, f"{entry.hours.normalize():f} h logged on {card.item.ref}.")
+            messages.success(request, f"{display.number(entry.hours)} h logged on {card.item.ref}.")
     else:
         messages.error(request, _form_errors(form))
     return redirect(card.sprint)

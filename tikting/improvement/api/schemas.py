@@ -9,6 +9,7 @@ from pydantic import BeforeValidator
 
 from tikting.accounts.models import Role
 from tikting.core.api import ServiceBrief, UserBrief
+from tikting.lib import display
 
 from .. import choices as C
 from .. import filtersets
@@ -47,7 +48,7 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 def _decimal_text(value: Any) -> Any:
     """Decimals are returned as strings without exponent or trailing zeros ("10", "2.5")."""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value else str(value)
+        return display.number(value)
     return value
 
 

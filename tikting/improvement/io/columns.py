@@ -9,6 +9,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from tikting.lib import display
+
 # The register's columns, in export order. quadrant and priority_score are derived from impact
 # and effort: exported for reading, ignored on import.
 EXPORT_FIELDS: tuple[str, ...] = (
@@ -64,7 +66,7 @@ def _text(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return display.number(value)
     return value
 
 

@@ -56,7 +56,7 @@ def _check_range(indicator: Indicator) -> None:
         for field, value in (("min_value", lowest), ("max_value", highest)):
             if value is not None and not indicator.in_range(value):
                 errors[field] = (
-                    f"A measurement of {value.normalize():f} lies outside this range: the range must "
+                    f"A measurement of {display.number(value)} lies outside this range: the range must "
                     "hold every measurement taken."
                 )
     bounds.check(errors)
