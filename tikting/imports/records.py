@@ -38,6 +38,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from tikting.accounts.models import Actor
 from tikting.core import audit
+from tikting.core.bounds import long_text
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.lib import untrusted
@@ -376,6 +377,9 @@ class _Importer(ChunkedImport):
             return parsed
         if isinstance(field, models.IntegerField) and isinstance(value, float) and value.is_integer():
             value = int(value)
+        if isinstance(field, models.TextField):
+            for validator in long_text():  # the cap of the pages and the API (core.bounds)
+                validator(value)
         return field.clean(value, None)
 
     def _resolve_fks(self, rows: list[tuple[int, dict[str, Any]]]) -> None:

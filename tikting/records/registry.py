@@ -23,6 +23,7 @@ from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
+from tikting.core.bounds import check_long_text
 from tikting.core.exceptions import ConflictError, PermissionDeniedError, in_use_message
 
 DEFAULT_EXCLUDED = ("raw", "version", "created_at", "updated_at")
@@ -494,6 +495,19 @@ def _derive_slas(obj: models.Model) -> None:
         set_slas(obj)
 
 
+def _check_texts(obj: models.Model) -> None:
+    """Long texts (descriptions, notes, root causes …) within the cap every app shares
+    (core.bounds.LONG_TEXT_LIMIT), each field named: the record kinds' TextFields carry no
+    validator of their own."""
+    check_long_text(
+        **{
+            f.name: getattr(obj, f.attname)
+            for f in obj._meta.concrete_fields
+            if isinstance(f, models.TextField)
+        }
+    )
+
+
 @transaction.atomic
 def create_record(kind: RecordKind | str, *, actor: Actor, **data: Any) -> models.Model:
     """Create a record of `kind`. Validates every field (errors name them), writes an audit row."""
@@ -502,6 +516,7 @@ def create_record(kind: RecordKind | str, *, actor: Actor, **data: Any) -> model
     _check_fields(kind, data)
     plain, m2m = _split_m2m(kind, data)
     obj = kind.model(**plain)
+    _check_texts(obj)
     obj.full_clean()
     _derive_slas(obj)
     obj.save()
@@ -531,6 +546,7 @@ def update_record(
         setattr(locked, name, value)
     if has_version:
         locked.version += 1
+    _check_texts(locked)
     locked.full_clean()
     _derive_slas(locked)
     locked.save()
