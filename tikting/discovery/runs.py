@@ -8,7 +8,7 @@ own source ("nmap", "fusioninventory", …) is what precedence ranks, set by eac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .reconcile import reconcile
 from .sources import detect, scan
 from .sources.nmap import parse_nmap
 
-__all__ = ["import_file", "import_result", "scan_ranges", "scheduled_scan"]
+__all__ = ["import_files", "import_result", "parse_files", "scan_ranges", "scheduled_scan"]
 
 
 def import_result(
@@ -53,25 +53,76 @@ def default_source(result: ParseResult) -> str:
     return sources.pop() if len(sources) == 1 else result.format
 
 
-def import_file(
-    path: str | Path, *, source_name: str | None = None, actor: Actor = None, register: bool = False
-) -> DiscoveryRun:
-    """Parse a file by its content's format (sources/detect.py) and reconcile it as one run.
+# The input one run of a folder import takes at most (bytes of files): past it the files go on in
+# another run, so the memory an import needs stays bounded (about 2.5 times this, parsed).
+RUN_INPUT_BYTES = 64 * 1024 * 1024
 
-    `register`: the file is the CMDB to start from (another CMDB's export): the devices it brings
-    that are still unregistered are registered as they are, in the same transaction, through
-    services.register_cis (managers and administrators; None, the system, too) — never a scan's."""
-    result = detect.parse_file(path)
-    name = source_name or default_source(result)
-    if not register:
-        return import_result(result, source_name=name, actor=actor, file_name=Path(path).name)
-    with transaction.atomic():
-        run = import_result(result, source_name=name, actor=actor, file_name=Path(path).name)
-        brought = ConfigurationItem.objects.filter(
-            status=ConfigurationItem.Status.DISCOVERED, discovered_devices__last_run=run
-        ).order_by("pk")
-        services.register_cis(list(brought.distinct()), actor=actor)
-    return run
+
+def parse_files(
+    paths: Sequence[str | Path], *, progress: Callable[[Path], None] | None = None
+) -> Iterator[tuple[ParseResult, list[str]]]:
+    """The files parsed by their content's format (sources/detect.py), grouped into one result per
+    source and format, each with the names of its files; a group is handed over as soon as its
+    files pass RUN_INPUT_BYTES, the others at the end, in the order first met. Every place (an
+    observation's, a problem's) is prefixed with its file's name ("b.json: line 3")."""
+    groups: dict[tuple[str, str], tuple[ParseResult, list[str], list[int]]] = {}
+    for path in map(Path, paths):
+        result = detect.parse_file(path)
+        for observation in result.observations:
+            observation.where = f"{path.name}: {observation.where}"
+        for error in result.errors:
+            error.where = f"{path.name}: {error.where}"
+        key = (default_source(result), result.format)
+        if key not in groups:
+            groups[key] = (ParseResult(format=result.format), [], [0])
+        merged, names, size = groups[key]
+        merged.observations += result.observations
+        merged.errors += result.errors
+        names.append(path.name)
+        size[0] += path.stat().st_size
+        if progress is not None:
+            progress(path)
+        if size[0] >= RUN_INPUT_BYTES:
+            del groups[key]
+            yield merged, names
+    for merged, names, _size in groups.values():
+        yield merged, names
+
+
+def files_label(names: Sequence[str]) -> str:
+    """A run's file name: the file's, or the first and last of several with their count."""
+    if len(names) == 1:
+        return names[0][:255]
+    return f"{names[0]} … {names[-1]} ({len(names):,} files)"[-255:]
+
+
+def import_files(
+    paths: Sequence[str | Path],
+    *,
+    source_name: str | None = None,
+    actor: Actor = None,
+    register: bool = False,
+    progress: Callable[[Path], None] | None = None,
+) -> list[DiscoveryRun]:
+    """Parse the files by their content's format and reconcile them: one run per source and
+    format (the inventories of a folder are one run, so reconciliation works on them as a set;
+    past RUN_INPUT_BYTES of files, another: docs/discovery.md, "Runs").
+
+    `register`: the files are the CMDB to start from (another CMDB's export): the devices they bring
+    that are still unregistered are registered as they are, in the same transaction as the run,
+    through services.register_cis (managers and administrators; None, the system, too)."""
+    done = []
+    for result, names in parse_files(paths, progress=progress):
+        name = source_name or default_source(result)
+        with transaction.atomic():
+            run = import_result(result, source_name=name, actor=actor, file_name=files_label(names))
+            if register:
+                brought = ConfigurationItem.objects.filter(
+                    status=ConfigurationItem.Status.DISCOVERED, discovered_devices__last_run=run
+                ).order_by("pk")
+                services.register_cis(list(brought.distinct()), actor=actor)
+        done.append(run)
+    return done
 
 
 def scan_ranges(

@@ -250,3 +250,19 @@ def test_registering_an_export_is_for_managers_and_writes_nothing_otherwise(tmp_
     assert not CI.objects.exists() and not DiscoveryRun.objects.exists()  # the run went with it
     exc, _out, _err = discover("import", str(path))  # without --register: found, not registered
     assert set(CI.objects.values_list("status", flat=True)) == {CI.Status.DISCOVERED}
+
+
+def test_a_folder_of_inventories_is_one_run_per_source_until_the_input_limit(tmp_path, monkeypatch):
+    from tikting.discovery import runs
+
+    files = [copy("json__computer_1.json", tmp_path, f"pc{i}.json") for i in range(3)]
+    files.append(copy("xml__12.xml", tmp_path))
+    exc, _out, err = discover("import", *map(str, files))
+    assert exc is None, err
+    assert list(DiscoveryRun.objects.order_by("id").values_list("format", "observed", "file_name")) == [
+        ("glpi-json", 3, "pc0.json … pc2.json (3 files)"),  # the same machine thrice: one CI, confirmed twice
+        ("glpi-xml", 1, "xml__12.xml"),
+    ]
+    monkeypatch.setattr(runs, "RUN_INPUT_BYTES", 2 * (FIXTURES / "json__computer_1.json").stat().st_size)
+    discover("import", *map(str, files[:3]))
+    assert list(DiscoveryRun.objects.order_by("id").values_list("observed", flat=True))[2:] == [2, 1]

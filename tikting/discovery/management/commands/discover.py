@@ -5,9 +5,10 @@
     tikting discover runs --format json                                  # the runs and their outcomes
     tikting discover agent-token create "Paris agents"                   # a secret for agents
 
-Each file or scan is one run, reconciled under its source's lock. Problems in the input are
-printed as FILE: PLACE: MESSAGE (the first 50 per file) and make the exit status 1; what could be
-read is still reconciled. Anything that stops a run (a missing file, a range outside
+The files of one source and format are one run (a folder of inventories is reconciled as a set);
+each scan is one run; each under its source's lock. Problems in the input are printed as FILE:
+PLACE: MESSAGE (the first 50 per run) and make the exit status 1; what could be read is still
+reconciled. Anything that stops a run (a missing file, a range outside
 TIKTING_DISCOVERY_ALLOWED_RANGES, nmap failing, a busy source) is one line and exit status 1.
 """
 
@@ -151,21 +152,21 @@ class Command(BaseCommand):
         if missing:  # before anything is imported: a typo costs nothing
             raise CommandError(f"No such file: {', '.join(missing)}", returncode=1)
         actor = self._actor(options)
-        done: list[DiscoveryRun] = []
         with ExitStack() as stack:
             advance = self._progress(stack, options, "import", len(paths))
-            for path in paths:
-                try:
-                    done.append(
-                        runs.import_file(
-                            path, source_name=options["source"], actor=actor, register=options["register"]
-                        )
-                    )
-                except OSError as exc:
-                    raise CommandError(f"Cannot read {path}: {exc.strerror or exc}.", returncode=1) from exc
-                if advance:
-                    advance(1.0 / len(paths) * 100, path.name)
-        self._report(done, options, names=[p.name for p in paths])
+            try:
+                done = runs.import_files(
+                    paths,
+                    source_name=options["source"],
+                    actor=actor,
+                    register=options["register"],
+                    progress=(lambda path: advance(100 / len(paths), path.name)) if advance else None,
+                )
+            except OSError as exc:
+                raise CommandError(
+                    f"Cannot read {exc.filename}: {exc.strerror or exc}.", returncode=1
+                ) from exc
+        self._report(done, options)
 
     # -- scan --
 
@@ -182,7 +183,7 @@ class Command(BaseCommand):
                 ports=options["ports"],
                 progress=(lambda task, percent: advance(percent, task)) if advance else None,
             )
-        self._report([run], options, names=[run.scan_range])
+        self._report([run], options)
 
     # -- runs --
 
@@ -242,7 +243,9 @@ class Command(BaseCommand):
             raise CommandError(f"--as: no user '{options['as_user']}'.", returncode=1)
         return user
 
-    def _report(self, done: list[DiscoveryRun], options: dict[str, Any], *, names: list[str]) -> None:
+    def _report(self, done: list[DiscoveryRun], options: dict[str, Any]) -> None:
+        """Each run's line (or JSON), its problems on standard error as PLACE: MESSAGE (the place
+        starts with the file's name), and exit status 1 when the input had problems."""
         if options["format"] == "json":
             summaries = []
             for run in done:
@@ -251,12 +254,15 @@ class Command(BaseCommand):
                 summaries.append(summary)
             self.stdout.write(json.dumps(summaries, indent=2))
         else:
-            for run, name in zip(done, names, strict=True):
+            for run in done:
                 self.stdout.write(run_line(run))
+                prefix = "" if run.file_name else f"{run.scan_range}: "
                 for detail in run.error_details[:SHOWN_ERRORS]:
-                    self.stderr.write(f"{name}: {detail.get('where', '')}: {detail.get('message', '')}")
-                if run.errors > SHOWN_ERRORS:
-                    self.stderr.write(f"{name}: … and {run.errors - SHOWN_ERRORS} more problem(s).")
+                    self.stderr.write(f"{prefix}{detail.get('where', '')}: {detail.get('message', '')}")
+                if len(run.error_details) > SHOWN_ERRORS:
+                    self.stderr.write(
+                        f"… and {len(run.error_details) - SHOWN_ERRORS} more problem(s) in run {run.pk}."
+                    )
         failed = sum(run.errors for run in done)
         if failed:
             raise CommandError(
