@@ -9,7 +9,10 @@ API's docs and schema) is requested with real ids of real objects, and:
   the API, a bearer token; nothing in the register changes. The only exception is self-service:
   managing one's own API tokens (SELF_SERVICE), where a viewer still cannot touch another
   user's token (404);
-- no HTML view is csrf_exempt (the API's views are, and check CSRF in their session auth).
+- no HTML view is csrf_exempt (the API's views are, and check CSRF in their session auth), but the
+  discovery agents' endpoint (AGENT_ROUTES), which takes no session and no role: agents send an
+  agent token instead, and everyone else, an administrator's session or API token included, gets
+  401.
 
 A new view or endpoint is tested by this module the moment it is routed: a path parameter this
 module has no id for fails the test, and an unprotected view fails the assertions.
@@ -66,6 +69,11 @@ SELF_SERVICE = {"account/tokens/", "account/tokens/<int:pk>/revoke/", "api/token
 # Staff feedback: every signed-in user may give it, viewers included (an empty body is refused as
 # invalid, 400 / 422, and creates nothing).
 OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback"}
+# Where discovery agents (FusionInventory, GLPI Agent) send inventories: no session, no role, no
+# CSRF token; an agent token as the HTTP basic-auth password instead (tikting/discovery/tests/
+# test_agent_endpoint.py plays the agents). Any other caller gets 401, or 405 for another method
+# than POST.
+AGENT_ROUTES = {"discovery/agent/"}
 UNSAFE = ("post", "put", "patch", "delete")
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 # Path parameter → the object whose id fills it ("pk" depends on the app: see _object_for).
@@ -197,7 +205,7 @@ def test_anonymous_users_get_nothing(route, world):
         assert not 200 <= status < 300, f"anonymous {method.upper()} {url} → {status}"
         if route in EMPTY_ROUTES:
             assert status == 404, f"anonymous {method.upper()} {url} → {status}"
-        elif _is_api(route):
+        elif _is_api(route) or route in AGENT_ROUTES:
             assert status in {401, 405}, f"anonymous {method.upper()} {url} → {status}"
         elif route in PUBLIC_REDIRECTS and status == 302:
             assert response["Location"] == PUBLIC_REDIRECTS[route]
@@ -235,6 +243,8 @@ def test_viewers_change_nothing(route, world, cast):
             where = f"viewer ({how}) {method.upper()} {url} → {status}"
             if route in EMPTY_ROUTES:
                 assert status == 404, where
+            elif route in AGENT_ROUTES:
+                assert status in {401, 405}, where
             elif route in SELF_SERVICE:
                 # Their own tokens only: the manager's token (the id in the URL) is out of reach.
                 assert status in {200, 201, 302, 404, 405}, where
@@ -254,7 +264,7 @@ def test_no_html_view_is_csrf_exempt():
         for route, callback in ROUTES.items()
         if not _is_api(route) and getattr(callback, "csrf_exempt", False)
     ]
-    assert exempt == []
+    assert exempt == sorted(AGENT_ROUTES)
 
 
 # === The role table ===============================================================================
@@ -1617,6 +1627,8 @@ def test_a_route_outside_the_table_takes_no_write(route, world, cast):
             method.upper(), url, data=b"{}", content_type="application/json", headers=headers
         )
         expected = 404 if route in EMPTY_ROUTES else 405
+        if route in AGENT_ROUTES and method == "post":
+            expected = 401  # an agent token's write, never a role's: the session is not even looked at
         assert response.status_code == expected, (
             f"admin {method.upper()} {url} → {response.status_code}: a write outside the role table; "
             "add it to WRITES with who may make it (docs/permissions.md follows)"
