@@ -434,6 +434,10 @@ class Indicator(models.Model):
         return C.EvaluationResult.NOT_ACHIEVED
 
     def latest_measurement(self) -> Measurement | None:
+        # Prefetched measurements (lists of items with their indicators) are read, not re-queried.
+        prefetched = getattr(self, "_prefetched_objects_cache", {}).get("measurements")
+        if prefetched is not None:
+            return max(prefetched, key=lambda m: (m.measured_at, m.pk), default=None)
         return self.measurements.order_by("-measured_at", "-id").first()
 
 

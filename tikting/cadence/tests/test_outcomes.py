@@ -162,3 +162,28 @@ def test_the_pdf_renders_a_page_with_the_report_on_it(q3, tmp_path):
     rgb = Image.open(png).convert("RGB")
     green = [n for n, colour in rgb.getcolors(1_000_000) or [] if _near(colour, (0x19, 0x87, 0x54))]
     assert sum(green) > 50
+
+
+def test_the_page_takes_the_same_queries_whatever_the_number_of_items(q3, login, cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(cast.viewer)
+    client.get("/cadence/outcomes/?period=2026-Q3")
+    with CaptureQueriesContext(connection) as before:
+        client.get("/cadence/outcomes/?period=2026-Q3")
+    for n in range(4):  # four more closed items, each with an indicator and a measurement
+        extra = ready_item(cast, title=f"More {n}")
+        extra.indicators.get().measurements.create(
+            value=Decimal("8"), measured_at=dt.datetime(2026, 8, 1, tzinfo=UTC)
+        )
+        Item.objects.filter(pk=extra.pk).update(
+            status=C.Status.CLOSED,
+            closed_at=dt.datetime(2026, 8, 2, tzinfo=UTC),
+            outcome="successful",
+            realised_delta=Decimal("-2"),
+        )
+    with CaptureQueriesContext(connection) as after:
+        text = client.get("/cadence/outcomes/?period=2026-Q3").content.decode()
+    assert "6 improvements closed" in text
+    assert len(after) == len(before)  # the latest measurement comes from the prefetch, not a query per item

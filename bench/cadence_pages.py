@@ -1,0 +1,179 @@
+"""Benchmark: the cadence pages with 10,000 register items and two years of sprints, and the PDF
+outcomes report for a quarter with 200 closed items.
+
+    .venv/bin/python bench/cadence_pages.py                  # SQLite temp file and PostgreSQL
+    .venv/bin/python bench/cadence_pages.py --database-url sqlite:////tmp/b.sqlite3
+
+For each database (fresh, migrated, in its own process): the register of bench/register_pages.py
+(10,000 items), then 5 teams with a sprint every two weeks for two years (4 cards each, 10 time
+logs a card, reviewed), and 200 items closed in last quarter with indicators and deltas. Signs
+in an improvement manager with django.test.Client and renders each page --runs times (median,
+query count). Then writes the PDF report of last quarter and times it.
+Targets: pages under 150 ms; the PDF under 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+import register_pages  # noqa: E402
+
+PDF_TARGET_S = 10
+TEAMS = 5
+CLOSED_IN_QUARTER = 200
+
+
+def build_cadence() -> str:
+    """Sprints for two years and 200 items closed last quarter; returns that quarter's label."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tikting.accounts.models import Role, Team, User
+    from tikting.cadence.leadership import quarter_label, quarter_of
+    from tikting.cadence.models import Column, Sprint, SprintItem, SprintStatus, TimeLog
+    from tikting.improvement.models import Indicator, Item
+
+    today = timezone.localdate()
+    start_q, _end_q = quarter_of(quarter_of(today)[0] - dt.timedelta(days=1))
+    with transaction.atomic():
+        teams = [Team.objects.create(name=f"Team {n}") for n in range(1, TEAMS + 1)]
+        owners = list(User.objects.filter(role=Role.OWNER))
+        for n, owner in enumerate(owners):
+            owner.team = teams[n % TEAMS]
+        User.objects.bulk_update(owners, ["team"])
+        pool = list(
+            Item.objects.filter(status__in=["plan", "action", "evaluation"]).values_list("pk", flat=True)
+        )
+        sprints, cards, logs = [], [], []
+        first = today - dt.timedelta(weeks=104)
+        for team in teams:
+            for k in range(52):
+                begin = first + dt.timedelta(weeks=2 * k)
+                sprints.append(
+                    Sprint(
+                        team=team,
+                        name=f"{team.name} sprint {k + 1}",
+                        goal="Benchmark",
+                        start=begin,
+                        end=begin + dt.timedelta(days=13),
+                        status=SprintStatus.CLOSED
+                        if begin + dt.timedelta(days=13) < today
+                        else SprintStatus.ACTIVE,
+                        what_changed="Benchmark",
+                    )
+                )
+        Sprint.objects.bulk_create(sprints, batch_size=500)
+        for n, sprint in enumerate(Sprint.objects.all().order_by("pk")):
+            for c in range(4):
+                item_id = pool[(n * 4 + c) % len(pool)]
+                cards.append(
+                    SprintItem(
+                        sprint=sprint,
+                        item_id=item_id,
+                        column=Column.DONE if c < 2 else Column.DOING,
+                        position=c + 1,
+                        planned_hours=Decimal(6),
+                    )
+                )
+        SprintItem.objects.bulk_create(cards, batch_size=1000)
+        members = {t.pk: [o for o in owners if o.team_id == t.pk] for t in teams}
+        for card in SprintItem.objects.select_related("sprint").iterator():
+            people = members[card.sprint.team_id]
+            for d in range(10):
+                logs.append(
+                    TimeLog(
+                        card=card,
+                        user=people[d % len(people)],
+                        day=card.sprint.start + dt.timedelta(days=d),
+                        hours=Decimal("1.5"),
+                    )
+                )
+        TimeLog.objects.bulk_create(logs, batch_size=2000)
+        # Exactly CLOSED_IN_QUARTER items closed in that quarter: the others closed a year before.
+        Item.objects.filter(status="closed").update(closed_at=timezone.now() - dt.timedelta(days=400))
+        closed = list(Item.objects.filter(status="closed").order_by("pk")[:CLOSED_IN_QUARTER])
+        at = timezone.make_aware(dt.datetime.combine(start_q + dt.timedelta(days=20), dt.time(10)))
+        for n, item in enumerate(closed):
+            item.closed_at = at + dt.timedelta(hours=n)
+            item.realised_delta = Decimal("-2.5")
+            item.lessons = "Benchmark lesson."
+        Item.objects.bulk_update(closed, ["closed_at", "realised_delta", "lessons"], batch_size=500)
+        Indicator.objects.bulk_create(
+            [
+                Indicator(
+                    item=i,
+                    name="MTTR",
+                    unit="h",
+                    direction="lower",
+                    baseline_value=Decimal("9.5"),
+                    target_value=Decimal("6"),
+                )
+                for i in closed
+                if not i.indicators.exists()
+            ]
+        )
+    print(
+        f"  built {len(sprints):,} sprints, {len(cards):,} cards, {len(logs):,} time logs; "
+        f"{len(closed)} items closed in {quarter_label(start_q)}",
+        flush=True,
+    )
+    return quarter_label(start_q)
+
+
+def child(args: argparse.Namespace) -> None:
+    _common.setup_django()
+    from django.db import connection
+
+    from tikting.cadence.outcomes import outcomes_report, render_report
+
+    print(f"{connection.vendor}: {args.items:,} items, median of {args.runs} runs", flush=True)
+    start = time.perf_counter()
+    register_pages.build(args.items)
+    quarter = build_cadence()
+    print(f"  (database built in {time.perf_counter() - start:.1f} s)", flush=True)
+    register_pages.PAGES[:] = [
+        ("leadership view", "/cadence/leadership/"),
+        ("outcomes page", "/cadence/outcomes/"),
+        (f"outcomes {quarter}", f"/cadence/outcomes/?period={quarter}"),
+        ("capacity", "/cadence/capacity/"),
+        ("sprints", "/cadence/sprints/"),
+        ("a sprint board", "/cadence/sprints/1/"),
+    ]
+    register_pages.measure(args.runs)
+    start = time.perf_counter()
+    report = outcomes_report(quarter)
+    pdf = render_report(report, "pdf")
+    seconds = time.perf_counter() - start
+    verdict = "ok" if seconds < PDF_TARGET_S else "SLOW"
+    print(
+        f"  PDF {quarter}: {report['count']} items, {len(pdf) / 1024:.0f} kB in {seconds:.1f} s  [{verdict}]",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--database-url", action="append", help="Database to measure (repeatable).")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    _common.run_each_database(
+        args, "tk_bench_cadence", __file__, ["--items", str(args.items), "--runs", str(args.runs)]
+    )
+
+
+if __name__ == "__main__":
+    main()
