@@ -1458,6 +1458,16 @@ class History:
             (SurveyResponse, "responded_at", F("responded_at")),
         ):
             model.objects.filter(source=SOURCE).update(created_at=F(opened), updated_at=last)
+        # Reference data was there before the history began (not recorded the moment the demo was
+        # loaded, after the incidents on it); an audit finding was recorded the day it was found.
+        for reference in (ConfigurationItem, CatalogItem, Article):
+            reference.objects.filter(source=SOURCE).update(created_at=self.start, updated_at=self.start)
+        findings = list(AuditFinding.objects.filter(source=SOURCE))
+        for finding in findings:
+            finding.created_at = finding.updated_at = timezone.make_aware(
+                dt.datetime.combine(finding.found_at, dt.time(10, 0))
+            )
+        AuditFinding.objects.bulk_update(findings, ["created_at", "updated_at"])
 
     def build(self) -> Counter[str]:
         self.reference()

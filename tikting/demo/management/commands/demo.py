@@ -30,6 +30,7 @@ from django.utils import timezone
 from tikting.accounts.models import Role, Team, User
 from tikting.cadence.models import Sprint
 from tikting.cmdb.models import Service
+from tikting.core import audit
 from tikting.core.exceptions import name_objects
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.demo import history as demo_history
@@ -400,6 +401,10 @@ class Builder:
             fields["target_date"] = item.target_date
             fields["due_soon_from"] = item.compute_due_soon_from()
         Item.objects.filter(pk=item.pk).update(**fields)
+        align_history(
+            item, {k: fields[k] for k in ("target_date", "control_until", "revisit_date") if k in fields}
+        )
+        self.date_actions(item, planned=times.get("action"), ended=times.get("close"))
         done_at = times.get("action_done")
         if done_at:
             Action.objects.filter(item=item, done=True).update(done_at=done_at)
@@ -408,6 +413,21 @@ class Builder:
             Action.objects.filter(item=item, cancelled=True).update(cancelled_at=cancelled_at)
         self.counts["items"] += 1
         return item
+
+    @staticmethod
+    def date_actions(item: Item, *, planned: dt.datetime | None, ended: dt.datetime | None) -> None:
+        """Actions fall due after the plan that made them (a week at least), and those of an ended
+        item by the day it closed: not on dates drawn around today, after the item was closed."""
+        if planned is None:
+            return
+        first = timezone.localdate(planned) + dt.timedelta(days=7)
+        last = timezone.localdate(ended) - dt.timedelta(days=1) if ended else None
+        actions = list(Action.objects.filter(item=item, due_date__isnull=False).order_by("id"))
+        for k, action in enumerate(actions):
+            assert action.due_date is not None
+            due = max(action.due_date, first + dt.timedelta(days=3 * k))
+            action.due_date = max(min(due, last), timezone.localdate(planned)) if last else due
+        Action.objects.bulk_update(actions, ["due_date"])
 
     # -- words --
 
@@ -476,6 +496,21 @@ RECORD_METRICS = {
     "sla": ("sla_resolution", "SLA resolution compliance"),
     "service_desk": ("fcr_rate", "First-contact resolution"),
 }
+
+
+def align_history(item: Item, values: dict[str, Any]) -> None:
+    """The item's last history row of each field says the value the demo finally gave it (the
+    services wrote today's dates, moved back in time afterwards)."""
+    ct = ContentType.objects.get_for_model(Item)
+    for name, value in values.items():
+        entry = (
+            AuditEntry.objects.filter(content_type=ct, object_id=str(item.pk), changes__has_key=name)
+            .order_by("-id")
+            .first()
+        )
+        if entry is not None and isinstance(entry.changes.get(name), list):
+            entry.changes[name][1] = audit.plain(value)
+            entry.save(update_fields=["changes"])
 
 
 def bind_to_records(*, today: dt.date | None = None) -> int:
@@ -664,6 +699,7 @@ class Command(BaseCommand):
                 "Results shared at the town hall.",
             ),
         ]
+        mark = AuditEntry.objects.aggregate(last=models.Max("id"))["last"] or 0
         for item, kind, text in decisions:
             if item is not None:
                 G.record_minute(last, actor=manager, item=item, kind=kind, text=text)
@@ -676,6 +712,10 @@ class Command(BaseCommand):
             held_at=held_at, closed_at=held_at + dt.timedelta(days=3), agenda=agenda
         )
         last.minutes.update(at=held_at)
+        # Their history rows were written just now: they happened at the meeting (closed 3 days on).
+        written = AuditEntry.objects.filter(id__gt=mark)
+        written.update(at=held_at)
+        written.filter(message__startswith="Review closed").update(at=held_at + dt.timedelta(days=3))
         G.create_review(actor=manager, scheduled_for=today + dt.timedelta(days=2))
 
     def print_logins(self) -> None:
