@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tikting.accounts.models import ApiToken, Team
+from tikting.accounts.models import ApiToken
 from tikting.cadence.models import SprintStatus, TimeLog
 from tikting.improvement import services as S
 
@@ -23,14 +23,6 @@ TODAY = timezone.localdate()
 def api(user) -> Client:
     _, raw = ApiToken.issue(user, "script")
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
-
-
-@pytest.fixture
-def team(cast):
-    team = Team.objects.create(name="Desk")
-    cast.contributor.team = team
-    cast.contributor.save()
-    return team
 
 
 def test_a_sprint_over_the_api(cast, team, settings):
@@ -106,5 +98,5 @@ def test_a_sprint_over_the_api(cast, team, settings):
 
 def test_capacity_over_the_api_is_unrounded(cast, team):
     rows = api(cast.viewer).get(f"{BASE}/capacity?months=2").json()
-    (desk,) = [r for r in rows if r["team"] == "Desk"]
+    (desk,) = [r for r in rows if r["team"] == "Service desk"]
     assert len(desk["months"]) == 2 and desk["months"][1]["partial"].startswith("to ")

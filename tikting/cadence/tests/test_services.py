@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils import timezone
 
-from tikting.accounts.models import Team
 from tikting.cadence import services as CS
 from tikting.cadence.models import Column, Disposition, Sprint, SprintItem, SprintStatus, TimeLog
 from tikting.cadence.results import velocity
@@ -19,31 +18,12 @@ from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.improvement import services as S
 from tikting.test import ready_item
 
+from .conftest import SPRINT_END, SPRINT_START
+
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate()
-START = TODAY - dt.timedelta(days=5)  # the sprint under test runs from START to END, today inside
-END = START + dt.timedelta(days=13)
-
-
-@pytest.fixture
-def team(cast):
-    team = Team.objects.create(name="Service desk")
-    cast.contributor.team = team
-    cast.contributor.save()
-    return team
-
-
-@pytest.fixture
-def sprint(cast, team):
-    return CS.create_sprint(
-        actor=cast.manager,
-        team=team,
-        name="Sprint 1",
-        goal="Faster e-mail fixes",
-        start=START,
-        end=END,
-    )
+START, END = SPRINT_START, SPRINT_END  # the `sprint` fixture's days (conftest.py)
 
 
 def items(cast, n):

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from tikting.accounts.models import Team
 from tikting.cadence import services as CS
 from tikting.cadence.models import Column, Sprint, SprintItem, SprintStatus, TimeLog
 from tikting.improvement import services as S
@@ -16,26 +15,6 @@ from tikting.improvement import services as S
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate()
-
-
-@pytest.fixture
-def team(cast):
-    team = Team.objects.create(name="Service desk")
-    cast.contributor.team = team
-    cast.contributor.save()
-    return team
-
-
-@pytest.fixture
-def sprint(cast, team):
-    return CS.create_sprint(
-        actor=cast.manager,
-        team=team,
-        name="Sprint 1",
-        goal="Faster fixes",
-        start=TODAY - dt.timedelta(days=3),
-        end=TODAY + dt.timedelta(days=10),
-    )
 
 
 @pytest.fixture
