@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -37,6 +38,9 @@ from .results import measured_result, velocity
 def _require(allowed: bool, what: str) -> None:
     if not allowed:
         raise PermissionDenied(f"You may not {what}.")
+
+
+SPRINTS_PER_PAGE = 25
 
 
 def _apply_errors(form: Any, exc: ValidationError) -> None:
@@ -76,11 +80,13 @@ def sprint_list(request: HttpRequest) -> HttpResponse:
     if team_id.isdigit():
         team = get_object_or_404(Team, pk=int(team_id))
         sprints = sprints.filter(team=team)
+    page = Paginator(sprints, SPRINTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "cadence/sprint_list.html",
         {
-            "sprints": sprints,
+            "sprints": page.object_list,
+            "page": page,
             "velocity": velocity(sprints),
             "teams": Team.objects.all(),
             "team": team,

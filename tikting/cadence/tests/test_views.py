@@ -170,3 +170,36 @@ def test_the_review_form_records_decisions(login, cast, sprint, card):
     assert sprint.status == SprintStatus.CLOSED
     list_page = client.get("/cadence/sprints/").content.decode()
     assert "over 1 reviewed sprint" in list_page
+
+
+def test_the_sprint_list_pages_with_a_constant_number_of_queries(
+    login, cast, team, django_assert_num_queries
+):
+    start = dt.date(2025, 1, 6)
+    Sprint.objects.bulk_create(
+        Sprint(
+            team=team,
+            name=f"Old {n:02d}",
+            goal="G",
+            start=start + dt.timedelta(weeks=2 * n),
+            end=start + dt.timedelta(weeks=2 * n, days=13),
+        )
+        for n in range(30)
+    )
+    client = login(cast.viewer)
+    client.get("/cadence/sprints/")
+    first = client.get("/cadence/sprints/").content.decode()
+    assert "Old 29" in first and "Old 04" not in first and "Page 1 of 2 (30 sprints)" in first
+    second = client.get(f"/cadence/sprints/?team={team.pk}&page=2").content.decode()
+    assert "Old 04" in second and "Old 05" not in second
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/cadence/sprints/")
+    Sprint.objects.bulk_create(
+        Sprint(team=team, name=f"More {n}", goal="G", start=start, end=start + dt.timedelta(days=13))
+        for n in range(30)
+    )
+    with django_assert_num_queries(len(queries)):
+        client.get("/cadence/sprints/")
