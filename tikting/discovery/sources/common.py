@@ -32,6 +32,8 @@ __all__ = [
     "local_time",
     "parse_xml",
     "read_all",
+    "read_input",
+    "read_request",
     "xml_problem",
 ]
 
@@ -83,6 +85,28 @@ def read_all(source: Input, limit: int | None = None) -> bytes:
     if len(data) > limit:
         raise InputTooLarge(limit)
     return data
+
+
+def read_input(source: Input, errors: list[ParseError]) -> bytes | None:
+    """All of `source` within the limit, or None with the error added to `errors`."""
+    try:
+        return read_all(source)
+    except InputTooLarge as exc:
+        errors.append(ParseError("input", str(exc)))
+        return None
+
+
+def read_request(source: Input, errors: list[ParseError]) -> tuple[Element, str] | None:
+    """An agent's XML message (<REQUEST>…<QUERY>…</QUERY>) read within the limit and parsed
+    safely: its root and its QUERY in upper case; None with the error added to `errors`."""
+    data = read_input(source, errors)
+    if data is None:
+        return None
+    root, problem = parse_xml(data)
+    if problem is not None or root is None:
+        errors.append(problem or ParseError("input", "Empty document."))
+        return None
+    return root, clean(root.findtext("QUERY"), 40).upper()
 
 
 def xml_problem(exc: Exception) -> ParseError:

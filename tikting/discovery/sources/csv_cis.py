@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from .. import identity
 from ..observations import Interface, Observation, ParseError, ParseResult
-from .common import Input, InputTooLarge, clean, local_time, read_all
+from .common import Input, clean, local_time, read_input
 
 __all__ = ["COLUMNS", "FORMAT", "column_for", "parse_csv_cis"]
 
@@ -127,12 +127,11 @@ def parse_csv_cis(
 ) -> ParseResult:
     """One observation per row of a CSV of CIs; errors name the line and the column."""
     result = ParseResult(format=FORMAT)
-    try:
-        raw = read_all(stream)
-        text = raw.decode("utf-8-sig")
-    except InputTooLarge as exc:
-        result.errors.append(ParseError("input", str(exc)))
+    raw = read_input(stream, result.errors)
+    if raw is None:
         return result
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         result.errors.append(

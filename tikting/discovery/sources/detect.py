@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..observations import ParseError, ParseResult
-from .common import Input, InputTooLarge, read_all
+from .common import read_input
 from .csv_cis import FORMAT as CSV_FORMAT
 from .csv_cis import column_for, parse_csv_cis
 from .glpi import JSON_FORMAT, XML_FORMAT, parse_glpi_json, parse_glpi_xml
@@ -35,7 +35,6 @@ __all__ = [
     "detect",
     "parse_bytes",
     "parse_file",
-    "parse_stream",
     "xml_root",
 ]
 
@@ -145,20 +144,9 @@ def parse_file(path: str | Path, *, source_name: str | None = None) -> ParseResu
     when they were seen take the file's modification time (so importing it again changes nothing)."""
     file = Path(path)
     seen_at = dt.datetime.fromtimestamp(file.stat().st_mtime, tz=dt.UTC)
+    errors: list[ParseError] = []
     with file.open("rb") as stream:
-        try:
-            data = read_all(stream)
-        except InputTooLarge as exc:
-            return ParseResult(format="unknown", errors=[ParseError("input", str(exc))])
-    return parse_bytes(data, source_name=source_name, seen_at=seen_at)
-
-
-def parse_stream(
-    stream: Input, *, source_name: str | None = None, seen_at: dt.datetime | None = None
-) -> ParseResult:
-    """A stream (standard input, an upload) read within the limit, then as `parse_bytes`."""
-    try:
-        data = read_all(stream)
-    except InputTooLarge as exc:
-        return ParseResult(format="unknown", errors=[ParseError("input", str(exc))])
+        data = read_input(stream, errors)
+    if data is None:
+        return ParseResult(format="unknown", errors=errors)
     return parse_bytes(data, source_name=source_name, seen_at=seen_at)

@@ -34,13 +34,12 @@ from .. import identity
 from ..observations import Interface, Observation, ParseError, ParseResult, Software
 from .common import (
     Input,
-    InputTooLarge,
     as_int,
     clean,
     flag,
     local_time,
-    parse_xml,
-    read_all,
+    read_input,
+    read_request,
     snmp_uptime,
     too_deep,
 )
@@ -86,12 +85,11 @@ def parse_glpi_json(
     is recognised as ("glpi-agent", "fusioninventory", "snmp", "netdiscovery"); `seen_at` is the
     time of an inventory without ACCESSLOG (default: now)."""
     result = ParseResult(format=JSON_FORMAT)
-    try:
-        data = read_all(stream)
-        document = json.loads(data)
-    except InputTooLarge as exc:
-        result.errors.append(ParseError("input", str(exc)))
+    data = read_input(stream, result.errors)
+    if data is None:
         return result
+    try:
+        document = json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         result.errors.append(ParseError(_json_place(exc), f"Not valid JSON: {exc}."))
         return result
@@ -124,16 +122,10 @@ def parse_glpi_xml(
 ) -> ParseResult:
     """One observation from a FusionInventory / OCS XML inventory (QUERY INVENTORY)."""
     result = ParseResult(format=XML_FORMAT)
-    try:
-        data = read_all(stream)
-    except InputTooLarge as exc:
-        result.errors.append(ParseError("input", str(exc)))
+    request = read_request(stream, result.errors)
+    if request is None:
         return result
-    root, problem = parse_xml(data)
-    if problem is not None or root is None:
-        result.errors.append(problem or ParseError("input", "Empty document."))
-        return result
-    query = clean(root.findtext("QUERY"), 40).upper()
+    root, query = request
     if root.tag != "REQUEST" or query != "INVENTORY" or root.find("CONTENT") is None:
         found = f"<{root.tag}>" + (f" with QUERY {query}" if query else "")
         result.errors.append(

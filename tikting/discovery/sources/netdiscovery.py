@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import identity
 from ..observations import Interface, Observation, ParseError, ParseResult
-from .common import Input, InputTooLarge, as_int, clean, parse_xml, read_all, snmp_uptime
+from .common import Input, as_int, clean, read_request, snmp_uptime
 
 __all__ = ["NETDISCOVERY_FORMAT", "SNMPQUERY_FORMAT", "parse_netdiscovery"]
 
@@ -42,16 +42,10 @@ def parse_netdiscovery(
     device ("DEVICE[2] 192.0.2.7"). Neither format carries a time: `seen_at` (default: now) is
     the time of every device."""
     result = ParseResult(format=NETDISCOVERY_FORMAT)
-    try:
-        data = read_all(stream)
-    except InputTooLarge as exc:
-        result.errors.append(ParseError("input", str(exc)))
+    request = read_request(stream, result.errors)
+    if request is None:
         return result
-    root, problem = parse_xml(data)
-    if problem is not None or root is None:
-        result.errors.append(problem or ParseError("input", "Empty document."))
-        return result
-    query = clean(root.findtext("QUERY"), 40).upper()
+    root, query = request
     if root.tag != "REQUEST" or query not in QUERIES:
         result.errors.append(
             ParseError(
