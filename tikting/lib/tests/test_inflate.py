@@ -9,13 +9,13 @@ import pytest
 
 from tikting.lib.archives import RATIO_FLOOR, ArchiveRefused, inflate
 
-LIMITS = {"max_bytes": 10 << 20, "max_ratio": 100}
+MAX_BYTES, MAX_RATIO = 10 << 20, 100.0
 
 
 @pytest.mark.parametrize("pack", [zlib.compress, gzip.compress])
 def test_zlib_and_gzip_unpack(pack):
     data = b"".join(i.to_bytes(4, "big") for i in range(500_000))  # 2 MB, over the ratio floor
-    assert inflate(pack(data), **LIMITS) == data
+    assert inflate(pack(data), max_bytes=MAX_BYTES, max_ratio=MAX_RATIO) == data
 
 
 def test_a_bomb_is_refused_past_the_ratio_after_unpacking_little():
@@ -31,10 +31,10 @@ def test_output_past_the_size_limit_is_refused():
 
 def test_small_files_are_never_refused_for_their_ratio():
     blanks = b" " * RATIO_FLOOR  # 1 MiB of blanks compresses about 1000 to 1
-    assert inflate(zlib.compress(blanks, 9), **LIMITS) == blanks
+    assert inflate(zlib.compress(blanks, 9), max_bytes=MAX_BYTES, max_ratio=MAX_RATIO) == blanks
 
 
 @pytest.mark.parametrize("data", [zlib.compress(b"abc" * 1000)[:-5], b"not compressed", b""])
 def test_a_truncated_or_foreign_stream_is_a_zlib_error(data):
     with pytest.raises(zlib.error):
-        inflate(data, **LIMITS)
+        inflate(data, max_bytes=MAX_BYTES, max_ratio=MAX_RATIO)
