@@ -211,12 +211,15 @@ def _sustainment_rule(
 def _chart(indicator: Indicator, measurements: list[Measurement]) -> dict[str, Any]:
     """The indicator chart's data (static/js/item.js): points placed by time on a linear axis of
     epoch milliseconds, with the axis ticks and every label formatted here, in the configured time
-    zone and the UI's date format. One measurement gets a day either side so the lines show."""
+    zone and the UI's date format. One measurement gets a day either side so the lines show, and
+    the axis a little room beyond the first and last points."""
     times = [m.measured_at for m in measurements]
     start = min(times) if times else timezone.now()
     end = max(times) if times else start
     if end - start < dt.timedelta(days=1):
         start, end = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+    margin = (end - start) * 0.03  # the first and last points whole, not cut by the axis
+    start, end = start - margin, end + margin
 
     def ms(at: dt.datetime) -> int:
         return round(at.timestamp() * 1000)
