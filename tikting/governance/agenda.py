@@ -152,8 +152,11 @@ SECTION_KEYS = tuple(spec.key for spec in SECTIONS)
 
 
 def last_held_review() -> ReviewMeeting | None:
+    """The last review that took place: held, or held and since closed (its record final)."""
     return (
-        ReviewMeeting.objects.filter(status=ReviewStatus.HELD, held_at__isnull=False)
+        ReviewMeeting.objects.filter(
+            status__in=[ReviewStatus.HELD, ReviewStatus.CLOSED], held_at__isnull=False
+        )
         .order_by("-held_at", "-id")
         .first()
     )

@@ -129,6 +129,14 @@ def test_recently_closed_means_since_the_last_held_review(register, cast):
     assert refs(build_agenda(), "closed") == {register["closed_recently"].pk}
 
 
+def test_a_held_review_since_closed_still_counts_as_the_last_held(register, cast):
+    meeting = GS.create_review(actor=cast.manager)
+    GS.hold_review(meeting, actor=cast.manager)
+    GS.close_review(meeting, actor=cast.manager)  # its minutes approved: the record is final
+    meeting.__class__.objects.filter(pk=meeting.pk).update(held_at=timezone.now() - dt.timedelta(days=10))
+    assert refs(build_agenda(), "closed") == {register["closed_recently"].pk}
+
+
 def test_sections_count_all_items_but_list_the_first_n(cast):
     for n in range(4):
         S.create_item(actor=cast.contributor, title=f"new {n}")
