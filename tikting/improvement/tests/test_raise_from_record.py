@@ -123,6 +123,7 @@ def test_the_form_is_filled_in_from_the_record(cast, login, case):
     make, channel, title, said = RECORDS[case]
     record = make(cast)
     kind = R.kind_for(record)
+    assert kind is not None
     client = login(cast.contributor)
     response = client.get(f"/register/submit/?record={kind.slug}:{record.pk}")
     assert response.status_code == 200

@@ -34,6 +34,7 @@ def imported(cast):
         closed_at=OPENED + dt.timedelta(days=7),
         service=cast.email,
     )
+    assert isinstance(record, Incident)
     Incident.objects.filter(pk=record.pk).update(created_at=OPENED, updated_at=OPENED + dt.timedelta(days=7))
     IncidentActivity.objects.create(incident=record, at=OPENED, activity_type="Open", source="demo")
     IncidentActivity.objects.create(
