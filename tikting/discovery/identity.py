@@ -176,7 +176,13 @@ def manufacturer_key(value: str) -> str:
     return re.sub(r"[^0-9a-z]", "", first)
 
 
+_MAYBE_IP = re.compile(r"^[0-9a-fA-F.:]+$")
+_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$")
+
+
 def _is_ip(text: str) -> bool:
+    if not text or not _MAYBE_IP.match(text):  # most names: no parsing
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -209,9 +215,22 @@ def trusted(ip: str, ranges: Sequence[Network]) -> bool:
     return any(address.version == net.version and address in net for net in ranges)
 
 
+def _plain_global(text: str, first: str, second: str) -> bool:
+    """A dotted IPv4 that is neither "this network", loopback nor link-local."""
+    return (
+        first not in ("0", "127")
+        and (first, second) != ("169", "254")
+        and all(int(part) < 256 for part in text.split("."))
+    )
+
+
 def primary_ip(ipv4: Sequence[str], ipv6: Sequence[str]) -> str:
     """The address a CI is shown with: the first IPv4 that is not loopback or link-local, else the
     first global IPv6, else the first address at all."""
+    for text in ipv4:
+        plain = _IPV4.match(text)  # the common case, without ipaddress's parsing
+        if plain and _plain_global(text, plain.group(1), plain.group(2)):
+            return text
     for text in (*ipv4, *ipv6):
         try:
             address = ipaddress.ip_address(text)

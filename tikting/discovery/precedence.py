@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 
-__all__ = ["MANUAL", "RECONCILED", "Decision", "Sighting", "decide", "ranking"]
+__all__ = ["MANUAL", "RECONCILED", "Decision", "Sighting", "decide", "ranking", "rankings"]
 
 MANUAL = "manual"
 # CI field → the discovered device's column holding the same value.
@@ -47,7 +47,7 @@ RECONCILED: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sighting:
     """A discovered device's values, as precedence reads them."""
 
@@ -57,21 +57,22 @@ class Sighting:
     values: Mapping[str, str]  # device column → value ("" = the source did not say)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What discovery does with one attribute of one CI."""
 
     attribute: str
-    action: str  # "keep" (values agree or nothing discovered), "write", "drift"
-    value: str  # the discovered value ("" when nothing was discovered)
+    action: str  # "keep" (the values agree; another source's authority), "write", "drift"
+    value: str  # the discovered value
     source: str  # the discovered value's source
     ci_value: str
     ci_source: str  # the CI value's source ("manual", a source, or "" for no value)
 
 
-def ranking(
-    attribute: str, precedence: Mapping[str, list[str]] | None = None
-) -> Callable[[str], tuple[int, str]]:
+Rank = Callable[[str], tuple[int, str]]
+
+
+def ranking(attribute: str, precedence: Mapping[str, list[str]] | None = None) -> Rank:
     """A sort key of sources for `attribute`: listed ones by their place, unlisted ones after them
     (by name, so the order is stable)."""
     table = settings.TIKTING_DISCOVERY_PRECEDENCE if precedence is None else precedence
@@ -82,6 +83,11 @@ def ranking(
         return (places.get(source, len(order)), source)
 
     return key
+
+
+def rankings(precedence: Mapping[str, list[str]] | None = None) -> dict[str, Rank]:
+    """ranking() of every reconciled attribute, made once (a run decides many CIs)."""
+    return {attribute: ranking(attribute, precedence) for attribute in RECONCILED}
 
 
 def value_source(attribute: str, ci_value: str, sources: Mapping[str, Any]) -> str:
@@ -102,27 +108,37 @@ def decide(
     *,
     stale_days: int | None = None,
     precedence: Mapping[str, list[str]] | None = None,
+    ranks: Mapping[str, Rank] | None = None,
 ) -> list[Decision]:
-    """The decision for every reconciled attribute of one CI, from its values (CI field → value),
-    its attribute_sources and its devices' sightings."""
+    """The decisions for one CI, from its values (CI field → value), its attribute_sources and its
+    devices' sightings: one per attribute some source offers a value for, except where the CI
+    already holds that value on that source's authority (nothing to do). `ranks` (rankings())
+    saves making the sort keys again for every CI."""
     seen = list(sightings)
     if not seen:
         return []
+    ranks = ranks or rankings(precedence)
     days = settings.TIKTING_DISCOVERY_STALE_DAYS if stale_days is None else stale_days
-    latest = max(s.last_seen_at for s in seen)
-    fresh_after = latest - dt.timedelta(days=days)
+    single = seen[0] if len(seen) == 1 else None
+    fresh_after = max(s.last_seen_at for s in seen) - dt.timedelta(days=days)
     decisions = []
     for attribute, column in RECONCILED.items():
-        rank = ranking(attribute, precedence)
-        offered = [s for s in seen if s.values.get(column)]
+        rank = ranks[attribute]
+        if single is not None:
+            if not single.values.get(column):
+                continue
+            best = single
+        else:
+            offered = [s for s in seen if s.values.get(column)]
+            if not offered:
+                continue
+            best = min(offered, key=lambda s: (s.last_seen_at < fresh_after, rank(s.source)))
+        value = best.values[column]
         ci_value = ci_values.get(attribute) or ""
         ci_source = value_source(attribute, ci_value, sources)
-        if not offered:
-            decisions.append(Decision(attribute, "keep", "", "", ci_value, ci_source))
-            continue
-        best = min(offered, key=lambda s: (s.last_seen_at < fresh_after, rank(s.source)))
-        value = best.values[column]
         if value == ci_value:
+            if ci_source == best.source:
+                continue
             action = "keep"
         elif not ci_source or rank(best.source) <= rank(ci_source):
             action = "write"

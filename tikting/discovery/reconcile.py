@@ -33,8 +33,10 @@ DiscoveryRun row and the temporary tables.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +61,7 @@ from . import identity, snapshot
 from .models import Decision as Status
 from .models import DiscoveredDevice, DiscoveryRun, DriftItem, DuplicateCandidate, MacAddress
 from .observations import Observation, ParseResult
-from .precedence import MANUAL, RECONCILED, Sighting, decide, ranking
+from .precedence import MANUAL, RECONCILED, Sighting, decide, rankings
 
 __all__ = ["RULES", "reconcile"]
 
@@ -68,6 +70,7 @@ STAGE = "tmp_discovery_stage"
 STAGE_MAC = "tmp_discovery_stage_mac"
 MATCH = "tmp_discovery_match"
 PAIRS = "tmp_discovery_pairs"
+WINNER = "tmp_discovery_winner"
 RECHECK = "tmp_discovery_recheck"
 CI_UPDATE = "tmp_discovery_ci_update"
 CI = ConfigurationItem._meta.db_table
@@ -127,6 +130,19 @@ DEVICE_VALUES = (
     "addresses",
     "details",
     "fingerprint",
+)
+AUDIT_COLUMNS = (
+    "at",
+    "actor_id",
+    "request_id",
+    "action",
+    "content_type_id",
+    "object_id",
+    "object_repr",
+    "root_content_type_id",
+    "root_object_id",
+    "changes",
+    "message",
 )
 CI_UPDATE_COLUMNS = (
     "id",
@@ -202,7 +218,7 @@ def stage_rows(
 ) -> Staged:
     """The observations as staged rows (STAGE_COLUMNS, seen_at as the database stores it)."""
     staged = Staged()
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = functools.lru_cache(maxsize=4096)(connection.ops.adapt_datetimefield_value)
     for row_no, obs in enumerate(result.observations, start=1):
         if not obs.up:
             staged.down += 1
@@ -274,7 +290,7 @@ def stage_rows(
         addresses_json = json.dumps(addresses, sort_keys=True)
         details_json = json.dumps(details, sort_keys=True, default=str)
         digest = hashlib.sha256(
-            json.dumps([values, addresses_json, details_json], default=str).encode()
+            "\x1f".join([*map(str, values), addresses_json, details_json]).encode()
         ).hexdigest()
         source = _text(obs.source, 40) or "unknown"
         staged.rows.append(
@@ -304,31 +320,40 @@ def _load(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: Itera
     """Bulk-load rows into a (temporary) table: COPY on PostgreSQL, executemany on SQLite."""
     names = ", ".join(columns)
     if _postgres():
-        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        sql = f"COPY {table} ({names}) FROM STDIN"
+        start, count = time.monotonic(), 0
+        with cursor.cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
+                count += 1
+        if connection.queries_logged:  # COPY bypasses Django's cursor: logged here, as it would be
+            connection.queries_log.append(
+                {"sql": f"{sql} -- {count} rows", "time": f"{time.monotonic() - start:.3f}"}
+            )
     else:
         marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))  # noqa: S608
 
 
 def _drop_temporary(cursor: CursorWrapper) -> None:
-    for table in (STAGE, STAGE_MAC, MATCH, PAIRS, RECHECK, CI_UPDATE):
+    for table in (STAGE, STAGE_MAC, MATCH, PAIRS, WINNER, RECHECK, CI_UPDATE):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _create_temporary(cursor: CursorWrapper) -> None:
     when = _datetime_type()
-    text = "text"
+    # SQLite: text columns without a declared type (no affinity), or it would not use the CIs'
+    # expression indexes (UPPER(serial_number), …) to join on them and would scan the CIs per row.
+    text = "text" if _postgres() else ""
     cursor.execute(
         f"CREATE TEMPORARY TABLE {STAGE} (row_no integer PRIMARY KEY, source varchar(40) NOT NULL, "
         f"seen_at {when} NOT NULL, kind {text}, hostname {text}, fqdn {text}, serial {text}, "
         f"serial_key {text}, manufacturer {text}, manufacturer_key {text}, model {text}, uuid {text}, "
         f"os_name {text}, os_version {text}, ip {text}, ip_trusted integer, mac {text}, has_mac integer, "
         f"location {text}, addresses {text}, details {text}, fingerprint {text}, ci_id bigint, "
-        f"rule {text}, created integer DEFAULT 0, rep integer DEFAULT 0, winner integer DEFAULT 0, "
-        "touched integer DEFAULT 0)"
+        f"rule {text}, created integer DEFAULT 0, rep integer DEFAULT 0)"
     )
+    cursor.execute(f"CREATE TEMPORARY TABLE {WINNER} (row_no integer PRIMARY KEY, touched integer NOT NULL)")
     cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_MAC} (row_no integer NOT NULL, mac {text} NOT NULL)")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {MATCH} (row_no integer NOT NULL, ci_id bigint NOT NULL, pref bigint)"
@@ -353,6 +378,20 @@ def _index_stage(cursor: CursorWrapper) -> None:
     if _postgres():
         cursor.execute(f"ANALYZE {STAGE}")
         cursor.execute(f"ANALYZE {STAGE_MAC}")
+
+
+def _fresh_statistics(cursor: CursorWrapper, table: str, written: int = 0) -> None:
+    """PostgreSQL plans a join by the tables' statistics: a table never analysed, or just filled,
+    is planned as nearly empty and joined row by row. After a bulk write of more than a tenth of
+    what its statistics know (and at least 1,000 rows), or when it has none, they are refreshed (as
+    autovacuum would a minute later). No writes to the table; SQLite plans without statistics."""
+    if not _postgres():
+        return
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+    row = cursor.fetchone()
+    known = float(row[0]) if row else -1.0
+    if known < 0 or written > max(1000, 0.1 * known):
+        cursor.execute(f"ANALYZE {table}")
 
 
 def _scalar(cursor: CursorWrapper, sql: str, params: Sequence[Any] = ()) -> int:
@@ -421,18 +460,22 @@ _JOINS: dict[str, tuple[tuple[str, str], ...]] = {
 _SIBLING_JOINS: dict[str, tuple[str, str]] = {
     "serial_manufacturer": (
         f"JOIN {STAGE} o ON o.serial_key = s.serial_key",
-        "s.serial_key <> '' AND (s.manufacturer_key = '' OR o.manufacturer_key = '' "
+        "s.serial_key <> '' AND o.serial_key <> '' AND (s.manufacturer_key = '' OR o.manufacturer_key = '' "
         "OR o.manufacturer_key = s.manufacturer_key)",
     ),
-    "uuid": (f"JOIN {STAGE} o ON o.uuid = s.uuid", "s.uuid <> ''"),
+    "uuid": (f"JOIN {STAGE} o ON o.uuid = s.uuid", "s.uuid <> '' AND o.uuid <> ''"),
     "mac": (
         f"JOIN {STAGE_MAC} sm ON sm.row_no = s.row_no JOIN {STAGE_MAC} om ON om.mac = sm.mac "
         f"JOIN {STAGE} o ON o.row_no = om.row_no",
         "s.has_mac = 1",
     ),
-    "fqdn": (f"JOIN {STAGE} o ON o.fqdn = s.fqdn", "s.fqdn <> ''"),
-    "hostname": (f"JOIN {STAGE} o ON o.hostname = s.hostname", "s.hostname <> ''"),
-    "ip": (f"JOIN {STAGE} o ON o.ip = s.ip", "s.ip_trusted = 1 AND o.ip_trusted = 1 AND s.ip <> ''"),
+    # (the other row's value is tested too: the planner then never reads every row with an empty one)
+    "fqdn": (f"JOIN {STAGE} o ON o.fqdn = s.fqdn", "s.fqdn <> '' AND o.fqdn <> ''"),
+    "hostname": (f"JOIN {STAGE} o ON o.hostname = s.hostname", "s.hostname <> '' AND o.hostname <> ''"),
+    "ip": (
+        f"JOIN {STAGE} o ON o.ip = s.ip",
+        "s.ip_trusted = 1 AND o.ip_trusted = 1 AND s.ip <> '' AND o.ip <> ''",
+    ),
 }
 # A stronger identity of both rows, different.
 _SIBLING_CONFLICT = {
@@ -471,6 +514,9 @@ class Reconciliation:
         self.new_mac_cis: set[int] = set()
         self.drifts = 0
         self.cursor: CursorWrapper
+        self.adapt = functools.lru_cache(maxsize=4096)(connection.ops.adapt_datetimefield_value)
+        self.request_id = current_request_id() or ""
+        self.ci_type = ContentType.objects.get_for_model(ConfigurationItem).pk
 
     # -- the steps, in order
 
@@ -489,12 +535,18 @@ class Reconciliation:
         run.errors = len(self.result.errors)
         with connection.cursor() as cursor:
             self.cursor = cursor
+            if _postgres():
+                # The joins' row estimates are rough (expressions, temporary tables): with JIT on,
+                # PostgreSQL spent a second and a half compiling a query that ran in 10 ms.
+                cursor.execute("SET LOCAL jit = off")
             _drop_temporary(cursor)
             _create_temporary(cursor)
             try:
                 _load(cursor, STAGE, STAGE_COLUMNS, staged.rows)
                 _load(cursor, STAGE_MAC, ("row_no", "mac"), staged.macs)
                 _index_stage(cursor)
+                for table in (CI, DEVICE, MAC):
+                    _fresh_statistics(cursor, table)
                 self.identify()
                 self.keep_devices()
                 self.apply_precedence()
@@ -597,11 +649,16 @@ class Reconciliation:
             [connection.ops.adapt_datetimefield_value(self.now)],
         )
         self.created += [ci.pk for ci in cis]
-        audit_rows = [
-            self.audit_row(ci, "create", audit.diff({}, audit.snapshot(ci)), "Found by discovery")
-            for ci in cis
-        ]
-        AuditEntry.objects.bulk_create(audit_rows, batch_size=1000)
+        _fresh_statistics(cursor, CI, len(cis))
+        _fresh_statistics(cursor, MAC, len(cis))
+        self.write_audit(
+            [
+                self.audit_row(
+                    ci.pk, ci.name, "create", audit.diff({}, audit.snapshot(ci)), "Found by discovery"
+                )
+                for ci in cis
+            ]
+        )
 
     def new_ci(
         self,
@@ -666,26 +723,21 @@ class Reconciliation:
         """Per CI and source, the last observation: inserted when new, updated when newer or
         different; older ones change nothing. Only what changed is written."""
         cursor = self.cursor
-        # The last observation per CI and source in this input (latest time, then the last row).
+        # One pass: the last observation per CI and source of this input (latest time, then last
+        # row), held against the device kept: 1 = new, 2 = newer or different, 0 = nothing new.
         cursor.execute(
-            f"UPDATE {STAGE} SET winner = 1 WHERE ci_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {STAGE} o "
-            f"WHERE o.ci_id = {STAGE}.ci_id AND o.source = {STAGE}.source AND (o.seen_at > {STAGE}.seen_at "
-            f"OR (o.seen_at = {STAGE}.seen_at AND o.row_no > {STAGE}.row_no)))"
-        )
-        # touched: 1 = a device to insert, 2 = a device to update.
-        cursor.execute(
-            f"UPDATE {STAGE} SET touched = 1 WHERE winner = 1 AND NOT EXISTS (SELECT 1 FROM {DEVICE} d "
-            f"WHERE d.ci_id = {STAGE}.ci_id AND d.source = {STAGE}.source)"
-        )
-        cursor.execute(
-            f"UPDATE {STAGE} SET touched = 2 FROM {DEVICE} d WHERE {STAGE}.winner = 1 "
-            f"AND {STAGE}.touched = 0 AND d.ci_id = {STAGE}.ci_id AND d.source = {STAGE}.source "
-            f"AND {STAGE}.seen_at >= d.last_seen_at "
-            f"AND ({STAGE}.fingerprint <> d.fingerprint OR {STAGE}.seen_at > d.last_seen_at)"
+            f"INSERT INTO {WINNER} (row_no, touched) SELECT s.row_no, CASE WHEN d.id IS NULL THEN 1 "
+            "WHEN s.seen_at >= d.last_seen_at "
+            "AND (s.fingerprint <> d.fingerprint OR s.seen_at > d.last_seen_at) "
+            f"THEN 2 ELSE 0 END FROM (SELECT row_no, ROW_NUMBER() OVER (PARTITION BY ci_id, source "
+            f"ORDER BY seen_at DESC, row_no DESC) AS n FROM {STAGE} WHERE ci_id IS NOT NULL) w "
+            f"JOIN {STAGE} s ON s.row_no = w.row_no "
+            f"LEFT JOIN {DEVICE} d ON d.ci_id = s.ci_id AND d.source = s.source WHERE w.n = 1"
         )
         counts = dict.fromkeys((1, 2), 0)
-        cursor.execute(f"SELECT touched, COUNT(*) FROM {STAGE} WHERE touched > 0 GROUP BY touched")
+        cursor.execute(f"SELECT touched, COUNT(*) FROM {WINNER} WHERE touched > 0 GROUP BY touched")
         counts.update({int(k): int(n) for k, n in cursor.fetchall()})
+        touched = f"{STAGE} s JOIN {WINNER} w ON w.row_no = s.row_no"
         columns = ", ".join(DEVICE_VALUES)
         selected = ", ".join(
             _json(f"s.{c}") if c in ("addresses", "details") else f"s.{c}" for c in DEVICE_VALUES
@@ -694,10 +746,11 @@ class Reconciliation:
             cursor.execute(
                 f"INSERT INTO {DEVICE} (ci_id, source, first_seen_at, last_seen_at, last_run_id, rule, "
                 f"{columns}) "
-                f"SELECT s.ci_id, s.source, s.seen_at, s.seen_at, %s, s.rule, {selected} FROM {STAGE} s "
-                "WHERE s.touched = 1",
+                f"SELECT s.ci_id, s.source, s.seen_at, s.seen_at, %s, s.rule, {selected} FROM {touched} "
+                "WHERE w.touched = 1",
                 [self.run.pk],
             )
+            _fresh_statistics(cursor, DEVICE, counts[1])
         if counts[2]:
             assignments = ", ".join(
                 f"{c} = {_json(f's.{c}') if c in ('addresses', 'details') else f's.{c}'}"
@@ -705,12 +758,13 @@ class Reconciliation:
             )
             cursor.execute(
                 f"UPDATE {DEVICE} SET last_seen_at = s.seen_at, last_run_id = %s, rule = s.rule, "
-                f"{assignments} FROM {STAGE} s WHERE s.touched = 2 AND {DEVICE}.ci_id = s.ci_id "
+                f"{assignments} FROM {touched} WHERE w.touched = 2 AND {DEVICE}.ci_id = s.ci_id "
                 f"AND {DEVICE}.source = s.source",
                 [self.run.pk],
             )
         new_macs = (
-            f"FROM {STAGE_MAC} sm JOIN {STAGE} s ON s.row_no = sm.row_no WHERE s.touched > 0 "
+            f"FROM {STAGE_MAC} sm JOIN {STAGE} s ON s.row_no = sm.row_no "
+            f"JOIN {WINNER} w ON w.row_no = s.row_no WHERE w.touched > 0 "
             f"AND NOT EXISTS (SELECT 1 FROM {MAC} m WHERE m.mac = sm.mac AND m.ci_id = s.ci_id)"
         )
         # The MACs not known for their CI yet (counted first: a run that changes nothing writes nothing).
@@ -728,7 +782,10 @@ class Reconciliation:
         """The CIs whose attributes are decided again: devices changed in this run, an open drift,
         or edited since the last finished run (a person may have changed a value discovery wrote)."""
         cursor = self.cursor
-        cursor.execute(f"INSERT INTO {RECHECK} (ci_id) SELECT DISTINCT ci_id FROM {STAGE} WHERE touched > 0")
+        cursor.execute(
+            f"INSERT INTO {RECHECK} (ci_id) SELECT DISTINCT s.ci_id FROM {STAGE} s "
+            f"JOIN {WINNER} w ON w.row_no = s.row_no WHERE w.touched > 0"
+        )
         open_drift = DriftItem.objects.filter(status=Status.OPEN).values_list("ci_id", flat=True).distinct()
         last = (
             DiscoveryRun.objects.filter(status=DiscoveryRun.Status.FINISHED)
@@ -752,31 +809,36 @@ class Reconciliation:
     def apply_precedence(self) -> None:
         """Decide every reconciled attribute of the CIs to recheck (precedence.decide) and write
         what changed: the values with their diff in the history, the first/last sighting, the
-        value sources; drifts opened, changed or resolved."""
+        value sources; drifts opened, changed or resolved. Read with two plain queries (a run may
+        recheck every CI: model instances would cost more than the deciding)."""
         if not self.recheck_set():
             return
-        in_recheck = RawSQL(f"SELECT ci_id FROM {RECHECK}", [])  # noqa: S611 (our own table name)
-        sightings: dict[int, list[Sighting]] = defaultdict(list)
+        cursor = self.cursor
         device_columns = list(dict.fromkeys(RECONCILED.values()))
-        for row in DiscoveredDevice.objects.filter(ci_id__in=in_recheck).values_list(
-            "ci_id", "source", "first_seen_at", "last_seen_at", *device_columns
-        ):
-            sightings[row[0]].append(
-                Sighting(row[1], row[2], row[3], dict(zip(device_columns, row[4:], strict=True)))
-            )
-        cis = ConfigurationItem.objects.filter(pk__in=in_recheck).values_list(
-            "pk",
-            "name",
-            "version",
-            "first_seen_at",
-            "last_seen_at",
-            "discovery_source",
-            "attribute_sources",
-            *RECONCILED,
+        selected = ", ".join("d." + c for c in device_columns)
+        cursor.execute(
+            f"SELECT d.ci_id, d.source, d.first_seen_at, d.last_seen_at, {selected} "
+            f"FROM {DEVICE} d JOIN {RECHECK} r ON r.ci_id = d.ci_id"
         )
-        drifts = _existing_drifts(in_recheck)
+        sightings: dict[int, list[Sighting]] = defaultdict(list)
+        for row in cursor.fetchall():
+            sightings[row[0]].append(
+                Sighting(
+                    row[1], _aware(row[2]), _aware(row[3]), dict(zip(device_columns, row[4:], strict=True))
+                )
+            )
+        cursor.execute(
+            f"SELECT c.id, c.name, c.version, c.first_seen_at, c.last_seen_at, c.discovery_source, "
+            f"c.attribute_sources, {', '.join('c.' + a for a in RECONCILED)} "
+            f"FROM {CI} c JOIN {RECHECK} r ON r.ci_id = c.id"
+        )
+        cis = cursor.fetchall()
+        drifts = _existing_drifts(RawSQL(f"SELECT ci_id FROM {RECHECK}", []))  # noqa: S611 (our own table)
+        ranks = rankings()
+        stale_days = settings.TIKTING_DISCOVERY_STALE_DAYS
+        message = f"Discovery run {self.run.pk} ({self.run.source_name})"
         updates: list[tuple[Any, ...]] = []
-        audit_rows: list[AuditEntry] = []
+        audit_rows: list[tuple[Any, ...]] = []
         drift_new: list[DriftItem] = []
         drift_changed: list[DriftItem] = []
         drift_resolved: list[DriftItem] = []
@@ -784,28 +846,30 @@ class Reconciliation:
             seen = sightings.get(pk)
             if not seen:
                 continue
+            first_seen, last_seen = _aware(first_seen), _aware(last_seen)
             current = dict(zip(RECONCILED, values, strict=True))
-            original = dict(stored or {})
+            original = _json_value(stored)
             sources = dict(original)
             new_values = dict(current)
             changes: dict[str, list[Any]] = {}
-            for decision in decide(current, original, seen):
+            for decision in decide(current, original, seen, stale_days=stale_days, ranks=ranks):
                 attribute = decision.attribute
-                existing = drifts.pop((pk, attribute), [])
+                existing = drifts.pop((pk, attribute), None) if drifts else None
                 if decision.action == "drift":
-                    self.drift(pk, decision, existing, drift_new, drift_changed)
+                    self.drift(pk, decision, existing or [], drift_new, drift_changed)
                     continue
-                drift_resolved += [d for d in existing if d.status == Status.OPEN]
+                if existing:
+                    drift_resolved += [d for d in existing if d.status == Status.OPEN]
                 if decision.action == "write":
                     new_values[attribute] = decision.value
                     sources[attribute] = [decision.source, decision.value]
                     changes[attribute] = [decision.ci_value, decision.value]
                 elif decision.value and decision.ci_source != decision.source:
-                    rank = ranking(attribute)
+                    rank = ranks[attribute]
                     if rank(decision.source) <= rank(decision.ci_source or MANUAL):
                         # the same value, now held on the authority of a higher source
                         sources[attribute] = [decision.source, decision.value]
-            latest = max(seen, key=lambda s: (s.last_seen_at, s.source))
+            latest = seen[0] if len(seen) == 1 else max(seen, key=lambda s: (s.last_seen_at, s.source))
             new_first = min(s.first_seen_at for s in seen)
             if (
                 changes
@@ -819,13 +883,12 @@ class Reconciliation:
                 )  # fmt: skip
             if changes:
                 self.changed_cis.add(pk)
-                message = f"Discovery run {self.run.pk} ({self.run.source_name})"
-                audit_rows.append(self.audit_row_for(pk, name, "update", changes, message))
+                audit_rows.append(self.audit_row(pk, name, "update", changes, message))
         # Drifts left over: the attribute is no longer discovered, or no longer differs.
         for leftover in drifts.values():
             drift_resolved += [d for d in leftover if d.status == Status.OPEN]
         self.write_cis(updates)
-        AuditEntry.objects.bulk_create(audit_rows, batch_size=1000)
+        self.write_audit(audit_rows)
         self.write_drifts(drift_new, drift_changed, drift_resolved)
 
     def drift(
@@ -872,7 +935,7 @@ class Reconciliation:
         """One UPDATE … FROM a loaded table for every CI that changed."""
         if not updates:
             return
-        adapt = connection.ops.adapt_datetimefield_value
+        adapt = self.adapt
         now = adapt(timezone.now())
         rows = [
             (
@@ -1009,26 +1072,41 @@ class Reconciliation:
     # -- history
 
     def audit_row(
-        self, ci: ConfigurationItem, action: str, changes: dict[str, Any], message: str
-    ) -> AuditEntry:
-        return self.audit_row_for(ci.pk, ci.name, action, changes, message)
-
-    def audit_row_for(
         self, pk: int, name: str, action: str, changes: dict[str, Any], message: str
-    ) -> AuditEntry:
-        content_type = ContentType.objects.get_for_model(ConfigurationItem)
-        return AuditEntry(
-            actor=self.actor,
-            request_id=current_request_id() or "",
-            action=action,
-            content_type=content_type,
-            object_id=str(pk),
-            object_repr=str(name)[:200],
-            root_content_type=content_type,
-            root_object_id=str(pk),
-            changes=changes,
-            message=message[:300],
+    ) -> tuple[Any, ...]:
+        """One core.AuditEntry row (AUDIT_COLUMNS) of a CI's history, as core.audit.record() writes it."""
+        return (
+            self.adapt(timezone.now()),
+            self.actor.pk if self.actor else None,
+            self.request_id,
+            action,
+            self.ci_type,
+            str(pk),
+            str(name)[:200],
+            self.ci_type,
+            str(pk),
+            json.dumps(changes),
+            message[:300],
         )
+
+    def write_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        """Bulk-load history rows (a run may change every CI: one COPY, not 100,000 model saves)."""
+        if rows:
+            _load(self.cursor, AuditEntry._meta.db_table, AUDIT_COLUMNS, rows)
+
+
+def _aware(value: Any) -> Any:
+    """A datetime read with a plain query: SQLite gives it naive (UTC), PostgreSQL aware."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _json_value(value: Any) -> dict[str, Any]:
+    """A JSON column read with a plain query: text (SQLite, Django's psycopg loader) or parsed."""
+    if isinstance(value, str):
+        value = json.loads(value or "{}")
+    return dict(value or {})
 
 
 def _user(actor: Actor) -> User | None:
