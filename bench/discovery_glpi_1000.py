@@ -5,8 +5,8 @@
     .venv/bin/python bench/discovery_glpi_1000.py --database-url sqlite:////tmp/g.sqlite3
 
 The inventories of one shape's format are one run (runs.import_files groups files by source and
-format: two runs here, fusioninventory JSON and XML). The inventories are generated from the shape of the real samples (../shared/data/discovery/
-glpi-inventory, else tests/fixtures/discovery): in turn a JSON laptop (computer_1: 6 software), a
+format: two runs here, fusioninventory JSON and XML). The inventories are generated from the
+shape of the real samples (../shared/data/discovery/glpi-inventory, else tests/fixtures/discovery): in turn a JSON laptop (computer_1: 6 software), a
 JSON workstation (computer_3: 3,033 software, 7 interfaces), an XML laptop (xml__12: Windows, 8
 software) and an XML workstation (xml__1: 42 software), each made a machine of its own (device id,
 host name, FQDN, BIOS serial number, system UUID, MAC addresses, IPv4 addresses, log date) with its
@@ -73,17 +73,29 @@ def json_inventory(template: dict[str, Any], i: int) -> str:
 
 
 def xml_inventory(template: str, i: int) -> str:
-    text = re.sub(r"<DEVICEID>[^<]*</DEVICEID>", f"<DEVICEID>pc-{i:05d}-2026-12-01-08-00-00</DEVICEID>", template)
+    text = re.sub(
+        r"<DEVICEID>[^<]*</DEVICEID>", f"<DEVICEID>pc-{i:05d}-2026-12-01-08-00-00</DEVICEID>", template
+    )
     text = re.sub(r"(<HARDWARE>.*?<NAME>)[^<]*(</NAME>)", rf"\g<1>pc-{i:05d}\g<2>", text, count=1, flags=re.S)
     text = re.sub(r"<UUID>[^<]*</UUID>", f"<UUID>{i:08X}-F827-11DF-9297-47C0A301005A</UUID>", text, count=1)
     text = re.sub(r"<SSN>[^<]*</SSN>", f"<SSN>BENCHX{i:07d}</SSN>", text, count=1)
     text = re.sub(r"<FQDN>[^<]*</FQDN>", f"<FQDN>pc-{i:05d}.corp.example</FQDN>", text, count=1)
-    text = re.sub(r"<LOGDATE>[^<]*</LOGDATE>", f"<LOGDATE>2026-12-01 09:{(i // 60) % 60:02d}:{i % 60:02d}</LOGDATE>", text)
+    text = re.sub(
+        r"<LOGDATE>[^<]*</LOGDATE>",
+        f"<LOGDATE>2026-12-01 09:{(i // 60) % 60:02d}:{i % 60:02d}</LOGDATE>",
+        text,
+    )
     counter = iter(range(1000))
     text = re.sub(
-        r"<MACADDR>(?!00:00:00:00:00:00)[^<]*</MACADDR>", lambda _m: f"<MACADDR>{mac(i, next(counter))}</MACADDR>", text
+        r"<MACADDR>(?!00:00:00:00:00:00)[^<]*</MACADDR>",
+        lambda _m: f"<MACADDR>{mac(i, next(counter))}</MACADDR>",
+        text,
     )
-    return re.sub(r"<IPADDRESS>(?!127\.)[^<]*</IPADDRESS>", f"<IPADDRESS>10.99.{(i >> 8) & 0xFF}.{i & 0xFF}</IPADDRESS>", text)
+    return re.sub(
+        r"<IPADDRESS>(?!127\.)[^<]*</IPADDRESS>",
+        f"<IPADDRESS>10.99.{(i >> 8) & 0xFF}.{i & 0xFF}</IPADDRESS>",
+        text,
+    )
 
 
 def generate(folder: Path, count: int) -> tuple[list[Path], int, int]:
@@ -156,7 +168,9 @@ def child(count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--inventories", type=int, default=1000)
     parser.add_argument("--database-url", action="append", default=[])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -367,7 +367,16 @@ TIKTING_DISCOVERY_KEY_ATTRIBUTES = env_list(
 # The attributes a CI of each class must have (the completeness metric); "*" for any class.
 TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES: dict[str, list[str]] = {
     "*": ["owner", "service", "location", "serial_number", "manufacturer", "model_name"],
-    "server": ["owner", "service", "location", "serial_number", "manufacturer", "model_name", "os_name", "ip_address"],
+    "server": [
+        "owner",
+        "service",
+        "location",
+        "serial_number",
+        "manufacturer",
+        "model_name",
+        "os_name",
+        "ip_address",
+    ],
     "workstation": ["owner", "location", "serial_number", "manufacturer", "model_name", "os_name"],
     "vm": ["owner", "service", "os_name", "ip_address", "system_uuid"],
     "network": ["owner", "location", "serial_number", "manufacturer", "model_name", "ip_address"],
@@ -381,7 +390,9 @@ for _override in env_json("TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES", {}):
 # agent upload a parser reads; the largest request body the agent endpoint accepts; and the
 # compression ratio past which (over 1 MiB unpacked) an upload is refused as a zlib/gzip bomb.
 TIKTING_DISCOVERY_MAX_BYTES = int(os.environ.get("TIKTING_DISCOVERY_MAX_BYTES", str(64 * 1024 * 1024)))
-TIKTING_DISCOVERY_AGENT_MAX_BYTES = int(os.environ.get("TIKTING_DISCOVERY_AGENT_MAX_BYTES", str(8 * 1024 * 1024)))
+TIKTING_DISCOVERY_AGENT_MAX_BYTES = int(
+    os.environ.get("TIKTING_DISCOVERY_AGENT_MAX_BYTES", str(8 * 1024 * 1024))
+)
 TIKTING_DISCOVERY_MAX_RATIO = float(os.environ.get("TIKTING_DISCOVERY_MAX_RATIO", "100"))
 # Active scans: `tikting discover scan RANGE` runs nmap only on ranges inside these networks
 # (comma-separated CIDR); anything else is refused before nmap starts. Loopback only by default.
