@@ -6,7 +6,8 @@
 
 The inventories of one shape's format are one run (runs.import_files groups files by source and
 format: two runs here, fusioninventory JSON and XML). The inventories are generated from the
-shape of the real samples (../shared/data/discovery/glpi-inventory, else tests/fixtures/discovery): in turn a JSON laptop (computer_1: 6 software), a
+shape of the real samples (../shared/data/discovery/glpi-inventory, else tests/fixtures/discovery):
+in turn a JSON laptop (computer_1: 6 software), a
 JSON workstation (computer_3: 3,033 software, 7 interfaces), an XML laptop (xml__12: Windows, 8
 software) and an XML workstation (xml__1: 42 software), each made a machine of its own (device id,
 host name, FQDN, BIOS serial number, system UUID, MAC addresses, IPv4 addresses, log date) with its
