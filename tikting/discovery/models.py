@@ -222,6 +222,14 @@ class DuplicateCandidate(models.Model):
     def __str__(self) -> str:
         return f"{self.ci} ≈ {self.other} ({self.reason})"
 
+    @property
+    def reason_label(self) -> str:
+        """What the two CIs share, in words."""
+        if self.reason.startswith("rule:"):
+            return f"one device matched both ({self.reason[5:].replace('_', ' ')} rule)"
+        names = {"serial_number": "serial number", "system_uuid": "system UUID", "mac_address": "MAC address"}
+        return f"the same {names.get(self.reason, self.reason.replace('_', ' '))}"
+
 
 # --- History --------------------------------------------------------------------------------------
 
