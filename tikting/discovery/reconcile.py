@@ -69,7 +69,7 @@ RULES = ("serial_manufacturer", "uuid", "mac", "fqdn", "hostname", "ip")
 STAGE = "tmp_discovery_stage"
 STAGE_MAC = "tmp_discovery_stage_mac"
 MATCH = "tmp_discovery_match"
-PAIRS = "tmp_discovery_pairs"
+BOUND = "tmp_discovery_bound"
 WINNER = "tmp_discovery_winner"
 RECHECK = "tmp_discovery_recheck"
 CI_UPDATE = "tmp_discovery_ci_update"
@@ -336,7 +336,7 @@ def _load(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: Itera
 
 
 def _drop_temporary(cursor: CursorWrapper) -> None:
-    for table in (STAGE, STAGE_MAC, MATCH, PAIRS, WINNER, RECHECK, CI_UPDATE):
+    for table in (STAGE, STAGE_MAC, MATCH, BOUND, WINNER, RECHECK, CI_UPDATE):
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -350,15 +350,22 @@ def _create_temporary(cursor: CursorWrapper) -> None:
         f"seen_at {when} NOT NULL, kind {text}, hostname {text}, fqdn {text}, serial {text}, "
         f"serial_key {text}, manufacturer {text}, manufacturer_key {text}, model {text}, uuid {text}, "
         f"os_name {text}, os_version {text}, ip {text}, ip_trusted integer, mac {text}, has_mac integer, "
-        f"location {text}, addresses {text}, details {text}, fingerprint {text}, ci_id bigint, "
-        f"rule {text}, created integer DEFAULT 0, rep integer DEFAULT 0)"
+        f"location {text}, addresses {text}, details {text}, fingerprint {text})"
     )
-    cursor.execute(f"CREATE TEMPORARY TABLE {WINNER} (row_no integer PRIMARY KEY, touched integer NOT NULL)")
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {WINNER} (row_no integer PRIMARY KEY, ci_id bigint NOT NULL, rule {text}, "
+        "touched integer NOT NULL)"
+    )
     cursor.execute(f"CREATE TEMPORARY TABLE {STAGE_MAC} (row_no integer NOT NULL, mac {text} NOT NULL)")
     cursor.execute(
         f"CREATE TEMPORARY TABLE {MATCH} (row_no integer NOT NULL, ci_id bigint NOT NULL, pref bigint)"
     )
-    cursor.execute(f"CREATE TEMPORARY TABLE {PAIRS} (row_no integer PRIMARY KEY, ci_id bigint NOT NULL)")
+    # Which CI each row is bound to, by which rule ("created": it made the CI). Kept apart from the
+    # (wide, indexed) staged rows: binding inserts a narrow row instead of rewriting a staged one.
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE {BOUND} (row_no integer PRIMARY KEY, ci_id bigint NOT NULL, rule {text}, "
+        "created integer NOT NULL DEFAULT 0)"
+    )
     cursor.execute(f"CREATE TEMPORARY TABLE {RECHECK} (ci_id bigint PRIMARY KEY)")
     columns = [f"{name} {text}" for name in RECONCILED]
     cursor.execute(
@@ -370,9 +377,8 @@ def _create_temporary(cursor: CursorWrapper) -> None:
 
 def _index_stage(cursor: CursorWrapper) -> None:
     """Indexes for the joins, made after the load (cheaper than maintaining them while loading)."""
-    for column in ("serial_key", "uuid", "fqdn", "hostname", "ip", "ci_id"):
+    for column in ("serial_key", "uuid", "fqdn", "hostname", "ip"):
         cursor.execute(f"CREATE INDEX tmp_discovery_stage_{column} ON {STAGE} ({column})")
-    cursor.execute(f"CREATE INDEX tmp_discovery_stage_ci_source ON {STAGE} (ci_id, source)")
     cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_mac ON {STAGE_MAC} (mac)")
     cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_row ON {STAGE_MAC} (row_no)")
     if _postgres():
@@ -402,6 +408,8 @@ def _scalar(cursor: CursorWrapper, sql: str, params: Sequence[Any] = ()) -> int:
 
 # --- Identification ------------------------------------------------------------------------------
 
+# A staged row not bound to a CI yet (`s`).
+UNBOUND = f"NOT EXISTS (SELECT 1 FROM {BOUND} bb WHERE bb.row_no = s.row_no)"
 # A stronger identity present on both sides and different: not the same device.
 _CONFLICT = {
     "serial": "(s.serial_key <> '' AND ci.serial_number <> '' AND UPPER(ci.serial_number) <> s.serial_key)",
@@ -512,6 +520,7 @@ class Reconciliation:
         self.created: list[int] = []
         self.changed_cis: set[int] = set()
         self.new_mac_cis: set[int] = set()
+        self.staged = 0  # rows staged
         self.drifts = 0
         self.cursor: CursorWrapper
         self.adapt = functools.lru_cache(maxsize=4096)(connection.ops.adapt_datetimefield_value)
@@ -543,6 +552,7 @@ class Reconciliation:
             _create_temporary(cursor)
             try:
                 _load(cursor, STAGE, STAGE_COLUMNS, staged.rows)
+                self.staged = len(staged.rows)
                 _load(cursor, STAGE_MAC, ("row_no", "mac"), staged.macs)
                 _index_stage(cursor)
                 for table in (CI, DEVICE, MAC):
@@ -565,7 +575,7 @@ class Reconciliation:
             self.create_representatives()
 
     def unmatched(self) -> int:
-        return _scalar(self.cursor, f"SELECT COUNT(*) FROM {STAGE} WHERE ci_id IS NULL")
+        return self.staged - _scalar(self.cursor, f"SELECT COUNT(*) FROM {BOUND}")
 
     def match(self, rule: str) -> int:
         """Bind the unmatched rows one rule identifies, with a CI or with a row of this input
@@ -575,7 +585,7 @@ class Reconciliation:
         guards = " ".join(f"AND NOT {_CONFLICT[g]}" for g in _GUARDS[rule])
         selects = [
             f"SELECT s.row_no, ci.id, CASE WHEN ci.status = 'discovered' THEN 1 ELSE 0 END "
-            f"FROM {STAGE} s {join} WHERE s.ci_id IS NULL AND ci.status <> 'retired' "
+            f"FROM {STAGE} s {join} WHERE {UNBOUND} AND ci.status <> 'retired' "
             f"AND {applicable} {guards}"
             for join, applicable in _JOINS[rule]
         ]
@@ -583,8 +593,8 @@ class Reconciliation:
         sibling_guards = " ".join(f"AND NOT {_SIBLING_CONFLICT[g]}" for g in _GUARDS[rule])
         selects.append(
             f"SELECT s.row_no, ci.id, CASE WHEN ci.status = 'discovered' THEN 1 ELSE 0 END "
-            f"FROM {STAGE} s {join} JOIN {CI} ci ON ci.id = o.ci_id WHERE s.ci_id IS NULL "
-            f"AND o.ci_id IS NOT NULL AND {applicable} {guards} {sibling_guards}"
+            f"FROM {STAGE} s {join} JOIN {BOUND} ob ON ob.row_no = o.row_no JOIN {CI} ci ON ci.id = ob.ci_id "
+            f"WHERE {UNBOUND} AND {applicable} {guards} {sibling_guards}"
         )
         cursor.execute(f"INSERT INTO {MATCH} (row_no, ci_id, pref) " + " UNION ".join(selects))
         found = _scalar(cursor, f"SELECT COUNT(DISTINCT row_no) FROM {MATCH}")
@@ -592,14 +602,13 @@ class Reconciliation:
             return 0
         # The chosen CI: registered before unregistered, then the lowest id (the oldest).
         cursor.execute(
-            f"UPDATE {STAGE} SET ci_id = m.ci_id %% 1000000000000, rule = %s FROM (SELECT row_no, "
-            f"MIN(pref * 1000000000000 + ci_id) AS ci_id FROM {MATCH} GROUP BY row_no) AS m "
-            f"WHERE {STAGE}.row_no = m.row_no",
+            f"INSERT INTO {BOUND} (row_no, ci_id, rule) SELECT row_no, "
+            f"MIN(pref * 1000000000000 + ci_id) %% 1000000000000, %s FROM {MATCH} GROUP BY row_no",
             [rule],
         )
         cursor.execute(
-            f"SELECT s.ci_id, t.ci_id FROM {MATCH} t JOIN {STAGE} s ON s.row_no = t.row_no "
-            "WHERE t.ci_id <> s.ci_id"
+            f"SELECT b.ci_id, t.ci_id FROM {MATCH} t JOIN {BOUND} b ON b.row_no = t.row_no "
+            "WHERE t.ci_id <> b.ci_id"
         )
         for chosen, other in cursor.fetchall():
             self.duplicate(chosen, other, f"rule:{rule}", "")
@@ -608,45 +617,50 @@ class Reconciliation:
 
     def create_representatives(self) -> None:
         """CIs for the unmatched rows that share no identity value with an earlier unmatched row
-        (the others match these CIs in the next wave), in status discovered-unregistered."""
+        (the others match these CIs in the next wave), in status discovered-unregistered. A row is
+        the first of its value for every identity it has: window functions over the unmatched rows."""
         cursor = self.cursor
-        conditions = []
+        firsts = []
         for rule in self.rules:
             for column in _SHARED_KEYS.get(rule, ()):
-                extra = " AND e.ip_trusted = 1" if column == "ip" else ""
-                conditions.append(
-                    f"NOT EXISTS (SELECT 1 FROM {STAGE} e WHERE e.ci_id IS NULL "
-                    f"AND e.row_no < {STAGE}.row_no "
-                    f"AND e.{column} = {STAGE}.{column} AND {STAGE}.{column} <> ''{extra})"
+                shared = f"u.{column} <> ''" + (" AND u.ip_trusted = 1" if column == "ip" else "")
+                firsts.append(
+                    f"CASE WHEN {shared} THEN MIN(u.row_no) OVER (PARTITION BY u.{column}) ELSE u.row_no END"
                 )
+        first = " AND ".join(f"k.f{i} = k.row_no" for i in range(len(firsts))) or "1 = 1"
+        columns = "".join(f", {expression} AS f{i}" for i, expression in enumerate(firsts))
+        unbound = f"NOT EXISTS (SELECT 1 FROM {BOUND} b WHERE b.row_no = {{row}})"
+        # Rows with a MAC an earlier unbound row has too (computed once, not per row).
+        later = "SELECT 0 AS row_no WHERE 1 = 0"
         if "mac" in self.rules:
-            conditions.append(
-                f"NOT EXISTS (SELECT 1 FROM {STAGE_MAC} a JOIN {STAGE_MAC} b ON b.mac = a.mac "
-                f"JOIN {STAGE} e ON e.row_no = b.row_no WHERE a.row_no = {STAGE}.row_no "
-                f"AND b.row_no < {STAGE}.row_no AND e.ci_id IS NULL)"
+            later = (
+                f"SELECT DISTINCT a.row_no FROM {STAGE_MAC} a JOIN (SELECT sm.mac, MIN(sm.row_no) AS first "
+                f"FROM {STAGE_MAC} sm WHERE {unbound.format(row='sm.row_no')} GROUP BY sm.mac) f "
+                "ON f.mac = a.mac WHERE f.first < a.row_no"
             )
-        where = " AND ".join(conditions) or "1 = 1"
-        cursor.execute(f"UPDATE {STAGE} SET rep = 1 WHERE ci_id IS NULL AND {where}")
         cursor.execute(
-            f"SELECT row_no, source, kind, hostname, fqdn, serial, manufacturer, model, uuid, os_name, "
-            f"os_version, ip, mac, location, details FROM {STAGE} WHERE rep = 1 ORDER BY row_no"
+            f"WITH k AS (SELECT u.row_no{columns} FROM {STAGE} u WHERE {unbound.format(row='u.row_no')}), "
+            f"later AS ({later}) "
+            "SELECT s.row_no, s.source, s.kind, s.hostname, s.fqdn, s.serial, s.manufacturer, s.model, "
+            "s.uuid, s.os_name, s.os_version, s.ip, s.mac, s.location, s.details "
+            f"FROM k JOIN {STAGE} s ON s.row_no = k.row_no WHERE {first} "
+            "AND NOT EXISTS (SELECT 1 FROM later l WHERE l.row_no = s.row_no) ORDER BY s.row_no"
         )
         rows = cursor.fetchall()
         cis = [self.new_ci(*row[1:-1], given=json.loads(row[-1] or "{}").get("extra", {})) for row in rows]
         ConfigurationItem.objects.bulk_create(cis, batch_size=500)
-        cursor.execute(f"DELETE FROM {PAIRS}")
         _load(
-            cursor, PAIRS, ("row_no", "ci_id"), [(row[0], ci.pk) for row, ci in zip(rows, cis, strict=True)]
-        )
-        cursor.execute(
-            f"UPDATE {STAGE} SET ci_id = p.ci_id, created = 1, rule = 'created', rep = 0 FROM {PAIRS} p "
-            f"WHERE {STAGE}.row_no = p.row_no"
+            cursor,
+            BOUND,
+            ("row_no", "ci_id", "rule", "created"),
+            [(row[0], ci.pk, "created", 1) for row, ci in zip(rows, cis, strict=True)],
         )
         # Their MACs, so the next wave's MAC rule finds them.
         cursor.execute(
-            f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT DISTINCT p.ci_id, sm.mac, %s "
-            f"FROM {PAIRS} p JOIN {STAGE_MAC} sm ON sm.row_no = p.row_no",
-            [connection.ops.adapt_datetimefield_value(self.now)],
+            f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT DISTINCT b.ci_id, sm.mac, %s "
+            f"FROM {BOUND} b JOIN {STAGE_MAC} sm ON sm.row_no = b.row_no WHERE b.created = 1 "
+            f"AND NOT EXISTS (SELECT 1 FROM {MAC} m WHERE m.mac = sm.mac AND m.ci_id = b.ci_id)",
+            [self.adapt(self.now)],
         )
         self.created += [ci.pk for ci in cis]
         _fresh_statistics(cursor, CI, len(cis))
@@ -726,13 +740,15 @@ class Reconciliation:
         # One pass: the last observation per CI and source of this input (latest time, then last
         # row), held against the device kept: 1 = new, 2 = newer or different, 0 = nothing new.
         cursor.execute(
-            f"INSERT INTO {WINNER} (row_no, touched) SELECT s.row_no, CASE WHEN d.id IS NULL THEN 1 "
+            f"INSERT INTO {WINNER} (row_no, ci_id, rule, touched) SELECT s.row_no, b.ci_id, b.rule, "
+            "CASE WHEN d.id IS NULL THEN 1 "
             "WHEN s.seen_at >= d.last_seen_at "
             "AND (s.fingerprint <> d.fingerprint OR s.seen_at > d.last_seen_at) "
-            f"THEN 2 ELSE 0 END FROM (SELECT row_no, ROW_NUMBER() OVER (PARTITION BY ci_id, source "
-            f"ORDER BY seen_at DESC, row_no DESC) AS n FROM {STAGE} WHERE ci_id IS NOT NULL) w "
-            f"JOIN {STAGE} s ON s.row_no = w.row_no "
-            f"LEFT JOIN {DEVICE} d ON d.ci_id = s.ci_id AND d.source = s.source WHERE w.n = 1"
+            f"THEN 2 ELSE 0 END FROM (SELECT t.row_no, ROW_NUMBER() OVER (PARTITION BY r.ci_id, t.source "
+            f"ORDER BY t.seen_at DESC, t.row_no DESC) AS n FROM {STAGE} t "
+            f"JOIN {BOUND} r ON r.row_no = t.row_no) w "
+            f"JOIN {STAGE} s ON s.row_no = w.row_no JOIN {BOUND} b ON b.row_no = s.row_no "
+            f"LEFT JOIN {DEVICE} d ON d.ci_id = b.ci_id AND d.source = s.source WHERE w.n = 1"
         )
         counts = dict.fromkeys((1, 2), 0)
         cursor.execute(f"SELECT touched, COUNT(*) FROM {WINNER} WHERE touched > 0 GROUP BY touched")
@@ -746,7 +762,7 @@ class Reconciliation:
             cursor.execute(
                 f"INSERT INTO {DEVICE} (ci_id, source, first_seen_at, last_seen_at, last_run_id, rule, "
                 f"{columns}) "
-                f"SELECT s.ci_id, s.source, s.seen_at, s.seen_at, %s, s.rule, {selected} FROM {touched} "
+                f"SELECT w.ci_id, s.source, s.seen_at, s.seen_at, %s, w.rule, {selected} FROM {touched} "
                 "WHERE w.touched = 1",
                 [self.run.pk],
             )
@@ -757,23 +773,23 @@ class Reconciliation:
                 for c in DEVICE_VALUES
             )
             cursor.execute(
-                f"UPDATE {DEVICE} SET last_seen_at = s.seen_at, last_run_id = %s, rule = s.rule, "
-                f"{assignments} FROM {touched} WHERE w.touched = 2 AND {DEVICE}.ci_id = s.ci_id "
+                f"UPDATE {DEVICE} SET last_seen_at = s.seen_at, last_run_id = %s, rule = w.rule, "
+                f"{assignments} FROM {touched} WHERE w.touched = 2 AND {DEVICE}.ci_id = w.ci_id "
                 f"AND {DEVICE}.source = s.source",
                 [self.run.pk],
             )
         new_macs = (
             f"FROM {STAGE_MAC} sm JOIN {STAGE} s ON s.row_no = sm.row_no "
             f"JOIN {WINNER} w ON w.row_no = s.row_no WHERE w.touched > 0 "
-            f"AND NOT EXISTS (SELECT 1 FROM {MAC} m WHERE m.mac = sm.mac AND m.ci_id = s.ci_id)"
+            f"AND NOT EXISTS (SELECT 1 FROM {MAC} m WHERE m.mac = sm.mac AND m.ci_id = w.ci_id)"
         )
         # The MACs not known for their CI yet (counted first: a run that changes nothing writes nothing).
         if (counts[1] or counts[2]) and _scalar(cursor, f"SELECT COUNT(*) {new_macs}"):
-            cursor.execute(f"SELECT DISTINCT s.ci_id {new_macs}")
+            cursor.execute(f"SELECT DISTINCT w.ci_id {new_macs}")
             self.new_mac_cis = {row[0] for row in cursor.fetchall()}
             cursor.execute(
-                f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT s.ci_id, sm.mac, MIN(s.seen_at) "
-                f"{new_macs} GROUP BY s.ci_id, sm.mac"
+                f"INSERT INTO {MAC} (ci_id, mac, first_seen_at) SELECT w.ci_id, sm.mac, MIN(s.seen_at) "
+                f"{new_macs} GROUP BY w.ci_id, sm.mac"
             )
 
     # -- precedence
@@ -782,10 +798,7 @@ class Reconciliation:
         """The CIs whose attributes are decided again: devices changed in this run, an open drift,
         or edited since the last finished run (a person may have changed a value discovery wrote)."""
         cursor = self.cursor
-        cursor.execute(
-            f"INSERT INTO {RECHECK} (ci_id) SELECT DISTINCT s.ci_id FROM {STAGE} s "
-            f"JOIN {WINNER} w ON w.row_no = s.row_no WHERE w.touched > 0"
-        )
+        cursor.execute(f"INSERT INTO {RECHECK} (ci_id) SELECT DISTINCT ci_id FROM {WINNER} WHERE touched > 0")
         open_drift = DriftItem.objects.filter(status=Status.OPEN).values_list("ci_id", flat=True).distinct()
         last = (
             DiscoveryRun.objects.filter(status=DiscoveryRun.Status.FINISHED)
@@ -1061,7 +1074,7 @@ class Reconciliation:
 
     def count(self) -> None:
         run = self.run
-        self.cursor.execute(f"SELECT DISTINCT ci_id FROM {STAGE} WHERE ci_id IS NOT NULL AND created = 0")
+        self.cursor.execute(f"SELECT DISTINCT ci_id FROM {BOUND} WHERE created = 0")
         matched = {row[0] for row in self.cursor.fetchall()}
         run.created_unregistered = len(self.created)
         run.updated = len(self.changed_cis & matched)
