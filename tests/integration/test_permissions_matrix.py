@@ -42,7 +42,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from tikting.accounts.models import ApiToken, User
+from tikting.accounts.models import ApiToken, Team, User
+from tikting.cadence import services as CS
+from tikting.cadence.models import Sprint, SprintItem
 from tikting.cmdb.models import ConfigurationItem
 from tikting.core.models import AuditEntry
 from tikting.discovery.models import DiscoveryRun, DriftItem, DuplicateCandidate
@@ -65,7 +67,14 @@ PUBLIC_REDIRECTS = {"": "/register/"}
 # Every signed-in user manages their own API tokens (a viewer's token still only reads).
 # django-ninja's catch-all under /api/: it serves nothing (404 whoever asks, whatever the method).
 EMPTY_ROUTES = {"api/"}
-SELF_SERVICE = {"account/tokens/", "account/tokens/<int:pk>/revoke/", "api/tokens", "api/tokens/<token_id>"}
+# Every signed-in user also issues (and revokes) their own calendar feed address (cadence/calendar/).
+SELF_SERVICE = {
+    "account/tokens/",
+    "account/tokens/<int:pk>/revoke/",
+    "api/tokens",
+    "api/tokens/<token_id>",
+    "cadence/calendar/",
+}
 # Staff feedback: every signed-in user may give it, viewers included (an empty body is refused as
 # invalid, 400 / 422, and creates nothing).
 OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback"}
@@ -74,6 +83,13 @@ OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback"}
 # test_agent_endpoint.py plays the agents). Any other caller gets 401, or 405 for another method
 # than POST.
 AGENT_ROUTES = {"discovery/agent/"}
+# Calendar feeds (tikting/cadence): the secret token in the URL stands for signing in, so an unknown
+# token answers 404 to anyone (anonymous callers included), and any other method than GET 405.
+FEED_ROUTES = {"cadence/calendar/<str:token>.ics", "cadence/calendar/<str:token>/team/<int:team_id>.ics"}
+# Sprint card forms (tikting/cadence/views.py, card_move and card_log) check the form before the
+# role: an empty form is sent back to the board (302, an error message) whoever posts it, and
+# changes nothing. A filled form from a viewer is refused 403 (the role table's rows).
+FORM_BEFORE_ROLE = {"cadence/cards/<int:pk>/move/", "cadence/cards/<int:pk>/log/"}
 UNSAFE = ("post", "put", "patch", "delete")
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 # Path parameter → the object whose id fills it ("pk" depends on the app: see _object_for).
@@ -96,6 +112,9 @@ PARAM_OBJECTS = {
     "run_id": "discovery_run",
     "minute_pk": "minute",
     "minute_id": "minute",
+    "sprint_id": "sprint",
+    "card_id": "card",
+    "team_id": "team",
 }
 
 
@@ -132,6 +151,10 @@ def _object_for(route: str, name: str) -> str:
             return "token"
         if route.startswith("records/"):
             return "record"
+        if route.startswith("cadence/sprints/"):
+            return "sprint"
+        if route.startswith("cadence/cards/"):
+            return "card"
         return "item"
     return PARAM_OBJECTS.get(name, name)
 
@@ -167,7 +190,20 @@ def world(cast):
         found_at=timezone.now(),
     )
     run = DiscoveryRun.objects.create(source_name="matrix", started_at=timezone.now())
+    team = Team.objects.create(name="Service desk")
+    sprint = CS.create_sprint(
+        actor=cast.manager,
+        team=team,
+        name="Sprint 1",
+        goal="Faster fixes",
+        start=TODAY,
+        end=TODAY + dt.timedelta(days=13),
+    )
+    card = CS.add_sprint_item(sprint, actor=cast.manager, item=item, planned_hours=4)
     return {
+        "team": team.pk,
+        "sprint": sprint.pk,
+        "card": card.pk,
         "ci": device.pk,
         "drift": drift.pk,
         "duplicate": duplicate.pk,
@@ -207,6 +243,8 @@ def test_anonymous_users_get_nothing(route, world):
             assert status == 404, f"anonymous {method.upper()} {url} → {status}"
         elif _is_api(route) or route in AGENT_ROUTES:
             assert status in {401, 405}, f"anonymous {method.upper()} {url} → {status}"
+        elif route in FEED_ROUTES:
+            assert status in {404, 405}, f"anonymous {method.upper()} {url} → {status}"
         elif route in PUBLIC_REDIRECTS and status == 302:
             assert response["Location"] == PUBLIC_REDIRECTS[route]
         else:
@@ -219,7 +257,7 @@ def _register_state() -> tuple:
     return (
         list(Item.objects.order_by("pk").values_list("pk", "version")),
         Comment.objects.count(),
-        AuditEntry.objects.exclude(content_type__model="apitoken").count(),
+        AuditEntry.objects.exclude(content_type__model__in=("apitoken", "calendarfeed")).count(),
     )
 
 
@@ -250,6 +288,8 @@ def test_viewers_change_nothing(route, world, cast):
                 assert status in {200, 201, 302, 404, 405}, where
             elif route in OPEN_TO_EVERY_ROLE:
                 assert status in {400, 405, 422}, where
+            elif route in FORM_BEFORE_ROLE and method == "post":
+                assert status in {302, 403}, where
             else:
                 assert status in {403, 405}, where
     assert _register_state() == before
@@ -461,6 +501,43 @@ def _new_user() -> dict[str, str]:
 
 def _users() -> int:
     return User.objects.count()
+
+
+# Improvement sprints: the owner role plans (tikting/cadence/permissions.py, can_plan).
+PLANNERS = frozenset({"owner", "other_owner", "manager", "admin"})
+
+
+def _new_sprint(c: Ctx, team_field: str) -> dict[str, Any]:
+    start = TODAY + dt.timedelta(days=60)
+    return {
+        team_field: c.id("team"),
+        "name": "Sprint 9",
+        "goal": "Fewer reopened tickets",
+        "start": start.isoformat(),
+        "end": (start + dt.timedelta(days=13)).isoformat(),
+    }
+
+
+def _sprint_version(c: Ctx, attr: str) -> dict[str, Any]:
+    return {"expected_version": c.fresh(attr).version}
+
+
+def _review_form(c: Ctx) -> dict[str, Any]:
+    card = c.id("card")
+    return {
+        "what_changed": "Resets take a day",
+        "expected_version": c.fresh("sprint").version,
+        f"decision_{card}": "continue",
+        f"disposition_{card}": "register",
+    }
+
+
+def _review_json(c: Ctx) -> dict[str, Any]:
+    return {
+        "what_changed": "Resets take a day",
+        "expected_version": c.fresh("sprint").version,
+        "decisions": [{"card_id": c.id("card"), "decision": "continue", "disposition": "register"}],
+    }
 
 
 WRITES: tuple[Write, ...] = (
@@ -1168,6 +1245,83 @@ WRITES: tuple[Write, ...] = (
         refused="admin-login",
         trace=_users,
     ),
+    # --- Improvement sprints (tikting/cadence/permissions.py; docs/cadence.md) ---
+    Write(
+        "Sprints",
+        "Plan a sprint",
+        PLANNERS,
+        ui=ui("/cadence/sprints/", lambda c: _new_sprint(c, "team")),
+        api=api("POST", "/api/cadence/sprints", lambda c: _new_sprint(c, "team_id")),
+    ),
+    Write(
+        "Sprints",
+        "Add an item to a sprint's scope",
+        PLANNERS,
+        ui=ui("/cadence/sprints/{sprint}/", lambda c: {"item": c.id("new_item"), "planned_hours": "2"}),
+        api=api(
+            "POST",
+            "/api/cadence/sprints/{sprint}/items",
+            lambda c: {"item_id": c.id("new_item"), "planned_hours": 2},
+        ),
+    ),
+    Write(
+        "Sprints",
+        "Take an item out of a sprint's scope",
+        PLANNERS,
+        ui=ui("/cadence/cards/{card}/remove/"),
+    ),
+    Write(
+        "Sprints",
+        "Start a sprint",
+        PLANNERS,
+        ui=ui("/cadence/sprints/{planned_sprint}/start/", lambda c: _sprint_version(c, "planned_sprint")),
+        api=api(
+            "POST",
+            "/api/cadence/sprints/{planned_sprint}/start",
+            lambda c: _sprint_version(c, "planned_sprint"),
+        ),
+    ),
+    Write(
+        "Sprints",
+        "Move a card on the board (the sprint's team is the contributor's)",
+        PLANNERS | {"contributor"},
+        ui=ui("/cadence/cards/{card}/move/", lambda c: {"column": "doing"}),
+        api=api("POST", "/api/cadence/cards/{card}/move", lambda c: {"column": "doing"}),
+    ),
+    Write(
+        "Sprints",
+        "Log one's own hours on a card (of Olga's item, in the contributor's team's sprint)",
+        frozenset({"contributor", "owner", "manager", "admin"}),
+        ui=ui("/cadence/cards/{card}/log/", lambda c: {"hours": "1", "day": c.w.sprint.start.isoformat()}),
+        api=api(
+            "POST",
+            "/api/cadence/cards/{card}/time",
+            lambda c: {"hours": 1, "day": c.w.sprint.start.isoformat()},
+        ),
+    ),
+    Write(
+        "Sprints",
+        "Log hours for someone else (the other owner, who may not log on this card)",
+        MANAGERS,
+        api=api(
+            "POST",
+            "/api/cadence/cards/{card}/time",
+            lambda c: {"hours": 1, "day": c.w.sprint.start.isoformat(), "user_id": c.w.cast.other_owner.pk},
+        ),
+    ),
+    Write(
+        "Sprints",
+        "Hold a sprint review (closes the sprint)",
+        PLANNERS,
+        ui=ui("/cadence/sprints/{sprint}/review/", _review_form),
+        api=api("POST", "/api/cadence/sprints/{sprint}/review", _review_json),
+    ),
+    Write(
+        "Sprints",
+        "Issue or revoke one's own calendar feed address",
+        SIGNED_IN,
+        ui=ui("/cadence/calendar/"),
+    ),
 )
 
 
@@ -1381,6 +1535,50 @@ class World:
             value="TW1",
             found_at=timezone.now(),
         )
+
+    # --- Improvement sprints: the contributor's team, its sprint under way with a card of Olga's
+    # item, and its next sprint planned with a card of its own.
+    @cached_property
+    def team(self) -> Team:
+        team = Team.objects.create(name="Service desk")
+        self.cast.contributor.team = team
+        self.cast.contributor.save()
+        return team
+
+    @cached_property
+    def sprint(self) -> Sprint:
+        cast = self.cast
+        start = timezone.localdate() - dt.timedelta(days=5)
+        sprint = CS.create_sprint(
+            actor=cast.manager,
+            team=self.team,
+            name="Sprint 1",
+            goal="Faster fixes",
+            start=start,
+            end=start + dt.timedelta(days=13),
+        )
+        CS.add_sprint_item(sprint, actor=cast.manager, item=self.item, planned_hours=4)
+        return CS.start_sprint(sprint, actor=cast.manager)
+
+    @cached_property
+    def card(self) -> SprintItem:
+        return self.sprint.cards.get()
+
+    @cached_property
+    def planned_sprint(self) -> Sprint:
+        cast = self.cast
+        start = self.sprint.end + dt.timedelta(days=1)
+        sprint = CS.create_sprint(
+            actor=cast.manager,
+            team=self.team,
+            name="Sprint 2",
+            goal="Fewer calls",
+            start=start,
+            end=start + dt.timedelta(days=13),
+        )
+        item = S.create_item(actor=cast.contributor, title="Self-service unlocks")
+        CS.add_sprint_item(sprint, actor=cast.manager, item=item, planned_hours=2)
+        return sprint
 
     def records(self, slug: str) -> tuple[Any, Any]:
         """(a record to edit, a record nothing points at, to delete) of a kind."""
