@@ -131,7 +131,10 @@ def test_an_answer_computed_while_another_transaction_writes_is_not_kept(mttr_da
         dbname=settings_dict["NAME"],
     )
     try:
-        other.execute("INSERT INTO accounts_team (name, description, source) VALUES ('in flight', '', 'x')")
+        other.execute(
+            "INSERT INTO accounts_team (name, description, source, working_hours_per_week, improvement_share)"
+            " VALUES ('in flight', '', 'x', 37.5, 10)"
+        )
         assert cache.writers_in_flight()
         mttr()
         assert not CachedResult.objects.exists()  # answered, not kept: the writer may be invisible
