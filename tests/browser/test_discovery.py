@@ -119,7 +119,9 @@ def test_a_manager_registers_a_device_and_merges_duplicates_in_place(
     page.screenshot(path=SHOTS.format("health-manager-1440"), full_page=True)
     page.set_viewport_size({"width": 375, "height": 812})
     page.reload()
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
     assert overflow <= 1, f"the page is {overflow}px wider than a phone"
     page.screenshot(path=SHOTS.format("health-manager-375"), full_page=True)
     page.set_viewport_size({"width": 1440, "height": 900})
