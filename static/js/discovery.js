@@ -23,40 +23,42 @@
       : Number(value).toLocaleString(undefined, { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
   const xAxis = { ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 8 } };
 
-  const ratios = document.getElementById("health-chart-ratios");
-  if (ratios) {
-    new Chart(ratios, {
-      data: {
-        labels: data.labels,
-        datasets: [
-          line("Coverage", data.coverage, "#1f3a5f"),
-          line("Accuracy", data.accuracy, "#198754"),
-          line("Completeness", data.completeness, "#6f42c1", { borderDash: [6, 4] }),
-        ],
-      },
+  // One trend chart: its datasets, the unit the tooltip adds, decimals, and its y axis.
+  function trend(id, datasets, unit, decimals, y) {
+    const canvas = document.getElementById(id);
+    if (!canvas) return;
+    new Chart(canvas, {
+      data: { labels: data.labels, datasets: datasets },
       options: {
         interaction: { mode: "index", intersect: false },
-        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ": " + number(ctx.raw, 1) + " %" } } },
-        scales: { x: xAxis, y: { min: 0, max: 100, title: { display: true, text: "%" } } },
+        plugins: {
+          tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ": " + number(ctx.raw, decimals) + unit } },
+        },
+        scales: { x: xAxis, y: y },
       },
     });
   }
-  const counts = document.getElementById("health-chart-counts");
-  if (counts) {
-    new Chart(counts, {
-      data: {
-        labels: data.labels,
-        datasets: [
-          line("Unregistered devices", data.unregistered, "#fd7e14"),
-          line("Stale CIs", data.stale, "#dc3545"),
-          line("Duplicate candidates", data.duplicates, "#6c757d", { borderDash: [6, 4] }),
-        ],
-      },
-      options: {
-        interaction: { mode: "index", intersect: false },
-        plugins: { tooltip: { callbacks: { label: (ctx) => ctx.dataset.label + ": " + number(ctx.raw, 0) } } },
-        scales: { x: xAxis, y: { beginAtZero: true, ticks: { precision: 0 } } },
-      },
-    });
-  }
+  const dashed = { borderDash: [6, 4] };
+  trend(
+    "health-chart-ratios",
+    [
+      line("Coverage", data.coverage, "#1f3a5f"),
+      line("Accuracy", data.accuracy, "#198754"),
+      line("Completeness", data.completeness, "#6f42c1", dashed),
+    ],
+    " %",
+    1,
+    { min: 0, max: 100, title: { display: true, text: "%" } }
+  );
+  trend(
+    "health-chart-counts",
+    [
+      line("Unregistered devices", data.unregistered, "#fd7e14"),
+      line("Stale CIs", data.stale, "#dc3545"),
+      line("Duplicate candidates", data.duplicates, "#6c757d", dashed),
+    ],
+    "",
+    0,
+    { beginAtZero: true, ticks: { precision: 0 } }
+  );
 })();

@@ -156,7 +156,25 @@ class Decision(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
 
 
-class DriftItem(models.Model):
+class Decided(models.Model):
+    """A gap discovery found and a person decides on: its state, when and by which run it was found,
+    who decided and when, and the version a decision was read at (a stale one conflicts)."""
+
+    status = models.CharField(max_length=10, choices=Decision.choices, default=Decision.OPEN)
+    found_at = models.DateTimeField()
+    run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+        ordering = ["-found_at", "-id"]
+
+
+class DriftItem(Decided):
     """A CI attribute whose value differs from what discovery found, where the CI's value comes
     from a source that outranks the discovering one (a person, for a location): not overwritten,
     but shown for a decision. Accept takes the discovered value; reject keeps the CI's and is not
@@ -170,17 +188,8 @@ class DriftItem(models.Model):
     ci_source = models.CharField(
         max_length=40, blank=True, help_text="Whose value the CI holds (manual: a person)"
     )
-    status = models.CharField(max_length=10, choices=Decision.choices, default=Decision.OPEN)
-    found_at = models.DateTimeField()
-    run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    version = models.PositiveIntegerField(default=1)
 
-    class Meta:
-        ordering = ["-found_at", "-id"]
+    class Meta(Decided.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["ci", "attribute"], condition=models.Q(status="open"), name="discovery_drift_one_open"
@@ -192,7 +201,7 @@ class DriftItem(models.Model):
         return f"{self.ci}: {self.attribute} {self.ci_value!r} ≠ {self.discovered_value!r}"
 
 
-class DuplicateCandidate(models.Model):
+class DuplicateCandidate(Decided):
     """Two CIs that look like one device: they share an identity value (serial number, UUID, MAC,
     FQDN, host name), or one discovered device matched both. `ci` is the older, kept on a merge."""
 
@@ -200,17 +209,8 @@ class DuplicateCandidate(models.Model):
     other = models.ForeignKey("cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="+")
     reason = models.CharField(max_length=30, help_text="The attribute or rule they share")
     value = models.CharField(max_length=255, blank=True)
-    status = models.CharField(max_length=10, choices=Decision.choices, default=Decision.OPEN)
-    found_at = models.DateTimeField()
-    run = models.ForeignKey(DiscoveryRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    version = models.PositiveIntegerField(default=1)
 
-    class Meta:
-        ordering = ["-found_at", "-id"]
+    class Meta(Decided.Meta):
         constraints = [
             models.UniqueConstraint(fields=["ci", "other"], name="discovery_duplicate_pair"),
             models.CheckConstraint(

@@ -120,7 +120,7 @@ def decide(
     ranks = ranks or rankings(precedence)
     days = settings.TIKTING_DISCOVERY_STALE_DAYS if stale_days is None else stale_days
     single = seen[0] if len(seen) == 1 else None
-    fresh_after = max(s.last_seen_at for s in seen) - dt.timedelta(days=days)
+    fresh_after = None if single else max(s.last_seen_at for s in seen) - dt.timedelta(days=days)
     decisions = []
     for attribute, column in RECONCILED.items():
         rank = ranks[attribute]
@@ -132,7 +132,10 @@ def decide(
             offered = [s for s in seen if s.values.get(column)]
             if not offered:
                 continue
-            best = min(offered, key=lambda s: (s.last_seen_at < fresh_after, rank(s.source)))
+            best = min(
+                offered,
+                key=lambda s: (fresh_after is not None and s.last_seen_at < fresh_after, rank(s.source)),
+            )
         value = best.values[column]
         ci_value = ci_values.get(attribute) or ""
         ci_source = value_source(attribute, ci_value, sources)

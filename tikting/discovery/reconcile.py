@@ -644,7 +644,9 @@ class Reconciliation:
             "SELECT s.row_no, s.source, s.kind, s.hostname, s.fqdn, s.serial, s.manufacturer, s.model, "
             "s.uuid, s.os_name, s.os_version, s.ip, s.mac, s.location, s.details "
             f"FROM k JOIN {STAGE} s ON s.row_no = k.row_no WHERE {first} "
-            "AND NOT EXISTS (SELECT 1 FROM later l WHERE l.row_no = s.row_no) ORDER BY s.row_no"
+            # NOT IN an uncorrelated subquery: computed once (a correlated NOT EXISTS on the CTE
+            # was evaluated again for every row on SQLite)
+            "AND s.row_no NOT IN (SELECT row_no FROM later) ORDER BY s.row_no"
         )
         rows = cursor.fetchall()
         cis = [self.new_ci(*row[1:-1], given=json.loads(row[-1] or "{}").get("extra", {})) for row in rows]

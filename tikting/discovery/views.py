@@ -239,40 +239,32 @@ def _duplicates() -> Any:
     return DuplicateCandidate.objects.select_related("ci", "other").order_by("-found_at", "-pk")
 
 
-@login_required
-@require_safe
-def drift_list(request: HttpRequest) -> HttpResponse:
+def _decisions(request: HttpRequest, qs: Any, statuses: tuple[str, ...], template: str) -> HttpResponse:
+    """A list of drifts or duplicate candidates in one status (?status=, default open; "all")."""
     _require_view(request)
     status = request.GET.get("status") or Decision.OPEN
-    qs = _drifts()
     if status != "all":
-        qs = qs.filter(status=status if status in Decision.values else Decision.OPEN)
+        qs = qs.filter(status=status if status in statuses else Decision.OPEN)
     context = {
         "status": status,
-        "statuses": [*((d, d.label) for d in DRIFT_STATUSES), ("all", "All")],
+        "statuses": [*((d, Decision(d).label) for d in statuses), ("all", "All")],
         "can_act": S.can_act(request.user),
         "next": request.get_full_path(),
         **page_of(request, qs),
     }
-    return render(request, "discovery/drifts.html", context)
+    return render(request, template, context)
+
+
+@login_required
+@require_safe
+def drift_list(request: HttpRequest) -> HttpResponse:
+    return _decisions(request, _drifts(), DRIFT_STATUSES, "discovery/drifts.html")
 
 
 @login_required
 @require_safe
 def duplicate_list(request: HttpRequest) -> HttpResponse:
-    _require_view(request)
-    status = request.GET.get("status") or Decision.OPEN
-    qs = _duplicates()
-    if status != "all":
-        qs = qs.filter(status=status if status in Decision.values else Decision.OPEN)
-    context = {
-        "status": status,
-        "statuses": [*((d, d.label) for d in DUPLICATE_STATUSES), ("all", "All")],
-        "can_act": S.can_act(request.user),
-        "next": request.get_full_path(),
-        **page_of(request, qs),
-    }
-    return render(request, "discovery/duplicates.html", context)
+    return _decisions(request, _duplicates(), DUPLICATE_STATUSES, "discovery/duplicates.html")
 
 
 # --- Runs -------------------------------------------------------------------------------------------

@@ -137,6 +137,36 @@ _ASSET_EDGES = (
     "TIKTING_DISCOVERY_SCOPE_CLASSES; N = TIKTING_DISCOVERY_STALE_DAYS (docs/discovery.md).",
 )
 
+
+def _asset(
+    key: str,
+    label: str,
+    unit: str,
+    direction: str,
+    formula: str,
+    edge_cases: tuple[str, ...],
+    extras: tuple[str, ...] = (),
+) -> MetricDefinition:
+    """An asset data accuracy metric: read from the daily snapshots (family "snapshot"), a share in
+    % or a count, each point naming the snapshot day it is (`as_of`)."""
+    share = unit == "%"
+    return MetricDefinition(
+        key,
+        label,
+        unit,
+        direction,
+        "discovery.AccuracySnapshot",
+        "asset",
+        "snapshot",
+        "percent" if share else "count",
+        formula,
+        edge_cases,
+        date_field="day",
+        decimals=2 if share else 0,
+        extras=(*extras, "as_of"),
+    )
+
+
 DEFINITIONS: dict[str, MetricDefinition] = {
     d.key: d
     for d in (
@@ -388,33 +418,24 @@ DEFINITIONS: dict[str, MetricDefinition] = {
             date_field="responded_at",
             extras=("satisfied", "unresolved"),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_coverage",
             "Discovery coverage",
             "%",
             "higher",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "percent",
             "in-scope CIs seen by discovery within N days / in-scope CIs × 100",
             (
                 *_ASSET_EDGES,
                 "`stale` counts in-scope CIs seen before but not within N days, `never_seen` those "
                 "never seen: together with `seen` they make `in_scope`.",
             ),
-            date_field="day",
-            extras=("seen", "in_scope", "stale", "never_seen", "as_of"),
+            ("seen", "in_scope", "stale", "never_seen"),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_accuracy",
             "CMDB accuracy",
             "%",
             "higher",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "percent",
             "CIs seen within N days with no open drift on a key attribute / in-scope CIs seen within N "
             "days × 100",
             (
@@ -424,71 +445,45 @@ DEFINITIONS: dict[str, MetricDefinition] = {
                 "discovery may overwrite are written, not drifted. A rejected drift (the CI is right) no "
                 "longer counts against it.",
             ),
-            date_field="day",
-            extras=("accurate", "seen", "drifted", "as_of"),
+            ("accurate", "seen", "drifted"),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_unregistered",
             "Unregistered devices",
             "devices",
             "lower",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "count",
             "COUNT(CIs discovered and not registered yet), any class",
             (*_ASSET_EDGES[:2], "Counted by the class discovery guessed for them."),
-            decimals=0,
-            date_field="day",
-            extras=("as_of",),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_stale",
             "Stale CIs",
             "CIs",
             "lower",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "count",
             "COUNT(in-scope CIs last seen more than N days ago)",
             (*_ASSET_EDGES, "CIs never seen are not stale: they are `never_seen` (coverage)."),
-            decimals=0,
-            date_field="day",
-            extras=("in_scope", "never_seen", "as_of"),
+            ("in_scope", "never_seen"),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_duplicates",
             "Duplicate candidates",
             "pairs",
             "lower",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "count",
             "COUNT(open duplicate candidates: pairs of CIs sharing an identity value)",
             (*_ASSET_EDGES[:2], "A pair counts in the class of its older CI."),
-            decimals=0,
-            date_field="day",
-            extras=("as_of",),
         ),
-        MetricDefinition(
+        _asset(
             "cmdb_completeness",
             "CMDB completeness",
             "%",
             "higher",
-            "discovery.AccuracySnapshot",
-            "asset",
-            "snapshot",
-            "percent",
             "required attributes filled / required attributes of the in-scope CIs × 100",
             (
                 *_ASSET_EDGES,
                 "Required attributes per class: TIKTING_DISCOVERY_REQUIRED_ATTRIBUTES (owner and service "
                 "count when set, the others when not empty).",
             ),
-            date_field="day",
-            extras=("filled", "required", "in_scope", "as_of"),
+            ("filled", "required", "in_scope"),
         ),
     )
 }
