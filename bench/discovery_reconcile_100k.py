@@ -14,8 +14,10 @@ FQDN 5 %, host name 10 %, IP in the trusted range 5 %; the other 5 % are devices
 Every device reports an OS (the CMDB has none: the first run writes it, with its diff in each CI's
 history), and one in fifty a location other than the CMDB's (a drift).
 
-Three runs of `reconcile()`, timed (wall and the Python process's CPU) with the peak resident memory
-of the process (ru_maxrss, Django and the input included; PostgreSQL's own memory is its server's):
+On PostgreSQL the CI table is analysed after seeding, as autovacuum would have done for a CMDB of
+that size. Three runs of `reconcile()`, timed (wall and the Python process's CPU) with the peak
+resident memory of the process (ru_maxrss, Django and the input included; PostgreSQL's own memory
+is its server's):
 
 1. **first run**: every device bound, written, the new ones created unregistered;
 2. **re-run, nothing changed**: the same input again; the writes it makes are counted
@@ -184,6 +186,10 @@ def child(devices: int, cmdb: int) -> None:
     settings.TIKTING_DISCOVERY_TRUSTED_RANGES = [TRUSTED]
     start = time.perf_counter()
     seed(cmdb)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # A CMDB of 100,000 CIs has statistics (autovacuum): one just bulk-loaded has none yet.
+            cursor.execute("ANALYZE cmdb_configurationitem")
     print(f"{connection.vendor}: {cmdb:,} CIs seeded in {time.perf_counter() - start:.1f} s")
     seen = timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
     from tikting.discovery.observations import ParseResult

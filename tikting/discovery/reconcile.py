@@ -131,6 +131,8 @@ DEVICE_VALUES = (
     "details",
     "fingerprint",
 )
+# The CI attributes duplicate candidates are found by: a CI whose values of them changed is checked.
+IDENTITY = frozenset({"serial_number", "system_uuid", "mac_address", "fqdn", "hostname"})
 AUDIT_COLUMNS = (
     "at",
     "actor_id",
@@ -520,6 +522,7 @@ class Reconciliation:
         self.created: list[int] = []
         self.changed_cis: set[int] = set()
         self.new_mac_cis: set[int] = set()
+        self.identity_changed: set[int] = set()  # CIs whose identity values changed (duplicates)
         self.staged = 0  # rows staged
         self.drifts = 0
         self.cursor: CursorWrapper
@@ -898,6 +901,8 @@ class Reconciliation:
                 )  # fmt: skip
             if changes:
                 self.changed_cis.add(pk)
+                if IDENTITY.intersection(changes):
+                    self.identity_changed.add(pk)
                 audit_rows.append(self.audit_row(pk, name, "update", changes, message))
         # Drifts left over: the attribute is no longer discovered, or no longer differs.
         for leftover in drifts.values():
@@ -995,10 +1000,10 @@ class Reconciliation:
             self.duplicates.setdefault((min(a, b), max(a, b)), (reason[:30], value[:255]))
 
     def find_duplicates(self) -> None:
-        """Pairs of CIs sharing an identity value, where one of them was created or changed its
-        identity in this run, or was matched ambiguously; written when not known yet."""
+        """Pairs of CIs sharing an identity value, where one of them was created, changed an identity
+        value or got a new MAC in this run, or was matched ambiguously; written when not known yet."""
         cursor = self.cursor
-        suspects = set(self.created) | self.changed_cis | self.new_mac_cis
+        suspects = set(self.created) | self.identity_changed | self.new_mac_cis
         if suspects:
             cursor.execute(f"DELETE FROM {RECHECK}")
             _load(cursor, RECHECK, ("ci_id",), [(pk,) for pk in sorted(suspects)])

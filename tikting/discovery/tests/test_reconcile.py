@@ -452,3 +452,14 @@ def test_a_name_class_and_asset_tag_a_source_gives_are_taken_on_creation():
         "AT-9",
         CI.Status.DISCOVERED,
     )
+
+
+def test_an_identity_value_written_by_discovery_can_reveal_a_duplicate():
+    """The agent's serial binds it to srv-x, whose host name it then writes: srv-y has that name."""
+    x = ci("srv-x", serial_number="SX", manufacturer="Dell", hostname="old-name")
+    y = ci("srv-y", hostname="web-7")
+    run = reconcile(result(obs(serial="SX", manufacturer="Dell", hostname="web-7")), source_name="agents")
+    x.refresh_from_db()
+    assert x.hostname == "web-7" and run.duplicate_candidates == 1
+    pair = DuplicateCandidate.objects.get()
+    assert (pair.ci, pair.other, pair.reason) == (x, y, "hostname")
