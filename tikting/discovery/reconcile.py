@@ -528,6 +528,7 @@ class Reconciliation:
         self.cursor: CursorWrapper
         self.adapt = functools.lru_cache(maxsize=4096)(connection.ops.adapt_datetimefield_value)
         self.request_id = current_request_id() or ""
+        self.audit_at = self.adapt(timezone.now())  # one time for the history rows of a run
         self.ci_type = ContentType.objects.get_for_model(ConfigurationItem).pk
 
     # -- the steps, in order
@@ -1096,7 +1097,7 @@ class Reconciliation:
     ) -> tuple[Any, ...]:
         """One core.AuditEntry row (AUDIT_COLUMNS) of a CI's history, as core.audit.record() writes it."""
         return (
-            self.adapt(timezone.now()),
+            self.audit_at,
             self.actor.pk if self.actor else None,
             self.request_id,
             action,
