@@ -233,6 +233,7 @@ api.add_router("/governance/", "tikting.governance.api.router")
 api.add_router("/records/", "tikting.records.api.router")
 api.add_router("/metrics/", "tikting.metrics.api.router")
 api.add_router("/signals/", "tikting.signals.api.router")
+api.add_router("/discovery/", "tikting.discovery.api.router")
 api.add_router("/cadence/", "tikting.cadence.api.router")
 # Staff feedback: every signed-in user may give it, viewers included (their token still only reads
 # everything else).

@@ -1167,6 +1167,7 @@ WRITES: tuple[Write, ...] = (
         "Register a discovered device",
         MANAGERS,
         ui=ui("/discovery/cis/{discovered}/register/", lambda c: {"ci_class": "workstation"}),
+        api=api("POST", "/api/discovery/cis/{discovered}/register", lambda c: {"ci_class": "workstation"}),
         button="/discovery/cis/?figure=unregistered",
     ),
     Write(
@@ -1182,6 +1183,7 @@ WRITES: tuple[Write, ...] = (
         "Retire a stale CI",
         MANAGERS,
         ui=ui("/discovery/cis/{stale_ci}/retire/"),
+        api=api("POST", "/api/discovery/cis/{stale_ci}/retire", lambda c: {}),
         button="/discovery/cis/?figure=stale",
     ),
     Write(
@@ -1189,6 +1191,7 @@ WRITES: tuple[Write, ...] = (
         "Accept an attribute drift (take the discovered value)",
         MANAGERS,
         ui=ui("/discovery/drifts/{drift}/accept/"),
+        api=api("POST", "/api/discovery/drifts/{drift}/accept", lambda c: {}),
         button="/discovery/drifts/",
     ),
     Write(
@@ -1196,6 +1199,7 @@ WRITES: tuple[Write, ...] = (
         "Reject an attribute drift (keep the CMDB's value)",
         MANAGERS,
         ui=ui("/discovery/drifts/{drift}/reject/"),
+        api=api("POST", "/api/discovery/drifts/{drift}/reject", lambda c: {}),
         button="/discovery/drifts/",
     ),
     Write(
@@ -1203,6 +1207,7 @@ WRITES: tuple[Write, ...] = (
         "Merge duplicate CIs",
         MANAGERS,
         ui=ui("/discovery/duplicates/{duplicate}/merge/"),
+        api=api("POST", "/api/discovery/duplicates/{duplicate}/merge", lambda c: {}),
         button="/discovery/duplicates/",
     ),
     Write(
@@ -1210,6 +1215,7 @@ WRITES: tuple[Write, ...] = (
         "Dismiss a duplicate candidate",
         MANAGERS,
         ui=ui("/discovery/duplicates/{duplicate}/dismiss/"),
+        api=api("POST", "/api/discovery/duplicates/{duplicate}/dismiss", lambda c: {}),
         button="/discovery/duplicates/",
     ),
     # --- Accounts ---
