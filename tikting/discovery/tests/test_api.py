@@ -3,6 +3,8 @@ their permissions and conflicts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -35,7 +37,7 @@ def bearer(user) -> Client:
     return Client(headers={"Authorization": f"Bearer {ApiToken.issue(user, 'test')[1]}"})
 
 
-def post(client: Client, url: str, body: dict) -> object:
+def post(client: Client, url: str, body: dict) -> Any:
     return client.post(url, body, content_type="application/json")
 
 
