@@ -24,7 +24,7 @@ accepting the candidate binds the register indicator to it. Evidence: the CIs be
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -71,13 +71,23 @@ def detect(
     then_day = _last_day(now_day - dt.timedelta(days=int(t["compare_days"])))
     if then_day is None:
         return []
-    now, then = _totals(now_day), _totals(then_day)
+    compared = Compared(_totals(now_day), _totals(then_day), now_day, then_day, t)
     progress(1, 3)
-    proposals = [p for spec in SHARES if (p := _share(spec, now, then, now_day, then_day, t)) is not None]
+    proposals = [p for spec in SHARES if (p := _share(spec, compared)) is not None]
     progress(2, 3)
-    proposals += [p for spec in COUNTS if (p := _count(spec, now, then, now_day, then_day, t)) is not None]
+    proposals += [p for spec in COUNTS if (p := _count(spec, compared)) is not None]
     progress(3, 3)
     return sorted(proposals, key=lambda p: (-p.score, p.fingerprint))
+
+
+class Compared(NamedTuple):
+    """The totals now and then, their days, and the thresholds in force."""
+
+    now: dict[str, int]
+    then: dict[str, int]
+    now_day: dt.date
+    then_day: dt.date
+    t: dict[str, float]
 
 
 def _last_day(day: dt.date) -> dt.date | None:
@@ -116,15 +126,9 @@ def _base(kind: str, metric: str, now_day: dt.date, then_day: dt.date) -> dict[s
     }
 
 
-def _share(
-    spec: tuple[str, ...],
-    now: dict[str, int],
-    then: dict[str, int],
-    now_day: dt.date,
-    then_day: dt.date,
-    t: dict[str, float],
-) -> Proposal | None:
+def _share(spec: tuple[str, ...], compared: Compared) -> Proposal | None:
     kind, metric, label, numerator, denominator, figure, role = spec
+    now, then, now_day, then_day, t = compared
     if not now[denominator] or not then[denominator] or now[denominator] < t["min_in_scope"]:
         return None
     value_now = C.percent(now[numerator], now[denominator])
@@ -178,15 +182,9 @@ def _share(
     )
 
 
-def _count(
-    spec: tuple[str, ...],
-    now: dict[str, int],
-    then: dict[str, int],
-    now_day: dt.date,
-    then_day: dt.date,
-    t: dict[str, float],
-) -> Proposal | None:
+def _count(spec: tuple[str, ...], compared: Compared) -> Proposal | None:
     kind, metric, label, column, figure = spec
+    now, then, now_day, then_day, t = compared
     growth = now[column] - then[column]
     if growth < t["min_growth"] or (then[column] and growth < t["min_growth_share"] * then[column]):
         return None
