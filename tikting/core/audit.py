@@ -16,6 +16,22 @@ from tikting.lib import display
 from .middleware import current_request_id
 from .models import AuditEntry, StatusChange
 
+# The columns of a core.AuditEntry row, in the order bulk writers (importers, reconciliation) give
+# them when they write history rows in bulk, as record() would one by one.
+BULK_COLUMNS = (
+    "at",
+    "actor_id",
+    "request_id",
+    "action",
+    "content_type_id",
+    "object_id",
+    "object_repr",
+    "root_content_type_id",
+    "root_object_id",
+    "changes",
+    "message",
+)
+
 
 def plain(value: Any) -> Any:
     """A JSON-safe form of a field value."""

@@ -133,19 +133,6 @@ DEVICE_VALUES = (
 )
 # The CI attributes duplicate candidates are found by: a CI whose values of them changed is checked.
 IDENTITY = frozenset({"serial_number", "system_uuid", "mac_address", "fqdn", "hostname"})
-AUDIT_COLUMNS = (
-    "at",
-    "actor_id",
-    "request_id",
-    "action",
-    "content_type_id",
-    "object_id",
-    "object_repr",
-    "root_content_type_id",
-    "root_object_id",
-    "changes",
-    "message",
-)
 CI_UPDATE_COLUMNS = (
     "id",
     *RECONCILED,
@@ -1095,7 +1082,7 @@ class Reconciliation:
     def audit_row(
         self, pk: int, name: str, action: str, changes: dict[str, Any], message: str
     ) -> tuple[Any, ...]:
-        """One core.AuditEntry row (AUDIT_COLUMNS) of a CI's history, as core.audit.record() writes it."""
+        """One core.AuditEntry row (audit.BULK_COLUMNS) of a CI's history, as audit.record() writes it."""
         return (
             self.audit_at,
             self.actor.pk if self.actor else None,
@@ -1113,7 +1100,7 @@ class Reconciliation:
     def write_audit(self, rows: list[tuple[Any, ...]]) -> None:
         """Bulk-load history rows (a run may change every CI: one COPY, not 100,000 model saves)."""
         if rows:
-            _load(self.cursor, AuditEntry._meta.db_table, AUDIT_COLUMNS, rows)
+            _load(self.cursor, AuditEntry._meta.db_table, audit.BULK_COLUMNS, rows)
 
 
 def _aware(value: Any) -> Any:

@@ -37,6 +37,7 @@ from django.utils import timezone
 from tikting.accounts.models import Team
 from tikting.changes.models import Change
 from tikting.cmdb.models import ConfigurationItem
+from tikting.core import audit
 from tikting.core.middleware import current_request_id
 from tikting.core.models import AuditEntry
 from tikting.incidents.models import Incident, IncidentActivity
@@ -661,19 +662,7 @@ class _Run:
         now = ops.adapt_datetimefield_value(timezone.now())
         _insert(
             AuditEntry,
-            (
-                "at",
-                "actor_id",
-                "request_id",
-                "action",
-                "content_type_id",
-                "object_id",
-                "object_repr",
-                "root_content_type_id",
-                "root_object_id",
-                "changes",
-                "message",
-            ),
+            audit.BULK_COLUMNS,
             [
                 (
                     now,
