@@ -69,6 +69,7 @@ from tikting.changes.models import Change
 from tikting.cmdb.models import Service
 from tikting.core.itsm import Practice
 from tikting.incidents.models import Incident
+from tikting.lib.display import when
 from tikting.signals.proposals import Evidence, Progress, Proposal, Window, no_progress
 
 from . import _common as C
@@ -587,8 +588,9 @@ def _group_proposal(
         PIR: "did not deliver their intended outcome (post-implementation review)",
     }[kind]
     explanation = (
-        f"{k} of {n} {denominator} ({rate:.1f} %) — {what[0].lower() + what[1:]} that ended from {first} "
-        f"to {last} — "
+        f"{k} of {n} {denominator} ({rate:.1f} %) — {what[0].lower() + what[1:]} that ended "
+        f"from {when(first)} "
+        f"to {when(last)} — "
         f"{verb}, against {rest_k} of {rest_n} ({rest_rate:.1f} %) for the rest of the organisation. "
         f"Rule: at least {t['min_group_changes']:g} such changes and a share the rest's rate explains "
         f"with P ≤ {t['group_alpha']:g} (binomial; here P = {C.fmt_p(p)})."
@@ -707,7 +709,7 @@ def _single_proposals(
                 explanation=(
                     f"Change {row.key} ({Change.Type(row.change_type).label.lower()}"
                     + (f", {service}" if service else "")
-                    + f") ended {row.ended:%Y-%m-%d %H:%M} and was followed by {incidents} "
+                    + f") ended {when(row.ended)} and was followed by {incidents} "
                     f"({_how_text(how)}); {row.expected:.2f} were expected from the same CIs and service "
                     f"before it (Poisson P = {C.fmt_p(p)}). Rule: {t['single_change_incidents']:g} or more "
                     "incidents following one change propose a problem investigation."

@@ -51,6 +51,7 @@ from django.db.models.functions import Coalesce, NullIf
 from tikting.accounts.models import Team
 from tikting.cmdb.models import Service
 from tikting.core.itsm import Practice
+from tikting.lib.display import when
 from tikting.signals.proposals import Progress, Proposal, Window, no_progress
 from tikting.surveys.models import SurveyResponse
 
@@ -293,7 +294,8 @@ class Themes:
                     explanation=(
                         f"“{phrase}” (common words left out) is in {count} of the {self.low_comments} "
                         "comments of dissatisfied "
-                        f"responses (score ≤ {self.t['low_score']:g}) given from {first} to {last}, and in "
+                        f"responses (score ≤ {self.t['low_score']:g}) given "
+                        f"from {when(first)} to {when(last)}, and in "
                         f"{high} of the {self.high_comments} comments of satisfied ones (score ≥ "
                         f"{self.t['high_score']:g}): {ratio:.1f} times as frequent among the "
                         "unhappy. Rule: in "
@@ -428,8 +430,9 @@ def _group_proposal(
             f"not better than its own history; z test P = {C.fmt_p(gap_p)})"
         )
     explanation = (
-        f"Customers scored {what} {stats.mean:.2f} out of 5 on average in {stats.n} responses from {first} "
-        f"to {last}, {len(low_rows)} of them dissatisfied (score ≤ {t['low_score']:g}): "
+        f"Customers scored {what} {stats.mean:.2f} out of 5 on average in {stats.n} responses "
+        f"from {when(first)} "
+        f"to {when(last)}, {len(low_rows)} of them dissatisfied (score ≤ {t['low_score']:g}): "
         + "; ".join(reasons)
         + "."
     )

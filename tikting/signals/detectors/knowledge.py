@@ -42,6 +42,7 @@ from tikting.cmdb.models import Service
 from tikting.core.itsm import Practice
 from tikting.incidents.models import Incident, Interaction
 from tikting.knowledge.models import Article
+from tikting.lib.display import when
 from tikting.signals.proposals import Evidence, Progress, Proposal, Window, no_progress
 
 from . import _common as C
@@ -129,7 +130,8 @@ def _unused(window: Window, t: dict[str, float]) -> list[Proposal]:
                 title=f"{n} knowledge articles on {service} were never used",
                 explanation=(
                     f"{n} of the {total} published articles on {service} ({share:.0f} %) were never used "
-                    f"by {last}: no use counted and no incident or interaction names them, though they are "
+                    f"by {when(last)}: no use counted and no incident or interaction names them, though "
+                    "they are "
                     f"at least {t['unused_min_age_days']:g} days old. Rule: at least {t['min_unused']:g} "
                     "such articles on a service. Retire, merge or make them findable."
                 ),
@@ -227,8 +229,9 @@ def _overdue(window: Window, t: dict[str, float]) -> list[Proposal]:
         unresolved_share = C.percent(a["unresolved"], a["by_contacts"])
         title = a["title"] or key
         explanation = (
-            f"“{title}” ({key}) was due for review on {due} ({overdue_days} days before {as_of}) "
-            f"and was used {a['in_use']} times from {first} to {last} ({a['by_incidents']} incidents, "
+            f"“{title}” ({key}) was due for review on {when(due)} ({overdue_days} days before {when(as_of)}) "
+            f"and was used {a['in_use']} times "
+            f"from {when(first)} to {when(last)} ({a['by_incidents']} incidents, "
             f"{a['by_contacts']} service-desk contacts"
             + (
                 f", {unresolved_share:.0f} % of them not resolved at the first contact"
@@ -322,7 +325,8 @@ def _gaps(window: Window, t: dict[str, float]) -> list[Proposal]:
                     :200
                 ],
                 explanation=(
-                    f"{r['n']} incidents in “{category}” on {service} were opened from {first} to {last}; "
+                    f"{r['n']} incidents in “{category}” on {service} were opened "
+                    f"from {when(first)} to {when(last)}; "
                     f"{r['with_article']} of them ({share:.1f} %) used a knowledge article (on the "
                     "incident or "
                     f"one of its contacts). Rule: at least {t['min_gap_incidents']:g} incidents and at most "
@@ -452,7 +456,7 @@ def _repeat_proposal(
         fingerprint=fingerprint,
         title=f"Repeat contacts: {k} of {n} {what.split(' (')[0]}"[:200],
         explanation=(
-            f"{k} of {n} {what} from {first} to {last} ({share:.1f} %) came back to an incident "
+            f"{k} of {n} {what} from {when(first)} to {when(last)} ({share:.1f} %) came back to an incident "
             "that already had "
             f"a contact, against {rest_share:.1f} % of the other contacts ({rest_k} of {rest_n}); {advice}. "
             f"Rule: at least {t['min_repeats']:g} repeats and a share the rest explains with P ≤ "

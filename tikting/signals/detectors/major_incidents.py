@@ -32,6 +32,7 @@ from django.utils import timezone
 from tikting.cmdb.models import Service
 from tikting.improvement.choices import SourceChannel
 from tikting.incidents.models import Incident
+from tikting.lib.display import when
 from tikting.signals.models import CandidateEvidence
 from tikting.signals.proposals import Evidence, Progress, Proposal, Window
 
@@ -117,8 +118,9 @@ def detect(window: Window, *, thresholds: dict[str, float], progress: Progress) 
                     :200
                 ],
                 explanation=(
-                    f"{len(missing)} of {total} major incident(s) on {service} resolved between {start} and "
-                    f"{min(end, timezone.localtime(cutoff).date())} have no post-incident review: "
+                    f"{len(missing)} of {total} major incident(s) on {service} resolved "
+                    f"between {when(start)} and "
+                    f"{when(min(end, timezone.localtime(cutoff).date()))} have no post-incident review: "
                     f"{listed}{more}. "
                     f"A major incident is priority {max_priority} or more urgent, or flagged major; a review "
                     "counts when the incident's post-incident review is filled in or a post-incident review "

@@ -87,6 +87,7 @@ from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.core.itsm import Practice
 from tikting.improvement.choices import SourceChannel
 from tikting.incidents.models import Incident
+from tikting.lib.display import when
 from tikting.problems.models import Problem
 from tikting.signals.proposals import Evidence, Progress, Proposal, Window, no_progress
 
@@ -1040,7 +1041,7 @@ def to_proposal(
     if group.rule == "text":
         opening = (
             f"{n} incidents ({labels.where(group)}, {classification(group)}) opened between "
-            f"{first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} ({span_text}) have alike texts, most often "
+            f"{when(first)} and {when(last)} ({span_text}) have alike texts, most often "
             f"“{_clip(group.text, 160)}”"
             + (f" ({group.variants} different wordings)" if group.variants > 1 else "")
             + (
@@ -1053,7 +1054,7 @@ def to_proposal(
     else:
         opening = (
             f"{n} incidents ({labels.where(group)}, {classification(group)}) opened between "
-            f"{first:%Y-%m-%d %H:%M} and {last:%Y-%m-%d %H:%M} ({span_text})."
+            f"{when(first)} and {when(last)} ({span_text})."
         )
     trend_word = trend(weeks)
     explanation = " ".join(

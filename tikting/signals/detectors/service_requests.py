@@ -47,6 +47,7 @@ from django.db.models.functions import TruncWeek
 from tikting.cmdb.models import Service
 from tikting.core.itsm import Practice
 from tikting.incidents.models import Interaction
+from tikting.lib.display import when
 from tikting.service_requests.models import CatalogItem, ServiceRequest
 from tikting.signals.proposals import Evidence, Progress, Proposal, Window, no_progress
 
@@ -176,7 +177,7 @@ def _catalogue_proposal(
     )
     self_service = "self-service" in f["suggests"]
     explanation = (
-        f"“{f['catalog_item']}” was requested {f['requests']} times from {first} to {last} "
+        f"“{f['catalog_item']}” was requested {f['requests']} times from {when(first)} to {when(last)} "
         f"({f['requests_a_year']:.0f} a year), in {f['weeks_with_requests']} of the window's weeks "
         f"(repetitiveness {f['repetitiveness']:.2f}), each handled in {handling}, "
         f"{100 * f['manual_share']:.0f} % "
@@ -328,7 +329,7 @@ def _contact_proposal(
         fingerprint=fingerprint,
         title=f"Self-service for {what}: about {hours_year:.0f} desk hours a year"[:200],
         explanation=(
-            f"The service desk handled {n} contacts with {what} from {first} to {last} "
+            f"The service desk handled {n} contacts with {what} from {when(first)} to {when(last)} "
             f"({n * year:.0f} a year), "
             f"in {row['weeks']} of the window's weeks (repetitiveness {repetitiveness:.2f}); "
             f"{100 * fcr_share:.0f} % were resolved at the first contact, in "

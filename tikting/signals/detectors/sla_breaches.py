@@ -61,6 +61,7 @@ from tikting.accounts.models import Team
 from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.core.itsm import Practice
 from tikting.incidents.models import Incident, IncidentActivity
+from tikting.lib.display import when
 from tikting.signals.proposals import Progress, Proposal, Window, no_progress
 
 from . import _common as C
@@ -506,7 +507,8 @@ def _proposal(
     decided = [r for r in rules if r["passed"] and r["cause"] == cause]
     decided.sort(key=lambda r: -r["strength"])
     explanation = (
-        f"On {service}, {k} of {n} incidents ({share:.1f} %) opened from {first} to {last} missed their "
+        f"On {service}, {k} of {n} incidents ({share:.1f} %) opened "
+        f"from {when(first)} to {when(last)} missed their "
         f"{kind} target, against {rest_k} of {rest_n} ({rest_share:.1f} %) elsewhere (rule: at least "
         f"{t['min_breaches']:g} breaches and a share the rest explains with P ≤ {t['breach_alpha']:g}; "
         f"binomial P = {C.fmt_p(p)}). "

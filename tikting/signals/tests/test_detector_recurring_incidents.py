@@ -88,7 +88,7 @@ def test_it_groups_alike_texts_with_typos_and_another_word_order(mail):
     # the explanation says how many, when, where, the shared text, the trend and the rule
     text = proposal.explanation
     assert "5 incidents (service E-mail, category Software)" in text
-    assert "2026-03-02 09:00 and 2026-04-07 13:00" in text
+    assert "2 Mar 2026, 09:00 and 7 Apr 2026, 13:00" in text  # dates as the UI writes them
     assert "“Outlook crashes when opening attachments”" in text  # the first wording of the most frequent
     assert "attachments, crashes, opening, outlook" in text  # the words most of them share
     assert "Trend (falling): per week from 2 Mar 2026: 1, 1, 1, 1, 0, 1; none in the 12 week(s) since" in text
