@@ -18,10 +18,12 @@ from django.conf import settings
 from django.utils import dateformat, timezone
 
 
-def number(value: Any) -> str:
+def number(value: Any, places: int | None = None) -> str:
     """A number as people write it: Decimal("4E+1") → "40", Decimal("2.500") → "2.5", 3.0 → "3".
 
-    None and "" give ""; text that is not a number is returned unchanged; booleans are not numbers.
+    `places`: round to at most that many decimals first (for display only: data outputs keep full
+    precision). None and "" give ""; text that is not a number is returned unchanged; booleans are
+    not numbers.
     """
     if value is None or value == "" or isinstance(value, bool):
         return "" if value is None or value == "" else str(value)
@@ -37,6 +39,8 @@ def number(value: Any) -> str:
         return str(value)
     if not decimal.is_finite():
         return str(value)
+    if places is not None:
+        decimal = round(decimal, places)
     text = format(decimal, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

@@ -1,6 +1,7 @@
 """Template filters every page uses (a builtin: no {% load %} needed; settings.TEMPLATES).
 
-- `{{ value|number }}`: a number as people write it (40, 2.5; never 4E+1 or 40.0000).
+- `{{ value|number }}`: a number as people write it (40, 2.5; never 4E+1 or 40.0000);
+  `{{ value|number:2 }}` rounds it to at most 2 decimals first (display only); text passes as is.
 - `{{ value|when }}`: a date, or a time in the configured time zone, in the one format of the UI
   (settings.DATE_FORMAT / DATETIME_FORMAT); `{{ value|when:"date" }}`: only the day of a time.
 """
@@ -17,8 +18,8 @@ register = template.Library()
 
 
 @register.filter
-def number(value: Any) -> str:
-    return display.number(value)
+def number(value: Any, places: int | None = None) -> str:
+    return display.number(value, places)
 
 
 @register.filter(expects_localtime=False)

@@ -80,3 +80,14 @@ def test_time_ticks_fall_on_local_boundaries():
     daily = display.time_ticks(start, start + dt.timedelta(days=5))
     assert [label for _, label in daily] == ["23 Jul", "24 Jul", "25 Jul", "26 Jul", "27 Jul"]
     assert len(display.time_ticks(start, start + dt.timedelta(days=730))) <= 8
+
+
+def test_number_rounds_for_display_when_asked():
+    assert display.number(579.6064814814815, 2) == "579.61"
+    assert display.number(0.3877551020408163, 2) == "0.39"
+    assert display.number(35.0, 2) == "35"
+    assert display.number(Decimal("4E+1"), 2) == "40"
+    assert display.number("VPN access", 2) == "VPN access"  # text passes as it is
+    assert display.number(True, 2) == "True"
+    rendered = Template("{{ a|number:2 }} {{ b|number:2 }}").render(Context({"a": 2.0 / 3, "b": "x<y"}))
+    assert rendered == "0.67 x&lt;y"  # still escaped
