@@ -40,6 +40,15 @@ def watch(page: Any, errors: list[str]) -> None:
     page.on("console", on_console)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _expect_timeout() -> None:
+    """Assertions wait as long as actions do (10 s, not Playwright's 5 s for `expect`): on a loaded
+    2-core machine a live server's answer can take longer than 5 s, which is slowness, not a bug."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
