@@ -113,6 +113,7 @@ TAGS = [
     ("signals", "The intake queue: candidates raised by the detectors and the manual channels."),
     ("cadence", "Improvement sprints: scope, board, hours logged, reviews; protected capacity."),
     ("jobs", "Background jobs and the schedule (improvement managers)."),
+    ("search", "Search across register items, every record kind and people, ranked together."),
     ("tokens", "Your own API tokens."),
 ]
 
@@ -243,3 +244,4 @@ api.add_router(
     auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
 )
 api.add_router("/jobs", "tikting.jobs.api.router")
+api.add_router("/search", "tikting.search.api.router")

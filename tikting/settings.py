@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "tikting.governance",
     "tikting.signals",
     "tikting.cadence",
+    "tikting.search",
     "tikting.jobs",
     "tikting.imports",
     "tikting.discovery",

@@ -342,8 +342,24 @@
     initTableSort(root);
   }
 
+  // "/" anywhere outside a text field goes to the header's search box (docs/search.md).
+  function initSearchKey() {
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+      var target = event.target;
+      var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+      if (tag === "input" || tag === "textarea" || tag === "select" || (target && target.isContentEditable)) return;
+      var box = document.getElementById("header-search");
+      if (!box || box.offsetParent === null) return; // not shown (collapsed menu at narrow widths)
+      event.preventDefault();
+      box.focus();
+      box.select();
+    });
+  }
+
   // htmx is loaded with `defer`: it exists once the document is parsed.
   document.addEventListener("DOMContentLoaded", function () {
+    initSearchKey();
     restoreDrafts();
     init(document);
     if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
