@@ -70,7 +70,9 @@ def search(
         "kind": found.kind,
         "total": found.total,
         "capped": found.capped,
-        "kinds": [{"kind": c.key, "label": c.label, "count": c.count, "capped": c.capped} for c in found.counts],
+        "kinds": [
+            {"kind": c.key, "label": c.label, "count": c.count, "capped": c.capped} for c in found.counts
+        ],
         "results": [
             {
                 "kind": hit.source.key,

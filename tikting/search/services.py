@@ -69,7 +69,9 @@ def search(raw: str | None, *, kind: str = "", limit: int = DEFAULT_LIMIT) -> Re
     query = parse(raw)
     every = sources()
     if kind and kind not in {s.key for s in every}:
-        raise ValidationError({"kind": f"Unknown kind '{kind}'; choose from {', '.join(s.key for s in every)}."})
+        raise ValidationError(
+            {"kind": f"Unknown kind '{kind}'; choose from {', '.join(s.key for s in every)}."}
+        )
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError({"limit": f"Ask for 1 to {MAX_LIMIT} results (not {limit})."})
     scored: list[tuple[float, float, int, Candidate, Source]] = []

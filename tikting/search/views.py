@@ -22,7 +22,13 @@ def results(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("You may not search: your account has no role that reads the register.")
     raw = request.GET.get("q", "")
     kind = request.GET.get("kind", "").strip()
-    context: dict[str, object] = {"q": " ".join(raw.split()), "kind": kind, "errors": [], "results": None, "per_kind": services.PER_KIND}
+    context: dict[str, object] = {
+        "q": " ".join(raw.split()),
+        "kind": kind,
+        "errors": [],
+        "results": None,
+        "per_kind": services.PER_KIND,
+    }
     status = 200
     if raw.strip() or kind:
         try:

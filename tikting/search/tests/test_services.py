@@ -109,3 +109,11 @@ def test_the_title_and_excerpt_mark_the_words_found(cast):
     hit = search("san").hits[0]
     assert [s.text for s in hit.title if s.hit] == ["SAN"]
     assert [s.text for s in hit.excerpt if s.hit] == ["SAN"]
+
+
+def test_interactions_are_found_by_their_number_only(cast):
+    from tikting.incidents.models import Interaction
+
+    Interaction.objects.create(number="SD0000001", category="printer", opened_at=timezone.now())
+    assert search("printer").hits == []
+    assert [h.candidate.ref for h in search("SD0000001").hits] == ["SD0000001"]

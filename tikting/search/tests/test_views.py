@@ -14,7 +14,9 @@ API = "/api/search"
 @pytest.fixture
 def incident(cast):
     return Incident.objects.create(
-        number="INC0000042", short_description="Mail relay down", opened_at=timezone.now() - dt.timedelta(hours=3)
+        number="INC0000042",
+        short_description="Mail relay down",
+        opened_at=timezone.now() - dt.timedelta(hours=3),
     )
 
 
