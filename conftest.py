@@ -27,3 +27,9 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def _import_upload_dir(settings, tmp_path_factory):
+    """Files uploaded on /imports/ go to a temporary folder, never the checkout's var/."""
+    settings.TIKTING_IMPORT_UPLOAD_DIR = tmp_path_factory.getbasetemp() / "import-uploads"

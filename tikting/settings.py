@@ -194,6 +194,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TIKTING_MAX_REQUEST_BYTES", str(5 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 TIKTING_MAX_UPLOAD_BYTES = int(os.environ.get("TIKTING_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+# Files uploaded on /imports/ wait here between their dry run and their import (then deleted). With
+# several machines, the web processes and the workers must share it (docs/deployment.md).
+TIKTING_IMPORT_UPLOAD_DIR = Path(os.environ.get("TIKTING_IMPORT_UPLOAD_DIR", VAR_DIR / "imports"))
 # Zip archives an import reads (the ServiceNow log, the BPI Challenge 2014 files): a member unpacking
 # to more than this many bytes, or (when over 1 MiB) compressed more than this ratio to 1, is refused
 # as a possible zip bomb; the bytes actually unpacked are counted too (docs/deployment.md).

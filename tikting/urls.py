@@ -28,6 +28,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
     path("search/", include("tikting.search.urls")),
+    path("imports/", include("tikting.imports.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

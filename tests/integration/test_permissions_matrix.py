@@ -49,6 +49,7 @@ from tikting.cmdb.models import ConfigurationItem
 from tikting.core.models import AuditEntry
 from tikting.discovery.models import DiscoveryRun, DriftItem, DuplicateCandidate
 from tikting.governance import services as GS
+from tikting.imports import uploads as IU
 from tikting.improvement import services as S
 from tikting.improvement.models import Action, Comment, Indicator, Item
 from tikting.jobs import services as JS
@@ -155,6 +156,8 @@ def _object_for(route: str, name: str) -> str:
             return "sprint"
         if route.startswith("cadence/cards/"):
             return "card"
+        if route.startswith("imports/"):
+            return "upload"
         return "item"
     return PARAM_OBJECTS.get(name, name)
 
@@ -200,7 +203,9 @@ def world(cast):
         end=TODAY + dt.timedelta(days=13),
     )
     card = CS.add_sprint_item(sprint, actor=cast.manager, item=item, planned_hours=4)
+    upload = IU.create_upload("incident", _incident_csv(), actor=cast.contributor)
     return {
+        "upload": upload.pk,
         "team": team.pk,
         "sprint": sprint.pk,
         "card": card.pk,
@@ -395,6 +400,10 @@ def ui(path: str, body: Callable[[Ctx], Any] | None = None) -> Call:
 
 def api(method: str, path: str, body: Callable[[Ctx], Any] | None = None, multipart: bool = False) -> Call:
     return Call(method, path, body, multipart)
+
+
+def _incident_csv() -> SimpleUploadedFile:
+    return SimpleUploadedFile("incidents.csv", b"number,opened_at\nINC-UP1,2026-11-20T10:00\n", "text/csv")
 
 
 def _item_form(ctx: Ctx, item_attr: str, **changes: Any) -> dict[str, Any]:
@@ -932,6 +941,28 @@ WRITES: tuple[Write, ...] = (
                 },
             ),
         )
+    ),
+    # --- Imports from the UI (tikting/imports/uploads.py) ---
+    Write(
+        "Records",
+        "Upload a file to import (its dry run is queued)",
+        CONTRIBUTORS,
+        ui=ui("/imports/", lambda c: {"kind": "incident", "file": _incident_csv()}),
+        button="/imports/",
+    ),
+    Write(
+        "Records",
+        "Import a checked file (their own; managers any)",
+        frozenset({"contributor", "manager", "admin"}),
+        ui=ui("/imports/{checked_upload}/import/"),
+        button="/imports/{checked_upload}/",
+    ),
+    Write(
+        "Records",
+        "Discard a checked file (their own; managers any)",
+        frozenset({"contributor", "manager", "admin"}),
+        ui=ui("/imports/{checked_upload}/discard/"),
+        button="/imports/{checked_upload}/",
     ),
     # --- Reviews and minutes ---
     Write(
@@ -1499,6 +1530,13 @@ class World:
     def candidate(self) -> Any:
         """Staff feedback waiting in the intake queue."""
         return SS.submit_candidate(actor=self.cast.contributor, channel="staff_feedback", title="Slow portal")
+
+    @cached_property
+    def checked_upload(self) -> Any:
+        """A file of incidents the contributor uploaded, its dry run done."""
+        upload = IU.create_upload("incident", _incident_csv(), actor=self.cast.contributor)
+        IU.run_check(upload.pk)
+        return upload
 
     @cached_property
     def failed_job(self) -> Any:
