@@ -362,6 +362,11 @@
     initSearchKey();
     restoreDrafts();
     init(document);
-    if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
+  });
+  // Every fragment htmx swaps in (a table page, a polled status): htmx fires htmx:load on it, and
+  // the event bubbles here whatever the order the two scripts ran in (htmx is deferred; waiting for
+  // window.htmx at DOMContentLoaded missed it). Every init* is idempotent.
+  document.addEventListener("htmx:load", function (event) {
+    if (event.detail && event.detail.elt && event.detail.elt !== document.body) init(event.detail.elt);
   });
 })();
