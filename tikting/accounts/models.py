@@ -119,7 +119,7 @@ def _token_query() -> tuple[str, list[str]]:
     qn = connection.ops.quote_name
     token, user = ApiToken._meta, User._meta
     fields = [f.attname for f in user.concrete_fields]
-    columns = ", ".join(f"u.{qn(f.column)}" for f in user.concrete_fields)
+    columns = ", ".join(f"u.{qn(str(f.column))}" for f in user.concrete_fields)
     # Table and column names from the models; the key hash is a parameter.
     sql = (
         f"SELECT t.{qn('key_hash')}, t.{qn('id')}, t.{qn('last_used_at')}, {columns} "  # noqa: S608
@@ -132,7 +132,9 @@ def _token_query() -> tuple[str, list[str]]:
 def _converted(model: type[models.Model], name: str, value: Any) -> Any:
     """A column's value as the ORM would give it (the database's converters: SQLite returns
     datetimes as text and booleans as integers)."""
-    column = model._meta.get_field(name).get_col(model._meta.db_table)
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column of the table, not a reverse relation
+    column = field.get_col(model._meta.db_table)
     for converter in connection.ops.get_db_converters(column):
         value = converter(value, column, connection)
     return value

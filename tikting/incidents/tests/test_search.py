@@ -119,7 +119,7 @@ def test_q_in_the_api_and_the_records_list_uses_the_index_best_match_first(cast)
     page = client.get("/api/records/incident", {"q": "router"}).json()
     assert [row["number"] for row in page["items"]] == ["INC40", "INC41"]
     assert page["count"] == 2
-    page = client.get("/api/records/incident", {"q": "router", "sort": "number", "limit": 1}).json()
+    page = client.get("/api/records/incident", {"q": "router", "sort": "number", "limit": "1"}).json()
     assert [row["number"] for row in page["items"]] == ["INC40"] and page["count"] == 2
     web = Client()
     web.force_login(cast.viewer)
