@@ -49,6 +49,7 @@ POSTGRESQL_BACKWARD = [
 _cols = ", ".join(COLUMNS)
 _new = ", ".join(f"new.{c}" for c in COLUMNS)
 _old = ", ".join(f"old.{c}" for c in COLUMNS)
+_changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in COLUMNS)
 SQLITE_TRIGGERS = {
     f"{FTS}_ai": (
         f"CREATE TRIGGER IF NOT EXISTS {FTS}_ai AFTER INSERT ON {TABLE} BEGIN "  # noqa: S608 - constants
@@ -59,7 +60,8 @@ SQLITE_TRIGGERS = {
         f"INSERT INTO {FTS}({FTS}, rowid, {_cols}) VALUES ('delete', old.id, {_old}); END"
     ),
     f"{FTS}_au": (
-        f"CREATE TRIGGER IF NOT EXISTS {FTS}_au AFTER UPDATE OF {_cols} ON {TABLE} BEGIN "  # noqa: S608
+        # Django's save() writes every column: the index is touched only when a text changed.
+        f"CREATE TRIGGER IF NOT EXISTS {FTS}_au AFTER UPDATE OF {_cols} ON {TABLE} WHEN {_changed} BEGIN "  # noqa: S608
         f"INSERT INTO {FTS}({FTS}, rowid, {_cols}) VALUES ('delete', old.id, {_old}); "
         f"INSERT INTO {FTS}(rowid, {_cols}) VALUES (new.id, {_new}); END"
     ),

@@ -62,6 +62,8 @@ def test_prefixes_match_and_substrings_inside_words_do_not():
 def test_an_update_is_reflected_and_a_deleted_incident_is_gone(cast):
     obj = incident("INC20", "Mailbox full", "Quota reached", actor=cast.contributor)
     assert found("mailbox") == ["INC20"]
+    obj = R.update_record(obj, actor=cast.contributor, expected_version=obj.version, status="in_progress")
+    assert found("mailbox") == ["INC20"]  # no text changed: still there, once
     obj = R.update_record(
         obj, actor=cast.contributor, expected_version=obj.version, short_description="Disk full"
     )
