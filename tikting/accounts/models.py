@@ -1,12 +1,15 @@
 """Users, their role in the improvement practice, teams and API tokens."""
 
+import functools
 import hashlib
+import hmac
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 __all__ = ["Actor", "Role", "User", "Team", "ApiToken"]
@@ -78,24 +81,76 @@ class User(AbstractUser):
 Actor = User | AnonymousUser | None
 
 
+# A token's last use is written at most this often (seconds): a read does not become a write.
+LAST_USED_GRANULARITY = 60
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
-    def authenticate(self, raw: str):
-        """The active user behind a raw token, or None."""
-        if not raw or not raw.startswith(ApiToken.PREFIX):
+    def authenticate(self, raw: str) -> "User | None":
+        """The active user behind a raw token, or None.
+
+        Every API request passes here, so it is one indexed query (the token's SHA-256 against the
+        unique `key_hash`, joined to its user) written as SQL once per process, and the token's
+        `last_used_at` is written only when it is more than LAST_USED_GRANULARITY seconds old. No
+        key derivation: a token carries 256 random bits, so a plain SHA-256 is safe to store and
+        look up (a slow hash protects guessable passwords, not random keys).
+        """
+        if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > ApiToken.MAX_LENGTH:
             return None
-        token: ApiToken | None = (
-            self.filter(key_hash=ApiToken.hash(raw), revoked_at__isnull=True).select_related("user").first()
-        )
-        if token is None or not token.user.is_active:
+        digest = ApiToken.hash(raw)
+        sql, user_fields = _token_query()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [digest])
+            row = cursor.fetchone()
+        if row is None or not hmac.compare_digest(row[0], digest):
             return None
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        return token.user
+        token_id, last_used = row[1], row[2]
+        user = User.from_db(self.db, user_fields, _user_values(row[3:]))
+        now = timezone.now()
+        last_used = _converted(ApiToken, "last_used_at", last_used)
+        if last_used is None or (now - last_used).total_seconds() >= LAST_USED_GRANULARITY:
+            ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+        return user
+
+
+@functools.cache
+def _token_query() -> tuple[str, list[str]]:
+    """SELECT key_hash, token id, last_used_at, the user's columns … for one key hash (built once)."""
+    qn = connection.ops.quote_name
+    token, user = ApiToken._meta, User._meta
+    fields = [f.attname for f in user.concrete_fields]
+    columns = ", ".join(f"u.{qn(str(f.column))}" for f in user.concrete_fields)
+    # Table and column names from the models; the key hash is a parameter.
+    sql = (
+        f"SELECT t.{qn('key_hash')}, t.{qn('id')}, t.{qn('last_used_at')}, {columns} "  # noqa: S608
+        f"FROM {qn(token.db_table)} t JOIN {qn(user.db_table)} u ON u.{qn('id')} = t.{qn('user_id')} "
+        f"WHERE t.{qn('key_hash')} = %s AND t.{qn('revoked_at')} IS NULL AND u.{qn('is_active')}"
+    )
+    return sql, fields
+
+
+def _converted(model: type[models.Model], name: str, value: Any) -> Any:
+    """A column's value as the ORM would give it (the database's converters: SQLite returns
+    datetimes as text and booleans as integers)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a column of the table, not a reverse relation
+    column = field.get_col(model._meta.db_table)
+    for converter in connection.ops.get_db_converters(column):
+        value = converter(value, column, connection)
+    return value
+
+
+def _user_values(values: tuple[Any, ...]) -> list[Any]:
+    return [
+        _converted(User, f.name, value) for f, value in zip(User._meta.concrete_fields, values, strict=True)
+    ]
 
 
 class ApiToken(models.Model):
     """A bearer token for scripts. Only its SHA-256 is stored; the raw value is shown once."""
 
     PREFIX = "tkt_"
+    MAX_LENGTH = 200  # longer than any token issued (tkt_ + 43 characters): not worth hashing
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)

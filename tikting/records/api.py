@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Body, Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -103,6 +103,18 @@ def _out(kind: R.RecordKind, obj: Any) -> dict[str, Any]:
     return data
 
 
+def _rows_out(kind: R.RecordKind, qs: Any) -> list[dict[str, Any]]:
+    """The records of `qs` as _out() gives them: read as values for kinds without many-to-many
+    fields (no model instances), from instances with those prefetched otherwise."""
+    if kind.model._meta.many_to_many:
+        names = [f.name for f in kind.model._meta.many_to_many]
+        return [_out(kind, obj) for obj in qs.prefetch_related(*names)]
+    rows = F.serialize_rows(kind, qs)
+    for data in rows:
+        data["history_url"] = f"/api/records/{kind.slug}/{data['id']}/history"
+    return rows
+
+
 @router.get(
     "/{slug}",
     response={200: RecordPage, **errors(403, 422)},
@@ -120,17 +132,11 @@ def list_records(request: HttpRequest, slug: KindSlug, params: Query[ListParams]
     query = request.GET.copy()
     for name in ("limit", "offset"):
         query.pop(name, None)
-    qs = F.apply_filters(kind, F.list_queryset(kind), query)
-    rows = list(qs[params.offset : params.offset + params.limit])
-    if kind.model._meta.many_to_many:
-        rows = list(
-            qs.model._default_manager.filter(pk__in=[r.pk for r in rows]).prefetch_related(
-                *(f.name for f in kind.model._meta.many_to_many)
-            )
-        )
-        order = {r.pk: i for i, r in enumerate(qs[params.offset : params.offset + params.limit])}
-        rows.sort(key=lambda r: order.get(r.pk, 0))
-    return {"count": qs.count(), "items": [_out(kind, r) for r in rows]}
+    qs = F.apply_filters(kind, kind.model._default_manager.all(), query)
+    items = _rows_out(kind, qs[params.offset : params.offset + params.limit])
+    # The count is a second scan of what matched: not needed when this page holds the last match.
+    short = len(items) < params.limit and (items or not params.offset)
+    return {"count": params.offset + len(items) if short else qs.count(), "items": items}
 
 
 @router.post(
@@ -155,7 +161,10 @@ def create_record(request: HttpRequest, slug: KindSlug, payload: Body[dict[str, 
 def get_record(request: HttpRequest, slug: KindSlug, record_id: RecordId):  # type: ignore[valid-type]
     _readable(request)
     kind = R.get_kind(slug)
-    return _out(kind, _get(kind, record_id))
+    rows = _rows_out(kind, kind.model._default_manager.filter(pk=record_id).order_by())
+    if not rows:
+        raise Http404(f"No {kind.label.lower()} with id {record_id}.")
+    return rows[0]
 
 
 @router.patch(

@@ -8,6 +8,7 @@ the same filters and agree on what a value means.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,7 @@ PAGE_SIZE = 50
 DEFAULT_SORT = "-pk"
 TRUE_WORDS = {"yes", "true", "1", "on"}
 FALSE_WORDS = {"no", "false", "0", "off"}
+SEARCH_RANK = "search_rank"  # what kind.full_text annotates
 RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset"}
 
 
@@ -238,7 +240,8 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
     """Filter a kind's queryset by request parameters; a bad value raises ValidationError naming it.
 
     Several values of one filter (repeated or comma-separated) are OR-ed, different filters AND-ed.
-    `q` searches the kind's search fields, `date_from` / `date_to` bound its date field (inclusive
+    `q` searches the kind's full-text index, best matches first (kind.full_text), or else its
+    search fields by substring; `date_from` / `date_to` bound its date field (inclusive
     days), `sort` orders by a list column (default: newest first, by primary key).
     """
     model = kind.model
@@ -283,7 +286,9 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
                     continue
             qs = qs.filter(**{f"{name}__in": clean})
     q = (params.get("q") or "").strip()
-    if q and kind.search_fields:
+    if q and kind.full_text:
+        qs = kind.full_text(qs, q)
+    elif q and kind.search_fields:
         cond = Q()
         for name in kind.search_fields:
             f = model._meta.get_field(name)
@@ -303,8 +308,11 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
                 qs = qs.filter(**{f"{kind.date_field}__lt": upper + dt.timedelta(days=1)})
             else:
                 qs = qs.filter(**{f"{kind.date_field}__lte": upper})
-    sort = (params.get("sort") or "").strip() or DEFAULT_SORT
-    order = sort_key(kind, sort)
+    sort = (params.get("sort") or "").strip()
+    if not sort and q and kind.full_text:
+        order: list[str] | None = [f"-{SEARCH_RANK}", DEFAULT_SORT]  # best matches first
+    else:
+        order = sort_key(kind, sort or DEFAULT_SORT)
     if order is None:
         errors["sort"] = f"Sort by one of: {', '.join(kind.list_fields)} (prefix '-' to reverse)."
         order = [DEFAULT_SORT]
@@ -407,25 +415,68 @@ def coerce_payload(kind: RecordKind, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def serialize(kind: RecordKind, obj: models.Model) -> dict[str, Any]:
-    """Every field of a record as JSON: relations by id (plus a `<name>_display`), choices by value."""
-    data: dict[str, Any] = {"id": obj.pk, "kind": kind.slug, "key": key_of(kind, obj)}
-    for f in obj._meta.concrete_fields:
+@dataclass(frozen=True)
+class _Plan:
+    """How a kind's records become JSON, worked out once per kind (not per record and field)."""
+
+    columns: tuple[tuple[str, str, str], ...]  # (JSON name, attribute name, how: "" | "iso" | "str")
+    many_to_many: tuple[str, ...]
+    url: str  # the record page's address, with {pk}
+
+
+@functools.cache
+def _plan(slug: str) -> _Plan:
+    kind = KINDS[slug]
+    columns = []
+    for f in kind.model._meta.concrete_fields:
         if f.primary_key:
             continue
-        value = getattr(obj, f.attname)
-        if f.is_relation:
-            data[f.name] = value
-        elif isinstance(value, dt.datetime | dt.date):
-            data[f.name] = value.isoformat()
-        elif isinstance(value, models.Model):
-            data[f.name] = value.pk
-        else:
-            data[f.name] = value if not hasattr(value, "as_tuple") else str(value)
-    for f in obj._meta.many_to_many:
-        data[f.name] = [o.pk for o in getattr(obj, f.name).all()]
-    data["url"] = reverse("records:detail", args=[kind.slug, obj.pk])
+        how = ""
+        if not f.is_relation and isinstance(f, models.DateField):  # DateTimeField too
+            how = "iso"
+        elif isinstance(f, models.DecimalField):
+            how = "str"
+        columns.append((f.name, f.attname, how))
+    marker = 918273645  # a pk no record has: the URL pattern is reversed once
+    url = reverse("records:detail", args=[slug, marker]).replace(str(marker), "{pk}")
+    return _Plan(tuple(columns), tuple(f.name for f in kind.model._meta.many_to_many), url)
+
+
+def _json_value(value: Any, how: str) -> Any:
+    if value is None or not how:
+        return value
+    return value.isoformat() if how == "iso" else str(value)
+
+
+def serialize(kind: RecordKind, obj: models.Model) -> dict[str, Any]:
+    """Every field of a record as JSON: relations by id, choices by value, dates in ISO 8601."""
+    plan = _plan(kind.slug)
+    data: dict[str, Any] = {"id": obj.pk, "kind": kind.slug, "key": key_of(kind, obj)}
+    for name, attname, how in plan.columns:
+        data[name] = _json_value(getattr(obj, attname), how)
+    for name in plan.many_to_many:
+        data[name] = [o.pk for o in getattr(obj, name).all()]
+    data["url"] = plan.url.format(pk=obj.pk)
     return data
+
+
+def serialize_rows(kind: RecordKind, qs: QuerySet) -> list[dict[str, Any]]:
+    """serialize() for every record of `qs`, read as plain values: no model instances, no joins.
+    For kinds without many-to-many fields (those are serialized from instances)."""
+    plan = _plan(kind.slug)
+    assert not plan.many_to_many, f"{kind.slug} has many-to-many fields: serialize() instances"
+    attnames = [attname for _name, attname, _how in plan.columns]
+    key_index = attnames.index(kind.key_field) + 1 if kind.key_field != "id" else None
+    result = []
+    for row in qs.values_list("pk", *attnames):
+        pk = row[0]
+        key = str(row[key_index] or f"#{pk}") if key_index is not None else f"#{pk}"
+        data: dict[str, Any] = {"id": pk, "kind": kind.slug, "key": key}
+        for (name, _attname, how), value in zip(plan.columns, row[1:], strict=True):
+            data[name] = _json_value(value, how)
+        data["url"] = plan.url.format(pk=pk)
+        result.append(data)
+    return result
 
 
 # --- Forms --------------------------------------------------------------------------------------
