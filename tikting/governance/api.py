@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import Strict
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
@@ -36,6 +37,7 @@ router = Router(tags=["governance"])
 
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Time = Annotated[dt.time, Strict(False)]  # "09:30" (JSON has no time type)
 KindValue = Literal[tuple(MinuteKind.values)]  # type: ignore[valid-type]
 DecisionValue = Literal[tuple(str(k) for k in DECISION_KINDS)]  # type: ignore[valid-type]
 SectionValue = Literal[SECTION_KEYS]  # type: ignore[valid-type]
@@ -257,7 +259,7 @@ class AgendaOut(Schema):
 class ReviewIn(StrictBody):
     title: str = Field("", max_length=200, description="Empty: 'Register review, <month>'")
     scheduled_for: Date | None = Field(None, description="Empty: today")
-    start_time: dt.time | None = Field(None, description="HH:MM in the server's time zone; empty: the day")
+    start_time: Time | None = Field(None, description="HH:MM in the server's time zone; empty: the day")
     duration_minutes: int = Field(60, ge=5, le=600)
     chair_id: Id | None = Field(None, description="Empty: the caller")
     notes: str = ""
