@@ -179,6 +179,7 @@ def build_agenda(
     since: dt.datetime | None = None,
     identified_by: dt.datetime | None = None,
     identified_after: dt.datetime | None = None,
+    exclude_ids: QuerySet | None = None,
 ) -> list[Section]:
     """The agenda's sections (all, or only the one keyed `only`), each with its count and first rows.
     `identified_by` leaves out items identified later (an agenda of the past); `identified_after`
@@ -191,6 +192,8 @@ def build_agenda(
         items = items.filter(identified_at__lte=identified_by)
     if identified_after is not None:
         items = items.filter(identified_at__gt=identified_after)
+    if exclude_ids is not None:
+        items = items.exclude(pk__in=exclude_ids)
     items = items.select_related("owner", "service").only(*ROW_FIELDS)
     sections = []
     for spec in SECTIONS:
@@ -308,11 +311,15 @@ def added_since_circulation(
 ) -> list[Section]:
     """The sections of the agenda at `now` holding items added to the register after the
     meeting's agenda was circulated (non-empty sections only): shown beside the circulated agenda
-    as "added since circulation", never merged into it. Empty when it was not circulated."""
+    as "added since circulation", never merged into it. The items the meeting itself raised as
+    action items are its outcome, not additions, and are left out. Empty when not circulated."""
     if meeting.circulated_at is None:
         return []
     since = meeting.agenda_since()
-    sections = build_agenda(user, now=now, since=since, limit=limit, identified_after=meeting.circulated_at)
+    raised = meeting.action_items.filter(raised_item=True, item__isnull=False).values("item_id")
+    sections = build_agenda(
+        user, now=now, since=since, limit=limit, identified_after=meeting.circulated_at, exclude_ids=raised
+    )
     return [section for section in sections if section.count]
 
 

@@ -81,7 +81,6 @@ class AttendanceForm(forms.Form):
             assert isinstance(field, forms.ModelMultipleChoiceField)
             field.queryset = people
             field.widget.attrs.update({"class": "form-select form-select-sm", "size": "6"})
-        self.fields["attendees"].help_text = "Ctrl or ⌘ to choose several."
 
 
 class MeetingActionForm(forms.Form):

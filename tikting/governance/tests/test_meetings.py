@@ -146,6 +146,9 @@ def test_items_added_after_circulation_are_kept_beside_the_agenda(meeting, cast)
     S.set_attendance(meeting, actor=cast.manager, attendees=[cast.owner], apologies=[])
     S.circulate_agenda(meeting, actor=cast.manager)
     IS.create_item(actor=cast.contributor, title="After circulation")
+    S.record_meeting_action(
+        meeting, actor=cast.manager, title="Raised here", owner=cast.owner, due_date=TODAY
+    )
     meeting = S.hold_review(ReviewMeeting.objects.get(pk=meeting.pk), actor=cast.manager)
     assess = next(s for s in meeting.agenda["sections"] if s["key"] == "assess")
     assert [row["title"] for row in assess["items"]] == ["Before circulation"]  # not silently changed
