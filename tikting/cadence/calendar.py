@@ -109,7 +109,7 @@ def _sprint_events(sprints: Iterable[Sprint], base_url: str, stamp: dt.datetime)
     return events
 
 
-REVIEW_STATE = {
+REVIEW_STATE: dict[str, str] = {
     ReviewStatus.PLANNED: "agenda not circulated yet",
     ReviewStatus.CIRCULATED: "agenda circulated",
     ReviewStatus.HELD: "held",

@@ -132,14 +132,6 @@ class ReviewMeeting(models.Model):
             return None
         return dt.datetime.fromisoformat(self.agenda["closed_since"])
 
-    def invites(self, user) -> bool:
-        """`user` chairs the review, attends it or sent apologies for it."""
-        if user is None or not user.is_authenticated:
-            return False
-        if self.chair_id == user.pk:
-            return True
-        return self.attendees.filter(pk=user.pk).exists() or self.apologies.filter(pk=user.pk).exists()
-
 
 # --- Minutes ------------------------------------------------------------------------------------
 

@@ -541,7 +541,7 @@ def record_meeting_action(
             f"{when(due_date)} is before the meeting ({when(locked.scheduled_for, 'date')}): "
             "give a date on or after it."
         )
-    if errors:
+    if errors or due_date is None:  # (due_date: said in errors; repeated for the type checker)
         raise ValidationError(errors)
     note = f"Action item of {locked}"
     try:

@@ -378,9 +378,10 @@ def review_close(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def review_print(request: HttpRequest, pk: int) -> HttpResponse:
-    """The review on paper: its minutes as recorded and, once held, the agenda frozen at the
-    meeting (ReviewMeeting.agenda), never today's register; a planned review shows the agenda
-    as it would be generated now, and says so."""
+    """The review on paper: attendance, action items (their state now), its minutes as recorded
+    and, once circulated or held, the agenda frozen then (ReviewMeeting.agenda), never today's
+    register, with what was added since circulation beside it; a planned review shows the agenda
+    as it would be generated now, and says so. Every reader (every invitee) opens it."""
     _require(P.can_view(request.user), "read register reviews")
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
     context: dict[str, Any] = {

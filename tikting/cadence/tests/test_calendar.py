@@ -195,7 +195,7 @@ def test_a_changed_review_carries_a_higher_sequence(cast, reviews):
     def sequence() -> int:
         calendar = Calendar.from_ical(cal.user_feed(cast.contributor, "https://tik.example"))
         event = next(e for e in calendar.walk("VEVENT") if str(e["uid"]) == f"review-{timed.pk}@tikting")
-        return int(event["sequence"])
+        return int(event.decoded("sequence"))
 
     before = sequence()
     GS.update_review(timed, actor=cast.manager, start_time=dt.time(14, 0))

@@ -73,6 +73,7 @@ def test_the_notice_is_registered_with_the_agenda_and_frozen_with_a_review(teams
     meeting = GS.create_review(actor=cast.manager)
     GS.set_attendance(meeting, actor=cast.manager, attendees=[cast.owner], apologies=[])
     meeting = GS.circulate_agenda(meeting, actor=cast.manager)
+    assert meeting.agenda is not None
     (frozen,) = meeting.agenda["notices"]
     assert frozen["key"] == "capacity"
     assert [r["name"] for r in frozen["rows"]] == [r.name for r in capacity_notice(timezone.now()).rows]

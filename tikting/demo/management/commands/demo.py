@@ -732,6 +732,10 @@ class Command(BaseCommand):
         )
         last.minutes.update(at=held_at)
         last.action_items.update(at=held_at)
+        # The actions were planned at the meeting, the first done a week later.
+        planned = Action.objects.filter(pk__in=last.action_items.values("action_id"))
+        planned.update(created_at=held_at)
+        planned.filter(done=True).update(done_at=held_at + dt.timedelta(days=7))
         # Their history rows were written just now: they happened at the meeting (closed 3 days on).
         written = AuditEntry.objects.filter(id__gt=mark)
         written.update(at=held_at)
