@@ -36,7 +36,8 @@ def test_hold_a_review_attendance_circulation_and_action_items(
     page: Page, live_server, cast, password, width
 ):
     page.set_viewport_size({"width": width, "height": 900})
-    page.on("dialog", lambda dialog: dialog.accept())
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     item = ready_item(cast)
     S.create_item(actor=cast.contributor, title="Printer queue clean-up")  # on the agenda: to assess
     meeting = GS.create_review(
@@ -60,6 +61,7 @@ def test_hold_a_review_attendance_circulation_and_action_items(
     # Freeze and circulate
     page.get_by_role("button", name="Freeze and circulate the agenda").click()
     expect(page.locator(".tk-messages")).to_contain_text("frozen and circulated to 3")
+    assert asked == ["Freeze the agenda as it stands now and circulate it to the 2 attendees and the chair?"]
     expect(page.locator("[data-review-status]")).to_have_text("Agenda circulated")
     meeting.refresh_from_db()
     assert meeting.status == ReviewStatus.CIRCULATED
