@@ -1066,6 +1066,62 @@ WRITES: tuple[Write, ...] = (
             lambda c: {"item_id": c.id("item"), "kind": "note", "text": "Discussed"},
         ),
     ),
+    Write(
+        "Reviews",
+        "Record who attends a review and who sent apologies",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/attendance/",
+            lambda c: {
+                "attendees": [c.w.cast.owner.pk],
+                "apologies": [c.w.cast.contributor.pk],
+                "version": c.fresh("review").version,
+            },
+        ),
+        api=api(
+            "PUT",
+            "/api/governance/reviews/{review}/attendance",
+            lambda c: {
+                "attendees": [c.w.cast.owner.pk],
+                "apologies": [c.w.cast.contributor.pk],
+                "expected_version": c.fresh("review").version,
+            },
+        ),
+        button="/governance/reviews/{review}/",
+    ),
+    Write(
+        "Reviews",
+        "Freeze and circulate a review's agenda to its attendees",
+        MANAGERS,
+        ui=ui("/governance/reviews/{invited_review}/circulate/"),
+        api=api("POST", "/api/governance/reviews/{invited_review}/circulate"),
+        button="/governance/reviews/{invited_review}/",
+    ),
+    Write(
+        "Reviews",
+        "Record an action item of a review (a register action or a new item)",
+        MANAGERS,
+        ui=ui(
+            "/governance/reviews/{review}/actions/",
+            lambda c: {
+                "title": "Call the vendor",
+                "owner": c.w.cast.contributor.pk,
+                "due_date": (timezone.localdate() + dt.timedelta(days=14)).isoformat(),
+                "item": c.fresh("item").ref,
+            },
+        ),
+        api=api(
+            "POST",
+            "/api/governance/reviews/{review}/actions",
+            lambda c: {
+                "title": "Call the vendor",
+                "owner_id": c.w.cast.contributor.pk,
+                "due_date": (timezone.localdate() + dt.timedelta(days=14)).isoformat(),
+                "item_id": c.id("item"),
+            },
+        ),
+        button="/governance/reviews/{review}/",
+    ),
     # --- The intake queue (signals) and the jobs ---
     Write(
         "Intake",
@@ -1504,6 +1560,12 @@ class World:
         GS.record_minute(review, actor=self.cast.manager, item=self.item, kind="note", text="On track")
         GS.hold_review(review, actor=self.cast.manager)
         return GS.close_review(review, actor=self.cast.manager)
+
+    @cached_property
+    def invited_review(self) -> Any:
+        """A planned review with its attendees recorded: ready to circulate."""
+        review = GS.create_review(actor=self.cast.manager, title="Invited review")
+        return GS.set_attendance(review, actor=self.cast.manager, attendees=[self.cast.owner], apologies=[])
 
     @cached_property
     def closed_minute(self) -> Any:

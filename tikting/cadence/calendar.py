@@ -1,13 +1,18 @@
 """iCalendar feeds (RFC 5545, written with `icalendar`): a person's and a team's dates.
 
 A person's feed: the reviews of the sprints of their team and of sprints holding items they own
-(all-day, on the sprint's last day), the due dates of their open actions and the target dates of
-the indicators they measure or whose item they own. A team's feed: its sprints (start and
-review). Review meetings are governance's and not in these feeds yet (docs/cadence.md).
+(all-day, on the sprint's last day), the due dates of their open actions, the target dates of
+the indicators they measure or whose item they own, and the register review meetings they chair
+or attend. A team's feed: its sprints (start and review) and the review meetings one of its
+members chairs or attends (the register review is the organisation's, not a team's: a team sees
+the ones it takes part in).
 
-Every event is all-day (VALUE=DATE): a due date is a day wherever the reader is, so no time zone
-shifts it; DTSTAMP is UTC. UIDs are stable (kind-id@tikting), so a calendar program updates an
-event rather than adding a copy.
+Dates are all-day (VALUE=DATE): a due date is a day wherever the reader is, so no time zone
+shifts it. A review meeting with a start time is a timed event in settings.TIME_ZONE (DTSTART
+with TZID and the VTIMEZONE it names, so a reader elsewhere sees it at their own hour); without
+one it is all-day. DTSTAMP is UTC. UIDs are stable (kind-id@tikting), so a calendar program
+updates an event rather than adding a copy; a review whose agenda was circulated, held or closed
+carries it in its description, and its SEQUENCE follows the review's version.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from icalendar import Calendar, Event
 
 from tikting.accounts.models import Team, User
 from tikting.core import audit
+from tikting.governance.models import ReviewMeeting, ReviewStatus
 from tikting.improvement.models import Action, Indicator
 
 from .models import CalendarFeed, Sprint
@@ -84,6 +90,7 @@ def _calendar(name: str, events: Iterable[Event]) -> bytes:
     cal.add("x-wr-calname", name)
     for event in events:
         cal.add_component(event)
+    cal.add_missing_timezones()  # a VTIMEZONE for every TZID the timed events name
     return cal.to_ical()
 
 
@@ -100,6 +107,52 @@ def _sprint_events(sprints: Iterable[Sprint], base_url: str, stamp: dt.datetime)
             _event(f"sprint-{sprint.pk}-review", sprint.end, f"Sprint review: {sprint}", url, base_url, stamp)
         )
     return events
+
+
+REVIEW_STATE: dict[str, str] = {
+    ReviewStatus.PLANNED: "agenda not circulated yet",
+    ReviewStatus.CIRCULATED: "agenda circulated",
+    ReviewStatus.HELD: "held",
+    ReviewStatus.CLOSED: "held; minutes final",
+}
+
+
+def _review_events(reviews: Iterable[ReviewMeeting], base_url: str, stamp: dt.datetime) -> list[Event]:
+    events = []
+    for review in reviews:
+        url = review.get_absolute_url()
+        start = review.starts_at()
+        if start is None:
+            event = _event(
+                f"review-{review.pk}",
+                review.scheduled_for,
+                f"Register review: {review}",
+                url,
+                base_url,
+                stamp,
+            )
+        else:
+            event = Event()
+            event.add("uid", f"review-{review.pk}@tikting")
+            event.add("dtstamp", stamp)
+            event.add("dtstart", start)
+            event.add("dtend", start + dt.timedelta(minutes=review.duration_minutes))
+            event.add("summary", f"Register review: {review}")
+            event.add("url", base_url + url)
+        chair = f"Chair: {review.chair}. " if review.chair else ""
+        event.add("description", f"{chair}Status: {REVIEW_STATE.get(review.status, review.status)}.")
+        event.add("sequence", review.version)
+        events.append(event)
+    return events
+
+
+def _reviews(members: Q) -> Iterable[ReviewMeeting]:
+    return (
+        ReviewMeeting.objects.filter(members)
+        .select_related("chair")
+        .distinct()
+        .order_by("scheduled_for", "pk")
+    )
 
 
 def user_feed(user: User, base_url: str, now: dt.datetime | None = None) -> bytes:
@@ -146,11 +199,12 @@ def user_feed(user: User, base_url: str, now: dt.datetime | None = None) -> byte
                 stamp,
             )
         )
+    events.extend(_review_events(_reviews(Q(chair=user) | Q(attendees=user)), base_url, stamp))
     return _calendar(f"tikting: {user}", events)
 
 
 def team_feed(team: Team, base_url: str, now: dt.datetime | None = None) -> bytes:
     stamp = now or timezone.now()
-    return _calendar(
-        f"tikting: {team}", _sprint_events(team.sprints.order_by("start", "pk"), base_url, stamp)
-    )
+    events = _sprint_events(team.sprints.order_by("start", "pk"), base_url, stamp)
+    events.extend(_review_events(_reviews(Q(chair__team=team) | Q(attendees__team=team)), base_url, stamp))
+    return _calendar(f"tikting: {team}", events)

@@ -35,7 +35,7 @@ BULK_COLUMNS = (
 
 def plain(value: Any) -> Any:
     """A JSON-safe form of a field value."""
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return display.number(value)  # 3.2600 and 3.26 alike, 100 not 1E+2

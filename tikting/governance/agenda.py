@@ -22,6 +22,7 @@ from tikting.improvement.querysets import ItemQuerySet
 from tikting.lib.display import number, when
 
 from .models import Minute, ReviewMeeting, ReviewStatus
+from .notices import agenda_notices, as_json
 
 DEFAULT_LIMIT = 25
 RECENTLY_CLOSED_DAYS = 30  # when no review was held yet
@@ -177,14 +178,22 @@ def build_agenda(
     only: str | None = None,
     since: dt.datetime | None = None,
     identified_by: dt.datetime | None = None,
+    identified_after: dt.datetime | None = None,
+    exclude_ids: QuerySet | None = None,
 ) -> list[Section]:
-    """The agenda's sections (all, or only the one keyed `only`), each with its count and first rows."""
+    """The agenda's sections (all, or only the one keyed `only`), each with its count and first rows.
+    `identified_by` leaves out items identified later (an agenda of the past); `identified_after`
+    keeps only items identified later (what reached the agenda since it was circulated)."""
     now = now or timezone.now()
     if since is None:
         since, _ = closed_since(now)
     items = Item.objects.all() if user is None else Item.objects.visible_to(user)
     if identified_by is not None:  # an agenda of the past leaves out items identified since
         items = items.filter(identified_at__lte=identified_by)
+    if identified_after is not None:
+        items = items.filter(identified_at__gt=identified_after)
+    if exclude_ids is not None:
+        items = items.exclude(pk__in=exclude_ids)
     items = items.select_related("owner", "service").only(*ROW_FIELDS)
     sections = []
     for spec in SECTIONS:
@@ -257,35 +266,63 @@ def why_on_agenda(item: Item, section: str, now: dt.datetime) -> str:
     return ""
 
 
+def _frozen_sections(sections: list[Section], now: dt.datetime) -> list[dict[str, object]]:
+    return [
+        {
+            "key": section.key,
+            "title": section.title,
+            "help": section.help,
+            "count": section.count,
+            "items": [
+                {
+                    "id": item.pk,
+                    "ref": item.ref,
+                    "title": item.title,
+                    "status": item.status,
+                    "status_label": item.get_status_display(),
+                    "owner": str(item.owner) if item.owner else "",
+                    "service": str(item.service) if item.service else "",
+                    "practice": item.get_practice_display() if item.practice else "",
+                    "target_date": _day(item.target_date),
+                    "why": why_on_agenda(item, section.key, now),
+                }
+                for item in section.items
+            ],
+        }
+        for section in sections
+    ]
+
+
 def freeze_agenda(*, now: dt.datetime, since: dt.datetime, limit: int = DEFAULT_LIMIT) -> dict[str, object]:
     """The whole agenda at `now` as plain JSON values: each section with its count and first
-    `limit` items (reference, title, status, owner, service, target date, why it is there)."""
+    `limit` items (reference, title, status, owner, service, target date, why it is there), and
+    the notices other apps registered (notices.py: the capacity flags)."""
     sections = build_agenda(None, now=now, since=since, limit=limit, identified_by=now)
     return {
         "generated_at": now.isoformat(),
         "closed_since": since.isoformat(),
-        "sections": [
-            {
-                "key": section.key,
-                "title": section.title,
-                "help": section.help,
-                "count": section.count,
-                "items": [
-                    {
-                        "id": item.pk,
-                        "ref": item.ref,
-                        "title": item.title,
-                        "status": item.status,
-                        "status_label": item.get_status_display(),
-                        "owner": str(item.owner) if item.owner else "",
-                        "service": str(item.service) if item.service else "",
-                        "practice": item.get_practice_display() if item.practice else "",
-                        "target_date": _day(item.target_date),
-                        "why": why_on_agenda(item, section.key, now),
-                    }
-                    for item in section.items
-                ],
-            }
-            for section in sections
-        ],
+        "sections": _frozen_sections(sections, now),
+        "notices": as_json(agenda_notices(now)),
     }
+
+
+def added_since_circulation(
+    meeting: ReviewMeeting, *, now: dt.datetime, user=None, limit: int = DEFAULT_LIMIT
+) -> list[Section]:
+    """The sections of the agenda at `now` holding items added to the register after the
+    meeting's agenda was circulated (non-empty sections only): shown beside the circulated agenda
+    as "added since circulation", never merged into it. The items the meeting itself raised as
+    action items are its outcome, not additions, and are left out. Empty when not circulated."""
+    if meeting.circulated_at is None:
+        return []
+    since = meeting.agenda_since()
+    raised = meeting.action_items.filter(raised_item=True, item__isnull=False).values("item_id")
+    sections = build_agenda(
+        user, now=now, since=since, limit=limit, identified_after=meeting.circulated_at, exclude_ids=raised
+    )
+    return [section for section in sections if section.count]
+
+
+def freeze_added_since_circulation(meeting: ReviewMeeting, *, now: dt.datetime) -> list[dict[str, object]]:
+    """added_since_circulation as kept with the review when it is held."""
+    return _frozen_sections(added_since_circulation(meeting, now=now), now)

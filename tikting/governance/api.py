@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import Strict
 
 from tikting.accounts.models import User
 from tikting.cmdb.models import Service
@@ -30,12 +31,13 @@ from tikting.improvement.models import Item
 
 from . import services as S
 from .agenda import DEFAULT_LIMIT, SECTION_KEYS, build_agenda, closed_since
-from .models import DECISION_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
+from .models import DECISION_KINDS, MeetingAction, Minute, MinuteKind, ReviewMeeting, ReviewStatus
 
 router = Router(tags=["governance"])
 
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Time = Annotated[dt.time, Strict(False)]  # "09:30" (JSON has no time type)
 KindValue = Literal[tuple(MinuteKind.values)]  # type: ignore[valid-type]
 DecisionValue = Literal[tuple(str(k) for k in DECISION_KINDS)]  # type: ignore[valid-type]
 SectionValue = Literal[SECTION_KEYS]  # type: ignore[valid-type]
@@ -93,15 +95,29 @@ class ReviewBrief(Schema):
     id: int
     title: str
     scheduled_for: dt.date
+    start_time: dt.time | None = Field(
+        description="In the server's time zone (TIKTING_TIME_ZONE); null: the day"
+    )
+    duration_minutes: int
     status: Literal[tuple(ReviewStatus.values)]  # type: ignore[valid-type]
     chair: UserBrief | None
     held_at: dt.datetime | None
 
 
+class Recipient(Schema):
+    id: int
+    name: str = Field(description="As they were named when the agenda was circulated")
+    email: str
+    emailed: bool = Field(description="The e-mail with the agenda was handed to the mail server")
+
+
 class ReviewOut(ReviewBrief):
     closed_at: dt.datetime | None = Field(description="Closed: the minutes are final, changes are amendments")
+    circulated_at: dt.datetime | None = Field(description="When the frozen agenda was circulated")
+    circulated_to: list[Recipient]
     notes: str
     minute_count: int
+    version: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -150,21 +166,88 @@ class FrozenSection(Schema):
     items: list[FrozenRow]
 
 
+class TrendPointOut(Schema):
+    label: str
+    value: str
+    flagged: bool
+    partial: str
+
+
+class NoticeRowOut(Schema):
+    name: str
+    url: str
+    summary: str
+    trend: list[TrendPointOut]
+
+
+class NoticeOut(Schema):
+    key: str = Field(description="'capacity': teams whose improvement time was eaten by operations")
+    title: str
+    help: str
+    count: int
+    covers: str
+    rows: list[NoticeRowOut]
+
+
 class FrozenAgenda(Schema):
     generated_at: dt.datetime
     closed_since: dt.datetime
     sections: list[FrozenSection]
+    notices: list[NoticeOut] = Field([], description="Sections other apps add (capacity flags)")
+    added_since_circulation: list[FrozenSection] | None = Field(
+        None, description="Held after circulating: items that reached the agenda since, kept beside it"
+    )
+
+
+class MeetingActionOut(Schema):
+    id: int
+    title: str
+    owner: UserBrief | None
+    due_date: dt.date
+    item: ItemBrief | None = Field(description="The item it is on, or the item it raised")
+    action_id: int | None = Field(description="The register action (null when it raised a new item)")
+    raised_item: bool
+    item_ref: str
+    state: str = Field(
+        description="open, overdue, done, cancelled (an action); open, closed (a raised item); gone"
+    )
+    state_label: str
+    actor: UserBrief | None
+    at: dt.datetime
+
+    @staticmethod
+    def resolve_state(obj: MeetingAction) -> str:
+        return obj.state()[0]
+
+    @staticmethod
+    def resolve_state_label(obj: MeetingAction) -> str:
+        return obj.state()[1]
 
 
 class ReviewDetail(ReviewOut):
+    attendees: list[UserBrief]
+    apologies: list[UserBrief]
     minutes: list[MinuteOut]
+    action_items: list[MeetingActionOut]
     agenda: FrozenAgenda | None = Field(
-        description="The agenda as it stood when the review was held; null while planned"
+        description="The agenda as circulated (or, if never circulated, as held); null while planned"
     )
 
     @staticmethod
     def resolve_minutes(obj: ReviewMeeting) -> list[Minute]:
         return obj.minutes_list  # type: ignore[attr-defined]  # set by get_review, item and actor joined in
+
+    @staticmethod
+    def resolve_attendees(obj: ReviewMeeting) -> list[User]:
+        return list(obj.attendees.order_by("first_name", "last_name", "username"))
+
+    @staticmethod
+    def resolve_apologies(obj: ReviewMeeting) -> list[User]:
+        return list(obj.apologies.order_by("first_name", "last_name", "username"))
+
+    @staticmethod
+    def resolve_action_items(obj: ReviewMeeting) -> list[MeetingAction]:
+        return list(obj.action_items.select_related("owner", "item", "action", "actor").order_by("at", "id"))
 
 
 class AgendaOut(Schema):
@@ -176,8 +259,23 @@ class AgendaOut(Schema):
 class ReviewIn(StrictBody):
     title: str = Field("", max_length=200, description="Empty: 'Register review, <month>'")
     scheduled_for: Date | None = Field(None, description="Empty: today")
+    start_time: Time | None = Field(None, description="HH:MM in the server's time zone; empty: the day")
+    duration_minutes: int = Field(60, ge=5, le=600)
     chair_id: Id | None = Field(None, description="Empty: the caller")
     notes: str = ""
+
+
+class AttendanceIn(StrictBody):
+    attendees: list[Id] = Field(description="User ids of those attending")
+    apologies: list[Id] = Field(description="User ids of those who sent apologies")
+    expected_version: int | None = Field(None, description="The review's version as read (409 when stale)")
+
+
+class MeetingActionIn(StrictBody):
+    title: str = Field(description="What is to be done")
+    owner_id: Id
+    due_date: Date
+    item_id: Id | None = Field(None, description="An action on this item; empty: a new register item")
 
 
 class MinuteIn(StrictBody):
@@ -323,6 +421,8 @@ def create_review(request: HttpRequest, payload: ReviewIn):
         scheduled_for=payload.scheduled_for,
         chair=_user_or_error(payload.chair_id, "chair_id"),
         notes=payload.notes,
+        start_time=payload.start_time,
+        duration_minutes=payload.duration_minutes,
     )
     return Status(201, _reviews().get(pk=meeting.pk))
 
@@ -456,6 +556,82 @@ def undo_acceptance(request: HttpRequest, review_id: Id, minute_id: Id, payload:
     _require(P.can_manage(actor), "undo acceptances")
     minute = S.undo_acceptance(_get_minute(review_id, minute_id), actor=actor, reason=payload.reason)
     return Status(201, _minutes().get(pk=minute.pk))
+
+
+def _users_or_error(ids: list[int], field: str) -> list[User]:
+    users = list(User.objects.filter(pk__in=ids, is_active=True))
+    missing = sorted(set(ids) - {u.pk for u in users})
+    if missing:
+        raise ValidationError({field: f"No active user with id {', '.join(map(str, missing))}."})
+    return users
+
+
+@router.put(
+    "/reviews/{review_id}/attendance",
+    response={200: ReviewDetail, **errors(403, 404, 409, 422)},
+    summary="Record attendees and apologies",
+)
+def set_attendance(request: HttpRequest, review_id: Id, payload: AttendanceIn):
+    """Replaces both lists; until the review is closed."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "record who attends register reviews")
+    S.set_attendance(
+        get_object_or_404(ReviewMeeting, pk=review_id),
+        actor=actor,
+        attendees=_users_or_error(payload.attendees, "attendees"),
+        apologies=_users_or_error(payload.apologies, "apologies"),
+        expected_version=payload.expected_version,
+    )
+    return _review_detail(review_id)
+
+
+@router.post(
+    "/reviews/{review_id}/circulate",
+    response={200: ReviewDetail, **errors(403, 404, 422)},
+    summary="Freeze and circulate the agenda",
+)
+def circulate_agenda(request: HttpRequest, review_id: Id):
+    """planned → agenda circulated: the agenda is frozen now and sent to the attendees and the
+    chair; items submitted later are listed as added since circulation when it is held."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "circulate review agendas")
+    meeting = get_object_or_404(ReviewMeeting, pk=review_id)
+    link = request.build_absolute_uri(f"/governance/reviews/{meeting.pk}/print/")
+    S.circulate_agenda(meeting, actor=actor, link=link)
+    return _review_detail(review_id)
+
+
+@router.post(
+    "/reviews/{review_id}/actions",
+    response={201: MeetingActionOut, **errors(403, 404, 422)},
+    summary="Record an action item",
+)
+def create_action_item(request: HttpRequest, review_id: Id, payload: MeetingActionIn):
+    """With `item_id`: an action on that register item; without: a new register item (New, owned
+    by the owner, the due date as its target date)."""
+    actor = _actor(request)
+    _require(P.can_manage(actor), "record action items of register reviews")
+    meeting = get_object_or_404(ReviewMeeting, pk=review_id)
+    item = None
+    if payload.item_id is not None:
+        item = Item.objects.visible_to(actor).filter(pk=payload.item_id).first()
+        if item is None:
+            raise ValidationError({"item_id": f"No item with id {payload.item_id}."})
+    try:
+        entry = S.record_meeting_action(
+            meeting,
+            actor=actor,
+            title=payload.title,
+            owner=_user_or_error(payload.owner_id, "owner_id"),
+            due_date=payload.due_date,
+            item=item,
+        )
+    except ValidationError as exc:
+        names = {"owner": "owner_id", "item": "item_id"}
+        raise ValidationError({names.get(f, f): msgs for f, msgs in exc.message_dict.items()}) from exc
+    return Status(
+        201, MeetingAction.objects.select_related("owner", "item", "action", "actor").get(pk=entry.pk)
+    )
 
 
 @router.get(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -10,14 +14,17 @@ from django.utils import timezone
 from tikting.core.bounds import long_text
 from tikting.improvement.choices import Status as ItemStatus
 
-__all__ = ["MinuteKind", "Minute", "ReviewMeeting", "ReviewStatus"]
+__all__ = ["MeetingAction", "MinuteKind", "Minute", "ReviewMeeting", "ReviewStatus"]
 
 
 class ReviewStatus(models.TextChoices):
-    """planned → held (the agenda is frozen as it stood; minutes still editable) → closed (the
-    record is final: a change is an amendment, kept beside what it amends)."""
+    """planned → agenda circulated (the agenda frozen and sent to the attendees before the
+    meeting) → held (minutes still editable) → closed (the record is final: a change is an
+    amendment, kept beside what it amends). A review may be held without circulating its agenda
+    first: then the agenda is frozen when it is held."""
 
     PLANNED = "planned", "Planned"
+    CIRCULATED = "circulated", "Agenda circulated"
     HELD = "held", "Held"
     CLOSED = "closed", "Closed"
 
@@ -57,18 +64,34 @@ class ReviewMeeting(models.Model):
     chair = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # When the meeting starts, in settings.TIME_ZONE (empty: a day, no time set); how long it lasts.
+    start_time = models.TimeField(null=True, blank=True)
+    duration_minutes = models.PositiveSmallIntegerField(
+        default=60, validators=[MinValueValidator(5), MaxValueValidator(600)]
+    )
     status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.PLANNED)
+    # Who attended and who sent apologies (editable until the review is closed).
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="reviews_attended")
+    apologies = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="reviews_excused")
+    # The circulation of the agenda before the meeting: when, and to whom as they were then
+    # ([{"id", "name", "email"}]); the circulated agenda is `agenda`.
+    circulated_at = models.DateTimeField(null=True, blank=True)
+    circulated_to = models.JSONField(default=list, blank=True, editable=False)
     held_at = models.DateTimeField(null=True, blank=True, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True, validators=long_text())
-    # The agenda as it stood when the review was held (agenda.freeze_agenda): the record of what
-    # was on the table, which the printable view reads instead of today's register.
+    # The agenda as it stood when it was circulated, or when the review was held if it was not
+    # circulated (agenda.freeze_agenda): the record of what was on the table, which the printable
+    # view reads instead of today's register. Holding a circulated review adds the items that
+    # reached the agenda after the circulation ("added_since_circulation") without changing it.
     agenda = models.JSONField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Optimistic concurrency of the attendance (and every other change through the services).
+    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-scheduled_for", "-id"]
@@ -85,8 +108,29 @@ class ReviewMeeting(models.Model):
         return self.status == ReviewStatus.PLANNED
 
     @property
+    def is_circulated(self) -> bool:
+        return self.status == ReviewStatus.CIRCULATED
+
+    @property
+    def is_upcoming(self) -> bool:
+        """Not held yet: planned, or its agenda circulated."""
+        return self.status in {ReviewStatus.PLANNED, ReviewStatus.CIRCULATED}
+
+    @property
     def is_closed(self) -> bool:
         return self.status == ReviewStatus.CLOSED
+
+    def starts_at(self) -> dt.datetime | None:
+        """The start as an aware datetime in settings.TIME_ZONE (None without a start time)."""
+        if self.start_time is None:
+            return None
+        return dt.datetime.combine(self.scheduled_for, self.start_time, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+    def agenda_since(self) -> dt.datetime | None:
+        """The frozen agenda's "closed since" moment (None when nothing is frozen)."""
+        if not self.agenda or not self.agenda.get("closed_since"):
+            return None
+        return dt.datetime.fromisoformat(self.agenda["closed_since"])
 
 
 # --- Minutes ------------------------------------------------------------------------------------
@@ -134,3 +178,55 @@ class Minute(models.Model):
         if self.item_status in ItemStatus.values:
             return str(ItemStatus(self.item_status).label)
         return self.item_status
+
+
+# --- Action items of a meeting ---------------------------------------------------------------------
+
+
+class MeetingAction(models.Model):
+    """An action item a review gave someone, with an owner and a due date. It lives in the
+    register: on an existing item it is that item's Action (`action`); otherwise it raised a new
+    register item (`item`, `raised_item` true). The meeting page reads their current state from
+    the register; `title` and `item_ref` keep what the meeting decided."""
+
+    meeting = models.ForeignKey(ReviewMeeting, on_delete=models.CASCADE, related_name="action_items")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_date = models.DateField()
+    item = models.ForeignKey(
+        "improvement.Item", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.ForeignKey(
+        "improvement.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    raised_item = models.BooleanField(default=False)
+    item_ref = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def state(self, today: dt.date | None = None) -> tuple[str, str]:
+        """(key, words) of where it stands in the register now: open, overdue, done, cancelled
+        for an action; the item's status for a raised item; gone when the register lost it."""
+        if self.raised_item:
+            if self.item is None:
+                return "gone", "Item deleted"
+            return ("closed" if not self.item.is_open else "open"), self.item.get_status_display()
+        if self.action is None:
+            return "gone", "Action removed from the item"
+        if self.action.done:
+            return "done", "Done"
+        if self.action.cancelled:
+            return "cancelled", f"Cancelled: {self.action.cancel_reason}"
+        if self.action.is_overdue(today):
+            return "overdue", "Overdue"
+        return "open", "Open"

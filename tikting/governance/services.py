@@ -23,23 +23,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils import timezone
 
 from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.core.bounds import check_long_text
+from tikting.core.exceptions import ConflictError
 from tikting.improvement import choices as IC
 from tikting.improvement import permissions as P
 from tikting.improvement import services as improvement_services
 from tikting.improvement.models import Item
 from tikting.lib.display import when
 
-from .agenda import closed_since, freeze_agenda
-from .models import ASSESSMENT_KINDS, DECISION_KINDS, Minute, MinuteKind, ReviewMeeting, ReviewStatus
+from .agenda import closed_since, freeze_added_since_circulation, freeze_agenda
+from .models import (
+    ASSESSMENT_KINDS,
+    DECISION_KINDS,
+    MeetingAction,
+    Minute,
+    MinuteKind,
+    ReviewMeeting,
+    ReviewStatus,
+)
 
-MEETING_FIELDS = frozenset({"title", "scheduled_for", "chair", "notes"})
+MEETING_FIELDS = frozenset({"title", "scheduled_for", "start_time", "duration_minutes", "chair", "notes"})
 # Kinds whose minute is meaningless without words.
 # An acceptance is a decision of record too: it says why the item is worth the work.
 TEXT_REQUIRED = frozenset(
@@ -72,8 +83,11 @@ def _check_open(meeting: ReviewMeeting, what: str) -> None:
         )
 
 
-def _locked(meeting: ReviewMeeting) -> ReviewMeeting:
-    return ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+def _locked(meeting: ReviewMeeting, expected_version: int | None = None) -> ReviewMeeting:
+    locked = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise ConflictError(locked, expected_version)
+    return locked
 
 
 def _save_meeting(
@@ -81,11 +95,12 @@ def _save_meeting(
 ) -> ReviewMeeting:
     """Validate and save a changed review, and record what changed (the frozen agenda is kept on
     the review itself, not copied into the audit trail)."""
+    locked.version += 1
     locked.full_clean()
     locked.save()
     diff = audit.diff(before, audit.snapshot(locked))
-    diff.pop("updated_at", None)
-    diff.pop("agenda", None)
+    for kept_elsewhere in ("updated_at", "agenda", "version", "circulated_to"):
+        diff.pop(kept_elsewhere, None)
     audit.record(locked, action="update", actor=actor, changes=diff, message=message)
     return locked
 
@@ -106,6 +121,8 @@ def create_review(
     scheduled_for: dt.date | None = None,
     chair: User | None = None,
     notes: str = "",
+    start_time: dt.time | None = None,
+    duration_minutes: int | None = None,
 ) -> ReviewMeeting:
     """Plan a register review. Title defaults to "Register review, <month>", the chair to the actor.
 
@@ -116,6 +133,8 @@ def create_review(
     meeting = ReviewMeeting(
         title=(title or "").strip() or default_title(scheduled_for),
         scheduled_for=scheduled_for,
+        start_time=start_time,
+        duration_minutes=duration_minutes or 60,
         chair=chair if chair is not None else _user(actor),
         notes=(notes or "").strip(),
         created_by=_user(actor),
@@ -127,13 +146,18 @@ def create_review(
 
 
 @transaction.atomic
-def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> ReviewMeeting:
-    """Change a review's title, date, chair or notes until it is closed. Audited; managers only."""
+def update_review(
+    meeting: ReviewMeeting, *, actor: Actor, expected_version: int | None = None, **changes: Any
+) -> ReviewMeeting:
+    """Change a review's title, date and time, chair or notes until it is closed. Audited;
+    managers only. ConflictError when it changed since `expected_version`."""
     P.check(actor, P.can_manage, what="edit register reviews")
     unknown = sorted(set(changes) - MEETING_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
-    locked = _locked(meeting)
+    if changes.get("duration_minutes") is None:
+        changes.pop("duration_minutes", None)
+    locked = _locked(meeting, expected_version)
     _check_open(locked, "edit its details or notes")
     before = audit.snapshot(locked)
     for name, value in changes.items():
@@ -145,21 +169,149 @@ def update_review(meeting: ReviewMeeting, *, actor: Actor, **changes: Any) -> Re
 
 @transaction.atomic
 def hold_review(meeting: ReviewMeeting, *, actor: Actor, notes: str | None = None) -> ReviewMeeting:
-    """Mark a review as held (now) and freeze its agenda as the register stands at this moment
-    (what was on the table, kept with the review). The next agenda lists items closed since then."""
+    """Mark a review as held (now). A circulated agenda stays the agenda of record; the items that
+    reached the agenda since the circulation are kept beside it ("added_since_circulation"). A
+    review held without circulating freezes its agenda as the register stands at this moment.
+    The next agenda lists items closed since then."""
     P.check(actor, P.can_manage, what="hold register reviews")
     locked = _locked(meeting)
-    if not locked.is_planned:
+    if not locked.is_upcoming:
         raise ValidationError({"status": f"'{locked}' was already held on {when(locked.held_at, 'date')}."})
     before = audit.snapshot(locked)
     now = timezone.now()
-    since, _last = closed_since(now)
-    locked.agenda = freeze_agenda(now=now, since=since)
+    if locked.is_circulated and locked.agenda:
+        locked.agenda = {
+            **locked.agenda,
+            "added_since_circulation": freeze_added_since_circulation(locked, now=now),
+        }
+    else:
+        since, _last = closed_since(now)
+        locked.agenda = freeze_agenda(now=now, since=since)
     locked.status = ReviewStatus.HELD
     locked.held_at = now
     if notes is not None:
         locked.notes = notes.strip()
     return _save_meeting(locked, before, actor=actor, message="Review held")
+
+
+# --- Attendance and the circulation of the agenda ----------------------------------------------
+
+
+def _names(users: list[User]) -> list[str]:
+    return sorted(str(u) for u in users)
+
+
+@transaction.atomic
+def set_attendance(
+    meeting: ReviewMeeting,
+    *,
+    actor: Actor,
+    attendees: list[User],
+    apologies: list[User],
+    expected_version: int | None = None,
+) -> ReviewMeeting:
+    """Record who attends (or attended) and who sent apologies, until the review is closed.
+    Nobody is on both lists. Audited with the names before and after; managers only;
+    ConflictError when the review changed since `expected_version`."""
+    P.check(actor, P.can_manage, what="record who attends register reviews")
+    locked = _locked(meeting, expected_version)
+    _check_open(locked, "change who attended")
+    both = _names([u for u in attendees if u in set(apologies)])
+    if both:
+        raise ValidationError(
+            {"apologies": f"{', '.join(both)}: listed as attending and as sending apologies; choose one."}
+        )
+    inactive = _names([u for u in [*attendees, *apologies] if not u.is_active])
+    if inactive:
+        raise ValidationError({"attendees": f"{', '.join(inactive)}: no longer an active user."})
+    before = {
+        "attendees": _names(list(locked.attendees.all())),
+        "apologies": _names(list(locked.apologies.all())),
+    }
+    after = {"attendees": _names(attendees), "apologies": _names(apologies)}
+    changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    locked.attendees.set(attendees)
+    locked.apologies.set(apologies)
+    locked.version += 1
+    locked.save(update_fields=["version", "updated_at"])
+    if changes:
+        audit.record(locked, action="update", actor=actor, changes=changes, message="Attendance recorded")
+    return locked
+
+
+def _circulation_text(meeting: ReviewMeeting, agenda: dict[str, Any], link: str) -> str:
+    lines = [
+        f"The agenda of {meeting}, {when(meeting.scheduled_for, 'date')}"
+        + (f" at {meeting.start_time:%H:%M}" if meeting.start_time else "")
+        + (f", chaired by {meeting.chair}" if meeting.chair else "")
+        + ".",
+        "",
+    ]
+    for section in agenda["sections"]:
+        if not section["count"]:
+            continue
+        lines.append(f"{section['title']} ({section['count']})")
+        lines.extend(f"  {row['ref']} {row['title']}: {row['why']}" for row in section["items"])
+        if section["count"] > len(section["items"]):
+            lines.append(f"  … and {section['count'] - len(section['items'])} more")
+        lines.append("")
+    for notice in agenda.get("notices", []):
+        if notice["rows"]:
+            lines.append(f"{notice['title']} ({notice['count']})")
+            lines.extend(f"  {row['name']}: {row['summary']}" for row in notice["rows"])
+            lines.append("")
+    if link:
+        lines.append(f"The circulated agenda: {link}")
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def circulate_agenda(meeting: ReviewMeeting, *, actor: Actor, link: str = "") -> ReviewMeeting:
+    """Freeze the agenda as the register stands now and circulate it to the attendees (and the
+    chair) before the meeting: planned → agenda circulated. Records when and to whom (names and
+    addresses as they are now) and sends each a plain e-mail with the agenda (Django's e-mail
+    framework, settings.EMAIL_BACKEND); a failed send is recorded (`emailed` false, the error in
+    the history), not raised: the circulation stands and the agenda is readable on its page.
+    Items added to the register afterwards are shown as added since circulation, never merged.
+    Managers only."""
+    P.check(actor, P.can_manage, what="circulate review agendas")
+    locked = _locked(meeting)
+    if not locked.is_planned:
+        done = (
+            f"its agenda was circulated on {when(locked.circulated_at)}"
+            if locked.circulated_at
+            else f"it was held on {when(locked.held_at, 'date')}"
+        )
+        raise ValidationError({"status": f"'{locked}' cannot be circulated again: {done}."})
+    recipients = list(locked.attendees.order_by("first_name", "last_name", "username"))
+    if not recipients:
+        raise ValidationError({"attendees": "Record the attendees first: the agenda is circulated to them."})
+    if locked.chair is not None and locked.chair not in recipients:
+        recipients.insert(0, locked.chair)
+    before = audit.snapshot(locked)
+    now = timezone.now()
+    since, _last = closed_since(now)
+    agenda = freeze_agenda(now=now, since=since)
+    subject = f"Agenda: {locked}"
+    body = _circulation_text(locked, agenda, link)
+    sender = getattr(settings, "DEFAULT_FROM_EMAIL", "")
+    with_address = [u for u in recipients if u.email]
+    mail_error = ""
+    try:
+        sent = send_mass_mail([(subject, body, sender, [u.email]) for u in with_address], fail_silently=False)
+    except OSError as exc:  # smtplib's errors are OSErrors: no mail server, refused, timed out
+        sent, mail_error = 0, f"{type(exc).__name__}: {exc}"
+    emailed = {u.pk for u in with_address} if sent == len(with_address) else set()
+    locked.agenda = agenda
+    locked.status = ReviewStatus.CIRCULATED
+    locked.circulated_at = now
+    locked.circulated_to = [
+        {"id": u.pk, "name": str(u), "email": u.email, "emailed": u.pk in emailed} for u in recipients
+    ]
+    message = f"Agenda circulated to {len(recipients)} ({len(emailed)} e-mailed)"
+    if mail_error:
+        message += f"; e-mail failed: {mail_error}"
+    return _save_meeting(locked, before, actor=actor, message=message)
 
 
 @transaction.atomic
@@ -168,7 +320,7 @@ def close_review(meeting: ReviewMeeting, *, actor: Actor) -> ReviewMeeting:
     minute is an amendment (amend_minute). Managers only."""
     P.check(actor, P.can_manage, what="close register reviews")
     locked = _locked(meeting)
-    if locked.is_planned:
+    if locked.is_upcoming:
         raise ValidationError({"status": f"'{locked}' has not been held yet: mark it as held first."})
     _check_open(locked, "close it again")
     before = audit.snapshot(locked)
@@ -349,3 +501,88 @@ def undo_acceptance(minute: Minute, *, actor: Actor, reason: str) -> Minute:
         effect="Back to New: to assess again",
         amends=locked,
     )
+
+
+# --- Action items: register actions or new register items ----------------------------------------
+
+
+@transaction.atomic
+def record_meeting_action(
+    meeting: ReviewMeeting,
+    *,
+    actor: Actor,
+    title: str,
+    owner: User | None,
+    due_date: dt.date | None,
+    item: Item | None = None,
+) -> MeetingAction:
+    """An action item of the meeting, with an owner and a due date, put into the register: an
+    Action of `item` (improvement.services.add_action: its rules and history apply) or, without
+    an item, a new register item owned by `owner` with `due_date` as its target date
+    (improvement.services.create_item: it starts as New, to be assessed). Until the review is
+    closed; managers only. ValidationError naming `title`, `owner`, `due_date` or `item`."""
+    P.check(actor, P.can_manage, what="record action items of register reviews")
+    locked = _locked(meeting)
+    _check_open(locked, "record action items")
+    title = (title or "").strip()
+    errors: dict[str, str] = {}
+    if not title:
+        errors["title"] = "Say what is to be done."
+    elif len(title) > 200:
+        errors["title"] = f"At most 200 characters ({len(title)} given)."
+    if owner is None:
+        errors["owner"] = "Choose who owns the action."
+    elif not owner.is_active:
+        errors["owner"] = f"{owner} is no longer an active user."
+    if due_date is None:
+        errors["due_date"] = "Give the due date."
+    elif due_date < locked.scheduled_for:
+        errors["due_date"] = (
+            f"{when(due_date)} is before the meeting ({when(locked.scheduled_for, 'date')}): "
+            "give a date on or after it."
+        )
+    if errors or due_date is None:  # (due_date: said in errors; repeated for the type checker)
+        raise ValidationError(errors)
+    note = f"Action item of {locked}"
+    try:
+        if item is not None:
+            action = improvement_services.add_action(
+                item, actor=actor, title=title, owner=owner, due_date=due_date
+            )
+            target = item
+        else:
+            action = None
+            target = improvement_services.create_item(
+                actor=actor, title=title, owner=owner, target_date=due_date, description=note + "."
+            )
+    except ValidationError as exc:
+        fields = {"target_date": "due_date", "__all__": "item"}
+        raise ValidationError({fields.get(f, f): msgs for f, msgs in exc.message_dict.items()}) from exc
+    entry = MeetingAction(
+        meeting=locked,
+        title=title,
+        owner=owner,
+        due_date=due_date,
+        item=target,
+        action=action,
+        raised_item=item is None,
+        item_ref=target.ref,
+        actor=_user(actor),
+    )
+    entry.full_clean()
+    entry.save()
+    what = f"action on {target.ref}" if action else f"new register item {target.ref}"
+    audit.record(
+        entry,
+        action="create",
+        actor=actor,
+        root=locked,
+        changes={
+            "title": [None, title],
+            "owner": [None, str(owner)],
+            "due_date": [None, due_date.isoformat() if due_date else None],
+            "item": [None, target.ref],
+        },
+        message=f"Action item recorded: {what}",
+    )
+    return entry

@@ -21,16 +21,25 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from tikting.core.exceptions import PermissionDeniedError
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.improvement import choices as IC
 from tikting.improvement import metrics as M
 from tikting.improvement import permissions as P
 from tikting.improvement.models import Item
 
 from . import services as S
-from .agenda import SECTION_KEYS, attach_minutes, build_agenda, closed_since
-from .forms import DashboardFilterForm, MinuteForm, MinuteTextForm, ReviewMeetingForm, UndoAcceptanceForm
-from .models import Minute, ReviewMeeting, ReviewStatus
+from .agenda import SECTION_KEYS, added_since_circulation, attach_minutes, build_agenda, closed_since
+from .forms import (
+    AttendanceForm,
+    DashboardFilterForm,
+    MeetingActionForm,
+    MinuteForm,
+    MinuteTextForm,
+    ReviewMeetingForm,
+    UndoAcceptanceForm,
+)
+from .models import MeetingAction, Minute, ReviewMeeting, ReviewStatus
+from .notices import agenda_notices
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -54,7 +63,11 @@ def _meeting_for(request: HttpRequest) -> ReviewMeeting | None:
     pk = request.GET.get("meeting", "")
     if pk.isdigit():
         return get_object_or_404(ReviewMeeting, pk=int(pk))
-    return ReviewMeeting.objects.filter(status=ReviewStatus.PLANNED).order_by("-scheduled_for", "-id").first()
+    return (
+        ReviewMeeting.objects.filter(status__in=[ReviewStatus.PLANNED, ReviewStatus.CIRCULATED])
+        .order_by("-scheduled_for", "-id")
+        .first()
+    )
 
 
 def _agenda_context(request: HttpRequest, meeting: ReviewMeeting | None) -> dict[str, Any]:
@@ -64,6 +77,7 @@ def _agenda_context(request: HttpRequest, meeting: ReviewMeeting | None) -> dict
     attach_minutes(sections, meeting)
     return {
         "sections": sections,
+        "notices": agenda_notices(now),
         "meeting": meeting,
         "since": since,
         "last_held": last_held,
@@ -97,8 +111,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require(P.can_manage(request.user), "plan register reviews")
         if form.is_valid():
+            data = {k: v for k, v in form.cleaned_data.items() if k != "version"}
             try:
-                meeting = S.create_review(actor=request.user, **form.cleaned_data)
+                meeting = S.create_review(actor=request.user, **data)
             except PermissionDeniedError as exc:
                 raise PermissionDenied(str(exc)) from exc
             except ValidationError as exc:
@@ -153,17 +168,61 @@ def _minutes_by_item(meeting: ReviewMeeting) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def _action_items(meeting: ReviewMeeting) -> list[MeetingAction]:
+    """The meeting's action items with the register's current state of each (one query)."""
+    return list(
+        meeting.action_items.select_related("owner", "item", "action", "action__item").order_by("at", "id")
+    )
+
+
 def _review_context(request: HttpRequest, meeting: ReviewMeeting, **forms: Any) -> dict[str, Any]:
     can_manage = P.can_manage(request.user)
-    return {
+    editable = can_manage and not meeting.is_closed
+    attendees = list(meeting.attendees.order_by("first_name", "last_name", "username"))
+    apologies = list(meeting.apologies.order_by("first_name", "last_name", "username"))
+    context = {
         "meeting": meeting,
         "minutes_by_item": _minutes_by_item(meeting),
+        "attendees": attendees,
+        "apologies": apologies,
+        "action_items": _action_items(meeting),
+        "today": timezone.localdate(),
         "can_manage": can_manage,
-        "can_edit_minutes": can_manage and not meeting.is_closed,
+        "can_edit_minutes": editable,
         "can_amend": can_manage and meeting.is_closed,
         "minute_forms": forms.get("minute_forms", {}),
         **{k: v for k, v in forms.items() if k != "minute_forms"},
     }
+    if editable:
+        context.setdefault(
+            "attendance_form",
+            AttendanceForm(
+                initial={"attendees": attendees, "apologies": apologies, "version": meeting.version}
+            ),
+        )
+        context.setdefault("action_form", MeetingActionForm())
+    if meeting.is_circulated:  # live until held, then frozen with the review
+        context["added_since"] = added_since_circulation(meeting, now=timezone.now(), user=request.user)
+    elif meeting.agenda and meeting.circulated_at:
+        context["added_since_frozen"] = meeting.agenda.get("added_since_circulation", [])
+    return context
+
+
+def _review_page(
+    request: HttpRequest, meeting: ReviewMeeting, status: int = 200, **forms: Any
+) -> HttpResponse:
+    forms.setdefault("form", _meeting_form(meeting))
+    return render(
+        request, "governance/review_detail.html", _review_context(request, meeting, **forms), status=status
+    )
+
+
+def _meeting_form(meeting: ReviewMeeting) -> ReviewMeetingForm:
+    form = ReviewMeetingForm(instance=meeting)
+    if meeting.is_closed:
+        for field in form.fields.values():
+            field.disabled = True
+    return form
 
 
 @login_required
@@ -171,29 +230,110 @@ def _review_context(request: HttpRequest, meeting: ReviewMeeting, **forms: Any) 
 def review_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(P.can_view(request.user), "read register reviews")
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair", "created_by"), pk=pk)
-    form = ReviewMeetingForm(instance=meeting)
-    if meeting.is_closed:
-        for field in form.fields.values():
-            field.disabled = True
+    form = _meeting_form(meeting)
     if request.method == "POST":
         _require(P.can_manage(request.user), "edit register reviews")
         form = ReviewMeetingForm(request.POST)  # no instance: the service applies the changes
         if form.is_valid():
+            data = dict(form.cleaned_data)
+            version = data.pop("version", None)
             try:
-                S.update_review(meeting, actor=request.user, **form.cleaned_data)
+                S.update_review(meeting, actor=request.user, expected_version=version, **data)
             except PermissionDeniedError as exc:
                 raise PermissionDenied(str(exc)) from exc
+            except ConflictError as exc:
+                form.add_error(None, str(exc))
+                return _review_page(request, meeting, status=409, form=form)
             except ValidationError as exc:
                 _apply_errors(form, exc)
             else:
                 messages.success(request, "Review updated.")
                 return redirect(meeting)
-    return render(
-        request,
-        "governance/review_detail.html",
-        _review_context(request, meeting, form=form),
-        status=400 if form.errors else 200,
-    )
+    return _review_page(request, meeting, status=400 if form.errors else 200, form=form)
+
+
+@login_required
+@require_POST
+def review_attendance(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who attends and who sent apologies (managers, until the review is closed)."""
+    _require(P.can_manage(request.user), "record who attends register reviews")
+    meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
+    form = AttendanceForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            S.set_attendance(
+                meeting,
+                actor=request.user,
+                attendees=list(data["attendees"]),
+                apologies=list(data["apologies"]),
+                expected_version=data["version"],
+            )
+        except ConflictError as exc:
+            form.add_error(None, str(exc))
+            return _review_page(request, meeting, status=409, attendance_form=form)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Attendance recorded.")
+            return redirect(f"{meeting.get_absolute_url()}#attendance")
+    return _review_page(request, meeting, status=422, attendance_form=form)
+
+
+@login_required
+@require_POST
+def review_circulate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Freeze the agenda and circulate it to the attendees (managers, before the meeting)."""
+    _require(P.can_manage(request.user), "circulate review agendas")
+    meeting = get_object_or_404(ReviewMeeting, pk=pk)
+    link = request.build_absolute_uri(reverse("governance:review_print", args=[meeting.pk]))
+    try:
+        meeting = S.circulate_agenda(meeting, actor=request.user, link=link)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        emailed = sum(1 for r in meeting.circulated_to if r.get("emailed"))
+        messages.success(
+            request,
+            f"Agenda of “{meeting}” frozen and circulated to {len(meeting.circulated_to)} "
+            f"({emailed} by e-mail). Items submitted from now on show as added since circulation.",
+        )
+    return redirect(meeting)
+
+
+@login_required
+@require_POST
+def review_action_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """An action item of the meeting: a register action on an item, or a new register item."""
+    _require(P.can_manage(request.user), "record action items of register reviews")
+    meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
+    form = MeetingActionForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        item = None
+        if data["item"] is not None:
+            item = Item.objects.visible_to(request.user).filter(pk=data["item"]).first()
+            if item is None:
+                form.add_error("item", f"No register item CI-{data['item']:05d}.")
+        if not form.errors:
+            try:
+                entry = S.record_meeting_action(
+                    meeting,
+                    actor=request.user,
+                    title=data["title"],
+                    owner=data["owner"],
+                    due_date=data["due_date"],
+                    item=item,
+                )
+            except PermissionDeniedError as exc:
+                raise PermissionDenied(str(exc)) from exc
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                what = "a new register item" if entry.raised_item else "an action"
+                messages.success(request, f"Action item recorded as {what} on {entry.item_ref}.")
+                return redirect(f"{meeting.get_absolute_url()}#actions")
+    return _review_page(request, meeting, status=422, action_form=form)
 
 
 def _review_step(
@@ -238,17 +378,29 @@ def review_close(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def review_print(request: HttpRequest, pk: int) -> HttpResponse:
-    """The review on paper: its minutes as recorded and, once held, the agenda frozen at the
-    meeting (ReviewMeeting.agenda), never today's register; a planned review shows the agenda
-    as it would be generated now, and says so."""
+    """The review on paper: attendance, action items (their state now), its minutes as recorded
+    and, once circulated or held, the agenda frozen then (ReviewMeeting.agenda), never today's
+    register, with what was added since circulation beside it; a planned review shows the agenda
+    as it would be generated now, and says so. Every reader (every invitee) opens it."""
     _require(P.can_view(request.user), "read register reviews")
     meeting = get_object_or_404(ReviewMeeting.objects.select_related("chair"), pk=pk)
-    context: dict[str, Any] = {"meeting": meeting, "minutes_by_item": _minutes_by_item(meeting)}
+    context: dict[str, Any] = {
+        "meeting": meeting,
+        "minutes_by_item": _minutes_by_item(meeting),
+        "attendees": list(meeting.attendees.order_by("first_name", "last_name", "username")),
+        "apologies": list(meeting.apologies.order_by("first_name", "last_name", "username")),
+        "action_items": _action_items(meeting),
+        "today": timezone.localdate(),
+    }
     if meeting.is_planned:
         context.update(_agenda_context(request, meeting))
         context["can_manage"] = False  # paper has no buttons
     elif meeting.agenda:
         context["frozen"] = meeting.agenda
+        if meeting.is_circulated:
+            context["added_since"] = added_since_circulation(meeting, now=timezone.now(), user=request.user)
+        else:
+            context["added_since_frozen"] = meeting.agenda.get("added_since_circulation", [])
     return render(request, "governance/review_print.html", context)
 
 
@@ -262,13 +414,7 @@ def _minute_of(request: HttpRequest, pk: int, minute_pk: int) -> Minute:
 
 def _minute_refused(request: HttpRequest, minute: Minute, form, exc: ValidationError) -> HttpResponse:
     _apply_errors(form, exc)
-    context = _review_context(
-        request,
-        minute.meeting,
-        form=ReviewMeetingForm(instance=minute.meeting),
-        minute_forms={minute.pk: form},
-    )
-    return render(request, "governance/review_detail.html", context, status=422)
+    return _review_page(request, minute.meeting, status=422, minute_forms={minute.pk: form})
 
 
 @login_required
@@ -453,6 +599,9 @@ urlpatterns = [
     path("reviews/<int:pk>/hold/", review_hold, name="review_hold"),
     path("reviews/<int:pk>/close/", review_close, name="review_close"),
     path("reviews/<int:pk>/print/", review_print, name="review_print"),
+    path("reviews/<int:pk>/attendance/", review_attendance, name="review_attendance"),
+    path("reviews/<int:pk>/circulate/", review_circulate, name="review_circulate"),
+    path("reviews/<int:pk>/actions/", review_action_create, name="review_action_create"),
     path("reviews/<int:pk>/minutes/<int:minute_pk>/edit/", minute_edit, name="minute_edit"),
     path(
         "reviews/<int:pk>/minutes/<int:minute_pk>/undo-acceptance/",

@@ -121,3 +121,82 @@ def test_a_new_address_ends_the_old_one(cast):
     _, first = cal.issue_feed(cast.viewer)
     _, second = cal.issue_feed(cast.viewer)
     assert cal.feed_user(first) is None and cal.feed_user(second) == cast.viewer
+
+
+# --- Register review meetings -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reviews(cast, world):
+    """A timed review the contributor attends (the owner sent apologies) and an all-day one the
+    manager chairs alone."""
+    from tikting.governance import services as GS
+
+    timed = GS.create_review(
+        actor=cast.manager,
+        title="December review",
+        scheduled_for=dt.date(2026, 12, 10),
+        start_time=dt.time(10, 0),
+        duration_minutes=90,
+    )
+    GS.set_attendance(timed, actor=cast.manager, attendees=[cast.contributor], apologies=[cast.owner])
+    day = GS.create_review(actor=cast.manager, title="January review", scheduled_for=dt.date(2027, 1, 14))
+    return timed, day
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_hour"), [("Europe/Paris", 9), ("America/Los_Angeles", 18), ("Pacific/Kiritimati", 20)]
+)
+def test_a_timed_review_is_at_its_hour_in_the_configured_zone(cast, reviews, zone, utc_hour):
+    timed, _day = reviews
+    with override_settings(TIME_ZONE=zone):
+        body = cal.user_feed(cast.contributor, "https://tik.example")
+    calendar = Calendar.from_ical(body)
+    assert [str(tz["tzid"]) for tz in calendar.walk("VTIMEZONE")] == [zone]  # the zone it names, defined
+    event = next(e for e in calendar.walk("VEVENT") if str(e["uid"]) == f"review-{timed.pk}@tikting")
+    start, end = event.decoded("dtstart"), event.decoded("dtend")
+    assert event["dtstart"].params["TZID"] == zone
+    assert (start.hour, start.minute) == (10, 0)  # 10:00 where the meeting is
+    utc = start.astimezone(dt.UTC)
+    # UTC+14 (Kiritimati): 10:00 on the 10th is 20:00 on the 9th in UTC
+    assert (utc.day, utc.hour) == (9 if zone == "Pacific/Kiritimati" else 10, utc_hour)
+    assert end - start == dt.timedelta(minutes=90)
+    assert str(event["summary"]) == "Register review: December review"
+    assert str(event["url"]) == f"https://tik.example/governance/reviews/{timed.pk}/"
+    assert "agenda not circulated yet" in str(event["description"])
+
+
+def test_reviews_reach_the_chair_and_attendees_not_those_who_sent_apologies(cast, reviews):
+    timed, day = reviews
+    contributor = events(cal.user_feed(cast.contributor, "https://tik.example"))
+    assert f"review-{timed.pk}@tikting" in contributor and f"review-{day.pk}@tikting" not in contributor
+    manager = events(cal.user_feed(cast.manager, "https://tik.example"))
+    assert {f"review-{timed.pk}@tikting", f"review-{day.pk}@tikting"} <= set(manager)
+    # without a start time: a whole day
+    assert manager[f"review-{day.pk}@tikting"]["start"] == dt.date(2027, 1, 14)
+    assert type(manager[f"review-{day.pk}@tikting"]["start"]) is dt.date
+    owner = events(cal.user_feed(cast.owner, "https://tik.example"))
+    assert f"review-{timed.pk}@tikting" not in owner  # apologies: not coming
+
+
+def test_a_team_feed_holds_the_reviews_its_members_attend(cast, world, reviews):
+    timed, day = reviews
+    desk = events(cal.team_feed(world["team"], "https://tik.example"))
+    assert f"review-{timed.pk}@tikting" in desk and f"review-{day.pk}@tikting" not in desk
+    network = events(cal.team_feed(world["other"], "https://tik.example"))
+    assert not any(uid.startswith("review-") for uid in network)
+
+
+def test_a_changed_review_carries_a_higher_sequence(cast, reviews):
+    from tikting.governance import services as GS
+
+    timed, _ = reviews
+
+    def sequence() -> int:
+        calendar = Calendar.from_ical(cal.user_feed(cast.contributor, "https://tik.example"))
+        event = next(e for e in calendar.walk("VEVENT") if str(e["uid"]) == f"review-{timed.pk}@tikting")
+        return int(event.decoded("sequence"))
+
+    before = sequence()
+    GS.update_review(timed, actor=cast.manager, start_time=dt.time(14, 0))
+    assert sequence() > before

@@ -134,6 +134,11 @@ def test_it_holds_last_months_review_with_minutes_and_plans_the_next(demo):
     assert held.agenda is not None  # frozen when it was held
     assert Minute.objects.filter(meeting=held).count() >= 3
     assert ReviewMeeting.objects.filter(status="planned", scheduled_for__gt=timezone.localdate()).exists()
+    # who came, who sent apologies, and the action items it put into the register
+    assert held.attendees.count() == 4 and held.apologies.count() == 1
+    actions = list(held.action_items.select_related("action"))
+    assert len(actions) == 2 and all(a.action is not None and a.owner and a.due_date for a in actions)
+    assert [a.state()[0] for a in actions][0] == "done"
 
 
 def test_it_runs_improvement_sprints_with_time_logs_and_reviews(demo):

@@ -700,9 +700,28 @@ class Command(BaseCommand):
             ),
         ]
         mark = AuditEntry.objects.aggregate(last=models.Max("id"))["last"] or 0
+        team = [users["owner"], users["owner2"], users["contributor"], users["admin"]]
+        G.set_attendance(last, actor=manager, attendees=team, apologies=[users["viewer"]])
         for item, kind, text in decisions:
             if item is not None:
                 G.record_minute(last, actor=manager, item=item, kind=kind, text=text)
+        # Action items of the meeting: register actions on the items discussed (one done since).
+        follow_ups = [
+            (decisions[0][0], "Ask the budget owner for a decision", users["owner"], 14),
+            (decisions[1][0], "Share the weekly measurement with the service desk", users["contributor"], 30),
+        ]
+        for n, (item, title, owner, days) in enumerate(follow_ups):
+            if item is not None and item.owner is not None:
+                entry = G.record_meeting_action(
+                    last,
+                    actor=manager,
+                    title=title,
+                    owner=owner,
+                    due_date=held_on + dt.timedelta(days=days),
+                    item=item,
+                )
+                if n == 0 and entry.action is not None:
+                    S.update_action(entry.action, actor=manager, done=True)
         G.hold_review(last, actor=manager)
         G.close_review(last, actor=manager)  # the minutes were approved: the record is final
         held_at = timezone.make_aware(dt.datetime.combine(held_on, dt.time(10, 0)))
@@ -712,11 +731,27 @@ class Command(BaseCommand):
             held_at=held_at, closed_at=held_at + dt.timedelta(days=3), agenda=agenda
         )
         last.minutes.update(at=held_at)
+        last.action_items.update(at=held_at)
+        # The actions were planned at the meeting, the first done a week later.
+        planned = Action.objects.filter(pk__in=last.action_items.values("action_id"))
+        planned.update(created_at=held_at)
+        planned.filter(done=True).update(done_at=held_at + dt.timedelta(days=7))
         # Their history rows were written just now: they happened at the meeting (closed 3 days on).
         written = AuditEntry.objects.filter(id__gt=mark)
         written.update(at=held_at)
         written.filter(message__startswith="Review closed").update(at=held_at + dt.timedelta(days=3))
-        G.create_review(actor=manager, scheduled_for=today + dt.timedelta(days=2))
+        upcoming = G.create_review(
+            actor=manager,
+            scheduled_for=today + dt.timedelta(days=2),
+            start_time=dt.time(10, 0),
+            duration_minutes=90,
+        )
+        G.set_attendance(
+            upcoming,
+            actor=manager,
+            attendees=[users["owner"], users["contributor"], users["admin"]],
+            apologies=[users["owner2"]],
+        )
 
     def print_logins(self) -> None:
         self.stdout.write(f"Logins (password: {PASSWORD}):")
