@@ -92,8 +92,10 @@ class DiscoveredDevice(models.Model):
     identified as. One row per CI and source: the last value of every attribute per source is kept,
     so precedence can be recomputed when a source changes its mind or the precedence does."""
 
+    # No index of its own: the unique (ci, source) constraint's index serves lookups by CI (one
+    # index less to maintain on every bulk insert of a run).
     ci = models.ForeignKey(
-        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="discovered_devices"
+        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="discovered_devices", db_index=False
     )
     source = models.CharField(max_length=40)
     first_seen_at = models.DateTimeField()
@@ -132,7 +134,9 @@ class MacAddress(models.Model):
     """A MAC address some source reported for a CI (real interfaces only: no virtual or randomised
     MAC). The MAC identification rule looks here as well as at the CI's own MAC address."""
 
-    ci = models.ForeignKey("cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="mac_addresses")
+    ci = models.ForeignKey(
+        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="mac_addresses", db_index=False
+    )  # indexed once, by discovery_mac_by_ci below
     mac = models.CharField(max_length=17)
     first_seen_at = models.DateTimeField()
 
