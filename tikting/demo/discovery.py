@@ -195,7 +195,7 @@ class Discovery:
             maker, model, prefix = MAKERS[ci.ci_class]
             host = ci.name.lower()
             subnet = 8 if ci.ci_class == CI.CIClass.NETWORK else 0 if ci.ci_class != "workstation" else 40
-            truth = {
+            truth: dict[str, Any] = {
                 "hostname": host,
                 "fqdn": f"{host}.{DOMAIN}",
                 "serial": f"{'VM' if ci.ci_class == 'vm' else 'SN'}{self.rng.randrange(16**7):07X}",
@@ -335,7 +335,7 @@ class Discovery:
                     if truth["os"][0].startswith("Debian")
                     else "Microsoft Windows Server 2019"
                 )
-            ports = (22, 443) if ci.ci_class == CI.CIClass.NETWORK else (22, 80, 443)
+            ports: tuple[int, ...] = (22, 443) if ci.ci_class == CI.CIClass.NETWORK else (22, 80, 443)
             observations.append(self._nmap_host(at, i, truth["fqdn"], truth["mac"], truth["ip"], os_name,
                                                 KINDS[ci.ci_class], truth["maker"], ports))  # fmt: skip
         for n, (name, kind, maker, _model, os_name, _prefix, ports, first) in enumerate(NEWCOMERS):
@@ -372,14 +372,13 @@ class Discovery:
 
     # -- the runs
 
-    def run(
-        self, source: str, observations: list[Observation], at: dt.datetime, minutes: float
-    ) -> DiscoveryRun:
-        """One run of `source` as of `at`, through the real reconciliation; its rows then carry
-        the time it ran (reconcile stamps the moment the demo is built)."""
+    def run(self, source: str, observations: list[Observation], at: dt.datetime) -> DiscoveryRun:
+        """One run of `source` started at `at`, through the real reconciliation; its rows then
+        carry the time it ran (reconcile stamps the moment the demo is built) and the seconds a
+        run of its size takes."""
         mark = AuditEntry.objects.aggregate(last=Max("id"))["last"] or 0
         fmt = "nmap-xml" if source == NMAP else "glpi-json"
-        done = at + dt.timedelta(minutes=minutes)
+        done = at + dt.timedelta(seconds=round(0.8 + 0.04 * len(observations) + self.rng.random(), 2))
         run = reconcile(
             ParseResult(fmt, observations),
             source_name=RUN_SOURCES[source],
@@ -415,10 +414,12 @@ class Discovery:
         self.register_identities()
         for week in range(WEEKS):
             monday = self.now - dt.timedelta(days=7 * (WEEKS - 1 - week) + 2)
+            # the scan from 02:00 (38 min), imported when it ends; the agents' inventories of the
+            # morning (07:30 to 10:30), imported together at 10:40
             scan_at = monday.replace(hour=2, minute=0, second=0, microsecond=0)
             agents_at = monday.replace(hour=7, minute=30, second=0, microsecond=0)
-            self.run(NMAP, self.scan(week, scan_at), scan_at, 38)
-            self.run(AGENT, self.agent_inventories(week, agents_at), agents_at, 190)
+            self.run(NMAP, self.scan(week, scan_at), scan_at + dt.timedelta(minutes=38))
+            self.run(AGENT, self.agent_inventories(week, agents_at), agents_at + dt.timedelta(minutes=190))
             self.act(week, agents_at + dt.timedelta(hours=4))
         snapshot.take(self.now)  # today's figures (the daily snapshot the worker also takes)
         self.counts["unregistered devices"] = CI.objects.filter(status=CI.Status.DISCOVERED).count()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import reverse
 
@@ -204,6 +205,26 @@ class DriftItem(Decided):
     def __str__(self) -> str:
         return f"{self.ci}: {self.attribute} {self.ci_value!r} ≠ {self.discovered_value!r}"
 
+    @property
+    def attribute_label(self) -> str:
+        """The attribute as the CI's form names it ("OS", "serial number"), not its field name."""
+        try:
+            field = ConfigurationItem._meta.get_field(self.attribute)
+        except FieldDoesNotExist:
+            return self.attribute
+        return str(getattr(field, "verbose_name", self.attribute))
+
+
+# The identification rules (reconcile.RULES) in words, for a duplicate one device matched.
+RULE_LABELS = {
+    "serial_manufacturer": "serial number and manufacturer",
+    "uuid": "system UUID",
+    "mac": "MAC address",
+    "fqdn": "FQDN",
+    "hostname": "host name",
+    "ip": "IP address",
+}
+
 
 class DuplicateCandidate(Decided):
     """Two CIs that look like one device: they share an identity value (serial number, UUID, MAC,
@@ -230,7 +251,8 @@ class DuplicateCandidate(Decided):
     def reason_label(self) -> str:
         """What the two CIs share, in words."""
         if self.reason.startswith("rule:"):
-            return f"one device matched both ({self.reason[5:].replace('_', ' ')} rule)"
+            rule = self.reason[5:]
+            return f"one device matched both (by {RULE_LABELS.get(rule, rule.replace('_', ' '))})"
         names = {"serial_number": "serial number", "system_uuid": "system UUID", "mac_address": "MAC address"}
         return f"the same {names.get(self.reason, self.reason.replace('_', ' '))}"
 

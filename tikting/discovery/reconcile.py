@@ -370,8 +370,10 @@ def _create_temporary(cursor: CursorWrapper) -> None:
 
 
 def _index_stage(cursor: CursorWrapper) -> None:
-    """Indexes for the joins, made after the load (cheaper than maintaining them while loading)."""
-    for column in ("serial_key", "uuid", "fqdn", "hostname", "ip"):
+    """Indexes for the joins, made after the load (cheaper than maintaining them while loading).
+    PostgreSQL joins the staged rows by hashing them: it needs no index on their identity columns
+    (five index builds of every row saved a run); SQLite joins by index lookups only."""
+    for column in () if _postgres() else ("serial_key", "uuid", "fqdn", "hostname", "ip"):
         cursor.execute(f"CREATE INDEX tmp_discovery_stage_{column} ON {STAGE} ({column})")
     cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_mac ON {STAGE_MAC} (mac)")
     cursor.execute(f"CREATE INDEX tmp_discovery_stage_mac_row ON {STAGE_MAC} (row_no)")
@@ -782,16 +784,19 @@ class Reconciliation:
             if several
             else f"{STAGE} s "
         )
+        # Only the rows with something new are kept (a re-run of the same input keeps none: no
+        # 100,000-row write to a temporary table to find that nothing changed).
         cursor.execute(
-            f"INSERT INTO {WINNER} (row_no, ci_id, rule, touched) SELECT s.row_no, b.ci_id, b.rule, "
-            "CASE WHEN d.id IS NULL THEN 1 "
+            f"INSERT INTO {WINNER} (row_no, ci_id, rule, touched) SELECT row_no, ci_id, rule, touched "
+            "FROM (SELECT s.row_no, b.ci_id, b.rule, CASE WHEN d.id IS NULL THEN 1 "
             "WHEN s.seen_at >= d.last_seen_at "
             "AND (s.fingerprint <> d.fingerprint OR s.seen_at > d.last_seen_at) "
-            f"THEN 2 ELSE 0 END FROM {last}JOIN {BOUND} b ON b.row_no = s.row_no "
+            f"THEN 2 ELSE 0 END AS touched FROM {last}JOIN {BOUND} b ON b.row_no = s.row_no "
             f"LEFT JOIN {DEVICE} d ON d.ci_id = b.ci_id AND d.source = s.source"
             + (" WHERE w.n = 1" if several else "")
+            + ") x WHERE x.touched > 0"
         )
-        _fresh_statistics(cursor, WINNER, self.staged)
+        _fresh_statistics(cursor, WINNER, max(cursor.rowcount, 0))
         counts = dict.fromkeys((1, 2), 0)
         cursor.execute(f"SELECT touched, COUNT(*) FROM {WINNER} WHERE touched > 0 GROUP BY touched")
         counts.update({int(k): int(n) for k, n in cursor.fetchall()})

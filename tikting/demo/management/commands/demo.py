@@ -6,7 +6,8 @@ back in time with queryset updates so the year has a shape: items identified ove
 months, closures per month, stale and overdue items, measurement histories.
 
 Then a year of generated ITSM history for the demo services (incidents, interactions, problems,
-changes, requests, surveys, articles: `tikting.demo.history`), unless `--no-history`.
+changes, requests, surveys, articles: `tikting.demo.history`) and nine weeks of asset discovery
+over its CIs (`tikting.demo.discovery`: the CMDB health page's figures), unless `--no-history`.
 
 Idempotent: when the demo items are present it does nothing (but adds the history if it is
 missing); `--reset` wipes the register and the demo history first.
