@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.urls import reverse
 
@@ -92,8 +93,10 @@ class DiscoveredDevice(models.Model):
     identified as. One row per CI and source: the last value of every attribute per source is kept,
     so precedence can be recomputed when a source changes its mind or the precedence does."""
 
+    # No index of its own: the unique (ci, source) constraint's index serves lookups by CI (one
+    # index less to maintain on every bulk insert of a run).
     ci = models.ForeignKey(
-        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="discovered_devices"
+        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="discovered_devices", db_index=False
     )
     source = models.CharField(max_length=40)
     first_seen_at = models.DateTimeField()
@@ -132,7 +135,9 @@ class MacAddress(models.Model):
     """A MAC address some source reported for a CI (real interfaces only: no virtual or randomised
     MAC). The MAC identification rule looks here as well as at the CI's own MAC address."""
 
-    ci = models.ForeignKey("cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="mac_addresses")
+    ci = models.ForeignKey(
+        "cmdb.ConfigurationItem", on_delete=models.CASCADE, related_name="mac_addresses", db_index=False
+    )  # indexed once, by discovery_mac_by_ci below
     mac = models.CharField(max_length=17)
     first_seen_at = models.DateTimeField()
 
@@ -200,6 +205,26 @@ class DriftItem(Decided):
     def __str__(self) -> str:
         return f"{self.ci}: {self.attribute} {self.ci_value!r} ≠ {self.discovered_value!r}"
 
+    @property
+    def attribute_label(self) -> str:
+        """The attribute as the CI's form names it ("OS", "serial number"), not its field name."""
+        try:
+            field = ConfigurationItem._meta.get_field(self.attribute)
+        except FieldDoesNotExist:
+            return self.attribute
+        return str(getattr(field, "verbose_name", self.attribute))
+
+
+# The identification rules (reconcile.RULES) in words, for a duplicate one device matched.
+RULE_LABELS = {
+    "serial_manufacturer": "serial number and manufacturer",
+    "uuid": "system UUID",
+    "mac": "MAC address",
+    "fqdn": "FQDN",
+    "hostname": "host name",
+    "ip": "IP address",
+}
+
 
 class DuplicateCandidate(Decided):
     """Two CIs that look like one device: they share an identity value (serial number, UUID, MAC,
@@ -226,7 +251,8 @@ class DuplicateCandidate(Decided):
     def reason_label(self) -> str:
         """What the two CIs share, in words."""
         if self.reason.startswith("rule:"):
-            return f"one device matched both ({self.reason[5:].replace('_', ' ')} rule)"
+            rule = self.reason[5:]
+            return f"one device matched both (by {RULE_LABELS.get(rule, rule.replace('_', ' '))})"
         names = {"serial_number": "serial number", "system_uuid": "system UUID", "mac_address": "MAC address"}
         return f"the same {names.get(self.reason, self.reason.replace('_', ' '))}"
 

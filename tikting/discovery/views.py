@@ -405,7 +405,7 @@ def _drift_action(request: HtmxHttpRequest, drift_id: int, verb: str) -> HttpRes
     return _act(
         request,
         lambda: service(drift, actor=request.user, expected_version=_version(request)),
-        done=f"Drift of {drift.ci.name}'s {drift.attribute} {verb}ed.",
+        done=f"Drift of {drift.ci.name}'s {drift.attribute_label} {verb}ed.",
         row=lambda: {"drift": _drifts().get(pk=drift.pk)},
         template="discovery/partials/drift_row.html",
     )

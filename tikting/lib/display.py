@@ -6,6 +6,8 @@ form inputs and exports (the template filters `number` and `when` call these).
   the caller to ask for.
 - **Dates and times**: settings.DATE_FORMAT / settings.DATETIME_FORMAT (Django's date format
   syntax), times in the configured time zone (settings.TIME_ZONE), never a raw ISO timestamp.
+- **Durations**: `0.4 s`, `12 s`, `3 min 5 s`, `2 h 10 min`, `3 d 4 h`: the two largest units,
+  never `11400.00 s`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,28 @@ def when(value: Any, part: str = "") -> str:
     if isinstance(value, dt.date):
         return dateformat.format(value, settings.DATE_FORMAT)
     return str(value)
+
+
+def duration(value: Any) -> str:
+    """A duration (a timedelta, or seconds) in its two largest units: "0.4 s" and "12 s" below a
+    minute, then "3 min 5 s", "2 h 10 min", "3 d 4 h". None and "" give ""."""
+    if value is None or value == "":
+        return ""
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 10:
+        return f"{sign}{seconds:.1f} s"
+    if seconds < 60:
+        return f"{sign}{seconds:.0f} s"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    first = next(i for i, (n, _unit) in enumerate(parts) if n)
+    shown = [f"{n} {unit}" for n, unit in parts[first : first + 2] if n]
+    return sign + " ".join(shown)
 
 
 def _parse(text: str) -> dt.date | dt.datetime | None:

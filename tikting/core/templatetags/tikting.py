@@ -4,6 +4,7 @@
   `{{ value|number:2 }}` rounds it to at most 2 decimals first (display only); text passes as is.
 - `{{ value|when }}`: a date, or a time in the configured time zone, in the one format of the UI
   (settings.DATE_FORMAT / DATETIME_FORMAT); `{{ value|when:"date" }}`: only the day of a time.
+- `{{ value|duration }}`: a timedelta or seconds in its two largest units ("12 s", "3 min 5 s").
 """
 
 from __future__ import annotations
@@ -25,3 +26,8 @@ def number(value: Any, places: int | None = None) -> str:
 @register.filter(expects_localtime=False)
 def when(value: Any, part: str = "") -> str:
     return display.when(value, part)
+
+
+@register.filter
+def duration(value: Any) -> str:
+    return display.duration(value)

@@ -91,3 +91,21 @@ def test_number_rounds_for_display_when_asked():
     assert display.number(True, 2) == "True"
     rendered = Template("{{ a|number:2 }} {{ b|number:2 }}").render(Context({"a": 2.0 / 3, "b": "x<y"}))
     assert rendered == "0.67 x&lt;y"  # still escaped
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, ""),
+        (0.42, "0.4 s"),
+        (dt.timedelta(seconds=12.3), "12 s"),
+        (dt.timedelta(minutes=3, seconds=5), "3 min 5 s"),
+        (dt.timedelta(minutes=38), "38 min"),
+        (dt.timedelta(hours=3, minutes=10), "3 h 10 min"),
+        (dt.timedelta(days=3, hours=4, minutes=59), "3 d 4 h"),
+        (-75, "-1 min 15 s"),
+    ],
+)
+def test_duration_in_its_two_largest_units(value, shown):
+    assert display.duration(value) == shown
+    assert Template("{{ v|duration }}").render(Context({"v": value})) == shown

@@ -6,7 +6,8 @@ back in time with queryset updates so the year has a shape: items identified ove
 months, closures per month, stale and overdue items, measurement histories.
 
 Then a year of generated ITSM history for the demo services (incidents, interactions, problems,
-changes, requests, surveys, articles: `tikting.demo.history`), unless `--no-history`.
+changes, requests, surveys, articles: `tikting.demo.history`) and nine weeks of asset discovery
+over its CIs (`tikting.demo.discovery`: the CMDB health page's figures), unless `--no-history`.
 
 Idempotent: when the demo items are present it does nothing (but adds the history if it is
 missing); `--reset` wipes the register and the demo history first.
@@ -33,6 +34,7 @@ from tikting.cmdb.models import Service
 from tikting.core import audit
 from tikting.core.exceptions import name_objects
 from tikting.core.models import AuditEntry, StatusChange
+from tikting.demo import discovery as demo_discovery
 from tikting.demo import history as demo_history
 from tikting.demo.organisation import (  # noqa: F401  (names the tests read through this command)
     CATALOGUE,
@@ -637,6 +639,7 @@ class Command(BaseCommand):
                     )
                     history["indicators bound to a metric"] = bind_to_records()
                     history["links from items to records"] = link_to_records()
+                    history.update(demo_discovery.build_discovery(random.Random(options["seed"]), users))
                 history["links from items to records"] = link_to_records()
                 self.stdout.write(f"History added: {self.describe(history)}.")
             self.print_logins()
@@ -665,6 +668,8 @@ class Command(BaseCommand):
                 history = demo_history.build_history(rng, users, services, months=options["history_months"])
                 history["indicators bound to a metric"] = bind_to_records()
                 history["links from items to records"] = link_to_records()
+                # Nine weeks of asset discovery over the history's CIs (the CMDB health page).
+                history.update(demo_discovery.build_discovery(rng, users))
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
@@ -768,6 +773,7 @@ class Command(BaseCommand):
                 deleted, _ = Item.objects.all().delete()
                 AuditEntry.objects.filter(root_content_type=item_type).delete()
                 StatusChange.objects.filter(content_type=item_type).delete()
+                deleted += demo_discovery.wipe_discovery()
                 deleted += demo_history.wipe_history()
         except (ProtectedError, RestrictedError) as exc:
             users = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
