@@ -131,3 +131,29 @@ def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
         params=[query],
         select={RANK: f"-bm25({FTS}, 10.0, 5.0, 1.0)"},
     )
+
+
+def latest(text: str, limit: int, using: str = "default") -> list[int]:
+    """The ids of the `limit` most recent incidents (highest ids) matching every word of `text`,
+    read from the index alone: what the search across everything offers (tikting/search), which
+    ranks them itself. Ordering by relevance would score every match first (a common word matches
+    a tenth of a million incidents); the index walks its entries newest first and stops at `limit`."""
+    words = terms(text)
+    if not words:
+        return []
+    conn = connections[using]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            query = " & ".join(f"{word}:*" for word in words)
+            cursor.execute(
+                f"SELECT id FROM {TABLE} WHERE search_vector @@ to_tsquery('english'::regconfig, %s) "  # noqa: S608
+                "ORDER BY id DESC LIMIT %s",
+                [query, limit],
+            )
+        else:
+            query = " ".join(f'"{word}"*' for word in words)
+            cursor.execute(
+                f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH %s ORDER BY rowid DESC LIMIT %s",  # noqa: S608
+                [query, limit],
+            )
+        return [row[0] for row in cursor.fetchall()]

@@ -5,8 +5,8 @@ needs: a reference, a title, a text and a date.
 A source narrows in the database: every word of the query must appear in one of the kind's search
 fields (case-insensitive), and an exact reference is looked up by its index; the candidates are the
 `cap` most recent matches, ranked in Python (ranking.py). A kind with a full-text index of its own
-(`full_text` on the record kind: incidents) narrows with that index, best matches first, instead of
-scanning its texts; a few kinds are found by reference only (KEY_ONLY).
+(incidents: LATEST) takes its most recent matches from that index instead of scanning its texts;
+a few kinds are found by reference only (KEY_ONLY).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from tikting.improvement.models import Item
+from tikting.incidents import search as incident_search
 from tikting.records import registry as R
 from tikting.records.forms import record_url
 
@@ -113,6 +114,8 @@ def find_items(query: Query, cap: int) -> list[Candidate]:
 # of them (the BPI Challenge 2014 data holds 466,000 interactions: a substring scan costs hundreds of
 # milliseconds for nothing a person would look for).
 KEY_ONLY = frozenset({"interaction"})
+# Kinds with a full-text index of their own: the ids of their most recent matches, from the index.
+LATEST: dict[str, Callable[[str, int], list[int]]] = {"incident": incident_search.latest}
 
 
 def _record_finder(kind: R.RecordKind) -> Callable[[Query, int], list[Candidate]]:
@@ -122,14 +125,15 @@ def _record_finder(kind: R.RecordKind) -> Callable[[Query, int], list[Candidate]
         base = model._default_manager.all()
         exact: list[Any] = []
         key_field = kind.key_field if kind.key_field != "id" else ""
-        if key_field and len(query.words) == 1:
+        if key_field and len(query.words) == 1 and any(ch.isdigit() for ch in query.text):
+            # a reference has a digit (INC0012345, KB0042, srv-01); a plain word is found by the text search
             # `=` rather than iexact, so that the key's unique index answers (INC… as typed or upper-cased)
             exact = list(base.filter(**{f"{key_field}__in": {query.text, query.text.upper()}}))
-        full_text = getattr(kind, "full_text", None)
+        latest_ids = LATEST.get(kind.slug)
         if kind.slug in KEY_ONLY:
             found: list[Any] = []
-        elif full_text is not None:  # the kind's own index, best matches first
-            found = list(full_text(base, query.text).order_by("-search_rank", "-pk")[:cap])
+        elif latest_ids is not None:  # the kind's own full-text index: its most recent matches
+            found = list(base.filter(pk__in=latest_ids(query.text, cap)).order_by("-pk"))
         else:
             found = _latest(base.filter(_words_condition(fields, query)), cap)
         records = _merge(exact, found)[:cap]
