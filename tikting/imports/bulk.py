@@ -13,8 +13,10 @@ indexes as usual):
   then the rebuild's set-based statement runs once (e.g. a full-text index filled from the table
   with one INSERT … SELECT instead of one trigger firing per row). Triggers no rebuild names are
   left in place and fire per row as usual: correct, only slower;
-- on PostgreSQL the table is ANALYZEd after (the planner's statistics of a fresh table say it is
-  empty; a re-import's key lookups would scan it whole).
+- on PostgreSQL its foreign keys are dropped too and added again after the load: each is then
+  checked over the whole table in one query, instead of one trigger per row and key (queued until
+  the commit, locking every parent row it checks). SQLite checks a key with one look-up in the
+  parent's primary key per row: left as it is.
 
 Everything happens in the import's transaction: an import that fails rolls the DDL back too (SQLite
 and PostgreSQL both have transactional DDL). On PostgreSQL DROP INDEX takes an ACCESS EXCLUSIVE
@@ -85,6 +87,7 @@ class Deferred:
     table: str
     indexes: list[tuple[str, str]] = field(default_factory=list)  # (name, CREATE INDEX …)
     triggers: list[tuple[str, str]] = field(default_factory=list)  # (name, CREATE TRIGGER …)
+    foreign_keys: list[tuple[str, str]] = field(default_factory=list)  # PostgreSQL: (name, definition)
     rebuilds: list[Rebuild] = field(default_factory=list)
 
 
@@ -141,9 +144,23 @@ def _triggers(table: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
     return []
 
 
+def _foreign_keys(table: str) -> list[tuple[str, str]]:
+    """PostgreSQL: (name, definition) of the table's foreign keys (checked per row by triggers)."""
+    if connection.vendor != "postgresql":
+        return []  # SQLite checks a row's keys with one look-up in the parent's primary key
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+            [connection.ops.quote_name(table)],
+        )
+        return list(cursor.fetchall())
+
+
 def take_off(table: str) -> Deferred:
-    """Drop the table's droppable indexes and the triggers of its rebuilds; what to put back."""
-    deferred = Deferred(table, _secondary_indexes(table))
+    """Drop the table's droppable indexes, its foreign keys (PostgreSQL) and the triggers of its
+    rebuilds; what to put back."""
+    deferred = Deferred(table, _secondary_indexes(table), foreign_keys=_foreign_keys(table))
     for rebuild in rebuilds_for(table):
         deferred.rebuilds.append(rebuild)
         deferred.triggers += _triggers(table, rebuild.triggers.get(connection.vendor, ()))
@@ -154,26 +171,36 @@ def take_off(table: str) -> Deferred:
             cursor.execute(f"DROP TRIGGER {quote(name)}{on}")
         for name, _sql in deferred.indexes:
             cursor.execute(f"DROP INDEX {quote(name)}")
+        if deferred.foreign_keys:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # see put_back
+            for name, _sql in deferred.foreign_keys:
+                cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     return deferred
 
 
 def put_back(deferred: Deferred) -> None:
-    """Create the indexes and triggers again, run the rebuilds, refresh PostgreSQL's statistics."""
+    """Create the indexes and triggers again, run the rebuilds. PostgreSQL: the foreign keys are
+    added again, each checked over the whole table in one query (a row that breaks one fails the
+    import, as the per-row check would have)."""
+    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
+        if deferred.foreign_keys:
+            # Deferred checks of rows written meanwhile to other tables are run now: PostgreSQL
+            # cannot alter a table (here: also the parent tables, whose side of the key changes)
+            # that has pending trigger events. Deferred again after, as Django's keys are.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for name, definition in deferred.foreign_keys:
+                cursor.execute(
+                    f"ALTER TABLE {quote(deferred.table)} ADD CONSTRAINT {quote(name)} {definition}"
+                )
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         for _name, sql in deferred.indexes:
             cursor.execute(sql)
         for _name, sql in deferred.triggers:
             cursor.execute(sql)
     for rebuild in deferred.rebuilds:
         rebuild.run(connection.vendor)
-    analyze(deferred.table)
-
-
-def analyze(table: str) -> None:
-    """PostgreSQL: refresh the planner's statistics of `table` (no-op elsewhere)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 @contextmanager
@@ -381,18 +408,26 @@ class TableWriter:
                 value = ours[i]
                 if value is not None and name in self.convert_set:
                     ours[i] = dump_json(value) if name in self.json_fields else sqlite_datetime(value)
+        else:  # PostgreSQL: typed values, but jsonb as its own text (Django's loader): parsed here
+            stored_list = list(stored)
+            for i, name in enumerate(fields):
+                if name in self.json_fields and isinstance(stored_list[i], str):
+                    stored_list[i] = json.loads(stored_list[i])
+            stored = tuple(stored_list)
         if tuple(ours) == stored:
             return True
         return all(self.same(s, values[f], f) for s, f in zip(stored, fields, strict=True))
 
     def same(self, stored: Any, value: Any, attname: str) -> bool:
         """Whether the stored field equals `value` (what the import would write now)."""
-        if not self.sqlite:  # psycopg returns typed values: datetimes, dicts (jsonb), numbers
-            return bool(stored == value)
         if value is None or stored is None:
             return stored is value
         if attname in self.json_fields:
+            if not isinstance(stored, str):
+                return bool(stored == value)
             return bool(stored == dump_json(value) or json.loads(stored) == value)
+        if not self.sqlite:  # psycopg returns typed values: aware datetimes, numbers, booleans
+            return bool(stored == value)
         if attname in self.dt_fields:
             text = sqlite_datetime(value)
             if stored == text:
