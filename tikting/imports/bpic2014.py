@@ -36,15 +36,21 @@ docs/datasets.md §1:
 Times are naive, day-first, made aware in `tz` (``fold=0`` for the repeated DST hour).
 
 Speed and memory: every file is streamed (csv over ``zipfile`` + ``io.TextIOWrapper``); rows are
-parsed with explicit cheap parsers (no ``full_clean``) and written in batches of 2,000: new rows
-with one ``executemany`` INSERT (SQLite) or ``COPY … FROM STDIN`` (PostgreSQL), bypassing the
-ORM's per-field preparation (values are already clean; omitted fields get their model default),
-changed rows with ``bulk_update``. Existing rows are looked up once per batch on
-(source, external_key), and not at all while a table was empty at the start (first import). In
-memory: key → id dictionaries, per-CI and per-incident summaries, and the activity keys of the run
-(to report duplicates). On PostgreSQL the loaded tables are ANALYZEd after the run (a re-run's
-lookups need the statistics). On SQLite the page cache is raised to 32 MiB during the run and
-restored after. The run is one transaction; a dry run rolls it back.
+parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row; date
+and time parts parsed once per distinct text) and written in batches of 2,000 by
+tikting.imports.bulk.TableWriter: new rows with one ``executemany`` INSERT (SQLite) or
+``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation (values are already
+clean; omitted fields get their model default), changed rows with ``bulk_update``. Existing rows
+are looked up once per batch on (source, external_key) with one plain query on the partial unique
+index and compared as stored (no model instances), and not at all while a table was empty at the
+start (first import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
+indexes that enforce nothing (and on PostgreSQL its foreign keys) are dropped for the run and
+created again at its end, and triggers with a registered rebuild (full-text search) are replaced by
+one rebuild. In memory: key → id dictionaries, per-CI and per-incident summaries, and the activity
+keys of the run (to report duplicates). On PostgreSQL the loaded tables are ANALYZEd after the run
+(a re-run's lookups need the statistics). On SQLite, for the import's connection only and restored
+after: a 64 MiB page cache, and (when the import is not inside a caller's transaction)
+synchronous=OFF and temp_store=MEMORY. The run is one transaction; a dry run rolls it back.
 
 Not stored in a field (kept in ``raw`` only, as docs/datasets.md allows): Handle Time (Hours)
 (checked as a decimal-comma number), Alert Status, CAB-approval needed, Originated from,
@@ -562,7 +568,9 @@ class Importer:
                         f"{len(row)} fields, expected at least {width}",
                     )
                     continue
-                record = dict(zip(names, row))  # C speed; unnamed (padding) columns dropped below
+                record = dict(
+                    zip(names, row, strict=False)
+                )  # C speed; unnamed (padding) columns dropped below
                 if unnamed:
                     record.pop("", None)
                 yield line, record

@@ -96,7 +96,8 @@ def _secondary_indexes(table: str) -> list[tuple[str, str]]:
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
                 [table],
             )
             return [
@@ -127,7 +128,8 @@ def _triggers(table: str, names: tuple[str, ...]) -> list[tuple[str, str]]:
         if connection.vendor == "sqlite":
             marks = ", ".join(["%s"] * len(names))
             cursor.execute(
-                f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s AND name IN ({marks})",  # noqa: S608
+                "SELECT name, sql FROM sqlite_master"  # noqa: S608 - placeholders only
+                f" WHERE type = 'trigger' AND tbl_name = %s AND name IN ({marks})",
                 [table, *names],
             )
             return list(cursor.fetchall())
@@ -359,10 +361,8 @@ class TableWriter:
         with connection.cursor() as cursor:
             if self.sqlite:
                 marks = ", ".join(["?"] * len(self.columns))
-                # the sqlite3 cursor itself: Django's wrapper would rewrite the query per call
-                cursor.cursor.executemany(
-                    f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({marks})", tuples
-                )  # noqa: S608
+                sql = f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({marks})"  # noqa: S608
+                cursor.cursor.executemany(sql, tuples)  # below Django's wrapper: no per-call logging
             else:
                 with cursor.cursor.copy(f"COPY {quote(self.table)} ({columns}) FROM STDIN") as copy:
                     for values in tuples:
@@ -399,10 +399,7 @@ class TableWriter:
     def unchanged(self, stored: tuple[Any, ...], values: dict[str, Any], fields: list[str]) -> bool:
         """Whether the stored values of `fields` (from `existing`) equal `values`: one comparison of
         tuples when the stored form is the one this writer writes, else field by field."""
-        if len(fields) == 1:
-            ours = [values[fields[0]]]
-        else:
-            ours = list(itemgetter(*fields)(values))
+        ours = [values[fields[0]]] if len(fields) == 1 else list(itemgetter(*fields)(values))
         if self.sqlite:
             for i, name in enumerate(fields):
                 value = ours[i]

@@ -52,7 +52,7 @@ def create_counting_trigger() -> None:
         cursor.execute("INSERT INTO bulk_test_count (n) VALUES (0)")
         if connection.vendor == "sqlite":
             cursor.execute(
-                f'CREATE TRIGGER bulk_test_trg AFTER INSERT ON "{TABLE}" '
+                f'CREATE TRIGGER bulk_test_trg AFTER INSERT ON "{TABLE}" '  # noqa: S608
                 "BEGIN UPDATE bulk_test_count SET n = n + 1; END"
             )
         else:
