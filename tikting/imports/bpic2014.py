@@ -36,15 +36,21 @@ docs/datasets.md §1:
 Times are naive, day-first, made aware in `tz` (``fold=0`` for the repeated DST hour).
 
 Speed and memory: every file is streamed (csv over ``zipfile`` + ``io.TextIOWrapper``); rows are
-parsed with explicit cheap parsers (no ``full_clean``) and written in batches of 2,000: new rows
-with one ``executemany`` INSERT (SQLite) or ``COPY … FROM STDIN`` (PostgreSQL), bypassing the
-ORM's per-field preparation (values are already clean; omitted fields get their model default),
-changed rows with ``bulk_update``. Existing rows are looked up once per batch on
-(source, external_key), and not at all while a table was empty at the start (first import). In
-memory: key → id dictionaries, per-CI and per-incident summaries, and the activity keys of the run
-(to report duplicates). On PostgreSQL the loaded tables are ANALYZEd after the run (a re-run's
-lookups need the statistics). On SQLite the page cache is raised to 32 MiB during the run and
-restored after. The run is one transaction; a dry run rolls it back.
+parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row; date
+and time parts parsed once per distinct text) and written in batches of 2,000 by
+tikting.imports.bulk.TableWriter: new rows with one ``executemany`` INSERT (SQLite) or
+``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation (values are already
+clean; omitted fields get their model default), changed rows with ``bulk_update``. Existing rows
+are looked up once per batch on (source, external_key) with one plain query on the partial unique
+index and compared as stored (no model instances), and not at all while a table was empty at the
+start (first import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
+indexes that enforce nothing (and on PostgreSQL its foreign keys) are dropped for the run and
+created again at its end, and triggers with a registered rebuild (full-text search) are replaced by
+one rebuild. In memory: key → id dictionaries, per-CI and per-incident summaries, and the activity
+keys of the run (to report duplicates). On PostgreSQL the loaded tables are ANALYZEd after the run
+(a re-run's lookups need the statistics). On SQLite, for the import's connection only and restored
+after: a 64 MiB page cache, and (when the import is not inside a caller's transaction)
+synchronous=OFF and temp_store=MEMORY. The run is one transaction; a dry run rolls it back.
 
 Not stored in a field (kept in ``raw`` only, as docs/datasets.md allows): Handle Time (Hours)
 (checked as a decimal-comma number), Alert Status, CAB-approval needed, Originated from,
@@ -67,14 +73,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import logging
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -96,6 +100,7 @@ from tikting.slas.verdicts import (
 )
 
 from .base import UNREADABLE, ImportReport, Progress, discard_run, no_progress, zip_limits
+from .bulk import TableWriter, bulk_load, sqlite_load_pragmas
 
 __all__ = ["import_bpic2014", "SOURCE"]
 
@@ -104,7 +109,6 @@ log = logging.getLogger(__name__)
 SOURCE = "bpic2014"
 BATCH = 2000
 PROGRESS_EVERY = 5000
-SQLITE_CACHE_KIB = 32 * 1024  # page cache while importing on SQLite
 NULL_MARKERS = {"", "#N/B", "#MULTIVALUE"}
 csv.field_size_limit(1 << 20)
 
@@ -256,8 +260,36 @@ class BadField(Exception):
 
 def _ref(value: str) -> str | None:
     """An ID, or None for the null markers (#N/B, #MULTIVALUE, empty)."""
-    value = value.replace("\ufeff", "").strip()
+    if "\ufeff" in value:
+        value = value.replace("\ufeff", "")
+    value = value.strip()
     return None if value in NULL_MARKERS else value
+
+
+# Parsed date and time parts by their text (few distinct values: days of a few years, minutes of a
+# day), so that a row's timestamps cost two dictionary look-ups; cleared past CACHE_LIMIT entries.
+_DATES: dict[str, tuple[int, int, int]] = {}
+_TIMES: dict[str, tuple[int, int, int]] = {}
+CACHE_LIMIT = 100_000
+
+
+def _date_part(text: str) -> tuple[int, int, int]:
+    """(year, month, day) of `dd/mm/YYYY`, `d-m-YYYY` or `YYYY-MM-DD`; ValueError if not one."""
+    sep = "/" if "/" in text else "-"
+    a, b, c = text.split(sep)
+    if len(a) == 4:
+        return int(a), int(b), int(c)
+    if len(c) != 4:
+        raise ValueError
+    return int(c), int(b), int(a)
+
+
+def _time_part(text: str) -> tuple[int, int, int]:
+    """(hour, minute, second) of `H:MM` or `HH:MM:SS` (midnight when empty); ValueError if not one."""
+    hms = text.split(":") if text else ["0", "0"]
+    if len(hms) not in (2, 3):
+        raise ValueError
+    return int(hms[0]), int(hms[1]), int(hms[2]) if len(hms) == 3 else 0
 
 
 def parse_datetime(value: str, zone: dt.tzinfo, field: str) -> dt.datetime | None:
@@ -266,20 +298,21 @@ def parse_datetime(value: str, zone: dt.tzinfo, field: str) -> dt.datetime | Non
     if not value:
         return None
     try:
-        date_part, _, time_part = value.partition(" ")
-        sep = "/" if "/" in date_part else "-"
-        a, b, c = date_part.split(sep)
-        if len(a) == 4:
-            year, month, day = int(a), int(b), int(c)
+        if len(value) == 19 and value[4] == "-" and value[10] == " " and value[13] == ":" == value[16]:
+            local = dt.datetime.fromisoformat(value).replace(tzinfo=zone)  # ISO: the activity log's
         else:
-            day, month, year = int(a), int(b), int(c)
-            if len(c) != 4:
-                raise ValueError
-        hms = time_part.split(":") if time_part else ["0", "0"]
-        if len(hms) not in (2, 3):
-            raise ValueError
-        second = int(hms[2]) if len(hms) == 3 else 0
-        local = dt.datetime(year, month, day, int(hms[0]), int(hms[1]), second, tzinfo=zone)
+            date_text, _, time_text = value.partition(" ")
+            ymd = _DATES.get(date_text)
+            if ymd is None:
+                if len(_DATES) > CACHE_LIMIT:
+                    _DATES.clear()
+                ymd = _DATES[date_text] = _date_part(date_text)
+            hms = _TIMES.get(time_text)
+            if hms is None:
+                if len(_TIMES) > CACHE_LIMIT:
+                    _TIMES.clear()
+                hms = _TIMES[time_text] = _time_part(time_text)
+            local = dt.datetime(*ymd, *hms, tzinfo=zone)
     except ValueError:
         raise BadField(field, f"not a date/time: {value!r}") from None
     # In UTC: aware datetimes in a repeated (DST) hour never compare equal across zones.
@@ -396,11 +429,17 @@ class Importer:
         self.progress = progress
         self.zone = zone
         self.now = timezone.now()
-        self.plans: dict[type[models.Model], list[tuple[str, str, str, Any]]] = {}
+        self.writers: dict[type[models.Model], TableWriter] = {}
         self.row_warnings: list[BadField] = []  # raw-only values of the current row that did not parse
         self.empty: dict[type[models.Model], bool] = {}
 
     # Generic batch upsert on (source, external_key) ------------------------------------------
+
+    def writer(self, model: type[models.Model]) -> TableWriter:
+        writer = self.writers.get(model)
+        if writer is None:
+            writer = self.writers[model] = TableWriter(model, self.now)
+        return writer
 
     def upsert(
         self,
@@ -417,21 +456,12 @@ class Importer:
         result: dict[str, tuple[int, str]] = {}
         if not batch:
             return result
+        writer = self.writer(model)
         keys = list(batch)
         if model not in self.empty:  # an empty table at the start: nothing to look up (first import)
             self.empty[model] = not model._default_manager.exists()
-        existing = (
-            {}
-            if self.empty[model]
-            else {
-                rec["external_key"]: rec
-                for rec in model._default_manager.filter(
-                    ~Q(external_key=""), source=SOURCE, external_key__in=keys
-                ).values("id", "external_key", "version", *fields)
-                # a list, not .iterator(): PostgreSQL plans a named cursor for fast start
-            }
-        )
-        has_number = any(f.name == "number" for f in model._meta.fields)
+        existing = {} if self.empty[model] else writer.existing(SOURCE, keys, fields)
+        has_number = "number" in writer.column_of
         if has_number and not self.empty[model]:
             missing = [k for k in keys if k not in existing]
             if missing:
@@ -446,18 +476,23 @@ class Importer:
         new: list[dict[str, Any]] = []
         new_keys: list[str] = []
         changed: list[models.Model] = []
+        unchanged = writer.unchanged
         for key, (_label, _line, values) in batch.items():
             rec = existing.get(key)
             if rec is None:
-                new.append({"source": SOURCE, "external_key": key, **values})
+                values["source"] = SOURCE
+                values["external_key"] = key
+                new.append(values)
                 new_keys.append(key)
-            elif any(rec[f] != values[f] for f in fields):
-                changed.append(model(id=rec["id"], version=rec["version"] + 1, updated_at=self.now, **values))
-                result[key] = (rec["id"], "updated")
+                continue
+            pk, version, stored = rec
+            if unchanged(stored, values, fields):
+                result[key] = (pk, "unchanged")
             else:
-                result[key] = (rec["id"], "unchanged")
+                changed.append(model(id=pk, version=version + 1, updated_at=self.now, **values))
+                result[key] = (pk, "updated")
         if new:
-            self.insert(model, new)
+            writer.insert(new)
             ids: dict[str, int] = {}
             if want_ids:
                 ids = dict(
@@ -470,69 +505,6 @@ class Importer:
         if changed:
             model._default_manager.bulk_update(changed, [*fields, "version", "updated_at"], batch_size=500)
         return result
-
-    def insert(self, model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-        """INSERT rows {attname: value} without the ORM's per-field overhead.
-
-        SQLite: one `executemany`; PostgreSQL: `COPY … FROM STDIN`. Values are already clean
-        (parsed here); datetimes are aware UTC, JSON fields dicts. Omitted fields get their default.
-        """
-        table = model._meta.db_table
-        plan = self.plans.get(model)
-        if plan is None:
-            plan = []
-            for f in model._meta.concrete_fields:
-                if f.primary_key:
-                    continue
-                assert f.column is not None  # a concrete field has one
-                if f.attname in ("created_at", "updated_at"):
-                    plan.append((f.column, f.attname, "dt", self.now))
-                elif isinstance(f, models.JSONField):
-                    plan.append((f.column, f.attname, "json", f.get_default()))
-                elif isinstance(f, models.DateTimeField):
-                    plan.append((f.column, f.attname, "dt", None))
-                else:
-                    plan.append((f.column, f.attname, "", f.get_default()))
-            self.plans[model] = plan
-        sqlite = connection.vendor == "sqlite"
-        defaults: dict[str, Any] = {}
-        dt_cols: list[str] = []
-        json_cols: list[str] = []
-        for _column, attname, how, default in plan:
-            if how == "dt" and default is not None:  # created_at / updated_at: now
-                defaults[attname] = (
-                    str(default.astimezone(dt.UTC).replace(tzinfo=None)) if sqlite else default
-                )
-            elif how == "json":
-                defaults[attname] = json.dumps(default)
-                json_cols.append(attname)
-            else:
-                defaults[attname] = default
-                if how == "dt" and sqlite:
-                    dt_cols.append(attname)
-        getter = itemgetter(*(attname for _, attname, _, _ in plan))
-        dumps = json.dumps
-        tuples = []
-        for row in rows:
-            merged = {**defaults, **row}
-            for attname in json_cols:
-                if attname in row:
-                    merged[attname] = dumps(row[attname])
-            for attname in dt_cols:  # aware UTC (parse_datetime) → naive UTC text, as Django stores it
-                value = row.get(attname)
-                if value is not None:
-                    merged[attname] = str(value.replace(tzinfo=None))
-            tuples.append(getter(merged))
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(c) for c, _, _, _ in plan)
-        with connection.cursor() as cursor:
-            if sqlite:
-                marks = ", ".join(["%s"] * len(plan))
-                cursor.executemany(f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})", tuples)  # noqa: S608
-            else:
-                with cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
-                    for values in tuples:
-                        copy.write_row(values)
 
     def tally(self, kind: str, outcomes: dict[str, tuple[int, str]]) -> None:
         counts = Counter(outcome for _, outcome in outcomes.values())
@@ -576,6 +548,7 @@ class Importer:
         names = data_file.header
         named = [(i, n) for i, n in enumerate(names) if n]
         width = max(i for i, _ in named) + 1
+        unnamed = len(named) < len(names)
         unreported = 0
         with data_file.rows() as reader:
             for row in reader:
@@ -595,7 +568,12 @@ class Importer:
                         f"{len(row)} fields, expected at least {width}",
                     )
                     continue
-                yield line, {n: row[i] for i, n in named}
+                record = dict(
+                    zip(names, row, strict=False)
+                )  # C speed; unnamed (padding) columns dropped below
+                if unnamed:
+                    record.pop("", None)
+                yield line, record
             for line in reader.nul_lines:
                 self.fail(data_file, line, data_file.kind, "row", NUL_MESSAGE)
         if unreported:
@@ -1145,13 +1123,37 @@ class Importer:
     # The run -----------------------------------------------------------------------------------
 
     def run(self) -> None:
-        from tikting.changes.models import Change
-        from tikting.incidents.models import Incident, Interaction
-
         files = find_files(self.folder)
         if not files:
             self.report.error(str(self.folder), 0, "path", "no BPI Challenge 2014 CSV or zip found")
             return
+        with ExitStack() as stack:
+            # Tables empty at the start (a first import) are bulk loaded: indexes off, back after.
+            for model in self.loaded_models():
+                self.empty[model] = not model._default_manager.exists()
+                stack.enter_context(bulk_load(model._meta.db_table, enabled=self.empty[model]))
+            self.load(files)
+
+    def loaded_models(self) -> list[type[models.Model]]:
+        from tikting.changes.models import Change
+        from tikting.cmdb.models import ConfigurationItem
+        from tikting.incidents.models import Incident, IncidentActivity, Interaction
+        from tikting.knowledge.models import Article
+
+        return [
+            ConfigurationItem,
+            Article,
+            Change,
+            Change.affected_cis.through,
+            Incident,
+            Interaction,
+            IncidentActivity,
+        ]
+
+    def load(self, files: dict[str, DataFile]) -> None:
+        from tikting.changes.models import Change
+        from tikting.incidents.models import Incident, Interaction
+
         self.scan(files)
         self.import_dimensions()
         if "change" in files:
@@ -1219,7 +1221,7 @@ def import_bpic2014(
         report.error(str(folder), 0, "path", "not a folder")
         return report.finish()
     importer = Importer(folder, report, progress, ZoneInfo(tz))
-    with _sqlite_cache(), transaction.atomic():
+    with sqlite_load_pragmas(), transaction.atomic():
         try:
             importer.run()
         except UNREADABLE as exc:  # a zip bomb, or a file unreadable past a line
@@ -1246,21 +1248,3 @@ def _analyze() -> None:
     with connection.cursor() as cursor:
         for model in (*models_, IncidentActivity):
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-
-
-@contextmanager
-def _sqlite_cache(kib: int = SQLITE_CACHE_KIB) -> Iterator[None]:
-    """On SQLite, a larger page cache while importing (index pages stay in memory instead of
-    spilling to the WAL and being read back); the connection's own setting is restored after."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        previous = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA cache_size = -{int(kib)}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
