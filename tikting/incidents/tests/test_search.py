@@ -100,6 +100,18 @@ def test_rows_inserted_in_bulk_are_found():
     assert "COPY1" in found("certificate")
 
 
+def test_a_load_with_the_index_deferred_is_found_and_later_writes_are_indexed_again():
+    incident("INC50", "Switch port flapping")
+    with search.deferred_index():
+        Incident.objects.bulk_create(
+            [Incident(number=f"LOAD{i}", short_description="Toner low", opened_at=OPENED) for i in range(20)]
+        )
+    assert len(found("toner")) == 20
+    assert found("switch") == ["INC50"]
+    incident("INC51", "Toner empty")
+    assert len(found("toner")) == 21
+
+
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="PostgreSQL keeps a generated column through any ALTER"
 )
