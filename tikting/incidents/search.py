@@ -10,6 +10,11 @@
   every `migrate` ensure_index() puts back whatever is missing and rebuilds the index from the
   table when it had to.
 
+What the index costs an import, measured on 46,000 incidents on the loaded 2-core machine:
+PostgreSQL COPY of rows holding only a number 0.25 → 0.64 s (0.6 → 9–10 s when each has a
+30-word description: English stemming); SQLite `executemany` 0.34 → 4.8 s with a trigger per row,
+so a bulk load wraps its inserts in deferred_index() (0.44 s, then 0.5 s to rebuild the index).
+
 The words of a query are matched as prefixes ("print" finds "printer", "printers"), all of them
 (AND); results are ranked by relevance (PostgreSQL's ts_rank with the weights above, SQLite's
 bm25 with the same columns weighted 10, 5, 1). Substrings inside a word are not matched.
@@ -18,6 +23,8 @@ bm25 with the same columns weighted 10, 5, 1). Substrings inside a word are not 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection as default_connection
@@ -96,6 +103,26 @@ def ensure_index(using: Any = None) -> bool:
         for statement in SQLITE_FORWARD:
             cursor.execute(statement)
     return True
+
+
+@contextmanager
+def deferred_index(using: Any = None) -> Iterator[None]:
+    """For a bulk load of incidents: on SQLite the triggers are dropped while the block runs and
+    the index is rebuilt from the table at the end (one pass: about 10 µs a row, where a trigger
+    per inserted row costs about 100). Inside a transaction, other connections never see the
+    triggers gone. For a few rows into a large table the triggers are cheaper: use it for loads,
+    not for every import. PostgreSQL: nothing to do (the generated column is computed by COPY)."""
+    conn = using or default_connection
+    if conn.vendor != "sqlite":
+        yield
+        return
+    with conn.cursor() as cursor:
+        for name in SQLITE_TRIGGERS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    try:
+        yield
+    finally:
+        ensure_index(conn)
 
 
 def terms(text: str) -> list[str]:

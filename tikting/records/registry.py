@@ -564,7 +564,16 @@ def update_record(
     _check_texts(locked)
     _full_clean(locked)
     _derive_slas(locked)
-    locked.save()
+    # Only the columns that changed, with the version and the update time: an UPDATE of every
+    # column would make PostgreSQL compute an incident's search vector again (its generated column
+    # depends on the texts) for a change of status.
+    after = audit.snapshot(locked)
+    columns = {name for name, value in after.items() if before.get(name) != value}
+    columns |= {f.name for f in locked._meta.concrete_fields if getattr(f, "auto_now", False)}
+    if has_version:
+        columns.add("version")
+    if columns:
+        locked.save(update_fields=columns)
     for name, values in m2m.items():
         getattr(locked, name).set(values)
     diff = audit.diff(before, audit.snapshot(locked))

@@ -3,6 +3,7 @@ ranking, writes reflected (create, update, delete, bulk inserts the way imports 
 triggers put back after a table rebuild (SQLite), and `q` in the API and the records list."""
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -60,7 +61,7 @@ def test_prefixes_match_and_substrings_inside_words_do_not():
 
 
 def test_an_update_is_reflected_and_a_deleted_incident_is_gone(cast):
-    obj = incident("INC20", "Mailbox full", "Quota reached", actor=cast.contributor)
+    obj: Any = incident("INC20", "Mailbox full", "Quota reached", actor=cast.contributor)
     assert found("mailbox") == ["INC20"]
     obj = R.update_record(obj, actor=cast.contributor, expected_version=obj.version, status="in_progress")
     assert found("mailbox") == ["INC20"]  # no text changed: still there, once
@@ -97,6 +98,18 @@ def test_rows_inserted_in_bulk_are_found():
             cursor.executemany(insert, rows)
     assert len(found("firewall")) == 50
     assert "COPY1" in found("certificate")
+
+
+def test_a_load_with_the_index_deferred_is_found_and_later_writes_are_indexed_again():
+    incident("INC50", "Switch port flapping")
+    with search.deferred_index():
+        Incident.objects.bulk_create(
+            [Incident(number=f"LOAD{i}", short_description="Toner low", opened_at=OPENED) for i in range(20)]
+        )
+    assert len(found("toner")) == 20
+    assert found("switch") == ["INC50"]
+    incident("INC51", "Toner empty")
+    assert len(found("toner")) == 21
 
 
 @pytest.mark.skipif(
