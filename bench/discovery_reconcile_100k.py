@@ -15,8 +15,9 @@ Every device reports an OS (the CMDB has none: the first run writes it, with its
 history), and one in fifty a location other than the CMDB's (a drift).
 
 On PostgreSQL the CI table is analysed after seeding, as autovacuum would have done for a CMDB of
-that size. Three runs of `reconcile()`, timed (wall and the Python process's CPU) with the peak
-resident memory of the process (ru_maxrss, Django and the input included; PostgreSQL's own memory
+that size. Three runs of `reconcile()`, timed (wall, the Python process's CPU and, on PostgreSQL
+running on this machine, the CPU of the server process serving the connection, from /proc) with
+the peak resident memory of the process (ru_maxrss, Django and the input included; PostgreSQL's own memory
 is its server's):
 
 1. **first run**: every device bound, written, the new ones created unregistered;
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import resource
 import sys
@@ -144,6 +146,25 @@ WRITE = re.compile(r'^\s*(?:\d+ times: )?(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|C
 OWN = re.compile(r"^(discovery_discoveryrun|tmp_discovery_\w+)$", re.I)
 
 
+def server_cpu() -> float | None:
+    """CPU seconds the PostgreSQL backend serving this connection has used (from /proc, when the
+    server runs on this machine and its process is readable); None otherwise, and on SQLite (its
+    work is the process's own CPU). On a shared machine this, with the process's CPU, is the work a
+    run costs; the wall time adds the waiting for a core."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def timed(label: str, parse_result, source: str) -> tuple[float, object]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -151,19 +172,27 @@ def timed(label: str, parse_result, source: str) -> tuple[float, object]:
     from tikting.discovery.reconcile import reconcile
 
     before = resource.getrusage(resource.RUSAGE_SELF)
+    server_before = server_cpu()
     start = time.perf_counter()
     with CaptureQueriesContext(connection) as captured:
         run = reconcile(parse_result, source_name=source)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
+    server_after = server_cpu()
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    server = (
+        ""
+        if server_before is None or server_after is None
+        else (f"  server CPU {server_after - server_before:6.2f} s")
+    )
     writes = [
         q["sql"]
         for q in captured.captured_queries
         if (m := WRITE.match(q["sql"])) and not OWN.match(m.group(1))
     ]
     print(
-        f"  {label:<28} {wall:7.2f} s wall  {cpu:6.2f} s CPU  peak RSS {after.ru_maxrss / 1024:6.0f} MB  "
+        f"  {label:<28} {wall:7.2f} s wall  {cpu:6.2f} s CPU{server}  "
+        f"peak RSS {after.ru_maxrss / 1024:6.0f} MB  "
         f"queries {len(captured.captured_queries):4d}  writes outside its run: {len(writes)}"
     )
     print(
@@ -175,8 +204,6 @@ def timed(label: str, parse_result, source: str) -> tuple[float, object]:
 
 
 def child(devices: int, cmdb: int) -> None:
-    import os
-
     os.environ["TIKTING_DISCOVERY_TRUSTED_RANGES"] = TRUSTED
     _common.setup_django()
     from django.conf import settings

@@ -38,7 +38,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from tikting.accounts.models import User
@@ -273,6 +273,9 @@ class Discovery:
                 )
             )
         CI.objects.bulk_create(twins)
+        # registered back then, with the rest of the reference data (before the history using it)
+        since = CI.objects.filter(source="demo").aggregate(first=Min("created_at"))["first"]
+        CI.objects.filter(pk__in=[t.pk for t in twins]).update(created_at=since, updated_at=since)
 
     # -- what the sources see
 

@@ -61,6 +61,7 @@ def test_runs_of_two_sources_weekly_over_nine_weeks(built):
     assert counts["discovery runs"] == runs.count() == 2 * D.WEEKS
     assert set(runs.values_list("status", flat=True)) == {DiscoveryRun.Status.FINISHED}
     first, last = runs.order_by("started_at").first(), runs.order_by("started_at").last()
+    assert first is not None and last is not None
     assert last.started_at < timezone.now()
     assert (last.started_at - first.started_at) >= dt.timedelta(weeks=D.WEEKS - 1)
     assert all(run.duration and run.duration > dt.timedelta(0) for run in runs)
