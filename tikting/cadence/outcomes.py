@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
 from tikting.improvement import choices as IC
 
-from .leadership import closed_in, outcome_rows, quarter_label, quarter_of
-from .models import TimeLog
+from .leadership import closed_in, hours_on, outcome_rows, quarter_label, quarter_of
 
 PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -114,8 +112,7 @@ def outcomes_report(period: str | None = None) -> dict[str, Any]:
             for value, label in IC.Outcome.choices
             if value != IC.Outcome.WITHDRAWN
         ],
-        "hours": TimeLog.objects.filter(card__item__in=closed.values("pk")).aggregate(h=Sum("hours"))["h"]
-        or Decimal(0),
+        "hours": hours_on(closed),
         "chart": progress_chart(rows),
         "without_chart": sum(1 for row in rows if row["progress"] is None),
         "generated": timezone.now(),
