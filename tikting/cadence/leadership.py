@@ -137,6 +137,15 @@ def outcome_rows(items: QuerySet[Item], limit: int | None) -> list[dict[str, Any
     return rows
 
 
+def days_since(since: dt.date | dt.datetime | None, today: dt.date) -> int | None:
+    """Calendar days from `since` (a time: its local day) to today, as every count on the page is
+    made (escalated yesterday evening is 1 day ago this morning)."""
+    if since is None:
+        return None
+    day = timezone.localdate(since) if isinstance(since, dt.datetime) else since
+    return (today - day).days
+
+
 BLOCKED_ROWS = 10  # blocked (not escalated) items listed; escalated ones are all listed
 # What a blocker or decision row shows of an item.
 ATTENTION_FIELDS = (
@@ -161,6 +170,7 @@ def blockers(now: dt.datetime, blocked_limit: int | None = BLOCKED_ROWS) -> list
         F("blocked_since").asc(nulls_last=True), "pk"
     )
     rows: list[dict[str, Any]] = []
+    today = timezone.localdate(now)
     for item in [*escalated, *blocked[:blocked_limit]]:
         since = item.blocked_since or item.escalated_at
         rows.append(
@@ -168,8 +178,8 @@ def blockers(now: dt.datetime, blocked_limit: int | None = BLOCKED_ROWS) -> list
                 "item": item,
                 "escalated": item.escalated_at is not None,
                 "since": since,
-                "days": (now - since).days if since else None,
-                "escalated_days": (now - item.escalated_at).days if item.escalated_at else None,
+                "days": days_since(since, today),
+                "escalated_days": days_since(item.escalated_at, today),
             }
         )
     # Escalated first, then the longest blocked.
@@ -206,14 +216,12 @@ def need_decision(now: dt.datetime, limit: int = 3) -> list[dict[str, Any]]:
     for reason, qs, field in tiers:
         for item in qs.only(*ATTENTION_FIELDS).select_related("owner")[: limit - len(picked)]:
             since = getattr(item, field)
-            if isinstance(since, dt.datetime):
-                since = timezone.localdate(since)
             picked.append(
                 {
                     "item": item,
                     "reason": reason,
                     "since": since,
-                    "days": (today - since).days if since else None,
+                    "days": days_since(since, today),
                 }
             )
         if len(picked) >= limit:
@@ -230,11 +238,10 @@ def practice_trend(
             "cycle_time": M.cycle_time(start=start, end=end),
         }
 
-    return {
-        "this": window(*this),
-        "last": window(*last),
-        "created_vs_closed": M.created_vs_closed(end=today, months=6),
-    }
+    months = M.created_vs_closed(end=today, months=6)
+    for row in months:  # "2026-07" → "Jul 2026", as the pages write months
+        row["label"] = dt.date.fromisoformat(f"{row['month']}-01").strftime("%b %Y")
+    return {"this": window(*this), "last": window(*last), "created_vs_closed": months}
 
 
 def leadership(now: dt.datetime | None = None) -> dict[str, Any]:

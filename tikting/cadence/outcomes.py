@@ -46,6 +46,19 @@ def progress(row: dict[str, Any]) -> Decimal | None:
     return delta["value"] / span * 100
 
 
+LABEL_CHARS = 34  # what fits the chart's label column at 11 px
+
+
+def shorten(text: str, most: int) -> str:
+    """`text` cut to at most `most` characters at a word, with an ellipsis when cut."""
+    if len(text) <= most:
+        return text
+    cut = text[: most - 1]
+    if " " in cut[most // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
 def progress_chart(rows: list[dict[str, Any]], width: int = 640) -> str:
     """A horizontal bar chart (SVG) of each item's progress toward its target, 0 to 150 %, a line
     at 100 %. Items without a target or a delta are left out and counted under the chart."""
@@ -73,7 +86,7 @@ def progress_chart(rows: list[dict[str, Any]], width: int = 640) -> str:
         y = top + n * (bar_h + gap)
         colour = "#198754" if value >= 100 else ("#0d6efd" if value > 0 else "#dc3545")
         title = f"{row['item'].ref} {row['item'].title}"
-        parts.append(f'<text x="0" y="{y + 13}" fill="#222">{escape(title[:34])}</text>')
+        parts.append(f'<text x="0" y="{y + 13}" fill="#222">{escape(shorten(title, LABEL_CHARS))}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#eef1f4"/>')
         parts.append(
             f'<rect x="{label_w}" y="{y}" width="{x(value) - label_w:.1f}" height="{bar_h}" fill="{colour}">'

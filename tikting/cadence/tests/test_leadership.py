@@ -181,3 +181,18 @@ def test_every_escalated_item_is_listed_and_the_longest_blocked_others(cast, log
     page = login(cast.manager).get("/cadence/leadership/").content.decode()
     assert "Blocked or escalated (30)" in page
     assert "All 30 blocked items in the register" in page and "?flag=blocked" in page
+
+
+def test_days_are_counted_the_same_way_in_both_lists(cast):
+    """Escalated yesterday at 23:00 is 1 day ago this morning, in the blockers and in the decisions."""
+    now = L.local_midnight(timezone.localdate()) + dt.timedelta(hours=8)
+    item = S.create_item(actor=cast.contributor, title="Waiting")
+    Item.objects.filter(pk=item.pk).update(
+        status=C.Status.ACTION,
+        blocked=True,
+        blocked_since=now - dt.timedelta(hours=9),
+        escalated_at=now - dt.timedelta(hours=9),
+    )
+    (row,) = L.blockers(now)
+    (decision,) = L.need_decision(now)
+    assert row["days"] == row["escalated_days"] == decision["days"] == 1
