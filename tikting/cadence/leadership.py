@@ -137,6 +137,11 @@ def outcome_rows(items: QuerySet[Item], limit: int | None) -> list[dict[str, Any
     return rows
 
 
+def open_items() -> QuerySet[Item]:
+    """The open items, written as the complement of the others (IC.NOT_OPEN_STATUSES says why)."""
+    return Item.objects.exclude(status__in=IC.NOT_OPEN_STATUSES)
+
+
 def days_since(since: dt.date | dt.datetime | None, today: dt.date) -> int | None:
     """Calendar days from `since` (a time: its local day) to today, as every count on the page is
     made (escalated yesterday evening is 1 day ago this morning)."""
@@ -164,9 +169,9 @@ ATTENTION_FIELDS = (
 def blockers(now: dt.datetime, blocked_limit: int | None = BLOCKED_ROWS) -> list[dict[str, Any]]:
     """Open items escalated (every one: an escalation stays on the page until resolved), then the
     `blocked_limit` longest-blocked others; escalated first, each group the longest waiting first."""
-    open_items = Item.objects.open().only(*ATTENTION_FIELDS).select_related("owner")
-    escalated = list(open_items.filter(escalated_at__isnull=False))
-    blocked = open_items.filter(blocked=True, escalated_at__isnull=True).order_by(
+    attention = open_items().only(*ATTENTION_FIELDS).select_related("owner")
+    escalated = list(attention.filter(escalated_at__isnull=False))
+    blocked = attention.filter(blocked=True, escalated_at__isnull=True).order_by(
         F("blocked_since").asc(nulls_last=True), "pk"
     )
     rows: list[dict[str, Any]] = []
@@ -193,20 +198,18 @@ def need_decision(now: dt.datetime, limit: int = 3) -> list[dict[str, Any]]:
     tiers = [
         (
             "Escalated blocker",
-            Item.objects.open().filter(escalated_at__isnull=False).order_by("escalated_at", "pk"),
+            open_items().filter(escalated_at__isnull=False).order_by("escalated_at", "pk"),
             "escalated_at",
         ),
         (
             "Blocked",
-            Item.objects.open()
-            .filter(blocked=True, escalated_at__isnull=True)
-            .order_by("blocked_since", "pk"),
+            open_items().filter(blocked=True, escalated_at__isnull=True).order_by("blocked_since", "pk"),
             "blocked_since",
         ),
         (
             "Past its target date",
-            Item.objects.overdue(today)
-            .filter(blocked=False, escalated_at__isnull=True)
+            open_items()
+            .filter(target_date__lt=today, blocked=False, escalated_at__isnull=True)
             .order_by("target_date", "pk"),
             "target_date",
         ),
@@ -260,7 +263,7 @@ def leadership(now: dt.datetime | None = None) -> dict[str, Any]:
         "outcome_count": closed.count(),
         "outcome_hours": hours_on(closed),
         "blockers": blockers(now),
-        "blocked_count": Item.objects.open().filter(Q(blocked=True) | Q(escalated_at__isnull=False)).count(),
+        "blocked_count": open_items().filter(Q(blocked=True) | Q(escalated_at__isnull=False)).count(),
         "capacity": teams,
         "practice": practice_trend((start, end), (last_start, last_end), today),
         "need_decision": need_decision(now),

@@ -182,7 +182,10 @@ def closed_on_time(
     f = _filters(practice, service, start, end)
     today = today or timezone.localdate()
     closed = _closed_q(f, include_withdrawn=include_withdrawn)
-    past_target = Q(status__in=C.OPEN_STATUSES, target_date__lt=today) & f.date_window_q("target_date")
+    # Open as the complement (C.NOT_OPEN_STATUSES): the target date's index, not the status one.
+    past_target = (
+        ~Q(status__in=C.NOT_OPEN_STATUSES) & Q(target_date__lt=today) & f.date_window_q("target_date")
+    )
     # WHERE the union of the counted rows: the indexes on (status, closed_at) and target_date narrow
     # the read to the window instead of every item (the FILTERs below then split them).
     row = (
