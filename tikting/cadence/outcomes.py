@@ -59,14 +59,24 @@ def shorten(text: str, most: int) -> str:
     return cut.rstrip(" ,.;:-") + "…"
 
 
-def progress_chart(rows: list[dict[str, Any]], width: int = 640) -> str:
-    """A horizontal bar chart (SVG) of each item's progress toward its target, 0 to 150 %, a line
-    at 100 %. Items without a target or a delta are left out and counted under the chart."""
+CHART_ROWS = 25  # bars an SVG: about a third of an A4 page, so the PDF breaks pages between them
+
+
+def progress_charts(rows: list[dict[str, Any]], per_chart: int = CHART_ROWS) -> list[str]:
+    """The progress chart of `rows` as SVGs of at most `per_chart` bars each: one SVG cannot break
+    across pages, and a 200-item quarter's single chart was taller than a page (the PDF lost it).
+    Items without a target or a delta are left out and counted under the charts."""
     bars: list[tuple[dict[str, Any], Decimal]] = []
     for row in rows:
         value = progress(row)
         if value is not None:
             bars.append((row, value))
+    return [progress_chart(bars[n : n + per_chart]) for n in range(0, len(bars), per_chart)]
+
+
+def progress_chart(bars: list[tuple[dict[str, Any], Decimal]], width: int = 640) -> str:
+    """A horizontal bar chart (SVG) of each item's progress toward its target (row, percent), 0 to
+    150 %, a line at 100 %."""
     label_w, bar_h, gap, top = 220, 18, 8, 24
     plot_w = width - label_w - 60
     height = top + len(bars) * (bar_h + gap) + 24
@@ -126,7 +136,7 @@ def outcomes_report(period: str | None = None) -> dict[str, Any]:
             if value != IC.Outcome.WITHDRAWN
         ],
         "hours": hours_on(closed),
-        "chart": progress_chart(rows),
+        "charts": progress_charts(rows),
         "without_chart": sum(1 for row in rows if row["progress"] is None),
         "generated": timezone.now(),
     }
