@@ -48,9 +48,52 @@
     });
   }
 
+  function recount(board) {
+    board.querySelectorAll("ul[data-column]").forEach(function (list) {
+      var badge = document.querySelector("[data-count-of='" + list.dataset.column + "']");
+      if (badge) badge.textContent = String(list.children.length);
+    });
+  }
+
+  function failed(error) {
+    say(error.message + " The board is reloaded as saved.", "danger");
+    window.setTimeout(function () {
+      window.location.reload();
+    }, 1500);
+  }
+
+  // The keyboard's way: the column select and Move button save by fetch, as a drag does, and the
+  // card moves to the end of its new column with the focus kept on its select, so a keyboard user
+  // keeps their place (without JavaScript the form posts and the page reloads).
+  function keyboardMoves(board) {
+    board.querySelectorAll("form[data-move-form]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var card = form.closest("li[data-id]");
+        var select = form.querySelector("select[name=column]");
+        var list = board.querySelector("ul[data-column='" + select.value + "']");
+        if (!card || !list) return;
+        if (card.parentElement === list) {
+          say(select.options[select.selectedIndex].text + ": the card is there already.", "info");
+          return;
+        }
+        var position = list.children.length + 1;
+        move(card, select.value, position)
+          .then(function () {
+            list.appendChild(card);
+            recount(board);
+            select.focus();
+          })
+          .catch(failed);
+      });
+    });
+  }
+
   function init() {
     var board = document.querySelector("[data-sprint-board='1']");
-    if (!board || !window.Sortable) return;
+    if (!board) return;
+    keyboardMoves(board);
+    if (!window.Sortable) return;
     board.querySelectorAll("ul[data-column]").forEach(function (list) {
       window.Sortable.create(list, {
         group: "sprint",
@@ -60,12 +103,11 @@
         onEnd: function (event) {
           if (event.from === event.to && event.oldIndex === event.newIndex) return;
           var card = event.item;
-          move(card, event.to.dataset.column, event.newIndex + 1).catch(function (error) {
-            say(error.message + " The board is reloaded as saved.", "danger");
-            window.setTimeout(function () {
-              window.location.reload();
-            }, 1500);
-          });
+          move(card, event.to.dataset.column, event.newIndex + 1)
+            .then(function () {
+              recount(board);
+            })
+            .catch(failed);
         },
       });
     });

@@ -60,15 +60,27 @@ def test_plan_a_sprint_work_it_and_hold_its_review(page: Page, live_server, cast
         expect(page.locator(f"li[data-id='{card.pk}'] .tk-grip")).to_be_hidden()
         page.select_option(f"#move-{card.pk}", "done")
         page.locator(f"li[data-id='{card.pk}'] button", has_text="Move").click()
-        expect(page.locator(".tk-messages")).to_contain_text(f"{first.ref} moved to Done")
+        expect(page.locator("#tk-board-status")).to_contain_text(f"{first.ref} moved to Done")
+    expect(page.locator(f"ul[data-column='done'] li[data-id='{card.pk}']")).to_be_visible()
     card.refresh_from_db()
     assert card.column == Column.DONE
+    # The other card from the keyboard alone: its column select, Tab to Move, Enter.
     other = SprintItem.objects.get(sprint=sprint, item=second)
-    select = page.locator(f"#move-{other.pk}")
-    select.focus()
-    page.keyboard.press("ArrowDown")  # To do -> Doing, without a mouse
-    page.locator(f"li[data-id='{other.pk}'] button", has_text="Move").press("Enter")
-    expect(page.locator(".tk-messages")).to_contain_text(f"{second.ref} moved to Doing")
+    page.locator(f"#move-{other.pk}").focus()
+    page.keyboard.press("ArrowDown")  # To do -> Doing
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Move"
+    page.keyboard.press("Enter")
+    expect(page.locator("#tk-board-status")).to_contain_text(f"{second.ref} moved to Doing")
+    expect(page.locator(f"ul[data-column='doing'] li[data-id='{other.pk}']")).to_be_visible()
+    expect(page.locator("[data-count-of='doing']")).to_have_text("1")
+    expect(page.locator("[data-count-of='todo']")).to_have_text("0")
+    # The focus stays on the card's select: the keyboard user keeps their place.
+    assert page.evaluate("document.activeElement.id") == f"move-{other.pk}"
+    other.refresh_from_db()
+    assert other.column == Column.DOING
+    page.reload()  # as saved
+    expect(page.locator(f"ul[data-column='doing'] li[data-id='{other.pk}']")).to_be_visible()
     page.locator(f"li[data-id='{card.pk}'] summary", has_text="Log hours").click()
     page.fill(f"#hours-{card.pk}", "2.5")
     page.locator(f"li[data-id='{card.pk}'] button", has_text="Log").click()

@@ -87,7 +87,9 @@ class TeamCapacity:
 def month_figure(team: Team, month: dt.date, members: int, logged: Decimal, today: dt.date) -> MonthFigure:
     first, last = month, next_month(month) - dt.timedelta(days=1)
     if team.active_from and team.active_from > last:
-        return MonthFigure(month=month, planned=Decimal(0), logged=logged, partial="before the team started")
+        return MonthFigure(
+            month=month, planned=Decimal(0), logged=logged, partial="before the team started", members=members
+        )
     reasons = []
     if team.active_from and team.active_from > first:
         first = team.active_from

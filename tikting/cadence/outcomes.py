@@ -14,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
 from tikting.improvement import choices as IC
 
-from .leadership import closed_in, outcome_rows, quarter_label, quarter_of
-from .models import TimeLog
+from .leadership import closed_in, hours_on, outcome_rows, quarter_label, quarter_of
 
 PERIOD = re.compile(r"^(\d{4})-Q([1-4])$")
 
@@ -48,14 +46,37 @@ def progress(row: dict[str, Any]) -> Decimal | None:
     return delta["value"] / span * 100
 
 
-def progress_chart(rows: list[dict[str, Any]], width: int = 640) -> str:
-    """A horizontal bar chart (SVG) of each item's progress toward its target, 0 to 150 %, a line
-    at 100 %. Items without a target or a delta are left out and counted under the chart."""
+LABEL_CHARS = 34  # what fits the chart's label column at 11 px
+
+
+def shorten(text: str, most: int) -> str:
+    """`text` cut to at most `most` characters at a word, with an ellipsis when cut."""
+    if len(text) <= most:
+        return text
+    cut = text[: most - 1]
+    if " " in cut[most // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+CHART_ROWS = 25  # bars an SVG: about a third of an A4 page, so the PDF breaks pages between them
+
+
+def progress_charts(rows: list[dict[str, Any]], per_chart: int = CHART_ROWS) -> list[str]:
+    """The progress chart of `rows` as SVGs of at most `per_chart` bars each: one SVG cannot break
+    across pages, and a 200-item quarter's single chart was taller than a page (the PDF lost it).
+    Items without a target or a delta are left out and counted under the charts."""
     bars: list[tuple[dict[str, Any], Decimal]] = []
     for row in rows:
         value = progress(row)
         if value is not None:
             bars.append((row, value))
+    return [progress_chart(bars[n : n + per_chart]) for n in range(0, len(bars), per_chart)]
+
+
+def progress_chart(bars: list[tuple[dict[str, Any], Decimal]], width: int = 640) -> str:
+    """A horizontal bar chart (SVG) of each item's progress toward its target (row, percent), 0 to
+    150 %, a line at 100 %."""
     label_w, bar_h, gap, top = 220, 18, 8, 24
     plot_w = width - label_w - 60
     height = top + len(bars) * (bar_h + gap) + 24
@@ -75,7 +96,7 @@ def progress_chart(rows: list[dict[str, Any]], width: int = 640) -> str:
         y = top + n * (bar_h + gap)
         colour = "#198754" if value >= 100 else ("#0d6efd" if value > 0 else "#dc3545")
         title = f"{row['item'].ref} {row['item'].title}"
-        parts.append(f'<text x="0" y="{y + 13}" fill="#222">{escape(title[:34])}</text>')
+        parts.append(f'<text x="0" y="{y + 13}" fill="#222">{escape(shorten(title, LABEL_CHARS))}</text>')
         parts.append(f'<rect x="{label_w}" y="{y}" width="{plot_w}" height="{bar_h}" fill="#eef1f4"/>')
         parts.append(
             f'<rect x="{label_w}" y="{y}" width="{x(value) - label_w:.1f}" height="{bar_h}" fill="{colour}">'
@@ -114,9 +135,8 @@ def outcomes_report(period: str | None = None) -> dict[str, Any]:
             for value, label in IC.Outcome.choices
             if value != IC.Outcome.WITHDRAWN
         ],
-        "hours": TimeLog.objects.filter(card__item__in=closed.values("pk")).aggregate(h=Sum("hours"))["h"]
-        or Decimal(0),
-        "chart": progress_chart(rows),
+        "hours": hours_on(closed),
+        "charts": progress_charts(rows),
         "without_chart": sum(1 for row in rows if row["progress"] is None),
         "generated": timezone.now(),
     }

@@ -31,7 +31,7 @@ from .capacity import capacity, flag_below
 from .forms import AddItemForm, MoveForm, ReviewForm, SprintForm, TimeLogForm
 from .leadership import leadership
 from .models import CalendarFeed, Column, Sprint, SprintItem, TimeLog, max_items
-from .outcomes import outcomes_report
+from .outcomes import outcomes_report, render_report
 from .results import measured_result, velocity
 
 
@@ -320,6 +320,24 @@ def outcomes_page(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def outcomes_file(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The outcomes report of a quarter as a file to download (PDF or standalone HTML), as
+    `tikting report outcomes` writes it: anyone signed in."""
+    _require(P.can_view(request.user), "read the outcomes")
+    try:
+        context = outcomes_report(request.GET.get("period") or None)
+    except ValueError as exc:
+        return HttpResponse(f"period: {exc}", status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        render_report(context, fmt),
+        content_type="application/pdf" if fmt == "pdf" else "text/html; charset=utf-8",
+    )
+    response["Content-Disposition"] = f'attachment; filename="outcomes-{context["period"]}.{fmt}"'
+    return response
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def calendar_page(request: HttpRequest) -> HttpResponse:
     """Your calendar feed: issue a secret address (shown once) or revoke it."""
@@ -383,6 +401,8 @@ urlpatterns = [
     path("capacity/", capacity_page, name="capacity"),
     path("leadership/", leadership_page, name="leadership"),
     path("outcomes/", outcomes_page, name="outcomes"),
+    path("outcomes/report.pdf", outcomes_file, {"fmt": "pdf"}, name="outcomes_pdf"),
+    path("outcomes/report.html", outcomes_file, {"fmt": "html"}, name="outcomes_html"),
     path("calendar/", calendar_page, name="calendar"),
     path("calendar/<str:token>.ics", user_feed, name="user_feed"),
     path("calendar/<str:token>/team/<int:team_id>.ics", team_feed, name="team_feed"),

@@ -81,6 +81,11 @@ STEPS: list[str] = [
 ACTIVE_STATUSES = frozenset(STEPS)
 OPEN_STATUSES = frozenset({Status.NEW, *STEPS})  # "open": not closed, rejected or deferred
 ENDED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED})
+# The complement of OPEN_STATUSES. `status NOT IN these` selects the open items as `status IN
+# OPEN_STATUSES` does, and lets SQLite (which keeps no statistics unless ANALYZEd) read a query's
+# other, narrower index (target date, blocked) instead of most of the register through the status
+# index: the leadership view's and % on time's open-item queries (about 10x faster at 10,000 items).
+NOT_OPEN_STATUSES = frozenset(Status.values) - OPEN_STATUSES
 
 # Step transitions (assessment and closure have their own services). Forward one step, or back one.
 TRANSITIONS: dict[str, frozenset[str]] = {

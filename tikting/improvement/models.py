@@ -119,6 +119,9 @@ class Item(models.Model):
             models.Index(fields=["rank", "-priority_score"]),
             models.Index(fields=["quadrant"]),
             models.Index(fields=["practice"]),
+            # Closure windows (metrics, the leadership view, the outcomes report): status = closed
+            # and closed_at in a range, one index range scan.
+            models.Index(fields=["status", "closed_at"]),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(impact__gte=1, impact__lte=5), name="item_impact_1_5"),

@@ -106,3 +106,22 @@ def test_capacity_takes_two_queries_whatever_the_number_of_teams(cast, django_as
         Team.objects.create(name=f"Team {n}")
     with django_assert_num_queries(2):
         K.capacity(today=TODAY, months=6)
+
+
+def test_a_team_started_this_month_is_prorated_at_both_ends(cast, desk, card):
+    desk.active_from = dt.date(2026, 12, 3)  # a Thursday
+    desk.save()
+    (row,) = K.capacity(today=TODAY, months=2)
+    november, december = row.months
+    assert (november.planned, november.partial) == (Decimal(0), "before the team started")
+    # Thursday 3 to Wednesday 9 December: 5 working days × 2 members × 8 h × 10 %
+    assert (december.planned, december.partial) == (Decimal("8.0"), "team started 3 Dec, to 9 Dec")
+    assert not row.flagged  # no full month yet
+
+
+def test_a_team_without_members_plans_nothing_and_says_why(cast, login):
+    Team.objects.create(name="Empty")
+    (row,) = K.capacity(today=TODAY, months=1)
+    assert (row.months[0].planned, row.months[0].members, row.flagged) == (Decimal(0), 0, False)
+    page = login(cast.viewer).get("/cadence/capacity/").content.decode()
+    assert "nothing planned: no members" in page

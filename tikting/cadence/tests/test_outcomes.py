@@ -93,8 +93,9 @@ def test_the_report_holds_what_improved_by_how_much_against_which_baseline_and_i
     assert by_item[csat.pk]["progress"] == Decimal("120")  # +12 of the +10 from 70 to 80
     assert report["hours"] == Decimal("8.5")
     assert dict(report["by_outcome"]) == {"Successful": 1, "Partly successful": 1, "Unsuccessful": 0}
-    assert report["chart"].count("<rect") == 4  # a track and a bar per item
-    assert ">75 %<" in report["chart"] and ">120 %<" in report["chart"]
+    (chart,) = report["charts"]
+    assert chart.count("<rect") == 4  # a track and a bar per item
+    assert ">75 %<" in chart and ">120 %<" in chart
 
 
 def test_the_page_is_for_everyone_signed_in_and_names_a_bad_period(q3, login, cast, client):
@@ -187,3 +188,45 @@ def test_the_page_takes_the_same_queries_whatever_the_number_of_items(q3, login,
         text = client.get("/cadence/outcomes/?period=2026-Q3").content.decode()
     assert "6 improvements closed" in text
     assert len(after) == len(before)  # the latest measurement comes from the prefetch, not a query per item
+
+
+def test_chart_labels_are_cut_at_a_word_with_an_ellipsis():
+    assert O.shorten("CI-00051 Password reset self-service", 34) == "CI-00051 Password reset…"
+    assert O.shorten("CI-00051 Short", 34) == "CI-00051 Short"
+    assert O.shorten("CI-00051 Averyveryverylongsingleword", 20) == "CI-00051 Averyveryv…"
+    assert all(len(O.shorten("word " * 20, n)) <= n for n in (10, 20, 34))
+
+
+def test_the_page_links_its_items_and_the_file_stands_alone(q3, login, cast):
+    mttr, _ = q3
+    page = login(cast.viewer).get("/cadence/outcomes/?period=2026-Q3").content.decode()
+    assert f'href="{mttr.get_absolute_url()}"' in page
+    html = O.render_report(O.outcomes_report("2026-Q3"), "html").decode()
+    assert mttr.get_absolute_url() not in html
+
+
+def test_anyone_signed_in_downloads_the_report_as_a_file(q3, login, cast):
+    from django.test import Client
+
+    viewer = login(cast.viewer)
+    pdf = viewer.get("/cadence/outcomes/report.pdf?period=2026-Q3")
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert pdf["Content-Disposition"] == 'attachment; filename="outcomes-2026-Q3.pdf"'
+    assert pdf.content.startswith(b"%PDF")
+    html = viewer.get("/cadence/outcomes/report.html?period=2026-Q3")
+    assert html.status_code == 200 and "Runbooks beat heroics." in html.content.decode()
+    bad = viewer.get("/cadence/outcomes/report.pdf?period=2026-Q5")
+    assert bad.status_code == 400 and "write it as 2026-Q3" in bad.content.decode()
+    assert Client().get("/cadence/outcomes/report.pdf").status_code == 302  # signed out: to the login
+    page = viewer.get("/cadence/outcomes/?period=2026-Q3").content.decode()
+    assert 'href="/cadence/outcomes/report.pdf?period=2026-Q3"' in page
+
+
+def test_a_long_quarter_is_drawn_in_charts_that_fit_a_page(q3):
+    """200 rows: eight charts of 25 bars (one SVG cannot break across PDF pages; a single chart of a
+    200-item quarter was taller than a page and the PDF lost it)."""
+    rows = O.outcomes_report("2026-Q3")["rows"] * 100  # the two real rows, a hundred times
+    charts = O.progress_charts(rows)
+    assert len(charts) == 8
+    assert all(chart.count("<rect") == 2 * O.CHART_ROWS for chart in charts)
+    assert O.progress_charts([]) == []

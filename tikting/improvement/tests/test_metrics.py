@@ -199,6 +199,25 @@ def test_months_wrap_over_the_year_and_default_to_twelve(four_closed):
     assert sum(r["created"] for r in rows) == 5
 
 
+def test_months_are_the_site_time_zones(cast, settings):
+    """Month bounds are local midnights: 23:30 UTC on 31 January is 1 February in Helsinki (UTC+2),
+    and 22:30 UTC on 28 February is already 1 March there."""
+    settings.TIME_ZONE = "Europe/Helsinki"
+    closed_item(cast, identified=at(2025, 1, 31, 23, 30), closed=at(2025, 2, 28, 22, 30))
+    closed_item(cast, identified=at(2025, 1, 31, 21, 30), closed=at(2025, 2, 28, 21, 30))
+    rows = M.created_vs_closed(end=dt.date(2025, 3, 10), months=3)
+    assert rows == [
+        {"month": "2025-01", "created": 1, "closed": 0},
+        {"month": "2025-02", "created": 1, "closed": 1},
+        {"month": "2025-03", "created": 0, "closed": 1},
+    ]
+
+
+def test_created_vs_closed_is_one_query_whatever_the_months(four_closed, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        M.created_vs_closed(end=dt.date(2025, 4, 15), months=24)
+
+
 def test_it_counts_open_items_flagged_for_attention(cast):
     now = timezone.now()
     stale = S.create_item(actor=cast.contributor, title="stale")
