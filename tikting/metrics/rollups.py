@@ -54,6 +54,7 @@ TABLE = "incidents_incident"
 # The rollup's attribute columns (values() names: the foreign keys by field name).
 DIMENSIONS = ("source", "status", "priority", "category", "service", "assignment_group", "ci")
 LOCK_KEY = 7_402_118  # pg_advisory_xact_lock key of refresh()
+REBUILD_WORK_MEM = "64MB"  # transaction-local, for the rebuild only
 
 
 def _sum(expression: Any) -> Sum:
@@ -202,11 +203,11 @@ def trigger_sql(vendor: str) -> list[str]:
     statements = [
         "CREATE UNIQUE INDEX IF NOT EXISTS metrics_rollupdirty_month_once ON metrics_rollupdirty (month)"
     ]
-    for event, rows in (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",))):
+    for event, refs in (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",))):
         name = f"metrics_rollup_{event}"
         marks = " ".join(
-            f"INSERT OR IGNORE INTO metrics_rollupdirty (month) VALUES (substr({row}.opened_at, 1, 7));"  # noqa: S608
-            for row in rows
+            f"INSERT OR IGNORE INTO metrics_rollupdirty (month) VALUES (substr({ref}.opened_at, 1, 7));"  # noqa: S608
+            for ref in refs
         )
         statements.append(f"DROP TRIGGER IF EXISTS {name}")
         statements.append(f"CREATE TRIGGER {name} AFTER {event.upper()} ON {TABLE} BEGIN {marks} END")
@@ -253,6 +254,9 @@ def refresh() -> int:
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+                # The grouping by every attribute hashes in memory instead of sorting on disk
+                # (default work_mem 4 MB): a month of 89,000 incidents 1.05 s -> 0.35 s.
+                cursor.execute("SELECT set_config('work_mem', %s, true)", [REBUILD_WORK_MEM])
             # First statement that writes: what a concurrent refresh drained is gone, and marks
             # written after this by other transactions stay for the next refresh.
             cursor.execute("DELETE FROM metrics_rollupdirty RETURNING month")
@@ -296,11 +300,13 @@ def rebuild(months: list[dt.date] | None) -> int:
     built: set[dt.date] = set()
     batch: list[IncidentMonth] = []
     for row in rows.iterator(chunk_size=5000):
-        month = _local_date(row.pop("_month"))
-        assert month is not None
-        built.add(month)
+        first_day = _local_date(row.pop("_month"))
+        assert first_day is not None
+        built.add(first_day)
         batch.append(
-            IncidentMonth(opened_at=_local_midnight(month), **{fields.get(k, k): v for k, v in row.items()})
+            IncidentMonth(
+                opened_at=_local_midnight(first_day), **{fields.get(k, k): v for k, v in row.items()}
+            )
         )
         if len(batch) >= 5000:
             IncidentMonth.objects.bulk_create(batch)
