@@ -7,14 +7,16 @@ or the Django session for the browser, with CSRF enforced on unsafe methods. Err
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from ninja.openapi.docs import Swagger
+from ninja.openapi.docs import Swagger, _csrf_needed
 from ninja.operation import Operation
 from ninja.parser import Parser
 from ninja.security import HttpBearer
@@ -88,6 +90,21 @@ class CheckedJsonParser(Parser):
         return untrusted.loads(request.body)
 
 
+class BundledSwagger(Swagger):
+    """Swagger UI from ninja's bundled templates and static files (settings.NINJA_DIR), never a CDN.
+    ninja is not an installed app (it would cost every command's start-up), and ninja then falls
+    back to its CDN template: this renders the bundled one, as ninja does for an installed app."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {
+            "swagger_settings": json.dumps(self.settings, indent=1),
+            "api": api,
+            "add_csrf": _csrf_needed(api),
+        }
+        return render(request, self.template, context)
+
+
 class TiktingAPI(NinjaAPI):
     def get_openapi_operation_id(self, operation: Operation) -> str:
         """`<module>_<function>` as ninja makes it (tikting_improvement_api_list_items), an app's
@@ -145,8 +162,8 @@ api = TiktingAPI(
     openapi_extra={"tags": [{"name": name, "description": text} for name, text in TAGS]},
     urls_namespace="api",
     auth=[TokenAuth(), SessionAuth()],
-    # Swagger UI from ninja's bundled static files (ninja is in INSTALLED_APPS): no CDN.
-    docs=Swagger(settings={"persistAuthorization": False}),
+    # Swagger UI from ninja's bundled static files: no CDN.
+    docs=BundledSwagger(settings={"persistAuthorization": False}),
     parser=CheckedJsonParser(),
 )
 

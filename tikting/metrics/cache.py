@@ -166,7 +166,10 @@ def purge(*, everything: bool = False) -> int:
 
 def after_migrate(using: str = "default", **kwargs: Any) -> None:
     """post_migrate: (re)create the triggers (SQLite drops a table's triggers whenever a migration
-    rebuilds the table) and forget every answer (a formula may have changed with the code)."""
+    rebuilds the table) and forget every answer (a formula may have changed with the code); the
+    monthly rollup (rollups.py) likewise: its triggers re-created, all of it rebuilt on next read."""
+    from . import rollups
+
     db = connections[using]
     tables = set(db.introspection.table_names())
     if not {"metrics_cachedresult", "metrics_datastamp"} <= tables:
@@ -175,6 +178,9 @@ def after_migrate(using: str = "default", **kwargs: Any) -> None:
         for statement in trigger_sql(db.vendor, tables=[t for t in DATA_TABLES if t in tables]):
             cursor.execute(statement)
         cursor.execute("DELETE FROM metrics_cachedresult")
+        if "metrics_rollupdirty" in tables:  # the rollup's triggers too; rebuilt on the next read
+            for statement in [*rollups.trigger_sql(db.vendor), rollups.mark_all_sql(db.vendor)]:
+                cursor.execute(statement)
 
 
 # --- Triggers (created by migration 0002; listed here so tests and docs share one definition) ----

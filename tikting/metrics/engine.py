@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import cache as results
+from . import rollups
 from .definitions import (
     ATTRIBUTES,
     DEFINITIONS,
@@ -376,12 +377,15 @@ def _basis_mode(definition: MetricDefinition, basis: str | None) -> str | None:
     return basis
 
 
-def _sla_aggregates(definition: MetricDefinition, mode: str) -> dict[str, Any]:
-    """Ratio aggregates for one basis, or (auto) for both, prefixed d/s, in the same query."""
+def _sla_aggregates(
+    definition: MetricDefinition, mode: str, build: Callable[..., dict[str, Any]] = _ratio_aggregates
+) -> dict[str, Any]:
+    """Ratio aggregates for one basis, or (auto) for both, prefixed d/s, in the same query. `build`:
+    the records' aggregates, or the rollup's (rollups.ratio_aggregates)."""
     if mode != "auto":
-        return _ratio_aggregates(definition, mode)
-    both = {f"d{k}": v for k, v in _ratio_aggregates(definition, "definitions").items()}
-    both.update({f"s{k}": v for k, v in _ratio_aggregates(definition, "source").items()})
+        return build(definition, mode)
+    both = {f"d{k}": v for k, v in build(definition, "definitions").items()}
+    both.update({f"s{k}": v for k, v in build(definition, "source").items()})
     return both
 
 
@@ -415,6 +419,7 @@ def compute(
     percentiles: str | None = None,
     cache: bool = True,
     refresh: bool = False,
+    rollup: bool = True,
 ) -> MetricResult:
     """Compute one metric as a total and, with `by`, a series by period or slice.
 
@@ -431,7 +436,9 @@ def compute(
     and whether it is `incomplete` (records still open, or its period not ended at `now`).
 
     The answer is reused while no record a metric reads has changed (cache.py); `cache=False`, or
-    an explicit `now`, always computes; `refresh` computes and keeps the new answer.
+    an explicit `now`, always computes; `refresh` computes and keeps the new answer. Ratio and mean
+    series of incidents over whole months are computed from the monthly rollup (rollups.py; the
+    same answer); `rollup=False` reads the records instead.
     """
     definition = get_definition(metric_key)
     date_field = _date_field(definition, date_field)
@@ -441,7 +448,7 @@ def compute(
     def fresh() -> MetricResult:
         return _compute(
             definition, by=by, clean=clean, basis=basis, date_field=date_field, unit=unit, now=now,
-            percentiles=percentiles,
+            percentiles=percentiles, rollup=rollup,
         )  # fmt: skip
 
     if not cache or now is not None:
@@ -495,6 +502,7 @@ def _compute(
     unit: str,
     now: dt.datetime | None,
     percentiles: str | None,
+    rollup: bool = True,
 ) -> MetricResult:
     if by is not None and by not in PERIODS + ATTRIBUTES:
         raise ValidationError({"by": f"'{by}' is not a slicer; accepted: {', '.join(PERIODS + ATTRIBUTES)}."})
@@ -504,7 +512,15 @@ def _compute(
     if definition.family == "snapshot":
         return _compute_snapshot(question, now=now or timezone.now())
     date_path = question.date_path
-    qs = _scope(question)
+    # Ratio and mean series of incidents over whole months add up the monthly rollup's counts.
+    from_rollup = rollup and rollups.covers(question)
+    if from_rollup:
+        from .models import IncidentMonth
+
+        rollups.refresh()
+        qs = _scope(question, model=IncidentMonth)
+    else:
+        qs = _scope(question)
     mode = _basis_mode(definition, basis)
     postgres = connection.vendor == "postgresql"
     use_sql_percentiles = (percentiles or ("sql" if postgres else "offset")) == "sql"
@@ -515,9 +531,12 @@ def _compute(
         qs = qs.annotate(_ttr=_ttr())
         aggregates = _duration_aggregates()
     elif definition.family == "ratio":
-        aggregates = _sla_aggregates(definition, mode) if mode else _ratio_aggregates(definition, None)
+        build = rollups.ratio_aggregates if from_rollup else _ratio_aggregates
+        aggregates = _sla_aggregates(definition, mode, build) if mode else build(definition, None)
     else:
-        aggregates = _mean_aggregates(definition, None)
+        aggregates = (
+            rollups.mean_aggregates(definition) if from_rollup else _mean_aggregates(definition, None)
+        )
 
     rows: list[Row] = []
     if definition.family == "duration" and use_sql_percentiles:

@@ -27,3 +27,65 @@ class DataStamp(models.Model):
 
     def __str__(self) -> str:
         return str(self.n)
+
+
+class IncidentMonth(models.Model):
+    """The monthly rollup of incidents (rollups.py): for each local month of opening and each
+    combination of the attributes metrics filter and slice by, the counts the ratio and mean
+    metrics add up. Rebuilt month by month from the incidents whenever a write touched the month
+    (RollupDirty), so it always equals a direct computation; never edited by hand.
+
+    The attribute columns carry the incident's names (opened_at is the month's local midnight),
+    so the engine's filters and slicers apply to it unchanged."""
+
+    opened_at = models.DateTimeField(db_index=True)  # local midnight of the month's first day
+    source = models.CharField(max_length=40)
+    status = models.CharField(max_length=12)
+    priority = models.PositiveSmallIntegerField(null=True)
+    category = models.CharField(max_length=100)
+    # No database constraint: a rollup row follows its incidents, rebuilt when they change.
+    service = models.ForeignKey(
+        "cmdb.Service", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    assignment_group = models.ForeignKey(
+        "accounts.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    ci = models.ForeignKey(
+        "cmdb.ConfigurationItem",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    # Counts (and two sums) of the cell's incidents; rollups.MEASURES defines each.
+    n = models.IntegerField(default=0)
+    unresolved = models.IntegerField(default=0)
+    resolved_once = models.IntegerField(default=0)
+    reopened = models.IntegerField(default=0)
+    reopens = models.IntegerField(default=0)
+    reassign_known = models.IntegerField(default=0)
+    reassigned = models.IntegerField(default=0)
+    reassign_sum = models.IntegerField(default=0)
+    fcr_known = models.IntegerField(default=0)
+    fcr_yes = models.IntegerField(default=0)
+    resp_known = models.IntegerField(default=0)
+    resp_met = models.IntegerField(default=0)
+    res_known = models.IntegerField(default=0)
+    res_met = models.IntegerField(default=0)
+    src_known = models.IntegerField(default=0)
+    src_met = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.opened_at:%Y-%m} {self.source} ×{self.n}"
+
+
+class RollupDirty(models.Model):
+    """A UTC month ("YYYY-MM") of incident openings written since the rollup was last brought up to
+    date, or "*" for all of them; inserted by database triggers on incidents_incident, drained by
+    rollups.refresh(). PostgreSQL may hold a month several times (no unique key, so that writers
+    never wait on each other); SQLite keeps one row per month (INSERT OR IGNORE)."""
+
+    month = models.CharField(max_length=7, db_index=True)
+
+    def __str__(self) -> str:
+        return self.month

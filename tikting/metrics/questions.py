@@ -458,11 +458,12 @@ def _unresolved_aggregate(definition: MetricDefinition) -> dict[str, Any]:
     return {} if still_open is None else {"unresolved": _count(still_open)}
 
 
-def _scope(question: Question, *, window: bool = True) -> QuerySet:
+def _scope(question: Question, *, window: bool = True, model: type[Model] | None = None) -> QuerySet:
     """The records of a question: its filters; by resolution or closure date, only the records
-    resolved (closed) and not open again; and its from/to window on the date field."""
+    resolved (closed) and not open again; and its from/to window on the date field. `model`: a
+    rollup with the record's column names (rollups.py) instead of the records."""
     definition = question.definition
-    qs = definition.model._default_manager.all().order_by()
+    qs = (model or definition.model)._default_manager.all().order_by()
     for name, values in question.values.items():
         qs = qs.filter(_attribute_q(name, _path(definition, name), values))
     date_path, filters = question.date_path, question.filters

@@ -38,10 +38,9 @@ from tikting.records.registry import KINDS
 
 from . import engine
 from .definitions import DEFINITIONS
+from .results import FORMATS
 
 __all__ = ["Figure", "KindCount", "SourceReport", "build", "render"]
-
-FORMATS = ("table", "json", "csv")
 
 # Kinds counted besides the registry's: the incident activities (the incidents' event log).
 EXTRA_KINDS = (("activity", "Incident activities", "incidents.IncidentActivity"),)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 # A point's (value, count of records, extra counts).
 Figures = tuple[float | None, int, dict[str, Any]]
+# How a result or a report is written out (CLI --format, report.render).
+FORMATS = ("table", "json", "csv")
 
 # --- Results -------------------------------------------------------------------------------------
 

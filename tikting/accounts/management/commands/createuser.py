@@ -12,14 +12,15 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from tikting.accounts.models import Role, User
 from tikting.core import audit
+from tikting.core.commands import TiktingCommand
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Create a user with a role (viewer, contributor, owner, manager, admin)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tikting.accounts.models import User
 from tikting.accounts.services import issue_token, revoke_token
+from tikting.core.commands import TiktingCommand
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Issue (default), list or revoke a user's API tokens. A new token is shown once."
 
     def add_arguments(self, parser: CommandParser) -> None:

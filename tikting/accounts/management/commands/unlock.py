@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tikting.accounts import throttle
+from tikting.core.commands import TiktingCommand
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Unlock sign-in for a username and/or an address (--ip), or --list the failed sign-ins."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tikting.cadence.outcomes import outcomes_report, render_report
+from tikting.core.commands import TiktingCommand
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Write a report: outcomes (what improved in a quarter) as HTML or PDF."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection, models, transaction
 from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone
@@ -32,6 +32,7 @@ from tikting.accounts.models import Role, Team, User
 from tikting.cadence.models import Sprint
 from tikting.cmdb.models import Service
 from tikting.core import audit
+from tikting.core.commands import TiktingCommand
 from tikting.core.exceptions import name_objects
 from tikting.core.models import AuditEntry, StatusChange
 from tikting.demo import discovery as demo_discovery
@@ -608,7 +609,7 @@ def link_to_records() -> int:
     return made
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Load a demo organisation (users with password 'demo', services, a year of register items)."
 
     def add_arguments(self, parser: CommandParser) -> None:

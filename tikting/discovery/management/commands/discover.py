@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from tikting.accounts.models import User
+from tikting.core.commands import TiktingCommand
 from tikting.core.exceptions import PermissionDeniedError
-from tikting.discovery import runs
 from tikting.discovery.agent_models import AgentToken
-from tikting.discovery.locks import SourceBusy
 from tikting.discovery.models import DiscoveryRun
-from tikting.discovery.sources.scan import ScanFailed, ScanRefused
+
+# The parsers, the reconciliation and nmap's runner (defusedxml, jsonschema_rs …) are imported by
+# `import` and `scan` only: `runs`, `agent-token` and --help start without them.
 
 SHOWN_ERRORS = 50
 COUNTS = (
@@ -74,7 +75,7 @@ def run_line(run: DiscoveryRun) -> str:
     )
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Discovery: import files (format from content), scan allowed ranges with nmap, runs, agent tokens."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -128,16 +129,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
+        refused: tuple[type[Exception], ...] = (PermissionDeniedError,)
         try:
-            if action == "import":
-                self.import_files(options)
-            elif action == "scan":
-                self.scan(options)
+            if action in ("import", "scan"):
+                from tikting.discovery.locks import SourceBusy
+                from tikting.discovery.sources.scan import ScanFailed, ScanRefused
+
+                refused += (ScanRefused, ScanFailed, SourceBusy)
+                (self.import_files if action == "import" else self.scan)(options)
             elif action == "runs":
                 self.list_runs(options)
             else:
                 self.agent_token(options)
-        except (ScanRefused, ScanFailed, SourceBusy, PermissionDeniedError) as exc:
+        except refused as exc:
             raise CommandError(str(exc), returncode=1) from exc
         except ImproperlyConfigured as exc:
             raise CommandError(f"Configuration: {exc}", returncode=1) from exc
@@ -147,6 +151,8 @@ class Command(BaseCommand):
     # -- import --
 
     def import_files(self, options: dict[str, Any]) -> None:
+        from tikting.discovery import runs
+
         paths = [Path(name) for name in options["files"]]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:  # before anything is imported: a typo costs nothing
@@ -171,6 +177,8 @@ class Command(BaseCommand):
     # -- scan --
 
     def scan(self, options: dict[str, Any]) -> None:
+        from tikting.discovery import runs
+
         actor = self._actor(options)
         with ExitStack() as stack:
             advance = self._progress(stack, options, "nmap", 1)

@@ -9,12 +9,13 @@ import os
 import sys
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from tikting.core.commands import TiktingCommand
 from tikting.records.registry import KINDS
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Write the records of one kind as CSV, JSON or JSON Lines."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from tikting.core.commands import TiktingCommand
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.imports.base import ImportReport, no_progress
 from tikting.records.registry import KINDS
@@ -32,7 +33,7 @@ DATASETS = ("servicenow", "bpic2014")
 SHOWN_ERRORS = 50
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Import ITSM records: `servicenow FILE`, `bpic2014 DIR`, or `<kind> FILE` (CSV, JSON, JSON Lines)."
 
     def add_arguments(self, parser: CommandParser) -> None:

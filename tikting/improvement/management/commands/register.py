@@ -18,10 +18,11 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date
 
 from tikting.accounts.models import User
+from tikting.core.commands import TiktingCommand
 from tikting.core.exceptions import PermissionDeniedError
 from tikting.improvement import io
 from tikting.improvement import services as S
@@ -29,7 +30,7 @@ from tikting.improvement.filtersets import FILTER_FIELDS, filter_items
 from tikting.improvement.models import Item
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Export, import and housekeep the Continual Improvement Register."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from tikting.metrics import cache, engine, report
+from tikting.core.commands import TiktingCommand
 from tikting.metrics.definitions import DATE_FIELDS, DEFINITIONS, SLICERS, UNITS
+from tikting.metrics.questions import BASES, FILTER_FIELDS, TIME_FIGURES
+from tikting.metrics.results import FORMATS
+
+if TYPE_CHECKING:
+    from tikting.metrics.results import MetricResult
+
+# The engine, the answer cache and the report are imported by the actions that compute: `list`
+# and `--help` need only the definitions (bench/cli_startup.py).
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "ITSM metrics computed from the records: list them, or show one as a total or a series."
 
     def add_arguments(self, parser):
@@ -30,7 +39,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="FIELD=VALUE",
-            help=f"Repeatable. Fields: {', '.join(engine.FILTER_FIELDS)}.",
+            help=f"Repeatable. Fields: {', '.join(FILTER_FIELDS)}.",
         )
         show.add_argument(
             "--date-field",
@@ -45,8 +54,8 @@ class Command(BaseCommand):
         show.add_argument(
             "--unit", choices=list(UNITS), default=None, help="Durations only (default: the metric's own)."
         )
-        show.add_argument("--basis", choices=list(engine.BASES), default=None, help="SLA metrics only.")
-        show.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        show.add_argument("--basis", choices=list(BASES), default=None, help="SLA metrics only.")
+        show.add_argument("--format", choices=list(FORMATS), default="table")
         show.add_argument(
             "--precision",
             type=int,
@@ -64,7 +73,7 @@ class Command(BaseCommand):
             metavar="S",
             help="Repeatable. Default: every source present in the incidents.",
         )
-        rep.add_argument("--format", choices=list(report.FORMATS), default="table")
+        rep.add_argument("--format", choices=list(FORMATS), default="table")
         warm = sub.add_parser(
             "warm",
             help="Compute the metrics page's default views now (after an import, nightly) so the "
@@ -78,6 +87,8 @@ class Command(BaseCommand):
             for d in DEFINITIONS.values():
                 self.stdout.write(f"{d.key:<{width}}  {d.unit:<13}  {d.label} — {d.formula}")
             return
+        from tikting.metrics import cache, engine, report
+
         if options["action"] == "warm":
             unknown = [m for m in options["metric"] if m not in DEFINITIONS]
             if unknown:
@@ -135,7 +146,7 @@ def _fmt(value: object, decimals: int = 2) -> str:
     return str(value)
 
 
-def _table(result: engine.MetricResult, precision: int | None = None) -> str:
+def _table(result: MetricResult, precision: int | None = None) -> str:
     """The rows for reading: values rounded to `precision` (default: the metric's decimals)."""
     d = result.definition
     decimals = result.decimals if precision is None else precision
@@ -145,7 +156,7 @@ def _table(result: engine.MetricResult, precision: int | None = None) -> str:
     head += f"\nDate: {result.date_field}"
     if result.filters:
         head += "\nFilters: " + ", ".join(f"{k}={v}" for k, v in result.filters.items())
-    timed = engine.TIME_FIGURES if d.family == "duration" else ()
+    timed = TIME_FIGURES if d.family == "duration" else ()
     unit = result.unit
     columns = [
         "label",

@@ -20,9 +20,10 @@ from contextlib import ExitStack
 from typing import IO, Any, cast
 
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date
 
+from tikting.core.commands import TiktingCommand
 from tikting.signals import registry, services
 from tikting.signals.filtersets import filter_candidates
 from tikting.signals.models import Candidate
@@ -38,7 +39,7 @@ def _date(value: str, flag: str) -> Any:
     return day
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "Run the detectors (signals run) or export the intake queue's candidates (signals export)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -14,13 +14,14 @@ import time
 from contextlib import ExitStack
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 
+from tikting.core.commands import TiktingCommand
 from tikting.slas import services
 
 
-class Command(BaseCommand):
+class Command(TiktingCommand):
     help = "SLA management: `apply` recomputes the incidents' SLA due times and met flags."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -1,0 +1,223 @@
+"""The monthly incident rollup (rollups.py) answers exactly what the incidents give, on SQLite and
+PostgreSQL, and stays so after every kind of write: ORM creates, edits and deletes, bulk and
+queryset updates, hand-written SQL, deletes of a service, a migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from tikting.accounts.models import Team
+from tikting.cmdb.models import ConfigurationItem, Service
+from tikting.incidents.models import Incident
+from tikting.metrics import rollups
+from tikting.metrics.engine import compute
+from tikting.metrics.models import IncidentMonth, RollupDirty
+
+from .conftest import at, incident
+
+METRICS = (
+    "reopen_rate",
+    "reassignment_rate",
+    "incident_fcr_rate",
+    "reassignment_mean",
+    "sla_resolution",
+    "sla_response",
+)
+SLICERS = (None, "month", "priority", "service", "group", "category", "ci", "practice")
+WINDOW = {"date_from": "2024-01-01", "date_to": "2024-06-30"}
+
+
+@pytest.fixture
+def mixed(db):
+    """120 incidents over six months, every attribute and flag varied (nulls included), some
+    opened on a month's first and last instants."""
+    rng = random.Random(16)
+    services = [Service.objects.create(name=f"Service {i}") for i in range(3)]
+    groups = [Team.objects.create(name=f"Group {i}") for i in range(3)]
+    cis = [ConfigurationItem.objects.create(name=f"ci-{i}") for i in range(2)]
+    for i in range(120):
+        opened = at(2024, 1 + i % 6, 1 + rng.randrange(28), rng.randrange(24))
+        if i % 20 == 0:
+            opened = at(2024, 1 + i % 6, 1)  # the first instant of a UTC month
+        status = rng.choice(["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"])
+        resolved = (
+            opened + dt.timedelta(hours=rng.randrange(1, 200)) if status in ("resolved", "closed") else None
+        )
+        incident(
+            opened,
+            status=status,
+            resolved_at=resolved,
+            closed_at=resolved + dt.timedelta(days=1) if resolved and status == "closed" else None,
+            priority=rng.choice([None, 1, 2, 3, 4, 5]),
+            category=rng.choice(["", "network", "hardware"]),
+            service=rng.choice([None, *services]),
+            assignment_group=rng.choice([None, *groups]),
+            ci=rng.choice([None, *cis]),
+            source=rng.choice(["demo", "bpic2014"]),
+            reopen_count=rng.choice([0, 0, 1, 2]),
+            reassignment_count=rng.choice([None, 0, 1, 3]),
+            first_contact_resolution=rng.choice([None, True, False]),
+            response_met=rng.choice([None, True, False]),
+            resolution_met=rng.choice([None, True, False]),
+            source_sla_met=rng.choice([None, True, False]),
+        )
+    return services, groups, cis
+
+
+def both(key: str, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(from the rollup, from the records) of one question, as the API gives them."""
+    assert rollups.covers_question(key, **kw), "the question must be one the rollup answers"
+    kw.setdefault("now", at(2026, 1, 1))
+    from_rollup = compute(key, cache=False, **kw).as_dict()
+    direct = compute(key, cache=False, rollup=False, **kw).as_dict()
+    return from_rollup, direct
+
+
+def assert_same(**kw: Any) -> None:
+    for key in METRICS:
+        for by in SLICERS:
+            from_rollup, direct = both(key, by=by, **kw)
+            assert from_rollup == direct, (key, by, kw)
+
+
+def test_every_ratio_and_mean_series_equals_the_direct_computation(mixed):
+    assert_same(filters=WINDOW)
+    assert_same(filters={})
+    assert IncidentMonth.objects.exists()
+    assert not RollupDirty.objects.exists()
+
+
+def test_filters_and_bases_equal_the_direct_computation(mixed):
+    services, groups, _ = mixed
+    for filters in (
+        {"service": services[0].name},
+        {"priority": "2,3", "status": "closed"},
+        {"group": f"{groups[1].name},none", "category": "network"},
+        {"source": "bpic2014", "ci": "none", "date_from": "2024-02-01", "date_to": "2024-03-31"},
+    ):
+        assert_same(filters=filters)
+    for basis in ("auto", "definitions", "source"):
+        from_rollup, direct = both("sla_resolution", by="month", basis=basis, filters=WINDOW)
+        assert from_rollup == direct
+
+
+def test_only_whole_months_by_opening_date_use_the_rollup(mixed):
+    assert rollups.covers_question("reopen_rate", by="month", filters=WINDOW)
+    assert not rollups.covers_question("reopen_rate", by="week", filters=WINDOW)
+    assert not rollups.covers_question("reopen_rate", filters={"date_from": "2024-01-02"})
+    assert not rollups.covers_question("reopen_rate", filters={"date_to": "2024-01-30"})
+    assert not rollups.covers_question("reopen_rate", date_field="resolved")
+    assert not rollups.covers_question("mttr", by="month")
+    assert not rollups.covers_question("backlog", by="month")
+
+
+def _check_after(write) -> None:
+    assert_same(filters=WINDOW)  # built
+    write()
+    assert RollupDirty.objects.exists(), "the write marked its month"
+    assert_same(filters=WINDOW)
+
+
+def test_creates_edits_and_deletes_are_reflected(mixed):
+    services, groups, _ = mixed
+    first = Incident.objects.order_by("id").first()
+    assert first is not None
+
+    def create() -> None:
+        incident(at(2024, 2, 29, 23, 59), status="closed", resolved_at=at(2024, 3, 2), reopen_count=1,
+                 reassignment_count=2, resolution_met=False, service=services[2])  # fmt: skip
+
+    def edit() -> None:
+        first.reopen_count = 3
+        first.resolution_met = not first.resolution_met
+        first.service = services[1]
+        first.save()
+
+    def move_to_another_month() -> None:  # both months change
+        first.opened_at = at(2024, 5, 31, 23, 59)
+        first.save()
+
+    def delete() -> None:
+        Incident.objects.filter(pk__in=Incident.objects.order_by("-id").values("pk")[:7]).delete()
+
+    for write in (create, edit, move_to_another_month, delete):
+        _check_after(write)
+
+
+def test_bulk_queryset_and_raw_sql_writes_are_reflected(mixed):
+    services, _, _ = mixed
+
+    def bulk_create() -> None:
+        Incident.objects.bulk_create(
+            Incident(
+                number=f"BULK{i}",
+                opened_at=at(2024, 4, 1 + i),
+                status="closed",
+                resolved_at=at(2024, 4, 20),
+                reassignment_count=i,
+                first_contact_resolution=i % 2 == 0,
+            )  # fmt: skip
+            for i in range(10)
+        )
+
+    def queryset_update() -> None:
+        Incident.objects.filter(priority=2).update(reassignment_count=5, response_met=True)
+
+    def raw_sql() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE incidents_incident SET reopen_count = 0 WHERE category = %s", ["network"])
+
+    def service_deleted() -> None:  # the incidents' service is set to null by the database
+        services[0].delete()
+
+    for write in (bulk_create, queryset_update, raw_sql, service_deleted):
+        _check_after(write)
+
+
+def test_an_edit_rebuilds_only_the_months_it_touched(mixed):
+    assert_same(filters=WINDOW)
+    other_months = set(IncidentMonth.objects.exclude(opened_at__month=3).values_list("pk", flat=True))
+    Incident.objects.filter(opened_at__gte=at(2024, 3, 10), opened_at__lt=at(2024, 3, 20)).update(
+        reopen_count=4
+    )
+    assert rollups.refresh() == 1  # UTC March is local March (site time zone UTC)
+    assert set(IncidentMonth.objects.exclude(opened_at__month=3).values_list("pk", flat=True)) == other_months
+    assert_same(filters=WINDOW)
+
+
+def test_local_months_follow_the_site_time_zone(mixed, settings):
+    settings.TIME_ZONE = "Pacific/Auckland"  # +13 h in January: UTC Jan 31 12:00 is local Feb 1
+    rollups.mark_all()
+    incident(at(2024, 1, 31, 12), status="closed", resolved_at=at(2024, 2, 3), reopen_count=1)
+    assert_same(filters=WINDOW)
+    # a UTC month's instants fall in two local months here: its last 13 hours are the next month's
+    assert rollups._local_months("2024-01") == {dt.date(2024, 1, 1), dt.date(2024, 2, 1)}
+    settings.TIME_ZONE = "America/New_York"  # its first 5 hours are the previous month's
+    assert rollups._local_months("2024-01") == {dt.date(2023, 12, 1), dt.date(2024, 1, 1)}
+
+
+def test_migrate_and_truncate_rebuild_everything(mixed):
+    assert_same(filters=WINDOW)
+    from tikting.metrics.cache import after_migrate
+
+    after_migrate()
+    assert RollupDirty.objects.filter(month="*").exists()
+    assert_same(filters=WINDOW)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's deferred foreign-key checks
+            cursor.execute("TRUNCATE incidents_incident CASCADE")
+        assert RollupDirty.objects.filter(month="*").exists()
+        assert_same(filters=WINDOW)
+        assert not IncidentMonth.objects.exists()
+
+
+def test_an_empty_database_answers_null(db):
+    assert_same(filters=WINDOW)
+    result = compute("reopen_rate", by="month", filters=WINDOW, cache=False)
+    assert result.total.value is None and result.total.count == 0
