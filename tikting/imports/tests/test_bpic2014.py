@@ -416,10 +416,9 @@ def test_incidents_bulk_loaded_are_found_by_their_full_text_index(zipped: Path):
     (tikting/imports/apps.py): every imported incident is found, and the triggers are back."""
     from django.db import connection
 
+    from tikting.imports.bulk import rebuilds_for
     from tikting.incidents import search
     from tikting.incidents.models import Incident
-
-    from tikting.imports.bulk import rebuilds_for
 
     assert [r.name for r in rebuilds_for(search.TABLE)] == ["full-text"]  # triggers off, one rebuild
     import_bpic2014(zipped)
