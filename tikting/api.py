@@ -113,6 +113,8 @@ TAGS = [
     ("signals", "The intake queue: candidates raised by the detectors and the manual channels."),
     ("cadence", "Improvement sprints: scope, board, hours logged, reviews; protected capacity."),
     ("jobs", "Background jobs and the schedule (improvement managers)."),
+    ("notifications", "Your notifications (mark read) and your preferences per event kind."),
+    ("webhooks", "Signed event deliveries to other tools, and their log (improvement managers)."),
     ("tokens", "Your own API tokens."),
 ]
 
@@ -243,3 +245,10 @@ api.add_router(
     auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
 )
 api.add_router("/jobs", "tikting.jobs.api.router")
+# Your own notifications and preferences: every role (reading them changes nothing of the register).
+api.add_router(
+    "/notifications",
+    "tikting.notifications.api.router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)
+api.add_router("/webhooks", "tikting.notifications.api.webhook_router")

@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("discovery/", include("tikting.discovery.urls")),
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
+    path("notifications/", include("tikting.notifications.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]
