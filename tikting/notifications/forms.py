@@ -15,7 +15,7 @@ class PreferencesForm(forms.Form):
     daily_digest = forms.BooleanField(
         required=False,
         label="One e-mail a day (a digest) instead of one e-mail each",
-        help_text="Sent each morning: everything set to e-mail since the last one, grouped by item or record.",
+        help_text="Sent each morning: what is set to e-mail since the last one, grouped by item or record.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

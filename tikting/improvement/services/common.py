@@ -136,7 +136,8 @@ def _set_status(item: Item, new: str, *, actor: Actor, reason: str = "") -> None
             events.Kind.STATUS_CHANGED,
             item,
             actor=actor,
-            summary=f"{item.ref} {item.title}: {C.Status(old).label if old else 'new'} → {C.Status(new).label}"
+            summary=f"{item.ref} {item.title}: {C.Status(old).label if old else 'new'} → "
+            f"{C.Status(new).label}"
             + (f": {reason}" if reason else ""),
             data={"old": old, "new": new},
         )

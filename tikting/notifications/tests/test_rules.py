@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tikting.core import events
@@ -99,7 +100,7 @@ def test_records_tell_their_assignee_and_followers(cast):
     NS.follow(incident, actor=cast.viewer)
     incident = update_record(incident, actor=cast.manager, assigned_to=cast.contributor)
     [assigned] = told(cast.contributor, Kind.ASSIGNED)
-    assert assigned.url == "/records/incident/%d/" % incident.pk
+    assert assigned.url == f"/records/incident/{incident.pk}/"
     update_record(incident, actor=cast.contributor, status="in_progress")
     assert [n.kind for n in told(cast.viewer)] == [Kind.STATUS_CHANGED]
     assert "New → In progress" in told(cast.viewer)[0].summary
@@ -129,7 +130,7 @@ def test_preferences_choose_the_channel(cast):
     assert told(cast.owner) == []
     assert told(cast.other_owner)[0].email == ""
     assert told(cast.manager)[0].email == Notification.Email.PENDING
-    with pytest.raises(Exception, match="Choose one of"):
+    with pytest.raises(ValidationError, match="Choose one of"):
         NS.set_preferences(actor=cast.owner, channels={Kind.COMMENTED: "pigeon"})
 
 
@@ -163,6 +164,6 @@ def test_a_failing_subscriber_never_breaks_the_action(cast):
 def test_a_refused_action_tells_nobody(cast):
     item = ready_item(cast)
     Notification.objects.all().delete()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         S.add_comment(item, actor=cast.contributor, body="")
     assert Notification.objects.count() == 0
