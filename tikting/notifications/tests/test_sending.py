@@ -109,7 +109,7 @@ def test_an_email_is_sent_once(cast):
 
 
 def test_the_digest_groups_instead_of_flooding(cast):
-    NS.set_preferences(actor=cast.owner, channels={k: "email" for k in Kind.values}, daily_digest=True)
+    NS.set_preferences(actor=cast.owner, channels=dict.fromkeys(Kind.values, "email"), daily_digest=True)
     first = ready_item(cast)
     second = ready_item(cast, title="Fewer password resets")
     N.objects.all().delete()
