@@ -182,14 +182,13 @@ def follow(target: models.Model, *, actor: Actor, on: bool = True) -> bool:
     """Follow (or stop following) `target`; True when something changed."""
     if not isinstance(actor, User) or not can_follow(actor, target):
         raise PermissionDeniedError("You may not follow this.")
-    where = {
-        "user": actor,
-        "content_type": ContentType.objects.get_for_model(target, for_concrete_model=False),
-        "object_id": str(target.pk),
-    }
+    content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
     if on:
-        return Follow.objects.get_or_create(**where)[1]
-    return Follow.objects.filter(**where).delete()[0] > 0
+        return Follow.objects.get_or_create(user=actor, content_type=content_type, object_id=str(target.pk))[
+            1
+        ]
+    found = Follow.objects.filter(user=actor, content_type=content_type, object_id=str(target.pk))
+    return found.delete()[0] > 0
 
 
 # --- Reading ----------------------------------------------------------------------------------

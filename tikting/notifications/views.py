@@ -51,7 +51,7 @@ def bell(request: HttpRequest) -> HttpResponse:
 @require_safe
 def notification_list(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "all")
-    qs = N.objects.filter(recipient=request.user).select_related("actor")
+    qs = N.objects.filter(recipient_id=request.user.pk).select_related("actor")
     if show == "unread":
         qs = qs.filter(read_at=None)
     context = {
@@ -68,7 +68,7 @@ def mark_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Mark one notification read (read=0: unread again); with `next`, go there (opening it)."""
     notification = get_object_or_404(N, pk=notification_id, recipient=request.user)
     services.mark_read(notification, actor=request.user, read=request.POST.get("read", "1") != "0")
-    if request.htmx and not request.POST.get("next"):
+    if getattr(request, "htmx", False) and not request.POST.get("next"):
         return render(
             request,
             "notifications/_row.html",
@@ -126,7 +126,7 @@ def _follow(request: HttpRequest, target: models.Model) -> HttpResponse:
         services.follow(target, actor=request.user, on=wanted == "1")
     except PermissionDeniedError as exc:
         raise PermissionDenied(str(exc)) from exc
-    if request.htmx:
+    if getattr(request, "htmx", False):
         return HttpResponse(follow_button(request, target))
     messages.success(request, "You follow it now." if wanted == "1" else "You no longer follow it.")
     return redirect(services.url_of(target) or "/")

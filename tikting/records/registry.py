@@ -572,7 +572,7 @@ def _announce(kind: RecordKind, obj: models.Model, before: dict[str, Any], *, ac
         )
     status = getattr(obj, "status", None)
     if before and status is not None and before.get("status") != status:
-        labels = dict(obj._meta.get_field("status").flatchoices)
+        labels = dict(getattr(obj._meta.get_field("status"), "flatchoices", ()))
         old = before.get("status")
         events.emit(
             events.Kind.STATUS_CHANGED,

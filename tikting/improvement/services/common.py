@@ -137,8 +137,7 @@ def _set_status(item: Item, new: str, *, actor: Actor, reason: str = "") -> None
             item,
             actor=actor,
             summary=f"{item.ref} {item.title}: {C.Status(old).label if old else 'new'} → "
-            f"{C.Status(new).label}"
-            + (f": {reason}" if reason else ""),
+            f"{C.Status(new).label}" + (f": {reason}" if reason else ""),
             data={"old": old, "new": new},
         )
 

@@ -54,6 +54,7 @@ def announce_due_work(*, today: dt.date | None = None) -> dict[str, int]:
         .select_related("item")
     )
     for action in actions:
+        assert action.due_date is not None  # filtered above
         overdue = action.due_date < today
         kind = events.Kind.ACTION_OVERDUE if overdue else events.Kind.ACTION_DUE
         events.emit(
