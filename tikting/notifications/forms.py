@@ -14,6 +14,7 @@ from .models import Channel, Webhook
 class PreferencesForm(forms.Form):
     daily_digest = forms.BooleanField(
         required=False,
+        widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
         label="One e-mail a day (a digest) instead of one e-mail each",
         help_text="Sent each morning: what is set to e-mail since the last one, grouped by item or record.",
     )
@@ -33,16 +34,19 @@ class PreferencesForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"class": "form-control"}))
     url = forms.CharField(
         max_length=500,
         label="URL",
+        widget=forms.URLInput(attrs={"class": "form-control font-monospace"}),
         help_text="http:// or https://; public addresses only (docs/notifications.md, “Webhooks”).",
     )
     kinds = forms.MultipleChoiceField(
         choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Event kinds"
     )
-    active = forms.BooleanField(required=False, initial=True)
+    active = forms.BooleanField(
+        required=False, initial=True, widget=forms.CheckboxInput(attrs={"class": "form-check-input"})
+    )
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     @classmethod
