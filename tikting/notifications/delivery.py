@@ -68,7 +68,7 @@ def send_email(notification_id: int) -> Outcome:
     try again, until TIKTING_EMAIL_ATTEMPTS, then mark it failed (it stays under the bell)."""
     with transaction.atomic():
         notification = (
-            N.objects.select_for_update()
+            N.objects.select_for_update(of=("self",))
             .select_related("recipient", "actor")
             .filter(pk=notification_id)
             .first()
@@ -135,7 +135,7 @@ def send_digests() -> dict[str, int]:
     for recipient_id in list(waiting):
         with transaction.atomic():
             notifications = list(
-                N.objects.select_for_update()
+                N.objects.select_for_update(of=("self",))
                 .filter(recipient_id=recipient_id, email=N.Email.DIGEST)
                 .select_related("recipient", "actor")
             )
