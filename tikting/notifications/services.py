@@ -105,6 +105,7 @@ def _notify(event: Event, found: list[rules.Recipient]) -> None:
     content_type = ContentType.objects.get_for_model(event.target, for_concrete_model=False)
     label, url = label_of(event.target), url_of(event.target)
     excerpt = " ".join(event.text.split())[:500]
+    notices = []
     for recipient in found:
         channel = channels[(recipient.user_id, recipient.kind)]
         if channel == Channel.OFF:
@@ -112,21 +113,25 @@ def _notify(event: Event, found: list[rules.Recipient]) -> None:
         email = ""
         if channel == Channel.EMAIL and recipient.user_id in with_email:
             email = N.Email.DIGEST if recipient.user_id in digest else N.Email.PENDING
-        notice = N.objects.create(
-            recipient_id=recipient.user_id,
-            kind=recipient.kind,
-            reason=recipient.reason,
-            actor=event.actor,
-            content_type=content_type,
-            object_id=str(event.target.pk),
-            target_label=label,
-            url=url,
-            summary=event.summary or label,
-            excerpt=excerpt,
-            key=event.key,
-            email=email,
+        notices.append(
+            N(
+                recipient_id=recipient.user_id,
+                kind=recipient.kind,
+                reason=recipient.reason,
+                actor=event.actor,
+                content_type=content_type,
+                object_id=str(event.target.pk),
+                target_label=label,
+                url=url,
+                summary=event.summary or label,
+                excerpt=excerpt,
+                key=event.key,
+                email=email,
+            )
         )
-        if email == N.Email.PENDING:
+    # one INSERT whatever the number of people told; an e-mail task for each to send at once
+    for notice in N.objects.bulk_create(notices):
+        if notice.email == N.Email.PENDING:
             tasks.send_email.enqueue(notice.pk)
 
 
