@@ -33,6 +33,8 @@ static/vendor/.stamp: package.json package-lock.json
 # Run the product on the embedded default (SQLite): migrate, load the demo organisation, serve,
 # with a worker beside the web server (the schedule: detectors, SLA verdicts, housekeeping; jobs at
 # /jobs/). Ctrl-C stops both: the worker is sent SIGTERM and finishes its current job first.
+# The demo's e-mails (notifications, digests) are printed by the worker, never sent.
+demo: export TIKTING_EMAIL_BACKEND ?= django.core.mail.backends.console.EmailBackend
 demo: install
 	$(BIN)/tikting migrate --noinput
 	$(BIN)/tikting demo

@@ -131,6 +131,8 @@ TAGS = [
     ("cadence", "Improvement sprints: scope, board, hours logged, reviews; protected capacity."),
     ("jobs", "Background jobs and the schedule (improvement managers)."),
     ("search", "Search across register items, every record kind and people, ranked together."),
+    ("notifications", "Your notifications (mark read) and your preferences per event kind."),
+    ("webhooks", "Signed event deliveries to other tools, and their log (improvement managers)."),
     ("tokens", "Your own API tokens."),
 ]
 
@@ -262,3 +264,10 @@ api.add_router(
 )
 api.add_router("/jobs", "tikting.jobs.api.router")
 api.add_router("/search", "tikting.search.api.router")
+# Your own notifications and preferences: every role (reading them changes nothing of the register).
+api.add_router(
+    "/notifications",
+    "tikting.notifications.api.router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)
+api.add_router("/webhooks", "tikting.notifications.api.webhook_router")

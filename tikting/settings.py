@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "tikting.imports",
     "tikting.discovery",
     "tikting.metrics",
+    "tikting.notifications",
     "tikting.demo",
 ]
 
@@ -268,6 +269,34 @@ TIKTING_MEASUREMENT_INTERVAL_DAYS = int(os.environ.get("TIKTING_MEASUREMENT_INTE
 # this long (0: no reuse at all).
 TIKTING_METRICS_CACHE_SECONDS = int(os.environ.get("TIKTING_METRICS_CACHE_SECONDS", "600"))
 TIKTING_PAGE_SIZE = int(os.environ.get("TIKTING_PAGE_SIZE", "50"))
+# An open action is announced to its owner this many days before its due date (docs/notifications.md).
+TIKTING_ACTION_DUE_SOON_DAYS = int(os.environ.get("TIKTING_ACTION_DUE_SOON_DAYS", "3"))
+
+# E-mail (docs/deployment.md, "E-mail"): Django's e-mail framework. Production: SMTP with the
+# variables below; `make demo` prints the e-mails on the worker's console
+# (TIKTING_EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend).
+EMAIL_BACKEND = os.environ.get("TIKTING_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("TIKTING_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("TIKTING_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("TIKTING_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("TIKTING_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("TIKTING_EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("TIKTING_EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("TIKTING_EMAIL_TIMEOUT", "20"))
+DEFAULT_FROM_EMAIL = os.environ.get("TIKTING_EMAIL_FROM", "tikting <tikting@localhost>")
+# The address links in e-mails start with (no request there): "https://tikting.example.org".
+TIKTING_BASE_URL = os.environ.get("TIKTING_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Sending a notification by e-mail, and a webhook delivery: attempts in all, and the wait before
+# each retry in seconds (the last wait repeats).
+TIKTING_EMAIL_ATTEMPTS = int(os.environ.get("TIKTING_EMAIL_ATTEMPTS", "5"))
+TIKTING_WEBHOOK_ATTEMPTS = int(os.environ.get("TIKTING_WEBHOOK_ATTEMPTS", "5"))
+TIKTING_RETRY_BACKOFF = [int(s) for s in env_list("TIKTING_RETRY_BACKOFF", "60,300,1800,7200")]
+# A webhook subscription is disabled after this many failed attempts in a row.
+TIKTING_WEBHOOK_DISABLE_AFTER = int(os.environ.get("TIKTING_WEBHOOK_DISABLE_AFTER", "10"))
+TIKTING_WEBHOOK_TIMEOUT = float(os.environ.get("TIKTING_WEBHOOK_TIMEOUT", "10"))
+# Webhooks to loopback, private, link-local and reserved addresses are refused (SSRF) unless an
+# administrator allows them here (a receiver on the same host or network).
+TIKTING_WEBHOOK_ALLOW_PRIVATE = env_bool("TIKTING_WEBHOOK_ALLOW_PRIVATE", False)
 
 
 def env_json(name: str, default: Any) -> Any:
@@ -324,6 +353,8 @@ TIKTING_SCHEDULE = override_entries(
         "detectors": {"task": "tikting.signals.tasks.run_detectors", "every": "03:00"},
         # The day's asset data accuracy snapshot (CIs grow stale with the calendar, not only with runs).
         "discovery_snapshot": {"task": "tikting.discovery.tasks.take_snapshot", "every": "02:50"},
+        # The daily digest e-mail of those who asked for one instead of an e-mail per notice.
+        "digest": {"task": "tikting.notifications.tasks.send_digests", "every": "07:00"},
     },
     env_json("TIKTING_SCHEDULE", {}),
 )

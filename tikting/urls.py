@@ -29,6 +29,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("jobs/", include("tikting.jobs.urls")),
     path("search/", include("tikting.search.urls")),
     path("imports/", include("tikting.imports.urls")),
+    path("notifications/", include("tikting.notifications.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

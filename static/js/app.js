@@ -335,6 +335,116 @@
     });
   }
 
+  // @mentions: in a textarea marked data-mentions, typing "@" and a few letters lists the people
+  // whose user name or name starts so (GET /notifications/people/?q=); ↑/↓ choose, Enter or Tab or a
+  // click inserts "@username ", Escape closes. Delegated: works in fragments htmx swaps in.
+  var mention = { box: null, area: null, start: -1, items: [], active: 0, timer: null, seq: 0 };
+
+  function mentionQuery(area) {
+    var upto = area.value.slice(0, area.selectionStart);
+    var match = /(^|[^\w@.+-])@([\w.+-]{1,50})$/.exec(upto);
+    if (!match) return null;
+    return { start: upto.length - match[2].length - 1, q: match[2] };
+  }
+
+  function closeMentions() {
+    if (mention.box) mention.box.remove();
+    mention.box = null;
+    mention.items = [];
+    mention.start = -1;
+  }
+
+  function pickMention(index) {
+    var person = mention.items[index];
+    var area = mention.area;
+    if (!person || !area) return;
+    var before = area.value.slice(0, mention.start);
+    var after = area.value.slice(area.selectionStart);
+    var text = "@" + person.username + " ";
+    area.value = before + text + after;
+    var caret = before.length + text.length;
+    area.setSelectionRange(caret, caret);
+    area.focus();
+    closeMentions();
+  }
+
+  function showMentions(area, start, people) {
+    closeMentions();
+    if (!people.length) return;
+    mention.area = area;
+    mention.start = start;
+    mention.items = people;
+    mention.active = 0;
+    var box = document.createElement("ul");
+    box.className = "list-group tk-mentions shadow-sm";
+    box.setAttribute("role", "listbox");
+    box.setAttribute("aria-label", "People to mention");
+    people.forEach(function (person, i) {
+      var li = document.createElement("li");
+      li.className = "list-group-item list-group-item-action py-1" + (i === 0 ? " active" : "");
+      li.setAttribute("role", "option");
+      li.dataset.index = String(i);
+      li.textContent = "@" + person.username + (person.name !== person.username ? " · " + person.name : "");
+      li.addEventListener("mousedown", function (event) {
+        event.preventDefault();
+        pickMention(i);
+      });
+      box.appendChild(li);
+    });
+    area.insertAdjacentElement("afterend", box);
+    mention.box = box;
+  }
+
+  function moveMention(step) {
+    if (!mention.box) return;
+    var rows = mention.box.querySelectorAll("li");
+    rows[mention.active].classList.remove("active");
+    mention.active = (mention.active + step + rows.length) % rows.length;
+    rows[mention.active].classList.add("active");
+  }
+
+  document.addEventListener("input", function (event) {
+    var area = event.target;
+    if (!(area instanceof HTMLTextAreaElement) || !area.hasAttribute("data-mentions")) return;
+    var found = mentionQuery(area);
+    if (!found) {
+      closeMentions();
+      return;
+    }
+    window.clearTimeout(mention.timer);
+    var seq = ++mention.seq;
+    mention.timer = window.setTimeout(function () {
+      fetch("/notifications/people/?q=" + encodeURIComponent(found.q), {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      })
+        .then(function (response) {
+          return response.ok ? response.json() : { people: [] };
+        })
+        .then(function (data) {
+          if (seq === mention.seq) showMentions(area, found.start, data.people || []);
+        })
+        .catch(closeMentions);
+    }, 150);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!mention.box || event.target !== mention.area) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      moveMention(event.key === "ArrowDown" ? 1 : -1);
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      pickMention(mention.active);
+    } else if (event.key === "Escape") {
+      closeMentions();
+    }
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (event.target === mention.area) window.setTimeout(closeMentions, 150);
+  });
+
   function init(root) {
     labelCells(root);
     initRanking(root);

@@ -92,6 +92,9 @@ def main_pages() -> list[str]:
         "cadence:capacity",
         "cadence:leadership",
         "discovery:health",
+        "notifications:list",
+        "notifications:preferences",
+        "notifications:webhooks",
     ):
         try:
             pages.append(reverse(name))

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import transaction
@@ -53,6 +54,8 @@ from tikting.imports import uploads as IU
 from tikting.improvement import services as S
 from tikting.improvement.models import Action, Comment, Indicator, Item
 from tikting.jobs import services as JS
+from tikting.notifications import services as NS
+from tikting.notifications.models import Follow, Notification, Preference, Webhook
 from tikting.records import registry as R
 from tikting.records.registry import create_record
 from tikting.signals import services as SS
@@ -75,6 +78,15 @@ SELF_SERVICE = {
     "api/tokens",
     "api/tokens/<token_id>",
     "cadence/calendar/",
+    # One's own notifications, preferences and what one follows (tikting/notifications).
+    "notifications/<int:notification_id>/read/",
+    "notifications/read-all/",
+    "notifications/preferences/",
+    "notifications/follow/item/<int:item_id>/",
+    "notifications/follow/records/<slug:slug>/<int:record_id>/",
+    "api/notifications/<notification_id>/read",
+    "api/notifications/read-all",
+    "api/notifications/preferences",
 }
 # Staff feedback: every signed-in user may give it, viewers included (an empty body is refused as
 # invalid, 400 / 422, and creates nothing).
@@ -116,6 +128,8 @@ PARAM_OBJECTS = {
     "sprint_id": "sprint",
     "card_id": "card",
     "team_id": "team",
+    "notification_id": "notification",
+    "webhook_id": "webhook",
 }
 
 
@@ -204,8 +218,15 @@ def world(cast):
     )
     card = CS.add_sprint_item(sprint, actor=cast.manager, item=item, planned_hours=4)
     upload = IU.create_upload("incident", _incident_csv(), actor=cast.contributor)
+    S.add_comment(item, actor=cast.contributor, body="@mia the matrix")
+    notification = Notification.objects.filter(recipient=cast.manager).first()
+    webhook = NS.create_webhook(
+        actor=None, name="Matrix", url="https://93.184.216.34/hook", kinds=["commented"]
+    )
     return {
         "upload": upload.pk,
+        "notification": notification.pk,
+        "webhook": webhook.pk,
         "team": team.pk,
         "sprint": sprint.pk,
         "card": card.pk,
@@ -289,8 +310,9 @@ def test_viewers_change_nothing(route, world, cast):
             elif route in AGENT_ROUTES:
                 assert status in {401, 405}, where
             elif route in SELF_SERVICE:
-                # Their own tokens only: the manager's token (the id in the URL) is out of reach.
-                assert status in {200, 201, 302, 404, 405}, where
+                # Their own tokens only: the manager's token (the id in the URL) is out of reach; the
+                # manager's notification neither (404); an empty follow or preferences form is 400.
+                assert status in {200, 201, 302, 400, 404, 405}, where
             elif route in OPEN_TO_EVERY_ROLE:
                 assert status in {400, 405, 422}, where
             elif route in FORM_BEFORE_ROLE and method == "post":
@@ -465,6 +487,31 @@ def _record_patch(ctx: Ctx) -> dict[str, Any]:
     if hasattr(obj, "version"):
         body["expected_version"] = obj.version
     return body
+
+
+def _unread_for(ctx: Ctx) -> dict[str, Any]:
+    """An unread notification of the caller, for "mark all read" to read."""
+    ctx.w.notice_for(ctx.w.user(ctx.role))
+    return {}
+
+
+def _preferences_form() -> dict[str, Any]:
+    from tikting.core.events import Kind
+
+    return {**{f"kind_{k}": "off" for k in Kind.values}, "daily_digest": "on"}
+
+
+def _webhook_form() -> dict[str, Any]:
+    return {
+        "name": "Chat room",
+        "url": "https://93.184.216.34/in",
+        "kinds": ["commented", "escalated"],
+        "active": "on",
+    }
+
+
+def _webhook_json() -> dict[str, Any]:
+    return {"name": "Chat room", "url": "https://93.184.216.34/in", "kinds": ["commented", "escalated"]}
 
 
 def _records_csv(ctx: Ctx) -> list[str]:
@@ -1415,6 +1462,70 @@ WRITES: tuple[Write, ...] = (
         SIGNED_IN,
         ui=ui("/cadence/calendar/"),
     ),
+    # --- Notifications, followers, webhooks (tikting/notifications) ---
+    Write(
+        "Notifications",
+        "Mark one's own notification read",
+        SIGNED_IN,
+        ui=ui("/notifications/{own_notice}/read/"),
+        api=api("POST", "/api/notifications/{own_notice}/read", lambda c: {"read": True}),
+        trace=lambda: Notification.objects.exclude(read_at=None).count(),
+    ),
+    Write(
+        "Notifications",
+        "Mark all one's own notifications read",
+        SIGNED_IN,
+        ui=ui("/notifications/read-all/", lambda c: _unread_for(c)),
+        api=api("POST", "/api/notifications/read-all", lambda c: _unread_for(c)),
+        trace=lambda: Notification.objects.exclude(read_at=None).count(),
+    ),
+    Write(
+        "Notifications",
+        "Choose one's notifications (per event kind, daily digest)",
+        SIGNED_IN,
+        ui=ui("/notifications/preferences/", lambda c: _preferences_form()),
+        api=api("PUT", "/api/notifications/preferences", lambda c: {"channels": {"commented": "off"}}),
+        trace=lambda: list(Preference.objects.values_list("user_id", "kind", "channel")),
+    ),
+    Write(
+        "Notifications",
+        "Follow an item",
+        SIGNED_IN,
+        ui=ui("/notifications/follow/item/{item}/", lambda c: {"follow": "1"}),
+        trace=lambda: Follow.objects.count(),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Notifications",
+        "Follow a record",
+        SIGNED_IN,
+        ui=ui("/notifications/follow/records/{kind}/{record}/", lambda c: {"follow": "1"}),
+        kinds=("incident", "change"),
+        trace=lambda: Follow.objects.count(),
+        button="/records/{kind}/{record}/",
+    ),
+    Write(
+        "Webhooks",
+        "Create a webhook",
+        MANAGERS,
+        ui=ui("/notifications/webhooks/", lambda c: _webhook_form()),
+        api=api("POST", "/api/webhooks", lambda c: _webhook_json()),
+    ),
+    Write(
+        "Webhooks",
+        "Edit a webhook (URL, event kinds, on / off)",
+        MANAGERS,
+        ui=ui("/notifications/webhooks/{webhook}/", lambda c: {**_webhook_form(), "name": "Renamed"}),
+        api=api("PATCH", "/api/webhooks/{webhook}", lambda c: {"name": "Renamed"}),
+    ),
+    Write(
+        "Webhooks",
+        "Delete a webhook",
+        MANAGERS,
+        ui=ui("/notifications/webhooks/{webhook}/delete/"),
+        api=api("DELETE", "/api/webhooks/{webhook}"),
+        button="/notifications/webhooks/{webhook}/",
+    ),
 )
 
 
@@ -1585,6 +1696,26 @@ class World:
         return create_record("incident", actor=None, number="INC-PIR", opened_at=timezone.now())
 
     @cached_property
+    def webhook(self) -> Webhook:
+        return NS.create_webhook(
+            actor=None, name="Chat", url="https://93.184.216.34/hook", kinds=["commented"]
+        )
+
+    def notice_for(self, user: User | None) -> Notification | None:
+        """An unread notification of `user` (about the item)."""
+        if user is None:
+            return None
+        return Notification.objects.create(
+            recipient=user,
+            kind="commented",
+            reason="owner",
+            content_type=ContentType.objects.get_for_model(Item),
+            object_id=str(self.item.pk),
+            target_label=self.item.ref,
+            summary="A comment",
+        )
+
+    @cached_property
     def finding(self) -> Any:
         return create_record("audit-finding", actor=None, number="AF-Q", title="Unowned", found_at=TODAY)
 
@@ -1742,6 +1873,9 @@ class Ctx:
         if key in {"record", "victim"}:
             return self.fresh(key).pk
         user = self.w.user(self.role)
+        if key == "own_notice":
+            notice = self.w.notice_for(user or self.w.cast.manager)
+            return notice.pk if notice else 0
         if key == "own_token":
             return self.w.spare_token(user or self.w.cast.manager).pk
         if key == "other_token":

@@ -114,7 +114,9 @@ class MeetingActionForm(forms.Form):
 class MinuteTextForm(forms.Form):
     """A minute's words corrected (open review) or an amendment (closed review)."""
 
-    text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    text = forms.CharField(
+        label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2, "data-mentions": ""})
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -135,7 +137,9 @@ class MinuteForm(forms.Form):
         choices=[("", "")] + [(k, k) for k in SECTION_KEYS], required=False, widget=forms.HiddenInput
     )
     kind = forms.ChoiceField(label="Decision", choices=[(k.value, k.label) for k in DECISION_KINDS])
-    text = forms.CharField(label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    text = forms.CharField(
+        label="Minute", required=False, widget=forms.Textarea(attrs={"rows": 2, "data-mentions": ""})
+    )
     revisit_date = forms.DateField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tikting.accounts.models import Actor, Role, User
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.core.bounds import check_long_text
 from tikting.core.exceptions import ConflictError
 from tikting.improvement import choices as IC
@@ -142,6 +142,13 @@ def create_review(
     meeting.full_clean()
     meeting.save()
     audit.record(meeting, action="create", actor=actor, changes=audit.diff({}, audit.snapshot(meeting)))
+    events.emit(
+        events.Kind.AGENDA_READY,
+        meeting,
+        actor=actor,
+        summary=f"{meeting.title} on {when(meeting.scheduled_for)}: the agenda is ready"[:300],
+        key=f"agenda_ready:{meeting.pk}",
+    )
     return meeting
 
 
@@ -431,7 +438,24 @@ def _write_minute(
         changes={"kind": [None, kind], "text": [None, text], "meeting": [None, meeting.pk]},
         message=f"Review minute ({meeting}): {MinuteKind(kind).label}",
     )
+    _announce_minute(minute, actor=actor)
     return minute
+
+
+def _announce_minute(minute: Minute, *, actor: Actor) -> None:
+    """The item's owner and followers hear of a decision about it, and people @mentioned in its
+    words are told; an edit tells only people not told of this minute before (the key)."""
+    events.emit(
+        events.Kind.MINUTED,
+        minute.item,
+        actor=actor,
+        summary=f"{minute.item_ref} {minute.item_title}: {MinuteKind(minute.kind).label} ({minute.meeting})"[
+            :300
+        ],
+        text=minute.text,
+        key=f"minute:{minute.amends_id or minute.pk}",
+        data={"minute": minute.pk, "meeting": minute.meeting_id},
+    )
 
 
 @transaction.atomic
@@ -456,6 +480,8 @@ def edit_minute(minute: Minute, *, actor: Actor, text: str) -> Minute:
         changes=audit.diff(before, audit.snapshot(locked)),
         message=f"Review minute edited ({locked.meeting})",
     )
+    if before.get("text") != locked.text:
+        _announce_minute(locked, actor=actor)
     return locked
 
 

@@ -161,7 +161,11 @@ FOLLOW_UP_PREFIX = "follow_ups"
 
 
 class CommentForm(StyledForm):
-    body = forms.CharField(widget=_text(2, placeholder=_("Add a comment…")), label=_("Comment"))
+    # data-mentions: app.js offers the people whose name follows an `@` (the notifications app).
+    body = forms.CharField(
+        widget=_text(2, placeholder=_("Add a comment… (@name tells that person)"), **{"data-mentions": ""}),
+        label=_("Comment"),
+    )
 
 
 class IndicatorForm(VersionedForm):

@@ -20,4 +20,10 @@ def housekeeping(as_of: str | None = None) -> dict[str, object]:
     woken = S.wake_deferred(as_of=day)
     measured = S.take_computed_measurements(today=day)
     sustainment = S.check_sustainment(today=day)
-    return {"woken": woken, "measured": measured, "sustainment": {str(k): v for k, v in sustainment.items()}}
+    announced = S.announce_due_work(today=day)
+    return {
+        "woken": woken,
+        "measured": measured,
+        "sustainment": {str(k): v for k, v in sustainment.items()},
+        "announced": announced,
+    }

@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from tikting.accounts.models import Actor, Role, User
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.core.bounds import check_long_text
 from tikting.core.exceptions import ConflictError, PermissionDeniedError, in_use_message
 from tikting.incidents import search as incident_search
@@ -538,6 +538,7 @@ def create_record(kind: RecordKind | str, *, actor: Actor, **data: Any) -> model
     for name, values in m2m.items():
         getattr(obj, name).set(values)
     audit.record(obj, action="create", actor=actor, changes=audit.diff({}, audit.snapshot(obj)))
+    _announce(kind, obj, {}, actor=actor)
     return obj
 
 
@@ -580,7 +581,30 @@ def update_record(
     diff.pop("updated_at", None)
     if diff or m2m:
         audit.record(locked, action="update", actor=actor, changes=diff)
+    _announce(kind, locked, before, actor=actor)
     return locked
+
+
+def _announce(kind: RecordKind, obj: models.Model, before: dict[str, Any], *, actor: Actor) -> None:
+    """A record given to someone (its `assigned_to`) tells them; a status change tells the
+    assignee and the followers (core.events; the notifications app listens)."""
+    label = f"{kind.label} {obj}"[:200]
+    assignee = getattr(obj, "assigned_to_id", None)
+    if assignee is not None and before.get("assigned_to") != assignee:
+        events.emit(
+            events.Kind.ASSIGNED, obj, actor=actor, summary=f"{label}: assigned to you", recipients=[assignee]
+        )
+    status = getattr(obj, "status", None)
+    if before and status is not None and before.get("status") != status:
+        labels = dict(getattr(obj._meta.get_field("status"), "flatchoices", ()))
+        old = before.get("status")
+        events.emit(
+            events.Kind.STATUS_CHANGED,
+            obj,
+            actor=actor,
+            summary=f"{label}: {labels.get(old, old)} → {labels.get(status, status)}",
+            data={"old": before.get("status"), "new": status},
+        )
 
 
 @transaction.atomic

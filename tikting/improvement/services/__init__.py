@@ -20,7 +20,7 @@ from .actions import (
     update_action,
 )
 from .common import ACTION_FIELDS, INDICATOR_FIELDS, ITEM_FIELDS, MANAGER_FIELDS, read_only_message
-from .housekeeping import check_sustainment, take_computed_measurements, wake_deferred
+from .housekeeping import announce_due_work, check_sustainment, take_computed_measurements, wake_deferred
 from .indicators import (
     add_indicator,
     bind_indicator,
@@ -89,4 +89,5 @@ __all__ = [
     "update_item",
     "value_at_closure",
     "wake_deferred",
+    "announce_due_work",
 ]

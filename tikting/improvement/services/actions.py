@@ -17,7 +17,16 @@ from tikting.core.bounds import check_long_text
 from .. import choices as C
 from .. import permissions as P
 from ..models import Action, Item
-from .common import ACTION_FIELDS, _check_fields, _check_worker, _check_writable, _lock, _pk, _touch
+from .common import (
+    ACTION_FIELDS,
+    _announce_owner,
+    _check_fields,
+    _check_worker,
+    _check_writable,
+    _lock,
+    _pk,
+    _touch,
+)
 
 # Once the item acts on its plan, the plan is on record: an action that will not be done is
 # cancelled with a reason, not removed.
@@ -39,6 +48,7 @@ def add_action(
         action, action="create", actor=actor, root=item, changes=audit.diff({}, audit.snapshot(action))
     )
     _touch(item)
+    _announce_owner(item, action.owner_id, actor=actor, what=f"the action “{action.title}”")
     return action
 
 
@@ -70,7 +80,10 @@ def update_action(
         setattr(locked, name, value)
     if "done" in changes:
         locked.done_at = timezone.now() if locked.done else None
-    return _save_action(locked, before, actor=actor)
+    saved = _save_action(locked, before, actor=actor)
+    if handover:
+        _announce_owner(saved.item, saved.owner_id, actor=actor, what=f"the action “{saved.title}”")
+    return saved
 
 
 def _save_action(locked: Action, before: dict[str, Any], *, actor: Actor, message: str = "") -> Action:

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tikting.accounts.models import Actor, Role, User
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.core.exceptions import ConflictError
 
 from .. import choices as C
@@ -131,6 +131,29 @@ def _set_status(item: Item, new: str, *, actor: Actor, reason: str = "") -> None
     item.status = new
     item.status_changed_at = timezone.now()
     audit.record_status(item, old=old, new=new, actor=actor, reason=reason, at=item.status_changed_at)
+    if old != new:
+        events.emit(
+            events.Kind.STATUS_CHANGED,
+            item,
+            actor=actor,
+            summary=f"{item.ref} {item.title}: {C.Status(old).label if old else 'new'} → "
+            f"{C.Status(new).label}" + (f": {reason}" if reason else ""),
+            data={"old": old, "new": new},
+        )
+
+
+def _announce_owner(item: Item, owner_id: int | None, *, actor: Actor, what: str = "") -> None:
+    """Tell a new owner (of the item, or of `what` in it: an action) that it is theirs now."""
+    if owner_id is None:
+        return
+    events.emit(
+        events.Kind.ASSIGNED,
+        item,
+        actor=actor,
+        summary=f"{item.ref} {item.title}: {what or 'the item'} assigned to you"[:300],
+        recipients=[owner_id],
+        data={"what": what or "item"},
+    )
 
 
 def _pk(value: Any) -> Any:

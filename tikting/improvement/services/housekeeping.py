@@ -10,11 +10,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from tikting.accounts.models import Actor
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.lib import display
 
 from .. import choices as C
-from ..models import Indicator, Item, Measurement
+from ..models import Action, Indicator, Item, Measurement
 from .common import _save_item, _set_status
 from .indicators import metric_value, record_measurement
 from .lifecycle import check_item_sustainment
@@ -28,8 +28,65 @@ def wake_deferred(*, as_of: dt.date | None = None, actor: Actor = None) -> int:
         before = audit.snapshot(item)
         _set_status(item, C.Status.NEW, actor=actor, reason=f"revisit date {item.revisit_date} reached")
         _save_item(item, before, actor=actor, message="Back for assessment: revisit date reached")
+        events.emit(
+            events.Kind.DEFERRED_RETURNED,
+            item,
+            actor=actor,
+            summary=f"{item.ref} {item.title}: back for assessment (revisit date reached)"[:300],
+            key=f"deferred_returned:{item.pk}:{item.revisit_date}",
+        )
         count += 1
     return count
+
+
+@transaction.atomic
+def announce_due_work(*, today: dt.date | None = None) -> dict[str, int]:
+    """Announce open actions due within TIKTING_ACTION_DUE_SOON_DAYS or past their due date (to
+    their owner, or the item's owner when the action has none), and items whose indicators are due
+    for a measurement (Item.objects.measurement_due). Run daily: each fact carries a key, so the
+    notifications app tells a person once, not every night."""
+    today = today or timezone.localdate()
+    soon = today + dt.timedelta(days=settings.TIKTING_ACTION_DUE_SOON_DAYS)
+    counts = {"action_due": 0, "action_overdue": 0, "measurement_due": 0}
+    actions = (
+        Action.objects.filter(done=False, cancelled=False, due_date__isnull=False, due_date__lte=soon)
+        .filter(item__status__in=C.OPEN_STATUSES)
+        .select_related("item")
+    )
+    for action in actions:
+        assert action.due_date is not None  # filtered above
+        overdue = action.due_date < today
+        kind = events.Kind.ACTION_OVERDUE if overdue else events.Kind.ACTION_DUE
+        events.emit(
+            kind,
+            action.item,
+            actor=None,
+            summary=(
+                f"{action.item.ref}: the action “{action.title}” "
+                f"{'was due' if overdue else 'is due'} {display.when(action.due_date)}"
+            ),
+            recipients=[action.owner_id or action.item.owner_id],
+            key=f"{kind}:{action.pk}:{action.due_date}",
+            data={"action": action.pk, "due_date": action.due_date.isoformat()},
+        )
+        counts[kind] += 1
+    now = timezone.make_aware(dt.datetime.combine(today, dt.time(12)))
+    interval = settings.TIKTING_MEASUREMENT_INTERVAL_DAYS
+    for item in Item.objects.measurement_due(now):
+        events.emit(
+            events.Kind.MEASUREMENT_DUE,
+            item,
+            actor=None,
+            summary=(
+                f"{item.ref} {item.title}: no measurement for "
+                f"{settings.TIKTING_MEASUREMENT_INTERVAL_DAYS} days"
+            ),
+            recipients=[item.owner_id],
+            # once per measurement interval
+            key=f"measurement_due:{item.pk}:{today.toordinal() // interval}",
+        )
+        counts["measurement_due"] += 1
+    return counts
 
 
 def check_sustainment(*, today: dt.date | None = None) -> dict[str, int]:

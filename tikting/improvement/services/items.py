@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from tikting.accounts.models import Actor
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.core.bounds import check_long_text
 
 from .. import choices as C
@@ -19,6 +19,7 @@ from ..models import Comment, Item, SourceLink
 from .common import (
     ITEM_FIELDS,
     MANAGER_FIELDS,
+    _announce_owner,
     _check_fields,
     _check_owner,
     _check_writable,
@@ -45,6 +46,7 @@ def create_item(*, actor: Actor, **data: Any) -> Item:
     item.save()
     audit.record(item, action="create", actor=actor, changes=audit.diff({}, audit.snapshot(item)))
     audit.record_status(item, old="", new=item.status, actor=actor, reason="submitted", at=item.identified_at)
+    _announce_owner(item, item.owner_id, actor=actor)
     return item
 
 
@@ -66,9 +68,13 @@ def update_item(item: Item, *, actor: Actor, expected_version: int | None = None
         _check_owner(changes["owner"])
     if "parent" in changes and changes["parent"] is not None and _pk(changes["parent"]) == locked.pk:
         raise ValidationError({"parent": "An item cannot be its own parent."})
+    previous_owner = locked.owner_id
     for name, value in changes.items():
         setattr(locked, name, value)
-    return _save_item(locked, before, actor=actor)
+    saved = _save_item(locked, before, actor=actor)
+    if saved.owner_id != previous_owner:
+        _announce_owner(saved, saved.owner_id, actor=actor)
+    return saved
 
 
 @transaction.atomic
@@ -113,6 +119,14 @@ def add_comment(item: Item, *, actor: Actor, body: str, kind: str = Comment.Kind
     check_long_text(body=body)
     comment = Comment.objects.create(item=item, author=_user(actor), kind=kind, body=body)
     _touch(item)
+    events.emit(
+        events.Kind.COMMENTED,
+        item,
+        actor=actor,
+        summary=f"{item.ref} {item.title}: {'a lesson' if kind == Comment.Kind.LESSON else 'a comment'}",
+        text=body,
+        data={"comment": comment.pk},
+    )
     return comment
 
 

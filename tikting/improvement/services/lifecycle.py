@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tikting.accounts.models import Actor, User
-from tikting.core import audit
+from tikting.core import audit, events
 from tikting.core.bounds import check_long_text
 from tikting.core.models import StatusChange
 
@@ -25,6 +25,7 @@ from ..models import Comment, Indicator, Item
 from .common import (
     ITEM_FIELDS,
     MANAGER_FIELDS,
+    _announce_owner,
     _check_owner,
     _check_writable,
     _decimal,
@@ -86,10 +87,14 @@ def assess_item(
     locked.revisit_date = revisit_date if decision == C.Decision.DEFER else None
     locked.assessed_by = _user(actor)
     locked.assessed_at = timezone.now()
+    previous_owner = locked.owner_id
     if owner is not None:
         locked.owner = owner
     _set_status(locked, new_status, actor=actor, reason=reason or f"assessed: {decision}")
-    return _save_item(locked, before, actor=actor, message=f"Assessed: {decision}")
+    saved = _save_item(locked, before, actor=actor, message=f"Assessed: {decision}")
+    if saved.owner_id != previous_owner:
+        _announce_owner(saved, saved.owner_id, actor=actor)
+    return saved
 
 
 @transaction.atomic
@@ -169,7 +174,15 @@ def escalate_item(item: Item, *, actor: Actor, note: str) -> Item:
     before = audit.snapshot(locked)
     locked.escalated_at = timezone.now()
     Comment.objects.create(item=locked, author=_user(actor), kind=Comment.Kind.ESCALATION, body=note)
-    return _save_item(locked, before, actor=actor, message="Escalated to the register owner")
+    saved = _save_item(locked, before, actor=actor, message="Escalated to the register owner")
+    events.emit(
+        events.Kind.ESCALATED,
+        saved,
+        actor=actor,
+        summary=f"{saved.ref} {saved.title} escalated"[:300],
+        text=note,
+    )
+    return saved
 
 
 @transaction.atomic

@@ -360,5 +360,10 @@ def test_housekeeping_task_does_what_the_command_does(cast):
         revisit_date=timezone.localdate() + dt.timedelta(days=5),
     )
     day = (timezone.localdate() + dt.timedelta(days=6)).isoformat()
-    assert housekeeping.call(day) == {"woken": 1, "measured": 0, "sustainment": {}}
+    assert housekeeping.call(day) == {
+        "woken": 1,
+        "measured": 0,
+        "sustainment": {},
+        "announced": {"action_due": 0, "action_overdue": 0, "measurement_due": 0},
+    }
     assert Item.objects.get(pk=item.pk).status == C.Status.NEW

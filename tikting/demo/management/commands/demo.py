@@ -27,6 +27,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import connection, models, transaction
 from django.db.models import ProtectedError, QuerySet, RestrictedError
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from tikting.accounts.models import Role, Team, User
 from tikting.cadence.models import Sprint
@@ -54,6 +55,8 @@ from tikting.governance.models import ReviewMeeting
 from tikting.improvement import choices as C
 from tikting.improvement import services as S
 from tikting.improvement.models import Action, Comment, Indicator, Item, Measurement
+from tikting.notifications import services as NS
+from tikting.notifications.models import Notification
 
 AGE = {
     "new": (2, 25),
@@ -671,6 +674,7 @@ class Command(TiktingCommand):
                 history["links from items to records"] = link_to_records()
                 # Nine weeks of asset discovery over the history's CIs (the CMDB health page).
                 history.update(demo_discovery.build_discovery(rng, users))
+            self.notifications(users)
         counts = Item.objects.aggregate(n=models.Count("id"))
         self.stdout.write(
             self.style.SUCCESS(
@@ -687,6 +691,28 @@ class Command(TiktingCommand):
     @staticmethod
     def describe(counts: dict[str, int]) -> str:
         return ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+    def notifications(self, users: dict[str, User]) -> None:
+        """The organisation was built through the services, which announced every step: those notices
+        are the past (read, never e-mailed). A few fresh ones keep the bell from being empty: the
+        contributor mentions the owner and the manager on an acting item, the viewer follows it, and
+        the manager answers (e-mails print on the worker's console in the demo)."""
+        Notification.objects.update(read_at=timezone.now(), email="")
+        DBTaskResult.objects.filter(task_path="tikting.notifications.tasks.send_email").delete()
+        item = Item.objects.filter(status=C.Status.ACTION).exclude(owner=None).order_by("id").first()
+        if item is None or item.owner is None:
+            return
+        owner, manager = item.owner, users["manager"]
+        NS.follow(item, actor=users["viewer"])
+        S.add_comment(
+            item,
+            actor=users["contributor"],
+            body=f"@{owner.username} @{manager.username} the new runbook cut the hand-over time; "
+            "the figures follow next week.",
+        )
+        S.add_comment(
+            item, actor=manager, body=f"Thanks — @{users['contributor'].username}, add them as a measurement."
+        )
 
     def reviews(self, users: dict[str, User]) -> None:
         """Last month's register review, held and closed, with minutes; this month's, planned."""
