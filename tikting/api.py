@@ -114,6 +114,8 @@ TAGS = [
     ("cadence", "Improvement sprints: scope, board, hours logged, reviews; protected capacity."),
     ("jobs", "Background jobs and the schedule (improvement managers)."),
     ("tokens", "Your own API tokens."),
+    ("attachments", "Files attached to items, records, comments and review minutes."),
+    ("saved views", "Named, filtered and sorted register and record lists: yours and your team's."),
 ]
 
 
@@ -243,3 +245,5 @@ api.add_router(
     auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
 )
 api.add_router("/jobs", "tikting.jobs.api.router")
+api.add_router("/attachments", "tikting.attachments.api.router")
+api.add_router("/views", "tikting.savedviews.api.router")

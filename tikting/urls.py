@@ -27,6 +27,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("discovery/", include("tikting.discovery.urls")),
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
+    path("attachments/", include("tikting.attachments.urls")),
+    path("views/", include("tikting.savedviews.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]
