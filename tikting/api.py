@@ -246,4 +246,9 @@ api.add_router(
 )
 api.add_router("/jobs", "tikting.jobs.api.router")
 api.add_router("/attachments", "tikting.attachments.api.router")
-api.add_router("/views", "tikting.savedviews.api.router")
+# Saved views: every role keeps its own (a viewer's filters change nothing in the register).
+api.add_router(
+    "/views",
+    "tikting.savedviews.api.router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)

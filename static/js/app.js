@@ -208,6 +208,13 @@
     if (event.dataTransfer && event.dataTransfer.files.length) sendAttachments(zone.closest("form"), event.dataTransfer.files);
   });
 
+  // --- Saving a view: the list's filters as they are now (htmx keeps the address bar current) --
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("[data-saved-views] form");
+    var query = form && form.querySelector("[data-saved-query]");
+    if (query) query.value = window.location.search.replace(/^\?/, "");
+  });
+
   // --- Tables sorted in the page: <table data-tk-sort>, a button in each header ---------------
   // Numbers sort as numbers, "—" (no value) last; a second click reverses; the first order (the
   // server's) comes back on the third.

@@ -236,6 +236,7 @@ def record_list(request: HttpRequest, slug: str) -> HttpResponse:
         "active": any(name != "sort" for name in query),
         "list_url": _list_url(kind),
         "api_url": f"/api/records/{kind.slug}",
+        "list_key": f"records:{kind.slug}",
         **_perms(request.user, kind),
     }
     canonical = _list_url(kind, canonical_query.urlencode())
