@@ -215,6 +215,38 @@
     if (query) query.value = window.location.search.replace(/^\?/, "");
   });
 
+  // --- Selecting rows for bulk actions: "select all on this page", the count in the bar ---------
+  function bulkCount() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    var rows = document.querySelectorAll("[data-select-row]");
+    var chosen = document.querySelectorAll("[data-select-row]:checked").length;
+    var count = form.querySelector("[data-bulk-count]");
+    if (count) count.textContent = chosen + " selected";
+    document.querySelectorAll("[data-select-all]").forEach(function (all) {
+      all.checked = rows.length > 0 && chosen === rows.length;
+      all.indeterminate = chosen > 0 && chosen < rows.length;
+    });
+    if (chosen && !form.dataset.opened) {
+      form.dataset.opened = "1";
+      form.querySelector("[data-bulk-box]").open = true;
+    }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-select-all]")) {
+      document.querySelectorAll("[data-select-row]").forEach(function (box) { box.checked = event.target.checked; });
+    }
+    if (event.target.matches("[data-select-all], [data-select-row]")) bulkCount();
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-bulk]");
+    if (!form) return;
+    if (!document.querySelector("[data-select-row]:checked")) {
+      event.preventDefault();
+      toast("Select at least one row first.", "danger");
+    }
+  });
+
   // --- Tables sorted in the page: <table data-tk-sort>, a button in each header ---------------
   // Numbers sort as numbers, "—" (no value) last; a second click reverses; the first order (the
   // server's) comes back on the third.

@@ -30,6 +30,7 @@ from tikting.core.exceptions import PermissionDeniedError
 from .. import choices as C
 from .. import permissions as P
 from .. import services as S
+from ..bulk import offered as bulk_actions
 from ..filtersets import DEFAULT_SORT, FILTER_FIELDS, FLAGS, SORTS, filter_items, sort_items
 from ..models import Action, Item
 from ..querysets import ItemQuerySet
@@ -285,6 +286,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "show_rank": filters.sort.lstrip("-") == "rank",
         "can_submit": P.can_submit(request.user),
         "can_manage": P.can_manage(request.user),
+        "bulk_actions": bulk_actions(request.user) if P.can_submit(request.user) else [],
         "filter_action": reverse("improvement:list"),
         "with_status": True,
         **_filter_options(request),
