@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, File, Form, Router, Schema, Status, UploadedFile
 from ninja.errors import HttpError
@@ -65,7 +65,9 @@ def _target(request: HttpRequest, key: str) -> Any:
 
 
 def _visible(request: HttpRequest, attachment_id: int) -> Attachment:
-    attachment = get_object_or_404(Attachment.objects.select_related("content_type", "uploaded_by"), pk=attachment_id)
+    attachment = get_object_or_404(
+        Attachment.objects.select_related("content_type", "uploaded_by"), pk=attachment_id
+    )
     obj = attachment.target
     if obj is None or not S.can_view(_actor(request), obj):
         raise HttpError(404, "Not found.")
@@ -90,7 +92,7 @@ def upload_attachment(request: HttpRequest, file: File[UploadedFile], target: st
 
 
 @router.get("/{attachment_id}/download", response={200: None, **errors(404)}, summary="Download a file")
-def download_attachment(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def download_attachment(request: HttpRequest, attachment_id: int) -> FileResponse:
     """The file as a download (`Content-Disposition: attachment`, `X-Content-Type-Options: nosniff`)."""
     return file_response(_visible(request, attachment_id))
 

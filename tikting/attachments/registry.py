@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 
 from tikting.accounts.models import Actor
@@ -53,10 +53,15 @@ def resolve(key: str) -> tuple[models.Model, Target]:
             {"target": f"'{key[:80]}' is not something files attach to (e.g. improvement.item:12)."}
         )
     app_label, _, model_name = label.lower().partition(".")
+    missing = ValidationError({"target": f"No {target.label} '{pk[:40]}'."})
     try:
         model = ContentType.objects.get_by_natural_key(app_label, model_name).model_class()
-        assert model is not None
+    except ContentType.DoesNotExist as exc:
+        raise missing from exc
+    if model is None:
+        raise missing
+    try:
         obj = model._default_manager.get(pk=pk)
-    except (ContentType.DoesNotExist, AssertionError, ValueError, model.DoesNotExist) as exc:
-        raise ValidationError({"target": f"No {target.label} '{pk[:40]}'."}) from exc
+    except (ObjectDoesNotExist, ValueError, ValidationError) as exc:
+        raise missing from exc
     return obj, target

@@ -41,7 +41,9 @@ def _target(obj: models.Model) -> Target:
     return target
 
 
-def can_view(actor: Actor, obj: models.Model) -> bool:
+def can_view(actor: Actor, obj: models.Model | None) -> bool:
+    if obj is None:  # its target is gone
+        return False
     target = target_for(obj)
     return actor is None or (target is not None and target.can_view(actor, obj))
 
@@ -167,9 +169,10 @@ def remove(attachment: Attachment, *, actor: Actor) -> None:
     if not can_remove(actor, attachment):
         raise PermissionDeniedError("Only who attached a file, or a manager, may remove it.")
     target_obj = attachment.target
-    stored = attachment.file.name
+    stored = attachment.file.name or ""
     with transaction.atomic():
-        _record(attachment, target_obj, action="delete", actor=actor)
+        if target_obj is not None:
+            _record(attachment, target_obj, action="delete", actor=actor)
         attachment.delete()
         storage = attachment.file.storage
         transaction.on_commit(lambda: storage.delete(stored))

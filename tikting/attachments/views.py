@@ -9,12 +9,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from tikting.accounts.models import Role
 from tikting.core.exceptions import PermissionDeniedError
 
 from . import registry
@@ -39,12 +40,18 @@ def _panel(request: HttpRequest, obj, *, errors: list[str], status: int = 200) -
 
 
 def _messages(exc: ValidationError) -> list[str]:
-    return [m for msgs in exc.message_dict.values() for m in msgs] if hasattr(exc, "error_dict") else exc.messages
+    return (
+        [m for msgs in exc.message_dict.values() for m in msgs]
+        if hasattr(exc, "error_dict")
+        else exc.messages
+    )
 
 
 @login_required
 @require_POST
 def upload(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_role(Role.CONTRIBUTOR):  # type: ignore[union-attr]
+        raise PermissionDenied("You may not attach files: your role is read-only.")
     try:
         obj, target = registry.resolve(request.POST.get("target", ""))
     except ValidationError as exc:
@@ -67,7 +74,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             errors.extend(_messages(exc))
     status = 400 if errors and not added else 200
-    if request.htmx or request.headers.get("X-Requested-With") == "fetch":
+    if request.headers.get("HX-Request") or request.headers.get("X-Requested-With") == "fetch":
         return _panel(request, obj, errors=errors, status=status)
     for error in errors:
         messages.error(request, error)
@@ -86,7 +93,7 @@ def _visible(request: HttpRequest, attachment_id: int) -> Attachment:
 
 @login_required
 @require_safe
-def download(request: HttpRequest, attachment_id: int) -> HttpResponse:
+def download(request: HttpRequest, attachment_id: int) -> FileResponse:
     return file_response(_visible(request, attachment_id))
 
 
@@ -95,12 +102,12 @@ def download(request: HttpRequest, attachment_id: int) -> HttpResponse:
 def delete(request: HttpRequest, attachment_id: int) -> HttpResponse:
     attachment = _visible(request, attachment_id)
     obj = attachment.target
-    target = registry.target_for(obj)
+    target = registry.target_for(obj) if obj is not None else None
     try:
         S.remove(attachment, actor=request.user)
     except PermissionDeniedError as exc:
         raise PermissionDenied(str(exc)) from exc
-    if request.htmx or request.headers.get("X-Requested-With") == "fetch":
+    if request.headers.get("HX-Request") or request.headers.get("X-Requested-With") == "fetch":
         return _panel(request, obj, errors=[])
     messages.success(request, f"{attachment.name} removed.")
     return redirect(_back(request, target.url(obj) if target else "/"))

@@ -22,7 +22,8 @@ class GovernanceConfig(AppConfig):
                 can_view=lambda user, minute: P.can_view(user),
                 can_attach=lambda user, minute: P.can_manage(user),
                 root=lambda minute: minute.meeting,
-                url=lambda minute: reverse("governance:review_detail", args=[minute.meeting_id])
-                + f"#minute-{minute.pk}",
+                url=lambda minute: (
+                    reverse("governance:review_detail", args=[minute.meeting_id]) + f"#minute-{minute.pk}"
+                ),
             ),
         )

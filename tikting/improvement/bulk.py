@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from tikting.accounts.models import Actor, User
 from tikting.cmdb.models import Service
 from tikting.core.bulk import BulkResult, Outcome, run_each
+from tikting.core.exceptions import PermissionDeniedError
 
 from . import choices as C
 from . import services as S
@@ -85,11 +86,15 @@ ACTIONS: dict[str, BulkAction] = {
             "service",
             "Set",
             "Service",
-            lambda user: [("", "No service")] + [(str(s.pk), s.name) for s in Service.objects.order_by("name")],
+            lambda user: (
+                [("", "No service")] + [(str(s.pk), s.name) for s in Service.objects.order_by("name")]
+            ),
             _prepare_service,
         ),
         BulkAction("practice", "Set", "Practice", lambda user: list(C.Practice.choices), _prepare_practice),
-        BulkAction("step", "Move", "Step", lambda user: [(s, C.Status(s).label) for s in C.STEPS], _prepare_step),
+        BulkAction(
+            "step", "Move", "Step", lambda user: [(s, C.Status(s).label) for s in C.STEPS], _prepare_step
+        ),
     )
 }
 
@@ -110,8 +115,12 @@ def offered(user: Actor) -> list[dict[str, Any]]:
 def run(action_key: str, ids: list[int], value: str, *, actor: Actor) -> BulkResult:
     """Apply one action to the items `ids` (those the actor may see), item by item."""
     action = ACTIONS.get(action_key)
-    if action is None or not action.allowed(actor):
+    if action is None:
         raise ValidationError({"action": "Choose one of the bulk actions offered."})
+    if not action.allowed(actor):
+        raise PermissionDeniedError(
+            f"You may not {action.label.lower()} items to a {action.field_label.lower()}."
+        )
     label, change = action.prepare(value, actor)
     items = Item.objects.visible_to(actor).in_bulk(ids)
     ordered = [items[i] for i in ids if i in items]

@@ -4,7 +4,6 @@ by one, a history row on each), reported record by record (tikting/core/bulk.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -68,7 +67,7 @@ def _prepare(kind: RecordKind, name: str, raw: str) -> tuple[str, Any]:
         if target is None:
             raise ValidationError({name: "Choose one of the values offered."})
         return f"Set the {F.label_of(kind.model, name).lower()} to {F.name_of(target)}", target
-    labels = dict((str(v), str(label)) for v, label in f.choices or [])
+    labels = {str(v): str(label) for v, label in f.choices or []}
     if raw not in labels:
         raise ValidationError({name: "Choose one of the values offered."})
     return f"Set the {F.label_of(kind.model, name).lower()} to {labels[raw]}", raw
@@ -81,11 +80,10 @@ def run(kind: RecordKind, name: str, ids: list[int], raw: str, *, actor: Actor) 
     def change(obj: models.Model) -> Any:
         return update_record(obj, actor=actor, **{name: value})
 
-    describe: Callable[[models.Model], tuple[str, str, str]] = lambda obj: (
-        kind.key_of(obj),
-        kind.title_of(obj) if kind.title_of(obj) != kind.key_of(obj) else "",
-        F.record_url(obj),
-    )
+    def describe(obj: models.Model) -> tuple[str, str, str]:
+        key, title = kind.key_of(obj), kind.title_of(obj)
+        return key, title if title != key else "", F.record_url(obj)
+
     result = run_each([found[i] for i in ids if i in found], change, action=label, describe=describe)
     for pk in (i for i in ids if i not in found):
         result.outcomes.append(Outcome(f"#{pk}", "", "", False, f"No such {kind.label.lower()}."))

@@ -22,25 +22,36 @@ def _list_params(kind: R.RecordKind) -> set[str]:
     return names
 
 
+def _sees(user: Any, obj: Any) -> bool:
+    return R.can_view_records(user)
+
+
+def _target(kind: R.RecordKind) -> Target:
+    def can_attach(user: Any, obj: Any) -> bool:
+        return R.can_edit_records(user, kind)
+
+    def url(obj: Any) -> str:
+        return reverse("records:detail", args=[kind.slug, obj.pk])
+
+    return Target(label=kind.label.lower(), can_view=_sees, can_attach=can_attach, url=url)
+
+
+def _saved_list(kind: R.RecordKind) -> SavedList:
+    def params() -> set[str]:
+        return _list_params(kind)
+
+    return SavedList(
+        key=f"records:{kind.slug}",
+        label=kind.label_plural,
+        url=reverse_lazy("records:list", args=[kind.slug]),
+        params=params,
+    )
+
+
 def register() -> None:
     for kind in R.KINDS.values():
-        register_target(
-            kind.model,
-            Target(
-                label=kind.label.lower(),
-                can_view=lambda user, obj: R.can_view_records(user),
-                can_attach=lambda user, obj, kind=kind: R.can_edit_records(user, kind),
-                url=lambda obj, kind=kind: reverse("records:detail", args=[kind.slug, obj.pk]),
-            ),
-        )
-        register_list(
-            SavedList(
-                key=f"records:{kind.slug}",
-                label=kind.label_plural,
-                url=reverse_lazy("records:list", args=[kind.slug]),
-                params=lambda kind=kind: _list_params(kind),
-            )
-        )
+        register_target(kind.model, _target(kind))
+        register_list(_saved_list(kind))
 
 
 __all__: list[Any] = ["register"]

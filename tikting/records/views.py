@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models.fields.reverse_related import ForeignObjectRel
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -30,12 +30,11 @@ from django_htmx.http import push_url
 
 from tikting.core import audit
 from tikting.core.audit import history_for
+from tikting.core.bulk import parse_ids
 from tikting.core.conflicts import Side, conflict_row, who
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.core.models import AuditEntry
 from tikting.lib import display as shown
-
-from tikting.core.bulk import parse_ids
 
 from . import bulk as B
 from . import export as X
@@ -259,7 +258,7 @@ def record_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_safe
-def record_export(request: HttpRequest, slug: str) -> HttpResponse:
+def record_export(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
     """The list as CSV: the rows its filters (and sort) select, every one, streamed."""
     kind = _kind(slug)
     _require_view(request)
@@ -272,7 +271,7 @@ def record_export(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def record_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+def record_bulk(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
     """One action on the selected rows, record by record; or the selected rows as CSV."""
     kind = _kind(slug)
     action = request.POST.get("action", "")
@@ -287,7 +286,9 @@ def record_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         ids = parse_ids(request.POST.getlist("ids"))
         if action == "export":
-            return X.response(kind, kind.model._default_manager.filter(pk__in=ids).order_by("pk"), suffix="-selected")
+            return X.response(
+                kind, kind.model._default_manager.filter(pk__in=ids).order_by("pk"), suffix="-selected"
+            )
         result = B.run(kind, action, ids, request.POST.get(action, ""), actor=request.user)
     except ValidationError as exc:
         return render(request, "bulk/result.html", {"errors": _messages(exc), "back": back}, status=400)
@@ -730,4 +731,13 @@ def record_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "records/delete.html", context, status=400 if error else 200)
 
 
-__all__ = ["index", "record_bulk", "record_export", "record_create", "record_delete", "record_detail", "record_edit", "record_list"]
+__all__ = [
+    "index",
+    "record_bulk",
+    "record_export",
+    "record_create",
+    "record_delete",
+    "record_detail",
+    "record_edit",
+    "record_list",
+]

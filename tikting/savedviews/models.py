@@ -16,7 +16,9 @@ class SavedView(models.Model):
     list_key = models.CharField(max_length=60)
     query = models.CharField(max_length=QUERY_LIMIT, blank=True, help_text="The list's query string")
     # Shared with this team's members (the owner's team when it was shared); empty: private.
-    team = models.ForeignKey("accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)

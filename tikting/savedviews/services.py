@@ -62,11 +62,15 @@ def _save(view: SavedView) -> None:
         with transaction.atomic():
             view.save()
     except IntegrityError as exc:
-        raise ValidationError({"name": f"You already have a view called '{view.name}' of this list."}) from exc
+        raise ValidationError(
+            {"name": f"You already have a view called '{view.name}' of this list."}
+        ) from exc
 
 
 @transaction.atomic
-def create_view(*, actor: Actor, name: str, list_key: str, query: str = "", shared: bool = False) -> SavedView:
+def create_view(
+    *, actor: Actor, name: str, list_key: str, query: str = "", shared: bool = False
+) -> SavedView:
     owner = _owner(actor)
     name, query = _check(name, list_key, query)
     view = SavedView(owner=owner, name=name, list_key=list_key, query=query, team=_team_of(owner, shared))
@@ -90,7 +94,9 @@ def update_view(
     if expected_version is not None and locked.version != int(expected_version):
         raise ConflictError(locked, expected_version)
     before = audit.snapshot(locked)
-    name, query = _check(changes.get("name", locked.name), locked.list_key, changes.get("query", locked.query))
+    name, query = _check(
+        changes.get("name", locked.name), locked.list_key, changes.get("query", locked.query)
+    )
     locked.name, locked.query = name, query
     if "shared" in changes:
         locked.team = _team_of(owner, bool(changes["shared"]))

@@ -44,10 +44,10 @@ def create(request: HttpRequest) -> HttpResponse:
         for field, msgs in exc.message_dict.items():
             for msg in msgs:
                 messages.error(request, f"The view was not saved: {field.replace('_', ' ')}: {msg}")
-        response = redirect(_back(request))
-        response.status_code = 303
-        return response
-    messages.success(request, f"View “{view.name}” saved{' and shared with ' + str(view.team) if view.team else ''}.")
+        return redirect(_back(request))
+    messages.success(
+        request, f"View “{view.name}” saved{' and shared with ' + str(view.team) if view.team else ''}."
+    )
     return redirect(S.url_of(view) + ("&" if view.query else "?") + f"view={view.pk}")
 
 

@@ -2,38 +2,62 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tikting.attachments.models
 from django.conf import settings
 from django.db import migrations, models
 
+import tikting.attachments.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_id', models.CharField(max_length=64)),
-                ('file', models.FileField(max_length=200, upload_to=tikting.attachments.models.stored_path)),
-                ('name', models.CharField(help_text='The file name shown and sent (sanitised)', max_length=200)),
-                ('mime_type', models.CharField(help_text='The type the file is served as', max_length=120)),
-                ('size', models.BigIntegerField(help_text='Bytes')),
-                ('sha256', models.CharField(max_length=64)),
-                ('uploaded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='contenttypes.contenttype')),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("object_id", models.CharField(max_length=64)),
+                ("file", models.FileField(max_length=200, upload_to=tikting.attachments.models.stored_path)),
+                (
+                    "name",
+                    models.CharField(help_text="The file name shown and sent (sanitised)", max_length=200),
+                ),
+                ("mime_type", models.CharField(help_text="The type the file is served as", max_length=120)),
+                ("size", models.BigIntegerField(help_text="Bytes")),
+                ("sha256", models.CharField(max_length=64)),
+                ("uploaded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['uploaded_at', 'id'],
-                'indexes': [models.Index(fields=['content_type', 'object_id'], name='attachment_target')],
+                "ordering": ["uploaded_at", "id"],
+                "indexes": [models.Index(fields=["content_type", "object_id"], name="attachment_target")],
             },
         ),
     ]

@@ -28,7 +28,7 @@ def panel_context(
 ) -> dict[str, Any]:
     items = list(S.for_target(obj)) if files is None else files
     for attachment in items:
-        attachment.removable = S.can_remove(user, attachment)
+        attachment.removable = S.can_remove(user, attachment)  # type: ignore[union-attr]
     return {
         "obj": obj,
         "target_key": registry.key_of(obj),

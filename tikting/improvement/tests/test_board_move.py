@@ -17,7 +17,9 @@ def test_a_move_goes_through_the_transition_and_answers_the_next_moves(cast):
     item = ready_item(cast)
     client = Client()
     client.force_login(cast.owner)
-    response = client.post("/register/board/move/", {"item": item.pk, "to": "action", "version": item.version}, headers=JSON)
+    response = client.post(
+        "/register/board/move/", {"item": item.pk, "to": "action", "version": item.version}, headers=JSON
+    )
     assert response.status_code == 200, response.content
     data = response.json()
     assert data["status"] == "action" and data["version"] == item.version + 1
@@ -35,7 +37,9 @@ def test_a_refused_move_says_what_is_missing(cast):
     assert "action" in response.json()["error"].lower() and item.ref in response.json()["error"]
     skip = client.post("/register/board/move/", {"item": item.pk, "to": "momentum"}, headers=JSON)
     assert skip.status_code == 400 and "Allowed" in skip.json()["error"]
-    stale = client.post("/register/board/move/", {"item": item.pk, "to": "target_state", "version": 1}, headers=JSON)
+    stale = client.post(
+        "/register/board/move/", {"item": item.pk, "to": "target_state", "version": 1}, headers=JSON
+    )
     assert stale.status_code == 409
     assert Item.objects.get(pk=item.pk).status == "plan"
 
@@ -47,10 +51,14 @@ def test_only_who_drives_the_item_moves_it_and_the_form_works_without_script(cas
     assert other.post("/register/board/move/", {"item": item.pk, "to": "action"}).status_code == 403
     owner = Client()
     owner.force_login(cast.owner)
-    response = owner.post("/register/board/move/", {"item": item.pk, "to": "action", "next": "/register/board/"})
+    response = owner.post(
+        "/register/board/move/", {"item": item.pk, "to": "action", "next": "/register/board/"}
+    )
     assert response.status_code == 302 and response["Location"] == "/register/board/"
     assert Item.objects.get(pk=item.pk).status == "action"
-    away = owner.post("/register/board/move/", {"item": item.pk, "to": "plan", "next": "https://evil.example/"})
+    away = owner.post(
+        "/register/board/move/", {"item": item.pk, "to": "plan", "next": "https://evil.example/"}
+    )
     assert away["Location"] == "/register/board/"
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+from django.http import FileResponse
 from django.test import Client
 
 from tikting.accounts.models import Team
@@ -64,7 +65,11 @@ def test_add_to_sprint_keeps_the_sprints_rules(cast):
     from django.utils import timezone
 
     sprint = CS.create_sprint(
-        actor=cast.manager, team=team, name="S1", goal="g", start=timezone.localdate(),
+        actor=cast.manager,
+        team=team,
+        name="S1",
+        goal="g",
+        start=timezone.localdate(),
         end=timezone.localdate() + dt.timedelta(days=13),
     )
     first, second = ready_item(cast, title="A"), ready_item(cast, title="B")
@@ -89,6 +94,7 @@ def test_the_page_reports_and_viewers_only_export(cast):
     assert viewer.post("/register/bulk/", {"action": "owner", "owner": "", "ids": ids}).status_code == 403
     export = viewer.post("/register/bulk/", {"action": "export", "ids": ids[:2]})
     assert export.status_code == 200
+    assert isinstance(export, FileResponse)
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert sorted(r["title"] for r in rows) == ["Item 0", "Item 1"]
     nothing = client.post("/register/bulk/", {"action": "owner", "owner": ""})
@@ -103,5 +109,5 @@ def test_the_list_offers_checkboxes_and_the_bar(cast):
     client = Client()
     client.force_login(cast.manager)
     html = client.get("/register/").content.decode()
-    assert 'data-select-all' in html and 'name="ids"' in html and 'action="/register/bulk/"' in html
+    assert "data-select-all" in html and 'name="ids"' in html and 'action="/register/bulk/"' in html
     assert 'value="step"' in html and 'value="sprint"' in html

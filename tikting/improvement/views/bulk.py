@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from tikting.core.bulk import parse_ids
+from tikting.core.exceptions import PermissionDeniedError
 
 from .. import bulk as B
 from .. import io
@@ -38,7 +39,7 @@ def export_selected(request: HttpRequest, ids: list[int]) -> FileResponse:
 
 @login_required
 @require_POST
-def bulk(request: HttpRequest) -> HttpResponse:
+def bulk(request: HttpRequest) -> HttpResponse | FileResponse:
     action = request.POST.get("action", "")
     if action == "export":
         if not can_view(request.user):
@@ -54,11 +55,15 @@ def bulk(request: HttpRequest) -> HttpResponse:
         if action == "export":
             return export_selected(request, ids)
         result = B.run(action, ids, request.POST.get(action, ""), actor=request.user)
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(str(exc)) from exc
     except ValidationError as exc:
         errors = [m for msgs in exc.message_dict.values() for m in msgs]
         return render(request, "bulk/result.html", {"errors": errors, "back": back}, status=400)
     # Refused for every item because of who asks: the answer is a refusal, with the report.
-    forbidden = not result.done and result.refused and all(o.reason.startswith("You may not") for o in result.refused)
+    forbidden = (
+        not result.done and result.refused and all(o.reason.startswith("You may not") for o in result.refused)
+    )
     return render(
         request,
         "bulk/result.html",

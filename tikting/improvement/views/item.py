@@ -424,7 +424,7 @@ def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
         )
     files = attachment_lists(comment_list)  # one query for every comment's files
     for comment in comment_list:
-        comment.attachment_list = files.get(comment.pk, [])
+        comment.attachment_list = files.get(comment.pk, [])  # type: ignore[attr-defined]
         rows.append(
             {
                 "comment": comment,

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -428,9 +428,13 @@ def board_move(request: HttpRequest) -> HttpResponse:
     """Move a card to another step (a drop on the board, or its Move form from the keyboard):
     services.transition_item with its preconditions; a refusal names what is missing. JSON for the
     board's script, a redirect back to the board with the message otherwise."""
-    item = Item.objects.visible_to(request.user).filter(pk=request.POST.get("item") or 0).first() if (
-        (request.POST.get("item") or "").isdigit()
-    ) else None
+    if not (request.user.is_authenticated and request.user.has_role("owner")):
+        raise _forbidden("move items through their steps")  # owners move theirs, managers any
+    item = (
+        Item.objects.visible_to(request.user).filter(pk=request.POST.get("item") or 0).first()
+        if ((request.POST.get("item") or "").isdigit())
+        else None
+    )
     if item is None:
         if _wants_json(request):
             return JsonResponse({"error": "No such item: reload the board."}, status=404)

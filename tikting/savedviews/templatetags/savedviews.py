@@ -23,9 +23,11 @@ def saved_views_sidebar(context: template.Context, list_key: str) -> dict[str, A
     groups: dict[str, dict[str, Any]] = {}
     for view in views:
         label = lists[view.list_key].label if view.list_key in lists else view.list_key
-        group = groups.setdefault(view.list_key, {"label": label, "views": [], "here": view.list_key == list_key})
-        view.mine = view.owner_id == user.pk
-        view.current = str(view.pk) == current
+        group = groups.setdefault(
+            view.list_key, {"label": label, "views": [], "here": view.list_key == list_key}
+        )
+        view.mine = view.owner_id == user.pk  # type: ignore[attr-defined]
+        view.current = str(view.pk) == current  # type: ignore[attr-defined]
         group["views"].append(view)
     ordered = sorted(groups.values(), key=lambda g: (not g["here"], g["label"]))
     return {
