@@ -98,6 +98,8 @@
           filter: "select, button, input",
           preventOnFilter: false,
           sort: false,
+          forceFallback: true, // mouse and touch events: the same on every browser, phones included
+          fallbackOnBody: true,
           animation: 150,
           ghostClass: "tk-drag-ghost",
           onEnd: function (event) {

@@ -23,7 +23,7 @@ def test_a_move_goes_through_the_transition_and_answers_the_next_moves(cast):
     assert response.status_code == 200, response.content
     data = response.json()
     assert data["status"] == "action" and data["version"] == item.version + 1
-    assert [m[0] for m in data["moves"]] == ["plan", "evaluation"]
+    assert [m[0] for m in data["moves"]] == ["evaluation", "plan"]  # forward first
     assert Item.objects.get(pk=item.pk).status == "action"
 
 

@@ -480,9 +480,11 @@ def _board_back(request: HttpRequest) -> str:
 
 
 def _moves(item: Item) -> list[list[str]]:
-    """The steps an item's card offers to move to: its allowed transitions, in step order."""
+    """The steps an item's card offers to move to: its allowed transitions, forward first."""
     allowed = C.TRANSITIONS.get(item.status, frozenset())
-    return [[s, C.Status(s).label] for s in C.STEPS if s in allowed]
+    here = C.STEPS.index(item.status) if item.status in C.STEPS else -1
+    ordered = sorted(allowed, key=lambda s: (C.STEPS.index(s) < here, C.STEPS.index(s)))
+    return [[s, C.Status(s).label] for s in ordered]
 
 
 # --- The impact × effort matrix ---------------------------------------------------------------
