@@ -448,6 +448,9 @@
   // htmx is loaded with `defer`: it exists once the document is parsed.
   document.addEventListener("DOMContentLoaded", function () {
     restoreDrafts();
+    // Saved views sit above the list on narrow screens: folded there, unless one is open.
+    var views = document.querySelector("[data-sidebar-toggle]");
+    if (views && window.innerWidth < 1200 && !views.querySelector("[aria-current]")) views.open = false;
     init(document);
     if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
   });
