@@ -57,7 +57,8 @@ def test_attach_by_drop_and_by_input_then_download(page: Page, live_server, cast
             const data = new DataTransfer();
             data.items.add(new File([text], name, { type: "text/plain" }));
             for (const type of ["dragenter", "dragover", "drop"]) {
-              zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+              const init = { bubbles: true, cancelable: true, dataTransfer: data };
+              zone.dispatchEvent(new DragEvent(type, init));
             }
         }""",
         [f"#attachments-item-{item.pk}", "../incident timeline.txt", "09:14 mail queue stalls\n"],
@@ -168,14 +169,18 @@ def test_board_moves_by_drag_and_keyboard_refusals_in_place(page: Page, live_ser
     refusal = card.locator("[data-board-refusal]")
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("cannot enter")
-    expect(page.locator("[data-board-drop='plan']").locator(f"article[data-id='{unready.pk}']")).to_have_count(1)
+    expect(
+        page.locator("[data-board-drop='plan']").locator(f"article[data-id='{unready.pk}']")
+    ).to_have_count(1)
     shot(page, "board-refusal", width)
     # The other card moves with its Move form, from the keyboard.
     select = page.locator(f"#board-to-{ready.pk}")
     select.select_option("action")
     select.press("Tab")
     page.keyboard.press("Enter")
-    expect(page.locator("[data-board-drop='action']").locator(f"article[data-id='{ready.pk}']")).to_have_count(1)
+    expect(
+        page.locator("[data-board-drop='action']").locator(f"article[data-id='{ready.pk}']")
+    ).to_have_count(1)
     expect(page.locator("#tk-board-status")).to_contain_text("moved to")
     assert Item.objects.get(pk=ready.pk).status == "action"
     assert Item.objects.get(pk=unready.pk).status == "plan"

@@ -1349,44 +1349,22 @@ WRITES: tuple[Write, ...] = (
         ui=ui("/cadence/calendar/"),
     ),
     # --- Working together: attachments, saved views, bulk actions, the board ---
-    Write(
-        "Attachments",
-        "Attach a file to an item",
-        CONTRIBUTORS,
-        ui=ui("/attachments/", lambda c: {"target": f"improvement.item:{c.id('item')}", "file": _file()}),
-        api=api(
-            "POST",
-            "/api/attachments",
-            lambda c: {"target": f"improvement.item:{c.id('item')}", "file": _file()},
-            multipart=True,
-        ),
-        button="/register/{item}/",
-    ),
-    Write(
-        "Attachments",
-        "Attach a file to an operational record (an incident)",
-        CONTRIBUTORS,
-        ui=ui(
-            "/attachments/", lambda c: {"target": f"incidents.incident:{c.id('incident')}", "file": _file()}
-        ),
-        api=api(
-            "POST",
-            "/api/attachments",
-            lambda c: {"target": f"incidents.incident:{c.id('incident')}", "file": _file()},
-            multipart=True,
-        ),
-    ),
-    Write(
-        "Attachments",
-        "Attach a file to a review minute",
-        MANAGERS,
-        ui=ui("/attachments/", lambda c: {"target": f"governance.minute:{c.id('minute')}", "file": _file()}),
-        api=api(
-            "POST",
-            "/api/attachments",
-            lambda c: {"target": f"governance.minute:{c.id('minute')}", "file": _file()},
-            multipart=True,
-        ),
+    *(
+        Write(
+            "Attachments",
+            f"Attach a file to {what}",
+            allowed,
+            ui=ui("/attachments/", lambda c, target=target: _attach_body(c, target)),
+            api=api(
+                "POST", "/api/attachments", lambda c, target=target: _attach_body(c, target), multipart=True
+            ),
+            button=button,
+        )
+        for what, target, allowed, button in (
+            ("an item", "improvement.item:{item}", CONTRIBUTORS, "/register/{item}/"),
+            ("an operational record (an incident)", "incidents.incident:{incident}", CONTRIBUTORS, ""),
+            ("a review minute", "governance.minute:{minute}", MANAGERS, ""),
+        )
     ),
     Write(
         "Attachments",
@@ -1465,8 +1443,10 @@ WRITES: tuple[Write, ...] = (
 )
 
 
-def _file() -> SimpleUploadedFile:
-    return SimpleUploadedFile("evidence.txt", b"What the monitoring showed")
+def _attach_body(c: Ctx, target: str) -> dict[str, Any]:
+    """A new file for `target` ("improvement.item:{item}", with the world's id filled in)."""
+    upload = SimpleUploadedFile("evidence.txt", b"What the monitoring showed")
+    return {"target": target.format_map(c), "file": upload}
 
 
 def _submit_form():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.http import StreamingHttpResponse
 from tikting.lib.tabular import csv_cell
 
 from . import forms as F
-from .registry import RecordKind
+from .registry import RecordKind, kind_for, related_model
 
 CHUNK = 2000
 SKIPPED = {"raw"}
@@ -48,9 +48,22 @@ def header(kind: RecordKind, f: models.Field) -> str:
     return f"{label} ({unit})"
 
 
-def value(f: models.Field, obj: models.Model) -> Any:
+Namer = Callable[[models.Model | None], str]
+
+
+def _namer(f: models.Field) -> Namer:
+    """How a relation's value is written: the related record's key, looked up once per column
+    (not once per cell), else name_of (a person's full name)."""
+    kind = kind_for(related_model(f))
+    if kind is None or kind.key_field == "id":
+        return F.name_of
+    key = kind.key_field
+    return lambda related: "" if related is None else str(getattr(related, key, "") or F.name_of(related))
+
+
+def value(f: models.Field, obj: models.Model, namer: Namer | None = None) -> Any:
     if f.is_relation:
-        return csv_cell(F.name_of(getattr(obj, f.name)))
+        return csv_cell((namer or _namer(f))(getattr(obj, f.name)))
     raw = getattr(obj, f.attname)
     if raw is None:
         return ""
@@ -79,8 +92,9 @@ def rows(kind: RecordKind, qs: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Line())
     yield "\ufeff" + writer.writerow([header(kind, f) for f in fields])  # BOM: spreadsheets read UTF-8
     related = [f.name for f in fields if f.is_relation]
+    namers = {f.name: _namer(f) for f in fields if f.is_relation}
     for obj in qs.select_related(*related).iterator(chunk_size=CHUNK):
-        yield writer.writerow([value(f, obj) for f in fields])
+        yield writer.writerow([value(f, obj, namers.get(f.name)) for f in fields])
 
 
 def response(kind: RecordKind, qs: QuerySet, *, suffix: str = "") -> StreamingHttpResponse:
