@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from tikting.core.api import UserBrief, errors
+from tikting.core.api import StrictBody, UserBrief, errors
 
 from . import services as S
 from .models import SavedView
@@ -38,14 +38,14 @@ class ViewOut(Schema):
         return obj.team.name if obj.team else None
 
 
-class ViewIn(Schema):
+class ViewIn(StrictBody):
     name: str = Field(max_length=200)
     list_key: str = Field(max_length=60)
     query: str = Field("", max_length=4000)
     shared: bool = False
 
 
-class ViewPatch(Schema):
+class ViewPatch(StrictBody):
     name: str | None = Field(None, max_length=200)
     query: str | None = Field(None, max_length=4000)
     shared: bool | None = None
