@@ -450,7 +450,7 @@
     restoreDrafts();
     // Saved views sit above the list on narrow screens: folded there, unless one is open.
     var views = document.querySelector("[data-sidebar-toggle]");
-    if (views && window.innerWidth < 1200 && !views.querySelector("[aria-current]")) views.open = false;
+    if (views && window.innerWidth < 1600 && !views.querySelector("[aria-current]")) views.open = false;
     init(document);
     if (window.htmx) window.htmx.onLoad(init); // every fragment htmx swaps in
   });
