@@ -134,6 +134,8 @@ TAGS = [
     ("notifications", "Your notifications (mark read) and your preferences per event kind."),
     ("webhooks", "Signed event deliveries to other tools, and their log (improvement managers)."),
     ("tokens", "Your own API tokens."),
+    ("attachments", "Files attached to items, records, comments and review minutes."),
+    ("saved views", "Named, filtered and sorted register and record lists: yours and your team's."),
 ]
 
 
@@ -271,3 +273,10 @@ api.add_router(
     auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
 )
 api.add_router("/webhooks", "tikting.notifications.api.webhook_router")
+api.add_router("/attachments", "tikting.attachments.api.router")
+# Saved views: every role keeps its own (a viewer's filters change nothing in the register).
+api.add_router(
+    "/views",
+    "tikting.savedviews.api.router",
+    auth=[TokenAuth(self_service=True), SessionAuth(self_service=True)],
+)

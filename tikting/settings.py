@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "tikting.slas",
     "tikting.surveys",
     "tikting.audits",
+    "tikting.attachments",
+    "tikting.savedviews",
     "tikting.records",
     "tikting.improvement",
     "tikting.governance",
@@ -207,6 +209,40 @@ TIKTING_MAX_UPLOAD_BYTES = int(os.environ.get("TIKTING_MAX_UPLOAD_BYTES", str(50
 # Files uploaded on /imports/ wait here between their dry run and their import (then deleted). With
 # several machines, the web processes and the workers must share it (docs/deployment.md).
 TIKTING_IMPORT_UPLOAD_DIR = Path(os.environ.get("TIKTING_IMPORT_UPLOAD_DIR", VAR_DIR / "imports"))
+# Attachments (tikting/attachments, docs/collaboration.md): files kept through Django's default
+# storage (STORAGES["default"]; local files under MEDIA_ROOT, in var/ unless set), never served from
+# MEDIA_URL: every download goes through a view that checks who may see the file's record.
+MEDIA_ROOT = Path(os.environ.get("TIKTING_MEDIA_ROOT", VAR_DIR / "media"))
+TIKTING_ATTACHMENT_MAX_BYTES = int(os.environ.get("TIKTING_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+# Extension → (the type the download is served as, what the content must be: tikting/lib/files.py
+# sniff). No HTML, SVG or script: nothing a browser would run. TIKTING_ATTACHMENT_EXTENSIONS narrows it.
+_OOXML = "application/vnd.openxmlformats-officedocument."
+TIKTING_ATTACHMENT_TYPES = {
+    "pdf": ("application/pdf", "application/pdf"),
+    "png": ("image/png", "image/png"),
+    "jpg": ("image/jpeg", "image/jpeg"),
+    "jpeg": ("image/jpeg", "image/jpeg"),
+    "gif": ("image/gif", "image/gif"),
+    "txt": ("text/plain; charset=utf-8", "text/plain"),
+    "log": ("text/plain; charset=utf-8", "text/plain"),
+    "md": ("text/markdown; charset=utf-8", "text/plain"),
+    "csv": ("text/csv; charset=utf-8", "text/plain"),
+    "json": ("application/json", "text/plain"),
+    "docx": (_OOXML + "wordprocessingml.document", "application/zip"),
+    "xlsx": (_OOXML + "spreadsheetml.sheet", "application/zip"),
+    "pptx": (_OOXML + "presentationml.presentation", "application/zip"),
+    "odt": ("application/vnd.oasis.opendocument.text", "application/zip"),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet", "application/zip"),
+    "zip": ("application/zip", "application/zip"),
+    "doc": ("application/msword", "application/x-ole-storage"),
+    "xls": ("application/vnd.ms-excel", "application/x-ole-storage"),
+    "msg": ("application/vnd.ms-outlook", "application/x-ole-storage"),
+}
+_allowed_extensions = env_list("TIKTING_ATTACHMENT_EXTENSIONS", "")
+if _allowed_extensions:
+    TIKTING_ATTACHMENT_TYPES = {
+        ext: kind for ext, kind in TIKTING_ATTACHMENT_TYPES.items() if ext in _allowed_extensions
+    }
 # Zip archives an import reads (the ServiceNow log, the BPI Challenge 2014 files): a member unpacking
 # to more than this many bytes, or (when over 1 MiB) compressed more than this ratio to 1, is refused
 # as a possible zip bomb; the bytes actually unpacked are counted too (docs/deployment.md).

@@ -30,6 +30,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("search/", include("tikting.search.urls")),
     path("imports/", include("tikting.imports.urls")),
     path("notifications/", include("tikting.notifications.urls")),
+    path("attachments/", include("tikting.attachments.urls")),
+    path("views/", include("tikting.savedviews.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

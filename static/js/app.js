@@ -144,6 +144,109 @@
     toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
   });
 
+  // --- Attachments: drop files on the panel, or choose them; the panel comes back in place ----
+  // Without this script the form posts normally and the page comes back (tikting/attachments).
+  function sendAttachments(form, files) {
+    var body = new FormData(form);
+    if (files) {
+      body.delete("file");
+      Array.prototype.forEach.call(files, function (file) { body.append("file", file); });
+    }
+    var panel = form.closest("[data-attachments]");
+    panel.classList.add("tk-saving");
+    return fetch(form.action, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken(), "X-Requested-With": "fetch" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          if (response.status === 413) throw new Error(HTTP_ERRORS[413]);
+          if (!response.ok && response.status !== 400) throw new Error(HTTP_ERRORS[response.status] || "The file could not be attached (HTTP " + response.status + ").");
+          var holder = document.createElement("div");
+          holder.innerHTML = html;
+          var fresh = holder.firstElementChild;
+          panel.replaceWith(fresh);
+          labelCells(fresh);
+        });
+      })
+      .catch(function (error) {
+        panel.classList.remove("tk-saving");
+        toast(error.message, "danger");
+      });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-attach-form], form[data-attach-remove]");
+    if (!form || event.defaultPrevented) return;
+    event.preventDefault();
+    if (form.dataset.attachConfirm && !window.confirm(form.dataset.attachConfirm)) return;
+    if (form.matches("[data-attach-form]") && !form.querySelector("input[type=file]").files.length) {
+      toast("Choose a file to attach.", "danger");
+      return;
+    }
+    sendAttachments(form, null);
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      var zone = event.target.closest && event.target.closest("[data-attach-drop]");
+      if (!zone) return;
+      event.preventDefault();
+      zone.classList.add("is-over");
+    });
+  });
+  document.addEventListener("dragleave", function (event) {
+    var zone = event.target.closest && event.target.closest("[data-attach-drop]");
+    if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("is-over");
+  });
+  document.addEventListener("drop", function (event) {
+    var zone = event.target.closest && event.target.closest("[data-attach-drop]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.remove("is-over");
+    if (event.dataTransfer && event.dataTransfer.files.length) sendAttachments(zone.closest("form"), event.dataTransfer.files);
+  });
+
+  // --- Saving a view: the list's filters as they are now (htmx keeps the address bar current) --
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("[data-saved-views] form");
+    var query = form && form.querySelector("[data-saved-query]");
+    if (query) query.value = window.location.search.replace(/^\?/, "");
+  });
+
+  // --- Selecting rows for bulk actions: "select all on this page", the count in the bar ---------
+  function bulkCount() {
+    var form = document.getElementById("bulk-form");
+    if (!form) return;
+    var rows = document.querySelectorAll("[data-select-row]");
+    var chosen = document.querySelectorAll("[data-select-row]:checked").length;
+    var count = form.querySelector("[data-bulk-count]");
+    if (count) count.textContent = chosen + " selected";
+    document.querySelectorAll("[data-select-all]").forEach(function (all) {
+      all.checked = rows.length > 0 && chosen === rows.length;
+      all.indeterminate = chosen > 0 && chosen < rows.length;
+    });
+    if (chosen && !form.dataset.opened) {
+      form.dataset.opened = "1";
+      form.querySelector("[data-bulk-box]").open = true;
+    }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-select-all]")) {
+      document.querySelectorAll("[data-select-row]").forEach(function (box) { box.checked = event.target.checked; });
+    }
+    if (event.target.matches("[data-select-all], [data-select-row]")) bulkCount();
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-bulk]");
+    if (!form) return;
+    if (!document.querySelector("[data-select-row]:checked")) {
+      event.preventDefault();
+      toast("Select at least one row first.", "danger");
+    }
+  });
+
   // --- Tables sorted in the page: <table data-tk-sort>, a button in each header ---------------
   // Numbers sort as numbers, "—" (no value) last; a second click reverses; the first order (the
   // server's) comes back on the third.
@@ -471,6 +574,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     initSearchKey();
     restoreDrafts();
+    // Saved views sit above the list on narrow screens: folded there, unless one is open.
+    var views = document.querySelector("[data-sidebar-toggle]");
+    if (views && window.innerWidth < 1600 && !views.querySelector("[aria-current]")) views.open = false;
     init(document);
   });
   // Every fragment htmx swaps in (a table page, a polled status): htmx fires htmx:load on it, and

@@ -44,6 +44,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from tikting.accounts.models import ApiToken, Team, User
+from tikting.attachments import services as AS
+from tikting.attachments.models import Attachment
 from tikting.cadence import services as CS
 from tikting.cadence.models import Sprint, SprintItem
 from tikting.cmdb.models import ConfigurationItem
@@ -58,6 +60,8 @@ from tikting.notifications import services as NS
 from tikting.notifications.models import Follow, Notification, Preference, Webhook
 from tikting.records import registry as R
 from tikting.records.registry import create_record
+from tikting.savedviews import services as VS
+from tikting.savedviews.models import SavedView
 from tikting.signals import services as SS
 from tikting.signals.models import Candidate
 from tikting.test import Cast, form_data, noon, ready_item, resolved_incident
@@ -87,10 +91,14 @@ SELF_SERVICE = {
     "api/notifications/<notification_id>/read",
     "api/notifications/read-all",
     "api/notifications/preferences",
+    # Saved views: everyone keeps their own (tikting/savedviews); another's private view is 404.
+    "views/",
+    "views/<int:view_id>/delete/",
+    "api/views/<view_id>",
 }
 # Staff feedback: every signed-in user may give it, viewers included (an empty body is refused as
 # invalid, 400 / 422, and creates nothing).
-OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback"}
+OPEN_TO_EVERY_ROLE = {"signals/feedback/", "api/feedback", "api/views"}
 # Where discovery agents (FusionInventory, GLPI Agent) send inventories: no session, no role, no
 # CSRF token; an agent token as the HTTP basic-auth password instead (tikting/discovery/tests/
 # test_agent_endpoint.py plays the agents). Any other caller gets 401, or 405 for another method
@@ -130,6 +138,8 @@ PARAM_OBJECTS = {
     "team_id": "team",
     "notification_id": "notification",
     "webhook_id": "webhook",
+    "attachment_id": "attachment",
+    "view_id": "saved_view",
 }
 
 
@@ -185,6 +195,12 @@ def url_for(route: str, ids: dict[str, int]) -> str:
     return "/" + PARAM.sub(fill, route)
 
 
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    """Attachments written by the calls go to a temporary folder, not var/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def world(cast):
     """Real objects: an item at step 4 owned by cast.owner, its indicator and action, a review,
@@ -223,10 +239,14 @@ def world(cast):
     webhook = NS.create_webhook(
         actor=None, name="Matrix", url="https://93.184.216.34/hook", kinds=["commented"]
     )
+    attachment = AS.attach(item, SimpleUploadedFile("pir.txt", b"PIR notes"), actor=cast.manager)
+    saved_view = VS.create_view(actor=cast.manager, name="Manager's view", list_key="register")
     return {
         "upload": upload.pk,
         "notification": notification.pk,
         "webhook": webhook.pk,
+        "attachment": attachment.pk,
+        "saved_view": saved_view.pk,
         "team": team.pk,
         "sprint": sprint.pk,
         "card": card.pk,
@@ -1526,7 +1546,105 @@ WRITES: tuple[Write, ...] = (
         api=api("DELETE", "/api/webhooks/{webhook}"),
         button="/notifications/webhooks/{webhook}/",
     ),
+    # --- Working together: attachments, saved views, bulk actions, the board ---
+    *(
+        Write(
+            "Attachments",
+            f"Attach a file to {what}",
+            allowed,
+            ui=ui("/attachments/", lambda c, target=target: _attach_body(c, target)),
+            api=api(
+                "POST", "/api/attachments", lambda c, target=target: _attach_body(c, target), multipart=True
+            ),
+            button=button,
+        )
+        for what, target, allowed, button in (
+            ("an item", "improvement.item:{item}", CONTRIBUTORS, "/register/{item}/"),
+            ("an operational record (an incident)", "incidents.incident:{incident}", CONTRIBUTORS, ""),
+            ("a review minute", "governance.minute:{minute}", MANAGERS, ""),
+        )
+    ),
+    Write(
+        "Attachments",
+        "Remove a file (the contributor attached it)",
+        frozenset({"contributor", "manager", "admin"}),
+        ui=ui("/attachments/{attachment}/delete/"),
+        api=api("DELETE", "/api/attachments/{attachment}"),
+        button="/register/{item}/",
+    ),
+    Write(
+        "Saved views",
+        "Save a view of a list",
+        SIGNED_IN,
+        ui=ui("/views/", lambda c: {"name": "Overdue", "list_key": "register", "query": "flag=overdue"}),
+        api=api("POST", "/api/views", lambda c: {"name": "Overdue", "list_key": "register"}),
+        trace=lambda: SavedView.objects.count(),
+        button="/register/",
+    ),
+    Write(
+        "Saved views",
+        "Change or remove one's own view (Olga's; others do not see it: 404)",
+        frozenset({"owner"}),
+        ui=ui("/views/{saved_view}/delete/"),
+        api=api("PATCH", "/api/views/{saved_view}", lambda c: {"name": "Renamed"}),
+        refused=404,
+        button="/register/",
+    ),
+    Write(
+        "Bulk actions",
+        "Assign an owner to the selected items",
+        MANAGERS,
+        ui=ui(
+            "/register/bulk/",
+            lambda c: {"action": "owner", "owner": c.w.cast.other_owner.pk, "ids": [c.id("item")]},
+        ),
+    ),
+    Write(
+        "Bulk actions",
+        "Move the selected items a step",
+        ITEM_OWNER,
+        ui=ui("/register/bulk/", lambda c: {"action": "step", "step": "action", "ids": [c.id("item")]}),
+    ),
+    Write(
+        "Bulk actions",
+        "Add the selected items to a sprint",
+        PLANNERS,
+        ui=ui(
+            "/register/bulk/",
+            lambda c: {"action": "sprint", "sprint": c.id("planned_sprint"), "ids": [c.id("new_item")]},
+        ),
+    ),
+    *(
+        Write(
+            "Bulk actions",
+            f"Set the service of selected {label} ({', '.join(kinds)})",
+            allowed,
+            kinds=kinds,
+            ui=ui(
+                "/records/{kind}/bulk/",
+                lambda c: {"action": "service", "service": c.w.cast.network.pk, "ids": [c.id("record")]},
+            ),
+        )
+        for label, kinds, allowed in (
+            ("operational records", OPERATIONAL_KINDS, CONTRIBUTORS),
+            ("audit findings", FINDING_KINDS, MANAGERS),
+            ("reference data", ("sla", "catalog-item", "ci", "survey"), ADMINS),
+        )
+    ),
+    Write(
+        "Register",
+        "Move an item a step on the board",
+        ITEM_OWNER,
+        ui=ui("/register/board/move/", lambda c: {"item": c.id("item"), "to": "action"}),
+        button="/register/board/?with={item}",  # (an unknown parameter: makes the item first)
+    ),
 )
+
+
+def _attach_body(c: Ctx, target: str) -> dict[str, Any]:
+    """A new file for `target` ("improvement.item:{item}", with the world's id filled in)."""
+    upload = SimpleUploadedFile("evidence.txt", b"What the monitoring showed")
+    return {"target": target.format_map(c), "file": upload}
 
 
 def _submit_form():
@@ -1839,6 +1957,18 @@ class World:
         if role not in self.tokens:
             self.tokens[role] = ApiToken.issue(self.user(role), "matrix")[1]
         return self.tokens[role]
+
+    @cached_property
+    def attachment(self) -> Attachment:
+        """A file the contributor attached to Olga's item."""
+        return AS.attach(self.item, SimpleUploadedFile("trace.log", b"trace"), actor=self.cast.contributor)
+
+    @cached_property
+    def saved_view(self) -> SavedView:
+        """Olga's private view of the register."""
+        return VS.create_view(
+            actor=self.cast.owner, name="My overdue", list_key="register", query="flag=overdue"
+        )
 
     def spare_token(self, user: User) -> ApiToken:
         """A token of `user` that nothing else uses (the one a revocation revokes)."""

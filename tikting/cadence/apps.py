@@ -12,3 +12,7 @@ class CadenceConfig(AppConfig):
         from .review_agenda import capacity_notice
 
         register_agenda_notice("capacity", capacity_notice)
+
+        from .bulk import register
+
+        register()

@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from tikting.attachments.services import counts as attachment_lists
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.improvement import choices as IC
 from tikting.improvement import metrics as M
@@ -149,10 +150,12 @@ def _minutes_by_item(meeting: ReviewMeeting) -> list[dict[str, Any]]:
         if minute.amends_id:
             amendments.setdefault(minute.amends_id, []).append(minute)
     groups: dict[int, dict[str, Any]] = {}
+    files = attachment_lists([m for m in minutes if not m.amends_id])  # one query for all
     for minute in minutes:
         if minute.amends_id:
             continue
         minute.amendment_list = amendments.get(minute.pk, [])  # type: ignore[attr-defined]
+        minute.attachment_list = files.get(minute.pk, [])  # type: ignore[attr-defined]
         group = groups.setdefault(
             minute.item_id,
             {

@@ -28,3 +28,7 @@ class ImprovementConfig(AppConfig):
         from tikting.records.registry import register_linker
 
         register_linker(linked_items)
+
+        from .hooks import register
+
+        register()

@@ -137,3 +137,15 @@ def time_ticks(start: dt.datetime, end: dt.datetime, *, most: int = 8) -> list[t
     years = last.year - first.year
     step = max(1, -(-years // most))
     return inside([dt.date(first.year + k, 1, 1) for k in range(0, years + 2, step)], "Y")
+
+
+def size(count: int) -> str:
+    """A number of bytes as people read it: '512 bytes', '2.5 KiB', '10 MiB' (powers of 1024)."""
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            if unit == "bytes":
+                return f"{int(value)} byte{'' if int(value) == 1 else 's'}"
+            return f"{number(round(value, 1))} {unit}"
+        value /= 1024
+    return f"{count} bytes"  # pragma: no cover

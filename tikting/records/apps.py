@@ -6,3 +6,8 @@ class RecordsConfig(AppConfig):
 
     name = "tikting.records"
     label = "records"
+
+    def ready(self) -> None:
+        from .hooks import register
+
+        register()

@@ -18,22 +18,26 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models.fields.reverse_related import ForeignObjectRel
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_http_methods, require_safe
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import push_url
 
 from tikting.core import audit
 from tikting.core.audit import history_for
+from tikting.core.bulk import parse_ids
 from tikting.core.conflicts import Side, conflict_row, who
 from tikting.core.exceptions import ConflictError, PermissionDeniedError
 from tikting.core.models import AuditEntry
 from tikting.lib import display as shown
 
+from . import bulk as B
+from . import export as X
 from . import forms as F
 from . import registry as R
 
@@ -236,6 +240,9 @@ def record_list(request: HttpRequest, slug: str) -> HttpResponse:
         "active": any(name != "sort" for name in query),
         "list_url": _list_url(kind),
         "api_url": f"/api/records/{kind.slug}",
+        "list_key": f"records:{kind.slug}",
+        "bulk_url": reverse("records:bulk", args=[kind.slug]),
+        "bulk_actions": B.offered(kind) if R.can_edit_records(request.user, kind) else [],
         **_perms(request.user, kind),
     }
     canonical = _list_url(kind, canonical_query.urlencode())
@@ -247,6 +254,45 @@ def record_list(request: HttpRequest, slug: str) -> HttpResponse:
         canonical=canonical,
         status=400 if errors else 200,
     )
+
+
+@login_required
+@require_safe
+def record_export(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
+    """The list as CSV: the rows its filters (and sort) select, every one, streamed."""
+    kind = _kind(slug)
+    _require_view(request)
+    try:
+        qs = F.apply_filters(kind, kind.model._default_manager.all(), _read_query(request, kind))
+    except ValidationError as exc:
+        return HttpResponse("\n".join(_messages(exc)), status=400, content_type="text/plain; charset=utf-8")
+    return X.response(kind, qs)
+
+
+@login_required
+@require_POST
+def record_bulk(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
+    """One action on the selected rows, record by record; or the selected rows as CSV."""
+    kind = _kind(slug)
+    action = request.POST.get("action", "")
+    if action == "export":
+        _require_view(request)
+    elif not R.can_edit_records(request.user, kind):
+        raise PermissionDenied(f"You may not change {kind.label_plural.lower()}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=False):
+        back = ""
+    back = back or _list_url(kind)
+    try:
+        ids = parse_ids(request.POST.getlist("ids"))
+        if action == "export":
+            return X.response(
+                kind, kind.model._default_manager.filter(pk__in=ids).order_by("pk"), suffix="-selected"
+            )
+        result = B.run(kind, action, ids, request.POST.get(action, ""), actor=request.user)
+    except ValidationError as exc:
+        return render(request, "bulk/result.html", {"errors": _messages(exc), "back": back}, status=400)
+    return render(request, "bulk/result.html", {"result": result, "back": back})
 
 
 # --- Detail -------------------------------------------------------------------------------------
@@ -685,4 +731,13 @@ def record_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "records/delete.html", context, status=400 if error else 200)
 
 
-__all__ = ["index", "record_create", "record_delete", "record_detail", "record_edit", "record_list"]
+__all__ = [
+    "index",
+    "record_bulk",
+    "record_export",
+    "record_create",
+    "record_delete",
+    "record_detail",
+    "record_edit",
+    "record_list",
+]

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from tikting.accounts.models import User
+from tikting.attachments.services import counts as attachment_lists
 from tikting.cmdb.models import Service
 from tikting.core.audit import history_for
 from tikting.core.itsm import Priority
@@ -421,9 +422,12 @@ def _timeline(item: Item, *, show_all: bool) -> dict[str, Any]:
                 "changes": changes,
             }
         )
+    files = attachment_lists(comment_list)  # one query for every comment's files
     for comment in comment_list:
+        comment.attachment_list = files.get(comment.pk, [])  # type: ignore[attr-defined]
         rows.append(
             {
+                "comment": comment,
                 "type": comment.kind,
                 "at": comment.created_at,
                 "actor": comment.author,

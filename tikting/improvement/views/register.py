@@ -11,25 +11,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import push_url
 
 from tikting.accounts.models import Actor, User
 from tikting.cmdb.models import Service
-from tikting.core.exceptions import PermissionDeniedError
+from tikting.core.exceptions import ConflictError, PermissionDeniedError
 
 from .. import choices as C
 from .. import permissions as P
 from .. import services as S
+from ..bulk import offered as bulk_actions
 from ..filtersets import DEFAULT_SORT, FILTER_FIELDS, FLAGS, SORTS, filter_items, sort_items
 from ..models import Action, Item
 from ..querysets import ItemQuerySet
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
         """A board card: the item with the flags the board works out once per card (typing only)."""
 
         flag_list: list[str]
+        moves: list[list[str]]
 
 
 # Columns of a list row, and what item.flags() reads: no other field is loaded, so 10,000 items
@@ -66,7 +70,10 @@ ROW_FIELDS = (
     "owner__first_name",
     "owner__last_name",
 )
-CARD_FIELDS = tuple(f for f in ROW_FIELDS if f not in {"practice", "service__name", "review_milestone"})
+CARD_FIELDS = (
+    *(f for f in ROW_FIELDS if f not in {"practice", "service__name", "review_milestone"}),
+    "version",
+)
 
 BOARD_STEPS = [C.Status.NEW, *C.STEPS]
 BOARD_TAIL = [C.Status.DEFERRED, C.Status.CLOSED, C.Status.REJECTED]
@@ -285,6 +292,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
         "show_rank": filters.sort.lstrip("-") == "rank",
         "can_submit": P.can_submit(request.user),
         "can_manage": P.can_manage(request.user),
+        "bulk_actions": bulk_actions(request.user) if P.can_submit(request.user) else [],
         "filter_action": reverse("improvement:list"),
         "with_status": True,
         **_filter_options(request),
@@ -371,8 +379,11 @@ def board(request: HttpRequest) -> HttpResponse:
         **_top_per(cards_qs, "status", [s for s in BOARD_TAIL if counts.get(s)], BOARD_TAIL_CAP),
     }
     now = timezone.now()
+    user = request.user
     for item in (item for column in cards.values() for item in column):
-        cast("ItemCard", item).flag_list = item.flags(now)  # once per card, from the row
+        card = cast("ItemCard", item)
+        card.flag_list = item.flags(now)  # once per card, from the row
+        card.moves = _moves(item) if P.can_drive(user, item) else []
 
     def column(status: str) -> dict[str, Any]:
         total = counts.get(status, 0)
@@ -405,6 +416,75 @@ def board(request: HttpRequest) -> HttpResponse:
         context,
         canonical=_canonical("board", filters),
     )
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_POST
+def board_move(request: HttpRequest) -> HttpResponse:
+    """Move a card to another step (a drop on the board, or its Move form from the keyboard):
+    services.transition_item with its preconditions; a refusal names what is missing. JSON for the
+    board's script, a redirect back to the board with the message otherwise."""
+    if not (request.user.is_authenticated and request.user.has_role("owner")):
+        raise _forbidden("move items through their steps")  # owners move theirs, managers any
+    item = (
+        Item.objects.visible_to(request.user).filter(pk=request.POST.get("item") or 0).first()
+        if ((request.POST.get("item") or "").isdigit())
+        else None
+    )
+    if item is None:
+        if _wants_json(request):
+            return JsonResponse({"error": "No such item: reload the board."}, status=404)
+        raise Http404("No such item.")
+    if not P.can_drive(request.user, item):
+        raise _forbidden(f"move {item.ref} through its steps")
+    to = request.POST.get("to", "")
+    version = request.POST.get("version", "")
+    try:
+        moved = S.transition_item(
+            item,
+            actor=request.user,
+            to=to,
+            reason="Moved on the board",
+            expected_version=int(version) if version.isdigit() else None,
+        )
+    except PermissionDeniedError as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except ConflictError:
+        error = f"{item.ref} changed since the board was loaded: reload it and try again."
+        status = 409
+    except ValidationError as exc:
+        error, status = " ".join(_messages(exc)).removeprefix("status: "), 400
+    else:
+        message = f"{moved.ref} moved to '{moved.get_status_display()}'."
+        if _wants_json(request):
+            return JsonResponse(
+                {"message": message, "status": moved.status, "version": moved.version, "moves": _moves(moved)}
+            )
+        messages.success(request, message)
+        return redirect(_board_back(request))
+    if _wants_json(request):
+        return JsonResponse({"error": error}, status=status)
+    messages.error(request, error)
+    return redirect(_board_back(request))
+
+
+def _board_back(request: HttpRequest) -> str:
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=False):
+        return back
+    return reverse("improvement:board")
+
+
+def _moves(item: Item) -> list[list[str]]:
+    """The steps an item's card offers to move to: its allowed transitions, forward first."""
+    allowed = C.TRANSITIONS.get(item.status, frozenset())
+    here = C.STEPS.index(item.status) if item.status in C.STEPS else -1
+    ordered = sorted(allowed, key=lambda s: (C.STEPS.index(s) < here, C.STEPS.index(s)))
+    return [[s, C.Status(s).label] for s in ordered]
 
 
 # --- The impact × effort matrix ---------------------------------------------------------------
@@ -552,6 +632,7 @@ urlpatterns = [
     path("", item_list, name="list"),
     path("rank/", rank, name="rank"),
     path("board/", board, name="board"),
+    path("board/move/", board_move, name="board_move"),
     path("matrix/", matrix, name="matrix"),
     path("mine/", mine, name="mine"),
 ]
