@@ -143,14 +143,14 @@ def test_list_filters_and_search_narrow_the_table_in_place(
     expect(rows(page)).to_have_count(3)
 
     # Search, by words or by reference.
-    page.get_by_label("Search").fill("wiki")
+    page.get_by_label("Search", exact=True).fill("wiki")
     expect(rows(page)).to_have_count(1)
     expect(rows(page).first).to_contain_text("Outdated wiki pages")
     expect(page).to_have_url(re.compile(r"q=wiki"))
-    page.get_by_label("Search").fill(register["vpn"].ref)
+    page.get_by_label("Search", exact=True).fill(register["vpn"].ref)
     expect(rows(page)).to_have_count(1)
     expect(rows(page).first).to_contain_text("Slow VPN log-in")
-    page.get_by_label("Search").fill("no such thing anywhere")
+    page.get_by_label("Search", exact=True).fill("no such thing anywhere")
     expect(rows(page)).to_have_count(0)
     expect(page.locator("#results")).to_contain_text("No item matches these filters")
     assert page.evaluate("() => window.tkNoReload") is True
