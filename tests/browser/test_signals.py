@@ -84,7 +84,10 @@ def test_accept_a_candidate_into_the_register(page: Page, live_server, sign_in, 
     accept.get_by_label("Title").fill("Review every major incident on E-mail")
     accept.get_by_role("button", name="Accept into the register").click()
 
-    expect(page).to_have_url(re.compile(r"/register/\d+/$"))
+    # Accepting writes the item, its links and indicator and tells the people concerned (the
+    # notifications): on a machine running another test process beside this one it has taken longer
+    # than the 10 s an assertion waits by default.
+    expect(page).to_have_url(re.compile(r"/register/\d+/$"), timeout=30_000)
     expect(page.get_by_role("alert").filter(has_text="is in the register")).to_be_visible()
     item = Item.objects.get()
     assert item.title == "Review every major incident on E-mail"
