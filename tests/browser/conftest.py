@@ -12,6 +12,28 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("TIKTING_CHROMIUM", "/usr/bin/chromium")
+
+
+def _serial_live_server_on_sqlite() -> None:
+    """On SQLite in memory the live server's threads share the tests' one connection (Django's
+    LiveServerThread), so two requests at once (a page's own htmx request, the bell's count, next
+    to a click's POST) used one connection from two threads: one POST in several went unanswered.
+    There the live server answers one request at a time (and closes each connection, as Django's
+    server does when it is not threaded); PostgreSQL keeps the threaded server."""
+    if "sqlite" not in os.environ.get("DATABASE_URL", "sqlite"):
+        return
+    from django.core.servers.basehttp import WSGIServer
+    from django.test import testcases
+
+    class SerialWSGIServer(WSGIServer):
+        def __init__(self, *args: Any, connections_override: Any = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.connections_override = connections_override
+
+    testcases.LiveServerThread.server_class = SerialWSGIServer
+
+
+_serial_live_server_on_sqlite()
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-results"
 
 # Content-Security-Policy violations (tikting/core/csp.py) fail the test like JavaScript errors:

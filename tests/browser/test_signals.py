@@ -82,7 +82,10 @@ def test_accept_a_candidate_into_the_register(page: Page, live_server, sign_in, 
     page.get_by_role("button", name="Accept into the register").first.click()
     accept = page.locator("#triage-accept")
     accept.get_by_label("Title").fill("Review every major incident on E-mail")
-    accept.get_by_role("button", name="Accept into the register").click()
+    with page.expect_response(lambda r: "/accept/" in r.url and r.request.method == "POST") as posted:
+        accept.get_by_role("button", name="Accept into the register").click()
+    assert posted.value.status == 200, (posted.value.status, posted.value.text()[:500])
+    assert posted.value.headers.get("hx-redirect", "").startswith("/register/"), posted.value.text()[:500]
 
     # Accepting writes the item, its links and indicator and tells the people concerned (the
     # notifications): on a machine running another test process beside this one it has taken longer
