@@ -9,6 +9,7 @@ is kept in TIKTING_IMPORT_UPLOAD_DIR until it is imported or discarded, then del
 
 from __future__ import annotations
 
+import io
 import re
 import time
 import unicodedata
@@ -196,8 +197,6 @@ def _run(upload: Upload, *, dry_run: bool) -> dict[str, Any]:
 
     actor = upload.created_by
     with storage().open(upload.stored_as, "rb") as raw:
-        import io
-
         stream = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         report = import_records(
             upload.kind,

@@ -131,6 +131,16 @@ def terms(text: str) -> list[str]:
     return [word.lower() for word in re.findall(r"\w+", text)][:MAX_TERMS]
 
 
+def tsquery(words: list[str]) -> str:
+    """PostgreSQL: every word, as a prefix (`to_tsquery` syntax)."""
+    return " & ".join(f"{word}:*" for word in words)
+
+
+def fts5_query(words: list[str]) -> str:
+    """SQLite FTS5: every word, quoted, as a prefix."""
+    return " ".join(f'"{word}"*' for word in words)
+
+
 def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
     """Incidents of `qs` matching every word of `text` (as prefixes), annotated with `search_rank`
     (higher is more relevant). Unordered: the caller orders by the rank or its own sort."""
@@ -138,7 +148,7 @@ def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
     if not words:  # nothing to look for: no match (still sortable by the rank)
         return qs.annotate(**{RANK: Value(0.0, output_field=FloatField())}).none()
     if connections[qs.db].vendor == "postgresql":
-        query = " & ".join(f"{word}:*" for word in words)
+        query = tsquery(words)
         match = RawSQL(  # noqa: S611 - fixed SQL, the query a parameter
             f"{TABLE}.search_vector @@ to_tsquery('english'::regconfig, %s)",
             [query],
@@ -152,7 +162,7 @@ def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
         return qs.filter(match).annotate(**{RANK: rank})
     # SQLite: a join with the FTS5 table, which the planner drives from the MATCH (a correlated
     # subquery per row would evaluate the MATCH again for every match).
-    query = " ".join(f'"{word}"*' for word in words)
+    query = fts5_query(words)
     return qs.extra(  # noqa: S610 - fixed SQL, the query text is a parameter
         tables=[FTS],
         where=[f"{FTS}.rowid = {TABLE}.id", f"{FTS} MATCH %s"],
@@ -175,7 +185,7 @@ def latest(text: str, limit: int, using: str = "default") -> list[int]:
     conn = connections[using]
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
-            query = " & ".join(f"{word}:*" for word in words)
+            query = tsquery(words)
             match = f"FROM {TABLE} WHERE search_vector @@ to_tsquery('english'::regconfig, %s)"
             # Two plans, chosen by the planner's estimate of the matches (its statistics count the
             # words of the index): many matches, walk the ids newest first and stop at `limit`
@@ -194,7 +204,7 @@ def latest(text: str, limit: int, using: str = "default") -> list[int]:
                     [query, limit],
                 )
         else:
-            query = " ".join(f'"{word}"*' for word in words)
+            query = fts5_query(words)
             cursor.execute(
                 f"SELECT rowid FROM {FTS} WHERE {FTS} MATCH %s ORDER BY rowid DESC LIMIT %s",  # noqa: S608
                 [query, limit],
