@@ -14,6 +14,8 @@ handler500 = "tikting.core.views.server_error"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", RedirectView.as_view(url="/register/", permanent=False, http_method_names=["get", "head"])),
     path("healthz", healthz, name="healthz"),
+    # Near the top: scripts' requests are the most numerous, and each pattern above is tried first.
+    path("api/", api.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("register/", include("tikting.improvement.urls")),
@@ -32,6 +34,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("notifications/", include("tikting.notifications.urls")),
     path("attachments/", include("tikting.attachments.urls")),
     path("views/", include("tikting.savedviews.urls")),
-    path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

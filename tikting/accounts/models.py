@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
 __all__ = ["Actor", "Role", "User", "Team", "ApiToken"]
@@ -129,21 +129,43 @@ def _token_query() -> tuple[str, list[str]]:
     return sql, fields
 
 
+def _converters(model: type[models.Model], names: tuple[str, ...]) -> list[tuple[int, list[Any], Any]]:
+    """(position, converters, column) of the columns `names` of `model` that the database's
+    converters change (SQLite returns datetimes as text and booleans as integers; PostgreSQL
+    none), worked out once per database connection: a token check is on every API request."""
+    cache = connections[DEFAULT_DB_ALIAS].__dict__.setdefault("_tikting_converters", {})
+    key = (model, names)
+    if key not in cache:
+        found = []
+        for position, name in enumerate(names):
+            field = model._meta.get_field(name)
+            assert isinstance(field, models.Field)  # a column of the table, not a reverse relation
+            column = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+            if converters:
+                found.append((position, converters, column))
+        cache[key] = found
+    return cache[key]
+
+
+def _converted_row(model: type[models.Model], names: tuple[str, ...], values: Any) -> list[Any]:
+    """Column values as the ORM would give them (the database's and the fields' converters)."""
+    result = list(values)
+    for position, converters, column in _converters(model, names):
+        value = result[position]
+        for converter in converters:
+            value = converter(value, column, connection)
+        result[position] = value
+    return result
+
+
 def _converted(model: type[models.Model], name: str, value: Any) -> Any:
-    """A column's value as the ORM would give it (the database's converters: SQLite returns
-    datetimes as text and booleans as integers)."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field)  # a column of the table, not a reverse relation
-    column = field.get_col(model._meta.db_table)
-    for converter in connection.ops.get_db_converters(column):
-        value = converter(value, column, connection)
-    return value
+    """One column's value as the ORM would give it."""
+    return _converted_row(model, (name,), (value,))[0]
 
 
 def _user_values(values: tuple[Any, ...]) -> list[Any]:
-    return [
-        _converted(User, f.name, value) for f, value in zip(User._meta.concrete_fields, values, strict=True)
-    ]
+    return _converted_row(User, tuple(f.name for f in User._meta.concrete_fields), values)
 
 
 class ApiToken(models.Model):

@@ -11,7 +11,7 @@ audit trail (who, when, old → new) and guard concurrent edits with the record'
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -513,14 +513,32 @@ def _check_texts(obj: models.Model) -> None:
     )
 
 
-def _full_clean(obj: models.Model) -> None:
-    """full_clean(), without the query Django runs to test the condition of the (source,
-    external_key) unique constraint when the record has no external key: that constraint holds
-    only for a non-empty key, so it cannot be broken (records typed in or created over the API
-    have none; a per-request cost otherwise)."""
+def _full_clean(obj: models.Model, unchanged: Iterable[str] = ()) -> None:
+    """full_clean(), without the queries that cannot find anything:
+
+    - the condition of the (source, external_key) unique constraint when the record has no
+      external key: that constraint holds only for a non-empty key, so it cannot be broken (records
+      typed in or created over the API have none);
+    - the uniqueness of a single unique field (a number, a name) an edit did not change (`unchanged`).
+
+    The errors of every check are given together, each under its field, as full_clean() does."""
     keyless = not getattr(obj, "external_key", None)
     only_source_key = all(c.name.endswith("_source_key") for c in obj._meta.constraints)
-    obj.full_clean(validate_constraints=not (keyless and only_source_key))
+    errors: dict[str, Any] = {}
+    try:
+        obj.full_clean(validate_unique=False, validate_constraints=not (keyless and only_source_key))
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    together = {name for group in obj._meta.unique_together for name in group}
+    skip = {name for name in unchanged if name not in together} | set(errors)
+    unique = [f for f in obj._meta.concrete_fields if f.unique and not f.primary_key]
+    if any(f.name not in skip for f in unique) or together:
+        try:
+            obj.validate_unique(exclude=skip)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -550,9 +568,18 @@ def update_record(
     kind = kind_for(obj)
     if kind is None:
         raise ValidationError({"kind": f"{type(obj).__name__} is not an ITSM record."})
+    return update_record_by_pk(kind, obj.pk, actor=actor, expected_version=expected_version, **changes)
+
+
+@transaction.atomic
+def update_record_by_pk(
+    kind: RecordKind, pk: Any, *, actor: Actor, expected_version: int | None = None, **changes: Any
+) -> models.Model:
+    """update_record() of the record of `kind` with primary key `pk`, read once, locked, inside the
+    transaction; `kind.model.DoesNotExist` when there is none."""
     _require(actor, can_edit_records, kind, "edit")
     _check_fields(kind, changes)
-    locked: Any = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+    locked: Any = kind.model._default_manager.select_for_update().get(pk=pk)
     has_version = hasattr(locked, "version")
     if expected_version is not None and has_version and locked.version != int(expected_version):
         raise ConflictError(locked, expected_version)
@@ -563,7 +590,7 @@ def update_record(
     if has_version:
         locked.version += 1
     _check_texts(locked)
-    _full_clean(locked)
+    _full_clean(locked, unchanged=[name for name in before if name not in plain])
     _derive_slas(locked)
     # Only the columns that changed, with the version and the update time: an UPDATE of every
     # column would make PostgreSQL compute an incident's search vector again (its generated column
@@ -577,7 +604,8 @@ def update_record(
         locked.save(update_fields=columns)
     for name, values in m2m.items():
         getattr(locked, name).set(values)
-    diff = audit.diff(before, audit.snapshot(locked))
+    # The snapshot after the save is `after` but for the update time, which the history leaves out.
+    diff = audit.diff(before, after)
     diff.pop("updated_at", None)
     if diff or m2m:
         audit.record(locked, action="update", actor=actor, changes=diff)

@@ -150,6 +150,38 @@ class TestRead:
         assert as_("viewer").get("/incident/424242").status_code == 404
         assert as_("viewer").get("/nonsense").status_code == 422
 
+    def test_fields_chooses_what_a_page_carries(self, as_, cast, incidents):
+        api = as_("viewer")
+        full = api.get("/incident", sort="number").json()["items"]
+        few = api.get("/incident", sort="number", fields="short_description, priority,priority").json()
+        assert few["count"] == 3
+        assert [set(row) for row in few["items"]] == [
+            {"id", "kind", "key", "url", "history_url", "short_description", "priority"}
+        ] * 3
+        for small, big in zip(few["items"], full, strict=True):
+            assert small == {name: big[name] for name in small}
+        assert [row["key"] for row in few["items"]] == ["INC1", "INC2", "INC3"]
+        changes = api.get("/change", fields="title").json()
+        assert changes["count"] == 0 and changes["items"] == []
+
+    def test_an_unknown_field_is_a_422_naming_it(self, as_, incidents):
+        response = as_("viewer").get("/incident", fields="short_description,colour")
+        assert response.status_code == 422 and fields(response) == {"fields"}
+        assert "'colour'" in response.json()["detail"][0]["message"]
+
+    def test_a_page_and_a_record_read_in_fixed_queries(self, as_, cast, incidents):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        api = as_("viewer")
+        api.get("/incident")  # the token's first use writes its last_used_at
+        with CaptureQueriesContext(connection) as page:
+            assert api.get("/incident", limit=2).status_code == 200
+        with CaptureQueriesContext(connection) as one:
+            assert api.get(f"/incident/{incidents[0].pk}").json()["number"] == "INC1"
+        # lockout check, token; then the ids, the rows and the count of the page; the record
+        assert (len(page), len(one)) == (5, 3), [q["sql"][:80] for q in page.captured_queries]
+
     def test_it_refuses_anonymous_callers(self, incidents):
         assert Api().get("/incident").status_code == 401
         assert Api().post("/incident", {"number": "X"}).status_code == 401
@@ -216,6 +248,19 @@ class TestWrite:
         assert stale.json()["current_version"] == 2
         record.refresh_from_db()
         assert record.category == "mail"
+
+    def test_an_edit_still_refuses_a_number_taken_and_a_missing_record(self, as_, cast, incidents):
+        api = as_("contributor")
+        taken = api.patch(f"/incident/{incidents[0].pk}", {"expected_version": 1, "number": "INC2"})
+        assert taken.status_code == 422 and fields(taken) == {"number"}
+        both = api.patch(
+            f"/incident/{incidents[0].pk}", {"expected_version": 1, "number": "INC2", "priority": 9}
+        )
+        assert both.status_code == 422 and fields(both) == {"number", "priority"}
+        same = api.patch(f"/incident/{incidents[0].pk}", {"expected_version": 1, "number": "INC1"})
+        assert same.status_code == 200 and same.json()["version"] == 2
+        assert api.patch("/incident/424242", {"expected_version": 1, "priority": 2}).status_code == 404
+        assert sorted(Incident.objects.values_list("number", flat=True)) == ["INC1", "INC2", "INC3"]
 
     def test_kinds_without_a_version_edit_without_one(self, as_, cast):
         response = as_("admin").patch(f"/service/{cast.email.pk}", {"description": "Mail for all"})
