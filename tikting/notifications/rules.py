@@ -21,6 +21,7 @@ from django.db import models
 
 from tikting.accounts.models import Role, User
 from tikting.core.events import Event, Kind
+from tikting.core.prepared import Prepared
 from tikting.governance.models import ReviewMeeting
 from tikting.improvement.models import Item
 
@@ -54,13 +55,15 @@ def owner_of(target: models.Model) -> int | None:
     return getattr(target, "assigned_to_id", None)
 
 
+# Asked on every status change of every record: compiled once per connection.
+_follows = Prepared(
+    lambda type_id, object_id: Follow.objects.filter(content_type_id=type_id, object_id=object_id)
+)
+
+
 def followers_of(target: models.Model) -> list[int]:
-    return list(
-        Follow.objects.filter(
-            content_type=ContentType.objects.get_for_model(target, for_concrete_model=False),
-            object_id=str(target.pk),
-        ).values_list("user_id", flat=True)
-    )
+    content_type = ContentType.objects.get_for_model(target, for_concrete_model=False)
+    return [follow.user_id for follow in _follows(content_type.pk, str(target.pk))]
 
 
 def managers() -> list[int]:

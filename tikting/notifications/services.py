@@ -17,6 +17,7 @@ from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit
 from tikting.core.events import Event, Kind
 from tikting.core.exceptions import PermissionDeniedError
+from tikting.core.prepared import Prepared
 from tikting.improvement.models import Item
 from tikting.records import registry as R
 
@@ -156,10 +157,14 @@ def payload(event: Event, mentioned: list[str]) -> dict[str, Any]:
     }
 
 
+# Asked on every event: compiled once per connection.
+_active_webhooks = Prepared(lambda: Webhook.objects.filter(active=True))
+
+
 def _queue_webhooks(event: Event, found: list[rules.Recipient]) -> None:
     mentioned_ids = [r.user_id for r in found if r.kind == Kind.MENTIONED]
     kinds = {event.kind} | ({Kind.MENTIONED.value} if mentioned_ids else set())
-    subscribed = [w for w in Webhook.objects.filter(active=True) if kinds & set(w.kinds)]
+    subscribed = [w for w in _active_webhooks() if kinds & set(w.kinds)]
     if not subscribed:
         return
     names = list(User.objects.filter(pk__in=mentioned_ids).values_list("username", flat=True))

@@ -11,6 +11,7 @@ audit trail (who, when, old → new) and guard concurrent edits with the record'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from tikting.accounts.models import Actor, Role, User
 from tikting.core import audit, events
 from tikting.core.bounds import check_long_text
 from tikting.core.exceptions import ConflictError, PermissionDeniedError, in_use_message
+from tikting.core.prepared import Prepared
 from tikting.incidents import search as incident_search
 
 DEFAULT_EXCLUDED = ("raw", "version", "created_at", "updated_at")
@@ -571,6 +573,18 @@ def update_record(
     return update_record_by_pk(kind, obj.pk, actor=actor, expected_version=expected_version, **changes)
 
 
+@functools.cache
+def _locked_by_pk(slug: str) -> Prepared[models.Model]:
+    model = KINDS[slug].model
+    return Prepared(lambda pk: model._default_manager.select_for_update().filter(pk=pk))
+
+
+def _locked(kind: RecordKind) -> Callable[[int], models.Model | None]:
+    """The record of `kind` with a primary key, locked (FOR UPDATE where the database has it),
+    or None: its SELECT compiled once per connection (an incident's names 45 columns)."""
+    return _locked_by_pk(kind.slug).first
+
+
 @transaction.atomic
 def update_record_by_pk(
     kind: RecordKind, pk: Any, *, actor: Actor, expected_version: int | None = None, **changes: Any
@@ -579,7 +593,9 @@ def update_record_by_pk(
     transaction; `kind.model.DoesNotExist` when there is none."""
     _require(actor, can_edit_records, kind, "edit")
     _check_fields(kind, changes)
-    locked: Any = kind.model._default_manager.select_for_update().get(pk=pk)
+    locked: Any = _locked(kind)(pk) if isinstance(pk, int) else None
+    if locked is None:
+        locked = kind.model._default_manager.select_for_update().get(pk=pk)
     has_version = hasattr(locked, "version")
     if expected_version is not None and has_version and locked.version != int(expected_version):
         raise ConflictError(locked, expected_version)

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db.models import Field, QuerySet
 from django.utils import timezone
 
+from tikting.core.prepared import Prepared
+
 if TYPE_CHECKING:
     from django.db.models import Q
     from django.db.models.expressions import Combinable
@@ -215,22 +217,25 @@ def definitions_by_key() -> DefinitionsByKey:
     return {(d.service_id, d.priority): d for d in SLADefinition.objects.filter(active=True)}
 
 
-def definition_for(incident: Incident) -> SLADefinition | None:
-    """The active definition that covers one incident (one query), or None."""
+def _covering(priority: int, service_id: int | None) -> QuerySet[SLADefinition]:
     from django.db.models import Q
 
     from tikting.slas.models import SLADefinition
 
+    return SLADefinition.objects.filter(
+        Q(service__isnull=True) | Q(service_id=service_id), active=True, priority=priority
+    )
+
+
+# Every incident written asks this (tikting/records/registry.py): compiled once per connection.
+_covering_prepared = Prepared(_covering)
+
+
+def definition_for(incident: Incident) -> SLADefinition | None:
+    """The active definition that covers one incident (one query), or None."""
     if incident.priority is None:
         return None
-    found = {
-        d.service_id: d
-        for d in SLADefinition.objects.filter(
-            Q(service__isnull=True) | Q(service_id=incident.service_id),
-            active=True,
-            priority=incident.priority,
-        )
-    }
+    found = {d.service_id: d for d in _covering_prepared(incident.priority, incident.service_id)}
     own = found.get(incident.service_id) if incident.service_id is not None else None
     return own or found.get(None)
 
