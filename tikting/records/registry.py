@@ -576,7 +576,9 @@ def update_record(
 @functools.cache
 def _locked_by_pk(slug: str) -> Prepared[models.Model]:
     model = KINDS[slug].model
-    return Prepared(lambda pk: model._default_manager.select_for_update().filter(pk=pk))
+    # no ORDER BY, as get() leaves it out: a Meta.ordering across a relation would be an outer
+    # join, which PostgreSQL refuses to lock
+    return Prepared(lambda pk: model._default_manager.select_for_update().filter(pk=pk).order_by())
 
 
 def _locked(kind: RecordKind) -> Callable[[int], models.Model | None]:
