@@ -54,9 +54,15 @@ class TokenAuth(HttpBearer):
         self.self_service = self_service
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        throttle.check_token_request(request)
-        user = ApiToken.objects.authenticate(token)
+        # The token and the address's failed sign-ins in one query; the lockout is decided in full
+        # (check_token_request) only at the limit, with allow or deny lists, or for an unknown token.
+        def check(failures: int | None) -> None:
+            if throttle.locked_out_maybe(request, failures):
+                throttle.check_token_request(request)
+
+        user, _ = ApiToken.objects.authenticate_counting(token, throttle.address_window(request), check)
         if user is None:
+            throttle.check_token_request(request)
             throttle.token_failed(request)
             return None
         return writes_allowed(request, user, self_service=self.self_service)

@@ -1,9 +1,11 @@
 """Users, their role in the improvement practice, teams and API tokens."""
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -95,34 +97,68 @@ class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
         key derivation: a token carries 256 random bits, so a plain SHA-256 is safe to store and
         look up (a slow hash protects guessable passwords, not random keys).
         """
+        return self.authenticate_counting(raw, None)[0]
+
+    def authenticate_counting(
+        self,
+        raw: str,
+        failures_of: "tuple[str | None, dt.datetime | None] | None",
+        check: "Callable[[int | None], None] | None" = None,
+    ) -> "tuple[User | None, int | None]":
+        """authenticate(), and in the same query the failed sign-ins of an address since a time
+        (`failures_of` = (address, since or None); django-axes's count, as accounts.throttle sums
+        it): one round trip to the database for both on every API request. The count is None when
+        no active token matched (or none was asked for). `check(count)` runs when a token matched,
+        before its last use is written, and may raise (a lockout)."""
         if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > ApiToken.MAX_LENGTH:
-            return None
+            return None, None
         digest = ApiToken.hash(raw)
-        sql, user_fields = _token_query()
+        counting = failures_of is not None
+        since = failures_of[1] if failures_of is not None else None
+        sql, user_fields = _token_query(counting, since is not None)
+        params: list[Any] = []
+        if failures_of is not None:
+            params.append(failures_of[0])
+            if since is not None:
+                params.append(since)
+        params.append(digest)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [digest])
+            cursor.execute(sql, params)
             row = cursor.fetchone()
+        failures = None
+        if row is not None and counting:
+            failures, row = int(row[0]), row[1:]
         if row is None or not hmac.compare_digest(row[0], digest):
-            return None
+            return None, None
+        if check is not None:
+            check(failures)
         token_id, last_used = row[1], row[2]
         user = User.from_db(self.db, user_fields, _user_values(row[3:]))
         now = timezone.now()
         last_used = _converted(ApiToken, "last_used_at", last_used)
         if last_used is None or (now - last_used).total_seconds() >= LAST_USED_GRANULARITY:
             ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
-        return user
+        return user, failures
 
 
 @functools.cache
-def _token_query() -> tuple[str, list[str]]:
-    """SELECT key_hash, token id, last_used_at, the user's columns … for one key hash (built once)."""
+def _token_query(counting: bool = False, since: bool = False) -> tuple[str, list[str]]:
+    """SELECT key_hash, token id, last_used_at, the user's columns … for one key hash (built once);
+    with `counting`, first the address's failed sign-ins (since a time, with `since`)."""
     qn = connection.ops.quote_name
     token, user = ApiToken._meta, User._meta
     fields = [f.attname for f in user.concrete_fields]
     columns = ", ".join(f"u.{qn(str(f.column))}" for f in user.concrete_fields)
+    failures = ""
+    if counting:
+        # django-axes's table: the address (and the time) are parameters
+        failures = (
+            "(SELECT COALESCE(SUM(failures_since_start), 0) FROM axes_accessattempt "  # noqa: S608
+            "WHERE ip_address = %s" + (" AND attempt_time >= %s" if since else "") + "), "
+        )
     # Table and column names from the models; the key hash is a parameter.
     sql = (
-        f"SELECT t.{qn('key_hash')}, t.{qn('id')}, t.{qn('last_used_at')}, {columns} "  # noqa: S608
+        f"SELECT {failures}t.{qn('key_hash')}, t.{qn('id')}, t.{qn('last_used_at')}, {columns} "  # noqa: S608
         f"FROM {qn(token.db_table)} t JOIN {qn(user.db_table)} u ON u.{qn('id')} = t.{qn('user_id')} "
         f"WHERE t.{qn('key_hash')} = %s AND t.{qn('revoked_at')} IS NULL AND u.{qn('is_active')}"
     )

@@ -140,6 +140,25 @@ _AXES_LISTS = (
 )
 
 
+def address_window(request: HttpRequest) -> tuple[str | None, Any] | None:
+    """(address, since) whose failed sign-ins decide a lockout of a token request (since None when
+    failures never cool off), for ApiToken.objects.authenticate_counting; None when axes is off."""
+    if not getattr(settings, "AXES_ENABLED", True):
+        return None
+    cool_off = get_cool_off(request)
+    return client_ip(request), (timezone.now() - cool_off) if cool_off is not None else None
+
+
+def locked_out_maybe(request: HttpRequest, failures: int | None) -> bool:
+    """Whether a request whose address counts `failures` (None: not counted) must be checked in
+    full by check_token_request: at or over the limit, or with allow or deny lists configured."""
+    if not getattr(settings, "AXES_ENABLED", True):
+        return False
+    if failures is None or any(getattr(settings, name, None) for name in _AXES_LISTS):
+        return True
+    return failures >= get_failure_limit(request, {"username": None})
+
+
 def _address_failures(request: HttpRequest) -> int:
     """The failed sign-ins of the request's address within the cool-off, as django-axes sums them
     for an API token (lockout_parameters: the address alone): one indexed query, without building

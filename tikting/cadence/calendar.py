@@ -20,11 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from icalendar import Calendar, Event
 
 from tikting.accounts.models import Team, User
 from tikting.core import audit
@@ -32,6 +32,9 @@ from tikting.governance.models import ReviewMeeting, ReviewStatus
 from tikting.improvement.models import Action, Indicator
 
 from .models import CalendarFeed, Sprint
+
+if TYPE_CHECKING:  # loaded where a feed is written, not in every web worker (about 4 MB)
+    from icalendar import Event
 
 PRODID = "-//tikting//cadence calendar//EN"
 
@@ -71,6 +74,8 @@ def feed_user(raw: str) -> User | None:
 
 
 def _event(uid: str, day: dt.date, summary: str, url: str, base_url: str, stamp: dt.datetime) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", f"{uid}@tikting")
     event.add("dtstamp", stamp)
@@ -83,6 +88,8 @@ def _event(uid: str, day: dt.date, summary: str, url: str, base_url: str, stamp:
 
 
 def _calendar(name: str, events: Iterable[Event]) -> bytes:
+    from icalendar import Calendar
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -118,6 +125,8 @@ REVIEW_STATE: dict[str, str] = {
 
 
 def _review_events(reviews: Iterable[ReviewMeeting], base_url: str, stamp: dt.datetime) -> list[Event]:
+    from icalendar import Event
+
     events = []
     for review in reviews:
         url = review.get_absolute_url()

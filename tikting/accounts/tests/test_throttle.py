@@ -97,8 +97,10 @@ def test_bad_api_tokens_lock_the_address_out_with_429(cast):
     assert response.status_code == 429
     assert 14 * 60 < int(response["Retry-After"]) <= 15 * 60
     assert "Too many failed sign-ins" in response.json()["detail"]
-    # While locked, the address is refused before any token is looked up, a valid one included ...
+    # While locked, the address is refused, a valid token included, and that token is not marked
+    # as used (its lookup and the address's count are one query; the refusal comes before the write)
     assert client.get("/api/items", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 429
+    assert ApiToken.objects.get(user=cast.owner).last_used_at is None
     # ... and another address is not.
     other = Client(REMOTE_ADDR=OTHER_ADDRESS)
     assert other.get("/api/items", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
-import jsonschema_rs
 from django.utils import timezone
 
 from tikting.lib import untrusted
@@ -73,7 +72,10 @@ VIRTUAL_INTERFACE_TYPES = {"loopback", "bridge", "tunnel", "virtual", "vpn", "ag
 
 @functools.cache
 def validator() -> Any:
-    """The compiled draft-07 validator of the inventory schema (built once per process)."""
+    """The compiled draft-07 validator of the inventory schema (built once per process; the library
+    loaded here, not in every web worker: about 4 MB)."""
+    import jsonschema_rs
+
     return jsonschema_rs.Draft7Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
