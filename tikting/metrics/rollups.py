@@ -30,20 +30,41 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Max, Min, Q, Sum, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from .definitions import get_definition
+from .definitions import PERIODS, get_definition
 from .questions import (
+    _OPEN,
     _UNRESOLVED,
+    EpochSeconds,
+    MicroFraction,
     Question,
     _clean_filters,
     _count,
     _date_field,
+    _group_expression,
     _local_date,
     _local_midnight,
     _next_period,
     _periods,
+    _range,
+    _scope,
+    epoch_micros,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +112,13 @@ MEASURES: dict[str, Any] = {
     "res_met": _res[1],
     "src_known": _src[0],
     "src_met": _src[1],
+    # the backlog's: the opening instants, as whole seconds and microseconds (exact integer sums)
+    "opened_secs": Coalesce(Sum(EpochSeconds("opened_at"), output_field=BigIntegerField()), 0),
+    "opened_micros": Coalesce(Sum(MicroFraction("opened_at"), output_field=BigIntegerField()), 0),
 }
+# The backlog's second shape (IncidentEnd): the same sums by the month an incident stopped being
+# open, (opening month, end month, attributes).
+END_MEASURES = ("n", "opened_secs", "opened_micros")
 
 # What a ratio metric (and basis) reads: (denominator, numerator, {extra: column or expression}).
 _FLAGS = {
@@ -160,11 +187,104 @@ def covers(question: Question) -> bool:
 
 
 def covers_question(metric_key: str, *, by: str | None = None, filters: dict[str, Any] | None = None,
-                    date_field: str | None = None, **_options: Any) -> bool:  # fmt: skip
-    """covers() for compute()'s arguments (tests, the benchmark)."""
+                    date_field: str | None = None, now: dt.datetime | None = None,
+                    **_options: Any) -> bool:  # fmt: skip
+    """covers() (or, for the backlog, covers_backlog() at `now`) for compute()'s arguments (tests,
+    the benchmark)."""
     definition = get_definition(metric_key)
     field = _date_field(definition, date_field)
-    return covers(Question(definition, by, _clean_filters(filters, field), {}, field))
+    question = Question(definition, by, _clean_filters(filters, field), {}, field)
+    if definition.family == "backlog":
+        return covers_backlog(question, backlog_instants(question, now or timezone.now())[1])
+    return covers(question)
+
+
+# --- The backlog -----------------------------------------------------------------------------------
+# Open at instant t = opened before t, less those that stopped being open before t: an incident
+# is open from opened_at until its end E (resolved_at, else closed_at; never before opened_at; an
+# incident with neither and an open status has no end; one with neither and another status ends
+# when it opens, so it never counts). When t is a local month's first instant, both terms are sums
+# of whole months: IncidentMonth by opening month, IncidentEnd by the month of E. The ages add up
+# too: Σ (t − opened_at) = n·t − Σ opened_at, in integer microseconds.
+
+
+def backlog_instants(question: Question, now: dt.datetime) -> tuple[list[dt.date], list[dt.datetime]]:
+    """(the periods of a backlog series, the instants it is counted at): each period's end (the
+    start of the next period, or now if that is still to come), then the total's instant (the end
+    of the date-to day, or now)."""
+    definition, by, filters = question.definition, question.by, question.filters
+    as_of = now
+    if "date_to" in filters:
+        as_of = min(_local_midnight(filters["date_to"] + dt.timedelta(days=1)), now)
+    periods: list[dt.date] = []
+    if by in PERIODS:
+        records = _scope(question, window=False)
+        periods = [day for day in _range(definition, filters, records, by) if _local_midnight(day) < now]
+    ends = [min(_local_midnight(_next_period(day, by or "month")), now) for day in periods]
+    return periods, [*ends, as_of]
+
+
+def _month_start(instant: dt.datetime) -> bool:
+    day = _local_date(instant)
+    return day is not None and day.day == 1 and _local_midnight(day) == instant
+
+
+def covers_backlog(question: Question, instants: list[dt.datetime]) -> bool:
+    """Can the rollup count the incident backlog at these instants? Each must be the first instant
+    of a local month (a whole-month window ended, or a `now` at a month's start); not by week."""
+    return (
+        question.definition.model_label == "incidents.Incident"
+        and question.by != "week"
+        and all(_month_start(instant) for instant in instants)
+    )
+
+
+def backlog_rows(question: Question, instants: list[dt.datetime]) -> list[dict[str, Any]]:
+    """Per group of an attribute slicer (else one row): [(open count, sum of ages in µs)] at each
+    instant, from the two rollup shapes (the engine's _backlog_rows reads the same from the
+    incidents). The instants must be local month starts (covers_backlog)."""
+    from .models import IncidentEnd, IncidentMonth
+
+    refresh()
+    by = question.by
+    grouped = by is not None and by not in PERIODS
+    width = len(instants)
+    groups: dict[Any, dict[str, Any]] = {}
+    for sign, model, month_field in ((1, IncidentMonth, "opened_at"), (-1, IncidentEnd, "ended_at")):
+        qs = _scope(question, window=False, model=model)
+        names = [month_field]
+        if grouped:
+            assert by is not None
+            key_expr, label_expr = _group_expression(question.definition, by)
+            qs = qs.annotate(_key=key_expr)
+            names.append("_key")
+            if label_expr is not None:
+                qs = qs.annotate(_label=label_expr)
+                names.append("_label")
+        sums = qs.values(*names).annotate(_n=_sum("n"), _s=Sum("opened_secs"), _f=Sum("opened_micros"))
+        for row in sums.order_by():
+            group = groups.setdefault(
+                row.get("_key"),
+                {"_key": row.get("_key"), "_label": row.get("_label"), "n": [0] * width, "o": [0] * width},
+            )
+            opened = int(row["_s"] or 0) * 1_000_000 + int(row["_f"] or 0)
+            for i, instant in enumerate(instants):
+                if row[month_field] < instant:  # a whole month before the instant
+                    group["n"][i] += sign * (row["_n"] or 0)
+                    group["o"][i] += sign * opened
+    if not grouped and not groups:
+        groups[None] = {"_key": None, "_label": None, "n": [0] * width, "o": [0] * width}
+    return [
+        {
+            "_key": group["_key"],
+            "_label": group["_label"],
+            "figures": [
+                (group["n"][i], group["n"][i] * epoch_micros(instant) - group["o"][i])
+                for i, instant in enumerate(instants)
+            ],
+        }
+        for group in groups.values()
+    ]
 
 
 # --- Keeping it current ----------------------------------------------------------------------------
@@ -280,30 +400,66 @@ def rebuild(months: list[dt.date] | None) -> int:
     (refresh does). Returns the number of months rebuilt."""
     from tikting.incidents.models import Incident
 
-    from .models import IncidentMonth
+    from .models import IncidentEnd, IncidentMonth
 
     incidents = Incident.objects.order_by()
     stale = IncidentMonth.objects.all()
+    stale_ends = IncidentEnd.objects.all()
     if months is None:
         span = incidents.aggregate(first=Min("opened_at"), last=Max("opened_at"))
         first, last = _local_date(span["first"]), _local_date(span["last"])
         months = _periods("month", first, last) if first and last else []
     else:
-        stale = stale.filter(opened_at__in=[_local_midnight(month) for month in months])
+        starts = [_local_midnight(month) for month in months]
+        stale = stale.filter(opened_at__in=starts)
+        stale_ends = stale_ends.filter(opened_at__in=starts)
     stale.delete()
+    stale_ends.delete()
     fields = {"service": "service_id", "assignment_group": "assignment_group_id", "ci": "ci_id"}
     for month in months:
         start = _local_midnight(month)
-        rows = (
-            incidents.filter(
-                opened_at__gte=start, opened_at__lt=_local_midnight(_next_period(month, "month"))
-            )
-            .values(*DIMENSIONS)
-            .annotate(**MEASURES)
-            .order_by()
+        in_month = incidents.filter(
+            opened_at__gte=start, opened_at__lt=_local_midnight(_next_period(month, "month"))
         )
+        cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+        ends: list[IncidentEnd] = []
+        # one scan: the cells by attributes and end month; a month's cells sum them over the ends
+        for row in _by_end_month(in_month, month):
+            ended_at = row.pop("ended_at")
+            dims = {fields.get(k, k): row.pop(k) for k in DIMENSIONS}
+            if ended_at is not None:
+                ends.append(IncidentEnd(opened_at=start, ended_at=ended_at, **dims, **_end_sums(row)))
+            cell = cells.setdefault(tuple(dims.values()), {**dims, **dict.fromkeys(MEASURES, 0)})
+            for name in MEASURES:
+                cell[name] += int(row[name] or 0)
         IncidentMonth.objects.bulk_create(
-            [IncidentMonth(opened_at=start, **{fields.get(k, k): v for k, v in row.items()}) for row in rows],
-            batch_size=2000,
+            [IncidentMonth(opened_at=start, **cell) for cell in cells.values()], batch_size=2000
         )
+        IncidentEnd.objects.bulk_create(ends, batch_size=2000)
     return len(months)
+
+
+def _end_sums(row: dict[str, Any]) -> dict[str, int]:
+    return {name: int(row[name] or 0) for name in END_MEASURES}
+
+
+def _by_end_month(in_month: Any, month: dt.date) -> Any:
+    """The MEASURES of the incidents opened in `month`, grouped by the attributes and the local
+    month their open time ends in (ended_at: its first instant; None for those still open, in an
+    open status without a resolution or closure time). The end is resolved_at, else closed_at, or
+    (neither, not in an open status: never open) the opening itself; an end before the opening
+    counts in the opening month, where max(opened_at, end) falls. Months are told apart by their
+    local bounds (a CASE), not by a per-row truncation."""
+    with_end = in_month.annotate(_end=Coalesce("resolved_at", "closed_at"))
+    last = _local_date(with_end.aggregate(last=Max("_end"))["last"])
+    months = _periods("month", month, max(month, last) if last else month)
+    whens = [
+        When(Q(_end__isnull=True) & _OPEN, then=Value(None)),
+        When(_end__isnull=True, then=Value(_local_midnight(month))),
+    ]
+    whens += [
+        When(_end__lt=_local_midnight(_next_period(m, "month")), then=Value(_local_midnight(m)))
+        for m in months[:-1]
+    ]
+    ended = Case(*whens, default=Value(_local_midnight(months[-1])), output_field=DateTimeField())
+    return with_end.annotate(ended_at=ended).values("ended_at", *DIMENSIONS).annotate(**MEASURES).order_by()

@@ -27,6 +27,8 @@ METRICS = (
     "reassignment_mean",
     "sla_resolution",
     "sla_response",
+    "backlog",
+    "backlog_age",
 )
 SLICERS = (None, "month", "priority", "service", "group", "category", "ci", "practice")
 WINDOW = {"date_from": "2024-01-01", "date_to": "2024-06-30"}
@@ -66,13 +68,36 @@ def mixed(db):
             resolution_met=rng.choice([None, True, False]),
             source_sla_met=rng.choice([None, True, False]),
         )
+    # the backlog's edge cases: closed without a resolution time, resolved before opening, ended
+    # years later or in the next month, cancelled with and without an end, reopened and open again,
+    # microseconds, a month's last microsecond
+    odd = [
+        (
+            at(2024, 1, 31, 23, 59) + dt.timedelta(seconds=59, microseconds=999_999),
+            "closed",
+            None,
+            at(2024, 2, 1),
+        ),
+        (at(2024, 2, 10, 5) + dt.timedelta(microseconds=123_457), "resolved", at(2024, 2, 9), None),
+        (at(2024, 3, 3, 3, 3), "closed", at(2025, 7, 1, 12), at(2025, 7, 2)),
+        (at(2024, 3, 20), "closed", at(2024, 4, 10), at(2024, 4, 11)),  # March's ends: Apr, May, 2025
+        (at(2024, 3, 25), "resolved", at(2024, 5, 2), None),
+        (at(2024, 4, 4) + dt.timedelta(microseconds=1), "cancelled", None, None),
+        (at(2024, 4, 5), "cancelled", at(2024, 5, 5), None),
+        (at(2024, 5, 6, 7), "in_progress", at(2024, 5, 8), None),
+        (at(2024, 5, 31, 23), "resolved", at(2024, 6, 1) - dt.timedelta(microseconds=1), None),
+        (at(2024, 6, 30, 23), "on_hold", None, None),
+    ]
+    for i, (opened, status, resolved, closed) in enumerate(odd):
+        incident(opened, status=status, resolved_at=resolved, closed_at=closed, reopen_count=i % 2,
+                 service=services[i % 3], priority=1 + i % 5)  # fmt: skip
     return services, groups, cis
 
 
 def both(key: str, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(from the rollup, from the records) of one question, as the API gives them."""
+    kw.setdefault("now", at(2026, 1, 1))  # a month's first instant: the backlog's too
     assert rollups.covers_question(key, **kw), "the question must be one the rollup answers"
-    kw.setdefault("now", at(2026, 1, 1))
     from_rollup = compute(key, cache=False, **kw).as_dict()
     direct = compute(key, cache=False, rollup=False, **kw).as_dict()
     return from_rollup, direct
@@ -113,7 +138,27 @@ def test_only_whole_months_by_opening_date_use_the_rollup(mixed):
     assert not rollups.covers_question("reopen_rate", filters={"date_to": "2024-01-30"})
     assert not rollups.covers_question("reopen_rate", date_field="resolved")
     assert not rollups.covers_question("mttr", by="month")
-    assert not rollups.covers_question("backlog", by="month")
+    # the backlog: when every instant it is counted at is a local month's first
+    assert rollups.covers_question("backlog", by="month", filters=WINDOW, now=at(2024, 9, 14, 10))
+    assert rollups.covers_question("backlog_age", by="service", now=at(2024, 9, 1))
+    assert not rollups.covers_question("backlog", by="service", now=at(2024, 9, 14, 10))
+    assert not rollups.covers_question("backlog", by="month", now=at(2024, 9, 14, 10))
+    assert not rollups.covers_question("backlog", by="week", filters=WINDOW, now=at(2024, 9, 1))
+    assert not rollups.covers_question("backlog", filters={"date_to": "2024-03-30"}, now=at(2024, 9, 1))
+    # a month still running is counted now: from the records
+    assert not rollups.covers_question("backlog", by="month", filters=WINDOW, now=at(2024, 6, 14))
+
+
+def test_backlog_counted_mid_month_reads_the_records_and_agrees(mixed):
+    """At instants the rollup cannot count at (a month still running, counted now) the records
+    answer, as before; at a month's first instant the rollup does, with the same figures."""
+    for now in (at(2024, 4, 1), at(2024, 4, 17, 13, 30)):
+        for key in ("backlog", "backlog_age"):
+            kw = {"by": "month", "filters": {"date_from": "2024-01-01", "date_to": "2024-06-30"}, "now": now}
+            assert (
+                compute(key, cache=False, **kw).as_dict()
+                == compute(key, cache=False, rollup=False, **kw).as_dict()
+            )
 
 
 def _check_after(write) -> None:
@@ -221,3 +266,17 @@ def test_an_empty_database_answers_null(db):
     assert_same(filters=WINDOW)
     result = compute("reopen_rate", by="month", filters=WINDOW, cache=False)
     assert result.total.value is None and result.total.count == 0
+
+
+def test_backlog_age_is_exact_to_the_microsecond(db):
+    """Ages are summed as integer microseconds (EpochSeconds, MicroFraction) and divided once."""
+    incident(at(2024, 1, 1) + dt.timedelta(microseconds=500_001), status="new")
+    incident(at(2024, 1, 31, 23, 59) + dt.timedelta(seconds=59, microseconds=999_999), status="on_hold")
+    now = at(2024, 2, 1)
+    ages = [now - at(2024, 1, 1) - dt.timedelta(microseconds=500_001), dt.timedelta(microseconds=1)]
+    expected = sum(ages, dt.timedelta()) / dt.timedelta(days=1) / 2
+    for rollup in (True, False):
+        result = compute("backlog_age", by="month", now=now, cache=False, rollup=rollup)
+        assert (result.total.count, result.total.value) == (2, expected)
+        assert [p.value for p in result.points] == [expected]
+    assert rollups.covers_question("backlog_age", by="month", now=now)
