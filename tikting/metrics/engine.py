@@ -667,11 +667,18 @@ def backlog_point(definition: MetricDefinition, n: int, age_micros: int) -> tupl
     return (float(Fraction(age_micros, n * MICROS_PER_DAY)) if n else None), n
 
 
-def _backlog_rows(question: Question, instants: list[dt.datetime]) -> list[Row]:
+def _backlog_rows(
+    question: Question, instants: list[dt.datetime], since: dt.datetime | None = None
+) -> list[Row]:
     """From the incidents, in one scan: per group of an attribute slicer (else one row), the open
-    count and the sum of ages in µs at each instant, as rollups.backlog_rows gives them."""
+    count and the sum of ages in µs at each instant, as rollups.backlog_rows gives them. `since`:
+    only the incidents that may be open at or after that instant (opened or resolved since, or
+    not resolved): the others ended before it."""
     definition, by = question.definition, question.by
-    qs = _scope(question, window=False).annotate(_end=Coalesce("resolved_at", "closed_at"))
+    qs = _scope(question, window=False)
+    if since is not None:
+        qs = qs.filter(Q(opened_at__gte=since) | Q(resolved_at__gte=since) | Q(resolved_at__isnull=True))
+    qs = qs.annotate(_end=Coalesce("resolved_at", "closed_at"))
     # a count and two sums per instant (a period's end, and the total's instant last)
     aggregates = _backlog_aggregates(instants)
     if by is not None and by not in PERIODS:
@@ -696,16 +703,50 @@ def _backlog_rows(question: Question, instants: list[dt.datetime]) -> list[Row]:
     ]
 
 
+def _backlog_rows_from_rollup(question: Question, instants: list[dt.datetime]) -> list[Row]:
+    """_backlog_rows from the rollup: at each instant's local month start from the rollup; for an
+    instant mid-month, plus what changed since that month started, from the incidents that may be
+    open in it (rows the rollup cannot split). Open at t = open at the month start m + open_S(t) −
+    open_S(m), S the incidents not ended before m (the others are open at neither)."""
+    starts = [rollups.month_start(instant) for instant in instants]
+    rows = rollups.backlog_rows(question, starts)
+    partial = [i for i, instant in enumerate(instants) if starts[i] != instant]
+    if not partial:
+        return rows
+    since = min(starts[i] for i in partial)
+    recent = _backlog_rows(question, [instants[i] for i in partial] + [starts[i] for i in partial], since)
+    by_key = {row["_key"]: row for row in recent}
+    width = len(partial)
+    for row in rows:
+        found = by_key.get(row["_key"])
+        if found is None:  # no incident of the group open since `since`
+            continue
+        figures = list(row["figures"])
+        for j, i in enumerate(partial):
+            (n, age), (n_t, age_t), (n_m, age_m) = (
+                figures[i],
+                found["figures"][j],
+                found["figures"][width + j],
+            )
+            start, end = epoch_micros(starts[i]), epoch_micros(instants[i])
+            # the sums of opening instants: n·instant − ages
+            opened = (n * start - age) + (n_t * end - age_t) - (n_m * start - age_m)
+            count = n + n_t - n_m
+            figures[i] = (count, count * end - opened)
+        row["figures"] = figures
+    return rows
+
+
 def _compute_backlog(question: Question, *, now: dt.datetime, rollup: bool = True) -> MetricResult:
     """The open incidents at each period's end (or at the date_to day's end, or now). An end still
     to come is taken as `now` (the point is then incomplete): counting at a future instant would
-    age every open incident by the time left in the period. From the rollup when every instant is
-    the start of a local month (rollups.covers_backlog), else from the incidents in one scan."""
+    age every open incident by the time left in the period. From the rollup (rollups.covers_backlog),
+    else from the incidents in one scan."""
     definition, by, filters = question.definition, question.by, question.filters
     periods, instants = rollups.backlog_instants(question, now)
     as_of = instants[-1]
-    if rollup and rollups.covers_backlog(question, instants):
-        rows = rollups.backlog_rows(question, instants)
+    if rollup and rollups.covers_backlog(question):
+        rows = _backlog_rows_from_rollup(question, instants)
     else:
         rows = _backlog_rows(question, instants)
     points: list[Point] = []

@@ -54,7 +54,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from .definitions import PERIODS, get_definition
 from .questions import (
@@ -196,15 +195,13 @@ def covers(question: Question) -> bool:
 
 
 def covers_question(metric_key: str, *, by: str | None = None, filters: dict[str, Any] | None = None,
-                    date_field: str | None = None, now: dt.datetime | None = None,
-                    **_options: Any) -> bool:  # fmt: skip
-    """covers() (or, for the backlog, covers_backlog() at `now`) for compute()'s arguments (tests,
-    the benchmark)."""
+                    date_field: str | None = None, **_options: Any) -> bool:  # fmt: skip
+    """covers() (covers_backlog() for the backlog) for compute()'s arguments (tests, the benchmark)."""
     definition = get_definition(metric_key)
     field = _date_field(definition, date_field)
     question = Question(definition, by, _clean_filters(filters, field), {}, field)
     if definition.family == "backlog":
-        return covers_backlog(question, backlog_instants(question, now or timezone.now())[1])
+        return covers_backlog(question)
     return covers(question)
 
 
@@ -233,25 +230,23 @@ def backlog_instants(question: Question, now: dt.datetime) -> tuple[list[dt.date
     return periods, [*ends, as_of]
 
 
-def _month_start(instant: dt.datetime) -> bool:
+def month_start(instant: dt.datetime) -> dt.datetime:
+    """The first instant of the local month an instant falls in (the instant itself if it is one)."""
     day = _local_date(instant)
-    return day is not None and day.day == 1 and _local_midnight(day) == instant
+    assert day is not None
+    return _local_midnight(day.replace(day=1))
 
 
-def covers_backlog(question: Question, instants: list[dt.datetime]) -> bool:
-    """Can the rollup count the incident backlog at these instants? Each must be the first instant
-    of a local month (a whole-month window ended, or a `now` at a month's start); not by week."""
-    return (
-        question.definition.model_label == "incidents.Incident"
-        and question.by != "week"
-        and all(_month_start(instant) for instant in instants)
-    )
+def covers_backlog(question: Question) -> bool:
+    """Can the rollup count this incident backlog? Not by week; at any instants: those mid-month
+    add what the incidents touching their month give (engine._compute_backlog)."""
+    return question.definition.model_label == "incidents.Incident" and question.by != "week"
 
 
 def backlog_rows(question: Question, instants: list[dt.datetime]) -> list[dict[str, Any]]:
     """Per group of an attribute slicer (else one row): [(open count, sum of ages in µs)] at each
     instant, from the two rollup shapes (the engine's _backlog_rows reads the same from the
-    incidents). The instants must be local month starts (covers_backlog)."""
+    incidents). The instants must be local month starts (month_start)."""
     from .models import IncidentEnd, IncidentMonth
 
     refresh()
