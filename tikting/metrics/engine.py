@@ -668,16 +668,23 @@ def backlog_point(definition: MetricDefinition, n: int, age_micros: int) -> tupl
 
 
 def _backlog_rows(
-    question: Question, instants: list[dt.datetime], since: dt.datetime | None = None
+    question: Question,
+    instants: list[dt.datetime],
+    since: dt.datetime | None = None,
+    closed_only: bool = True,
 ) -> list[Row]:
     """From the incidents, in one scan: per group of an attribute slicer (else one row), the open
     count and the sum of ages in µs at each instant, as rollups.backlog_rows gives them. `since`:
-    only the incidents that may be open at or after that instant (opened or resolved since, or
-    not resolved): the others ended before it."""
+    only the incidents whose open count may differ between instants from `since` on: opened or
+    resolved since, or closed since without a resolution (`closed_only`: there may be such). The
+    others ended before it, or (no end) are open at every such instant or at none."""
     definition, by = question.definition, question.by
     qs = _scope(question, window=False)
     if since is not None:
-        qs = qs.filter(Q(opened_at__gte=since) | Q(resolved_at__gte=since) | Q(resolved_at__isnull=True))
+        recent = Q(opened_at__gte=since) | Q(resolved_at__gte=since)
+        if closed_only:
+            recent |= Q(resolved_at__isnull=True, closed_at__gte=since)
+        qs = qs.filter(recent)
     qs = qs.annotate(_end=Coalesce("resolved_at", "closed_at"))
     # a count and two sums per instant (a period's end, and the total's instant last)
     aggregates = _backlog_aggregates(instants)
@@ -707,20 +714,22 @@ def _backlog_rows_from_rollup(question: Question, instants: list[dt.datetime]) -
     """_backlog_rows from the rollup: at each instant's local month start from the rollup; for an
     instant mid-month, plus what changed since that month started, from the incidents that may be
     open in it (rows the rollup cannot split). Open at t = open at the month start m + open_S(t) −
-    open_S(m), S the incidents not ended before m (the others are open at neither)."""
+    open_S(m), S the incidents opened, resolved or closed since m: the others ended before m (open
+    at neither) or have no end (open at both, or at neither)."""
     starts = [rollups.month_start(instant) for instant in instants]
     rows = rollups.backlog_rows(question, starts)
     partial = [i for i, instant in enumerate(instants) if starts[i] != instant]
     if not partial:
         return rows
     since = min(starts[i] for i in partial)
-    recent = _backlog_rows(question, [instants[i] for i in partial] + [starts[i] for i in partial], since)
+    closed_only = rollups.closed_only_since(question, since)
+    at = [instants[i] for i in partial] + [starts[i] for i in partial]
+    recent = _backlog_rows(question, at, since, closed_only)
     by_key = {row["_key"]: row for row in recent}
     width = len(partial)
     for row in rows:
-        found = by_key.get(row["_key"])
-        if found is None:  # no incident of the group open since `since`
-            continue
+        # (no row: no incident of the group opened, resolved or closed since `since`)
+        found = by_key.get(row["_key"], {"figures": [(0, 0)] * (2 * width)})
         figures = list(row["figures"])
         for j, i in enumerate(partial):
             (n, age), (n_t, age_t), (n_m, age_m) = (

@@ -110,6 +110,8 @@ class IncidentEnd(models.Model):
     n = models.IntegerField(default=0)
     opened_secs = models.BigIntegerField(default=0)
     opened_micros = models.BigIntegerField(default=0)
+    # of which ended by closed_at, without resolved_at (the engine must then look for them)
+    closed_only = models.IntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.opened_at:%Y-%m} → {self.ended_at:%Y-%m} ×{self.n}"

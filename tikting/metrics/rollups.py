@@ -126,7 +126,8 @@ MEASURES: dict[str, Any] = {
 }
 # The backlog's second shape (IncidentEnd): the same sums by the month an incident stopped being
 # open, (opening month, end month, attributes).
-END_MEASURES = ("n", "opened_secs", "opened_micros")
+END_MEASURES = ("n", "opened_secs", "opened_micros", "closed_only")
+CLOSED_ONLY = _count(Q(resolved_at__isnull=True, closed_at__isnull=False))
 
 # What a ratio metric (and basis) reads: (denominator, numerator, {extra: column or expression}).
 _FLAGS = {
@@ -228,6 +229,16 @@ def backlog_instants(question: Question, now: dt.datetime) -> tuple[list[dt.date
         periods = [day for day in _range(definition, filters, records, by) if _local_midnight(day) < now]
     ends = [min(_local_midnight(_next_period(day, by or "month")), now) for day in periods]
     return periods, [*ends, as_of]
+
+
+def closed_only_since(question: Question, since: dt.datetime) -> bool:
+    """Are there incidents in scope ended by closed_at (no resolved_at) in the local month of
+    `since` or later? (If not, an incident without resolved_at that may be open after `since` is
+    one still open: the backlog needs only those opened since then.)"""
+    from .models import IncidentEnd
+
+    scope = _scope(question, window=False, model=IncidentEnd)
+    return scope.filter(ended_at__gte=month_start(since), closed_only__gt=0).exists()
 
 
 def month_start(instant: dt.datetime) -> dt.datetime:
@@ -466,4 +477,5 @@ def _by_end_month(in_month: Any, month: dt.date) -> Any:
         for m in months[:-1]
     ]
     ended = Case(*whens, default=Value(_local_midnight(months[-1])), output_field=DateTimeField())
-    return with_end.annotate(ended_at=ended).values("ended_at", *DIMENSIONS).annotate(**MEASURES).order_by()
+    grouped = with_end.annotate(ended_at=ended).values("ended_at", *DIMENSIONS)
+    return grouped.annotate(**MEASURES, closed_only=CLOSED_ONLY).order_by()

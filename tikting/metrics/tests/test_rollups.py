@@ -82,6 +82,7 @@ def mixed(db):
         (at(2024, 3, 3, 3, 3), "closed", at(2025, 7, 1, 12), at(2025, 7, 2)),
         (at(2024, 3, 20), "closed", at(2024, 4, 10), at(2024, 4, 11)),  # March's ends: Apr, May, 2025
         (at(2024, 3, 25), "resolved", at(2024, 5, 2), None),
+        (at(2024, 3, 28), "closed", None, at(2024, 4, 10)),  # closed without a resolution, mid-April
         (at(2024, 4, 4) + dt.timedelta(microseconds=1), "cancelled", None, None),
         (at(2024, 4, 5), "cancelled", at(2024, 5, 5), None),
         (at(2024, 5, 6, 7), "in_progress", at(2024, 5, 8), None),
