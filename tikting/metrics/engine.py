@@ -752,12 +752,13 @@ def _compute_backlog(question: Question, *, now: dt.datetime, rollup: bool = Tru
     age every open incident by the time left in the period. From the rollup (rollups.covers_backlog),
     else from the incidents in one scan."""
     definition, by, filters = question.definition, question.by, question.filters
-    periods, instants = rollups.backlog_instants(question, now)
+    from_rollup = rollup and rollups.covers_backlog(question)
+    if from_rollup:
+        rollups.refresh()
+    periods, instants = rollups.backlog_instants(question, now, from_rollup=from_rollup)
     as_of = instants[-1]
-    if rollup and rollups.covers_backlog(question):
-        rows = _backlog_rows_from_rollup(question, instants)
-    else:
-        rows = _backlog_rows(question, instants)
+    read = _backlog_rows_from_rollup if from_rollup else _backlog_rows
+    rows = read(question, instants)
     points: list[Point] = []
     if by in PERIODS:
         figures = rows[0]["figures"]

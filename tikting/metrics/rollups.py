@@ -215,18 +215,24 @@ def covers_question(metric_key: str, *, by: str | None = None, filters: dict[str
 # too: Σ (t − opened_at) = n·t − Σ opened_at, in integer microseconds.
 
 
-def backlog_instants(question: Question, now: dt.datetime) -> tuple[list[dt.date], list[dt.datetime]]:
+def backlog_instants(
+    question: Question, now: dt.datetime, *, from_rollup: bool = False
+) -> tuple[list[dt.date], list[dt.datetime]]:
     """(the periods of a backlog series, the instants it is counted at): each period's end (the
     start of the next period, or now if that is still to come), then the total's instant (the end
-    of the date-to day, or now)."""
+    of the date-to day, or now). Without a window the periods span the first and last opening, of
+    the records or (`from_rollup`, by month, refreshed) of the rollup's months: the same months,
+    and SQLite reads MIN and MAX of the records' opened_at together by a scan of the table."""
     definition, by, filters = question.definition, question.by, question.filters
     as_of = now
     if "date_to" in filters:
         as_of = min(_local_midnight(filters["date_to"] + dt.timedelta(days=1)), now)
     periods: list[dt.date] = []
     if by in PERIODS:
-        records = _scope(question, window=False)
-        periods = [day for day in _range(definition, filters, records, by) if _local_midnight(day) < now]
+        from .models import IncidentMonth
+
+        rows = _scope(question, window=False, model=IncidentMonth if from_rollup and by == "month" else None)
+        periods = [day for day in _range(definition, filters, rows, by) if _local_midnight(day) < now]
     ends = [min(_local_midnight(_next_period(day, by or "month")), now) for day in periods]
     return periods, [*ends, as_of]
 

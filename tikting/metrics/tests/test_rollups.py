@@ -16,7 +16,7 @@ from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.incidents.models import Incident
 from tikting.metrics import rollups
 from tikting.metrics.engine import compute
-from tikting.metrics.models import IncidentMonth, RollupDirty
+from tikting.metrics.models import IncidentEnd, IncidentMonth, RollupDirty
 
 from .conftest import at, incident
 
@@ -257,7 +257,7 @@ def test_migrate_and_truncate_rebuild_everything(mixed):
             cursor.execute("TRUNCATE incidents_incident CASCADE")
         assert RollupDirty.objects.filter(month="*").exists()
         assert_same(filters=WINDOW)
-        assert not IncidentMonth.objects.exists()
+        assert not IncidentMonth.objects.exists() and not IncidentEnd.objects.exists()
 
 
 def test_an_empty_database_answers_null(db):
