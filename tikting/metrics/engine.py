@@ -671,13 +671,16 @@ def _backlog_rows(
     question: Question,
     instants: list[dt.datetime],
     since: dt.datetime | None = None,
+    *,
+    opened_from: dt.datetime | None = None,
     closed_only: bool = True,
 ) -> list[Row]:
     """From the incidents, in one scan: per group of an attribute slicer (else one row), the open
     count and the sum of ages in µs at each instant, as rollups.backlog_rows gives them. `since`:
     only the incidents whose open count may differ between instants from `since` on: opened or
-    resolved since, or closed since without a resolution (`closed_only`: there may be such). The
-    others ended before it, or (no end) are open at every such instant or at none."""
+    resolved since, or closed since without a resolution (`closed_only`: there may be such), and
+    none opened before `opened_from` (rollups.ended_since). The others ended before it, or (no
+    end) are open at every such instant or at none."""
     definition, by = question.definition, question.by
     qs = _scope(question, window=False)
     if since is not None:
@@ -685,6 +688,8 @@ def _backlog_rows(
         if closed_only:
             recent |= Q(resolved_at__isnull=True, closed_at__gte=since)
         qs = qs.filter(recent)
+        if opened_from is not None:
+            qs = qs.filter(opened_at__gte=opened_from)
     qs = qs.annotate(_end=Coalesce("resolved_at", "closed_at"))
     # a count and two sums per instant (a period's end, and the total's instant last)
     aggregates = _backlog_aggregates(instants)
@@ -722,9 +727,9 @@ def _backlog_rows_from_rollup(question: Question, instants: list[dt.datetime]) -
     if not partial:
         return rows
     since = min(starts[i] for i in partial)
-    closed_only = rollups.closed_only_since(question, since)
+    opened_from, closed_only = rollups.ended_since(question, since)
     at = [instants[i] for i in partial] + [starts[i] for i in partial]
-    recent = _backlog_rows(question, at, since, closed_only)
+    recent = _backlog_rows(question, at, since, opened_from=opened_from, closed_only=closed_only)
     by_key = {row["_key"]: row for row in recent}
     width = len(partial)
     for row in rows:

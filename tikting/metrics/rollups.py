@@ -27,8 +27,8 @@ deletes, bulk and raw-SQL writes. A bulk path that disables triggers must call m
 After every `migrate` the triggers are re-created and the whole rollup is rebuilt on the next read.
 
 The cost moves to the first read after a write: it rebuilds the written months (one month of
-89,000 synthetic incidents, with the backlog's shape: 0.35–0.38 s on PostgreSQL on a loaded 2-core
-machine; a million, after a migrate, 4.1 s there; bench/metrics_1m.py prints both), while a read
+89,000 synthetic incidents, with the backlog's shape: 0.23–0.37 s on PostgreSQL on a loaded 2-core
+machine; a million, after a migrate, 2.9–4.6 s there; bench/metrics_1m.py prints both), while a read
 with nothing written costs one EXISTS query. Writers pay one small insert per statement
 (PostgreSQL) or per row (SQLite).
 """
@@ -237,14 +237,19 @@ def backlog_instants(
     return periods, [*ends, as_of]
 
 
-def closed_only_since(question: Question, since: dt.datetime) -> bool:
-    """Are there incidents in scope ended by closed_at (no resolved_at) in the local month of
-    `since` or later? (If not, an incident without resolved_at that may be open after `since` is
-    one still open: the backlog needs only those opened since then.)"""
+def ended_since(question: Question, since: dt.datetime) -> tuple[dt.datetime, bool]:
+    """Of the incidents in scope whose open time ends in the local month of `since` or later: (the
+    first instant of the earliest month one of them was opened in, or that month's start if none;
+    whether any ended by closed_at without resolved_at). An incident whose count may change after
+    `since` was opened since then or is one of them, so the engine reads only openings from that
+    instant on; and it looks for closures without a resolution only if there are such."""
     from .models import IncidentEnd
 
-    scope = _scope(question, window=False, model=IncidentEnd)
-    return scope.filter(ended_at__gte=month_start(since), closed_only__gt=0).exists()
+    start = month_start(since)
+    ends = _scope(question, window=False, model=IncidentEnd).filter(ended_at__gte=start)
+    row = ends.aggregate(first=Min("opened_at"), closed_only=Sum("closed_only"))
+    first = row["first"]
+    return (min(first, start) if first is not None else start), bool(row["closed_only"])
 
 
 def month_start(instant: dt.datetime) -> dt.datetime:
