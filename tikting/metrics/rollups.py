@@ -78,7 +78,20 @@ from .questions import (
 if TYPE_CHECKING:
     from .definitions import MetricDefinition
 
-__all__ = ["MEASURES", "covers", "covers_question", "mark_all", "rebuild", "refresh", "trigger_sql"]
+__all__ = [
+    "MEASURES",
+    "backlog_instants",
+    "backlog_rows",
+    "covers",
+    "covers_backlog",
+    "covers_question",
+    "ended_since",
+    "mark_all",
+    "month_start",
+    "rebuild",
+    "refresh",
+    "trigger_sql",
+]
 
 ALL = "*"
 TABLE = "incidents_incident"
