@@ -23,6 +23,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -31,7 +32,6 @@ from django.db.models import (
     Avg,
     Case,
     Count,
-    DateTimeField,
     Exists,
     F,
     FloatField,
@@ -63,7 +63,9 @@ from .questions import (
     SNAPSHOT_FIGURES,
     TIME_FIGURES,
     WINDOW_ALIASES,
+    EpochSeconds,
     HoursBetween,
+    MicroFraction,
     Question,
     _attribute_q,
     _clean_filters,
@@ -77,13 +79,13 @@ from .questions import (
     _period_label,
     _period_start,
     _periods,
-    _range,
     _resolve_filters,
     _scope,
     _slice_label,
     _unit,
     _unresolved_aggregate,
     distinct_values,
+    epoch_micros,
     parse_filters,
 )
 from .results import MetricResult, Point
@@ -110,6 +112,8 @@ __all__ = [
 Row = dict[str, Any]
 # A point's (value, count of records, extra counts).
 Figures = tuple[float | None, int, dict[str, Any]]
+
+MICROS_PER_DAY = 86_400_000_000
 
 # --- Families ------------------------------------------------------------------------------------
 
@@ -508,7 +512,7 @@ def _compute(
         raise ValidationError({"by": f"'{by}' is not a slicer; accepted: {', '.join(PERIODS + ATTRIBUTES)}."})
     question = Question(definition, by, clean, _resolve_filters(definition, clean), date_field, unit)
     if definition.family == "backlog":
-        return _in_unit(_compute_backlog(question, now=now or timezone.now()))
+        return _in_unit(_compute_backlog(question, now=now or timezone.now(), rollup=rollup))
     if definition.family == "snapshot":
         return _compute_snapshot(question, now=now or timezone.now())
     date_path = question.date_path
@@ -637,65 +641,152 @@ def _open_at(end: dt.datetime) -> Q:
 
 
 def _backlog_aggregates(ends: list[dt.datetime]) -> dict[str, Any]:
-    """Per instant: the open count and the sum of their ages in hours (sums add up across groups)."""
+    """Per instant: the open count and the sums of their opening instants, as whole seconds and
+    microseconds (integers: they add up exactly across groups and from the rollup, rollups.py)."""
     aggregates: dict[str, Any] = {}
     for i, end in enumerate(ends):
         is_open = _open_at(end)
         aggregates[f"n{i}"] = _count(is_open)
-        aggregates[f"a{i}"] = Sum(
-            HoursBetween(Value(end, output_field=DateTimeField()), F("opened_at")), filter=is_open
-        )
+        aggregates[f"s{i}"] = Sum(EpochSeconds("opened_at"), filter=is_open)
+        aggregates[f"f{i}"] = Sum(MicroFraction("opened_at"), filter=is_open)
     return aggregates
 
 
-def _backlog_point(definition: MetricDefinition, row: Row, i: int) -> tuple[float | None, int]:
+def _backlog_age_micros(row: Row, i: int, end: dt.datetime) -> int:
+    """The sum of the ages at `end` of the open incidents of a row (_backlog_aggregates), in µs."""
     n = row[f"n{i}"] or 0
+    opened = int(row[f"s{i}"] or 0) * 1_000_000 + int(row[f"f{i}"] or 0)
+    return n * epoch_micros(end) - opened
+
+
+def backlog_point(definition: MetricDefinition, n: int, age_micros: int) -> tuple[float | None, int]:
+    """(value, count) of a backlog point: the open count, or their mean age in days (the exact
+    sum of ages divided once, so the records and the rollup give the same float)."""
     if definition.value == "count":
         return n, n
-    hours = row[f"a{i}"]
-    return (None if hours is None or not n else float(hours) / n / 24.0), n
+    return (float(Fraction(age_micros, n * MICROS_PER_DAY)) if n else None), n
 
 
-def _compute_backlog(question: Question, *, now: dt.datetime) -> MetricResult:
-    """The open incidents at each period's end (or at the date_to day's end, or now), in one scan.
-    An end still to come is taken as `now` (the point is then incomplete): counting at a future
-    instant would age every open incident by the time left in the period."""
-    definition, by, filters = question.definition, question.by, question.filters
-    qs = _scope(question, window=False).annotate(_end=Coalesce("resolved_at", "closed_at"))
-    as_of = now
-    if "date_to" in filters:
-        as_of = min(_local_midnight(filters["date_to"] + dt.timedelta(days=1)), now)
-    points: list[Point] = []
-    if by in PERIODS:
-        periods = [day for day in _range(definition, filters, qs, by) if _local_midnight(day) < now]
-        ends = [min(_local_midnight(_next_period(day, by)), now) for day in periods]
-        # one scan: a pair of filtered aggregates per period end, and one for the total's instant
-        row = qs.aggregate(**_backlog_aggregates([*ends, as_of]))
-        for i, day in enumerate(periods):
-            value, count = _backlog_point(definition, row, i)
-            points.append(
-                Point(day.isoformat(), _period_label(day, by), value, count, {"as_of": ends[i].isoformat()})
-            )
-        total_row = {"n0": row[f"n{len(ends)}"], "a0": row[f"a{len(ends)}"]}
-    elif by:
+def _backlog_rows(
+    question: Question,
+    instants: list[dt.datetime],
+    since: dt.datetime | None = None,
+    *,
+    opened_from: dt.datetime | None = None,
+    closed_only: bool = True,
+) -> list[Row]:
+    """From the incidents, in one scan: per group of an attribute slicer (else one row), the open
+    count and the sum of ages in µs at each instant, as rollups.backlog_rows gives them. `since`:
+    only the incidents whose open count may differ between instants from `since` on: opened or
+    resolved since, or closed since without a resolution (`closed_only`: there may be such), and
+    none opened before `opened_from` (rollups.ended_since). The others ended before it, or (no
+    end) are open at every such instant or at none."""
+    definition, by = question.definition, question.by
+    qs = _scope(question, window=False)
+    if since is not None:
+        recent = Q(opened_at__gte=since) | Q(resolved_at__gte=since)
+        if closed_only:
+            recent |= Q(resolved_at__isnull=True, closed_at__gte=since)
+        qs = qs.filter(recent)
+        if opened_from is not None:
+            qs = qs.filter(opened_at__gte=opened_from)
+    qs = qs.annotate(_end=Coalesce("resolved_at", "closed_at"))
+    # a count and two sums per instant (a period's end, and the total's instant last)
+    aggregates = _backlog_aggregates(instants)
+    if by is not None and by not in PERIODS:
         key_expr, label_expr = _group_expression(definition, by, question.date_path)
         grouped = qs.annotate(_key=key_expr)
         names = ["_key"]
         if label_expr is not None:
             grouped = grouped.annotate(_label=label_expr)
             names.append("_label")
-        rows = list(grouped.values(*names).annotate(**_backlog_aggregates([as_of])).order_by())
+        found = list(grouped.values(*names).annotate(**aggregates).order_by())
+    else:
+        found = [qs.aggregate(**aggregates)]
+    return [
+        {
+            "_key": row.get("_key"),
+            "_label": row.get("_label"),
+            "figures": [
+                (row[f"n{i}"] or 0, _backlog_age_micros(row, i, end)) for i, end in enumerate(instants)
+            ],
+        }
+        for row in found
+    ]
+
+
+def _backlog_rows_from_rollup(question: Question, instants: list[dt.datetime]) -> list[Row]:
+    """_backlog_rows from the rollup: at each instant's local month start from the rollup; for an
+    instant mid-month, plus what changed since that month started, from the incidents that may be
+    open in it (rows the rollup cannot split). Open at t = open at the month start m + open_S(t) −
+    open_S(m), S the incidents opened, resolved or closed since m: the others ended before m (open
+    at neither) or have no end (open at both, or at neither)."""
+    starts = [rollups.month_start(instant) for instant in instants]
+    rows = rollups.backlog_rows(question, starts)
+    partial = [i for i, instant in enumerate(instants) if starts[i] != instant]
+    if not partial:
+        return rows
+    since = min(starts[i] for i in partial)
+    opened_from, closed_only = rollups.ended_since(question, since)
+    at = [instants[i] for i in partial] + [starts[i] for i in partial]
+    recent = _backlog_rows(question, at, since, opened_from=opened_from, closed_only=closed_only)
+    by_key = {row["_key"]: row for row in recent}
+    width = len(partial)
+    for row in rows:
+        # (no row: no incident of the group opened, resolved or closed since `since`)
+        found = by_key.get(row["_key"], {"figures": [(0, 0)] * (2 * width)})
+        figures = list(row["figures"])
+        for j, i in enumerate(partial):
+            (n, age), (n_t, age_t), (n_m, age_m) = (
+                figures[i],
+                found["figures"][j],
+                found["figures"][width + j],
+            )
+            start, end = epoch_micros(starts[i]), epoch_micros(instants[i])
+            # the sums of opening instants: n·instant − ages
+            opened = (n * start - age) + (n_t * end - age_t) - (n_m * start - age_m)
+            count = n + n_t - n_m
+            figures[i] = (count, count * end - opened)
+        row["figures"] = figures
+    return rows
+
+
+def _compute_backlog(question: Question, *, now: dt.datetime, rollup: bool = True) -> MetricResult:
+    """The open incidents at each period's end (or at the date_to day's end, or now). An end still
+    to come is taken as `now` (the point is then incomplete): counting at a future instant would
+    age every open incident by the time left in the period. From the rollup (rollups.covers_backlog),
+    else from the incidents in one scan."""
+    definition, by, filters = question.definition, question.by, question.filters
+    from_rollup = rollup and rollups.covers_backlog(question)
+    if from_rollup:
+        rollups.refresh()
+    periods, instants = rollups.backlog_instants(question, now, from_rollup=from_rollup)
+    as_of = instants[-1]
+    read = _backlog_rows_from_rollup if from_rollup else _backlog_rows
+    rows = read(question, instants)
+    points: list[Point] = []
+    if by in PERIODS:
+        figures = rows[0]["figures"]
+        for i, day in enumerate(periods):
+            value, count = backlog_point(definition, *figures[i])
+            points.append(
+                Point(
+                    day.isoformat(), _period_label(day, by), value, count, {"as_of": instants[i].isoformat()}
+                )
+            )
+        total_figures = figures[-1]
+    elif by:
         for row in rows:
-            value, count = _backlog_point(definition, row, 0)
+            value, count = backlog_point(definition, *row["figures"][0])
             if not count:
                 continue
             label = _slice_label(by, row["_key"], row.get("_label"))
             points.append(Point(row["_key"], label, value, count, {"as_of": as_of.isoformat()}))
         points.sort(key=lambda p: (p.key is None, p.key if by == "priority" else p.label.lower()))
-        total_row = {"n0": sum(r["n0"] or 0 for r in rows), "a0": sum(r["a0"] or 0 for r in rows)}
+        total_figures = (sum(r["figures"][0][0] for r in rows), sum(r["figures"][0][1] for r in rows))
     else:
-        total_row = qs.aggregate(**_backlog_aggregates([as_of]))
-    value, count = _backlog_point(definition, total_row, 0)
+        total_figures = rows[0]["figures"][0]
+    value, count = backlog_point(definition, *total_figures)
     total = Point(None, "Total", value, count, {"as_of": as_of.isoformat()})
     return MetricResult(definition, by, filters, total, points, None, question.date_field, question.unit)
 

@@ -74,9 +74,47 @@ class IncidentMonth(models.Model):
     res_met = models.IntegerField(default=0)
     src_known = models.IntegerField(default=0)
     src_met = models.IntegerField(default=0)
+    # The backlog's: the sum of the opening instants since 1970 UTC, whole seconds and microseconds.
+    opened_secs = models.BigIntegerField(default=0)
+    opened_micros = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.opened_at:%Y-%m} {self.source} ×{self.n}"
+
+
+class IncidentEnd(models.Model):
+    """The backlog's second rollup shape (rollups.py): the incidents that stopped being open, by
+    local month of opening (opened_at, whose rebuild writes them), local month of their end
+    (ended_at: resolved, else closed) and the attributes, with their count and the sum of their
+    opening instants. Rebuilt with their opening month (RollupDirty), never edited by hand."""
+
+    opened_at = models.DateTimeField(db_index=True)  # local midnight of the opening month's first day
+    ended_at = models.DateTimeField()  # local midnight of the end month's first day
+    source = models.CharField(max_length=40)
+    status = models.CharField(max_length=12)
+    priority = models.PositiveSmallIntegerField(null=True)
+    category = models.CharField(max_length=100)
+    service = models.ForeignKey(
+        "cmdb.Service", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    assignment_group = models.ForeignKey(
+        "accounts.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    ci = models.ForeignKey(
+        "cmdb.ConfigurationItem",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    n = models.IntegerField(default=0)
+    opened_secs = models.BigIntegerField(default=0)
+    opened_micros = models.BigIntegerField(default=0)
+    # of which ended by closed_at, without resolved_at (the engine must then look for them)
+    closed_only = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.opened_at:%Y-%m} → {self.ended_at:%Y-%m} ×{self.n}"
 
 
 class RollupDirty(models.Model):

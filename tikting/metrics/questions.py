@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     CharField,
     Count,
     F,
@@ -167,6 +168,48 @@ class HoursBetween(Func):
             # (so 3.5 hours is 3.5, not 3.4999999981, now that values are given unrounded).
             sql = f"(ROUND((julianday({end_sql}) - julianday({start_sql})) * 86400.0, 3) / 3600.0)"
         return sql, (*end_params, *start_params)
+
+
+class EpochSeconds(Func):
+    """The whole seconds since 1970-01-01 UTC of a datetime (floor), an integer: with MicroFraction,
+    an instant to the microsecond in integers, which add up exactly (the backlog's ages)."""
+
+    output_field = BigIntegerField()
+    arity = 1
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any
+    ) -> Any:
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            # date_part() is double precision (EXTRACT()'s numeric took twice as long): the epoch in
+            # µs divided by 10⁶, correctly rounded; µs ≤ 999,999 keep it ≥ 10⁻⁶ below the next
+            # second while the value's precision is 2.4 × 10⁻⁷ s (until 2255), so the floor is exact.
+            return f"FLOOR(date_part('epoch', {sql}))::bigint", params
+        # SQLite: UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]"; strftime rounds a fraction, so it is cut.
+        return f"CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER)", params
+
+
+class MicroFraction(Func):
+    """The microseconds past the whole second of a datetime (0–999,999), an integer."""
+
+    output_field = BigIntegerField()
+    arity = 1
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any
+    ) -> Any:
+        sql, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            # the seconds field × 10⁶ plus its microseconds: an integer, exact in a double
+            return f"(date_part('microseconds', {sql})::bigint %% 1000000)", params
+        return f"CAST(substr({sql} || '000000', 21, 6) AS INTEGER)", params
+
+
+def epoch_micros(value: dt.datetime) -> int:
+    """An aware datetime as integer microseconds since 1970-01-01 UTC (EpochSeconds × 10⁶ +
+    MicroFraction of the same instant)."""
+    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
 
 
 def _count(condition: Q) -> Count:

@@ -5,8 +5,16 @@ compliance, mean reassignments) adds up counts: per month and per combination of
 metrics filter and slice by (source, status, priority, category, service, assignment group, CI),
 `metrics_incidentmonth` (models.IncidentMonth) keeps those counts (MEASURES). compute() answers
 from it when the question fits it (covers()): incidents by opening date, whole local months
-(or no window), sliced by month, an attribute or practice (not by week). Anything else, and the
-percentiles and the backlog (which cannot be added up from monthly counts), reads the incidents.
+(or no window), sliced by month, an attribute or practice (not by week). Anything else, and
+MTTR with its percentiles (a median cannot be added up from monthly figures), reads the incidents.
+
+**The backlog** (backlog, backlog_age) is a difference of sums: open at instant t = opened before
+t, less ended before t. When every instant a series is counted at is a local month's first
+(covers_backlog), the first term is a sum of IncidentMonth rows and the second of
+`metrics_incidentend` rows (models.IncidentEnd: the same cells by the local month an incident
+stopped being open), both built in the same scan of the opening month. Their ages add up as
+integers: Σ (t − opened_at) = n·t − Σ opened_at, the opening instants kept as whole seconds and
+microseconds. Instants mid-month (a period still running is counted now) read the incidents.
 
 **Kept current.** Database triggers on `incidents_incident` record the UTC month of every
 incident inserted, updated or deleted (before and after an update) in `metrics_rollupdirty`, so no
@@ -19,9 +27,10 @@ deletes, bulk and raw-SQL writes. A bulk path that disables triggers must call m
 After every `migrate` the triggers are re-created and the whole rollup is rebuilt on the next read.
 
 The cost moves to the first read after a write: it rebuilds the written months (one month of
-89,000 synthetic incidents: 0.35–0.96 s on PostgreSQL on a loaded 2-core machine; a million, after
-a migrate, 10 s there; bench/metrics_1m.py prints both), while a read with nothing written costs
-one EXISTS query. Writers pay one small insert per statement (PostgreSQL) or per row (SQLite).
+89,000 synthetic incidents, with the backlog's shape: 0.23–0.37 s on PostgreSQL on a loaded 2-core
+machine; a million, after a migrate, 2.9–4.6 s there; bench/metrics_1m.py prints both), while a read
+with nothing written costs one EXISTS query. Writers pay one small insert per statement
+(PostgreSQL) or per row (SQLite).
 """
 
 from __future__ import annotations
@@ -30,26 +39,59 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, IntegerField, Max, Min, Q, Sum, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
-from .definitions import get_definition
+from .definitions import PERIODS, get_definition
 from .questions import (
+    _OPEN,
     _UNRESOLVED,
+    EpochSeconds,
+    MicroFraction,
     Question,
     _clean_filters,
     _count,
     _date_field,
+    _group_expression,
     _local_date,
     _local_midnight,
     _next_period,
     _periods,
+    _range,
+    _scope,
+    epoch_micros,
 )
 
 if TYPE_CHECKING:
     from .definitions import MetricDefinition
 
-__all__ = ["MEASURES", "covers", "covers_question", "mark_all", "rebuild", "refresh", "trigger_sql"]
+__all__ = [
+    "MEASURES",
+    "backlog_instants",
+    "backlog_rows",
+    "covers",
+    "covers_backlog",
+    "covers_question",
+    "ended_since",
+    "mark_all",
+    "month_start",
+    "rebuild",
+    "refresh",
+    "trigger_sql",
+]
 
 ALL = "*"
 TABLE = "incidents_incident"
@@ -91,7 +133,14 @@ MEASURES: dict[str, Any] = {
     "res_met": _res[1],
     "src_known": _src[0],
     "src_met": _src[1],
+    # the backlog's: the opening instants, as whole seconds and microseconds (exact integer sums)
+    "opened_secs": Coalesce(Sum(EpochSeconds("opened_at"), output_field=BigIntegerField()), 0),
+    "opened_micros": Coalesce(Sum(MicroFraction("opened_at"), output_field=BigIntegerField()), 0),
 }
+# The backlog's second shape (IncidentEnd): the same sums by the month an incident stopped being
+# open, (opening month, end month, attributes).
+END_MEASURES = ("n", "opened_secs", "opened_micros", "closed_only")
+CLOSED_ONLY = _count(Q(resolved_at__isnull=True, closed_at__isnull=False))
 
 # What a ratio metric (and basis) reads: (denominator, numerator, {extra: column or expression}).
 _FLAGS = {
@@ -161,10 +210,120 @@ def covers(question: Question) -> bool:
 
 def covers_question(metric_key: str, *, by: str | None = None, filters: dict[str, Any] | None = None,
                     date_field: str | None = None, **_options: Any) -> bool:  # fmt: skip
-    """covers() for compute()'s arguments (tests, the benchmark)."""
+    """covers() (covers_backlog() for the backlog) for compute()'s arguments (tests, the benchmark)."""
     definition = get_definition(metric_key)
     field = _date_field(definition, date_field)
-    return covers(Question(definition, by, _clean_filters(filters, field), {}, field))
+    question = Question(definition, by, _clean_filters(filters, field), {}, field)
+    if definition.family == "backlog":
+        return covers_backlog(question)
+    return covers(question)
+
+
+# --- The backlog -----------------------------------------------------------------------------------
+# Open at instant t = opened before t, less those that stopped being open before t: an incident
+# is open from opened_at until its end E (resolved_at, else closed_at; never before opened_at; an
+# incident with neither and an open status has no end; one with neither and another status ends
+# when it opens, so it never counts). When t is a local month's first instant, both terms are sums
+# of whole months: IncidentMonth by opening month, IncidentEnd by the month of E. The ages add up
+# too: Σ (t − opened_at) = n·t − Σ opened_at, in integer microseconds.
+
+
+def backlog_instants(
+    question: Question, now: dt.datetime, *, from_rollup: bool = False
+) -> tuple[list[dt.date], list[dt.datetime]]:
+    """(the periods of a backlog series, the instants it is counted at): each period's end (the
+    start of the next period, or now if that is still to come), then the total's instant (the end
+    of the date-to day, or now). Without a window the periods span the first and last opening, of
+    the records or (`from_rollup`, by month, refreshed) of the rollup's months: the same months,
+    and SQLite reads MIN and MAX of the records' opened_at together by a scan of the table."""
+    definition, by, filters = question.definition, question.by, question.filters
+    as_of = now
+    if "date_to" in filters:
+        as_of = min(_local_midnight(filters["date_to"] + dt.timedelta(days=1)), now)
+    periods: list[dt.date] = []
+    if by in PERIODS:
+        from .models import IncidentMonth
+
+        rows = _scope(question, window=False, model=IncidentMonth if from_rollup and by == "month" else None)
+        periods = [day for day in _range(definition, filters, rows, by) if _local_midnight(day) < now]
+    ends = [min(_local_midnight(_next_period(day, by or "month")), now) for day in periods]
+    return periods, [*ends, as_of]
+
+
+def ended_since(question: Question, since: dt.datetime) -> tuple[dt.datetime, bool]:
+    """Of the incidents in scope whose open time ends in the local month of `since` or later: (the
+    first instant of the earliest month one of them was opened in, or that month's start if none;
+    whether any ended by closed_at without resolved_at). An incident whose count may change after
+    `since` was opened since then or is one of them, so the engine reads only openings from that
+    instant on; and it looks for closures without a resolution only if there are such."""
+    from .models import IncidentEnd
+
+    start = month_start(since)
+    ends = _scope(question, window=False, model=IncidentEnd).filter(ended_at__gte=start)
+    row = ends.aggregate(first=Min("opened_at"), closed_only=Sum("closed_only"))
+    first = row["first"]
+    return (min(first, start) if first is not None else start), bool(row["closed_only"])
+
+
+def month_start(instant: dt.datetime) -> dt.datetime:
+    """The first instant of the local month an instant falls in (the instant itself if it is one)."""
+    day = _local_date(instant)
+    assert day is not None
+    return _local_midnight(day.replace(day=1))
+
+
+def covers_backlog(question: Question) -> bool:
+    """Can the rollup count this incident backlog? Not by week; at any instants: those mid-month
+    add what the incidents touching their month give (engine._compute_backlog)."""
+    return question.definition.model_label == "incidents.Incident" and question.by != "week"
+
+
+def backlog_rows(question: Question, instants: list[dt.datetime]) -> list[dict[str, Any]]:
+    """Per group of an attribute slicer (else one row): [(open count, sum of ages in µs)] at each
+    instant, from the two rollup shapes (the engine's _backlog_rows reads the same from the
+    incidents). The instants must be local month starts (month_start)."""
+    from .models import IncidentEnd, IncidentMonth
+
+    refresh()
+    by = question.by
+    grouped = by is not None and by not in PERIODS
+    width = len(instants)
+    groups: dict[Any, dict[str, Any]] = {}
+    for sign, model, month_field in ((1, IncidentMonth, "opened_at"), (-1, IncidentEnd, "ended_at")):
+        qs = _scope(question, window=False, model=model)
+        names = [month_field]
+        if grouped:
+            assert by is not None
+            key_expr, label_expr = _group_expression(question.definition, by)
+            qs = qs.annotate(_key=key_expr)
+            names.append("_key")
+            if label_expr is not None:
+                qs = qs.annotate(_label=label_expr)
+                names.append("_label")
+        sums = qs.values(*names).annotate(_n=_sum("n"), _s=Sum("opened_secs"), _f=Sum("opened_micros"))
+        for row in sums.order_by():
+            group = groups.setdefault(
+                row.get("_key"),
+                {"_key": row.get("_key"), "_label": row.get("_label"), "n": [0] * width, "o": [0] * width},
+            )
+            opened = int(row["_s"] or 0) * 1_000_000 + int(row["_f"] or 0)
+            for i, instant in enumerate(instants):
+                if row[month_field] < instant:  # a whole month before the instant
+                    group["n"][i] += sign * (row["_n"] or 0)
+                    group["o"][i] += sign * opened
+    if not grouped and not groups:
+        groups[None] = {"_key": None, "_label": None, "n": [0] * width, "o": [0] * width}
+    return [
+        {
+            "_key": group["_key"],
+            "_label": group["_label"],
+            "figures": [
+                (group["n"][i], group["n"][i] * epoch_micros(instant) - group["o"][i])
+                for i, instant in enumerate(instants)
+            ],
+        }
+        for group in groups.values()
+    ]
 
 
 # --- Keeping it current ----------------------------------------------------------------------------
@@ -280,30 +439,67 @@ def rebuild(months: list[dt.date] | None) -> int:
     (refresh does). Returns the number of months rebuilt."""
     from tikting.incidents.models import Incident
 
-    from .models import IncidentMonth
+    from .models import IncidentEnd, IncidentMonth
 
     incidents = Incident.objects.order_by()
     stale = IncidentMonth.objects.all()
+    stale_ends = IncidentEnd.objects.all()
     if months is None:
         span = incidents.aggregate(first=Min("opened_at"), last=Max("opened_at"))
         first, last = _local_date(span["first"]), _local_date(span["last"])
         months = _periods("month", first, last) if first and last else []
     else:
-        stale = stale.filter(opened_at__in=[_local_midnight(month) for month in months])
+        starts = [_local_midnight(month) for month in months]
+        stale = stale.filter(opened_at__in=starts)
+        stale_ends = stale_ends.filter(opened_at__in=starts)
     stale.delete()
+    stale_ends.delete()
     fields = {"service": "service_id", "assignment_group": "assignment_group_id", "ci": "ci_id"}
     for month in months:
         start = _local_midnight(month)
-        rows = (
-            incidents.filter(
-                opened_at__gte=start, opened_at__lt=_local_midnight(_next_period(month, "month"))
-            )
-            .values(*DIMENSIONS)
-            .annotate(**MEASURES)
-            .order_by()
+        in_month = incidents.filter(
+            opened_at__gte=start, opened_at__lt=_local_midnight(_next_period(month, "month"))
         )
+        cells: dict[tuple[Any, ...], dict[str, Any]] = {}
+        ends: list[IncidentEnd] = []
+        # one scan: the cells by attributes and end month; a month's cells sum them over the ends
+        for row in _by_end_month(in_month, month):
+            ended_at = row.pop("ended_at")
+            dims = {fields.get(k, k): row.pop(k) for k in DIMENSIONS}
+            if ended_at is not None:
+                ends.append(IncidentEnd(opened_at=start, ended_at=ended_at, **dims, **_end_sums(row)))
+            cell = cells.setdefault(tuple(dims.values()), {**dims, **dict.fromkeys(MEASURES, 0)})
+            for name in MEASURES:
+                cell[name] += int(row[name] or 0)
         IncidentMonth.objects.bulk_create(
-            [IncidentMonth(opened_at=start, **{fields.get(k, k): v for k, v in row.items()}) for row in rows],
-            batch_size=2000,
+            [IncidentMonth(opened_at=start, **cell) for cell in cells.values()], batch_size=2000
         )
+        IncidentEnd.objects.bulk_create(ends, batch_size=2000)
     return len(months)
+
+
+def _end_sums(row: dict[str, Any]) -> dict[str, int]:
+    return {name: int(row[name] or 0) for name in END_MEASURES}
+
+
+def _by_end_month(in_month: Any, month: dt.date) -> Any:
+    """The MEASURES of the incidents opened in `month`, grouped by the attributes and the local
+    month their open time ends in (ended_at: its first instant; None for those still open, in an
+    open status without a resolution or closure time). The end is resolved_at, else closed_at, or
+    (neither, not in an open status: never open) the opening itself; an end before the opening
+    counts in the opening month, where max(opened_at, end) falls. Months are told apart by their
+    local bounds (a CASE), not by a per-row truncation."""
+    with_end = in_month.annotate(_end=Coalesce("resolved_at", "closed_at"))
+    last = _local_date(with_end.aggregate(last=Max("_end"))["last"])
+    months = _periods("month", month, max(month, last) if last else month)
+    whens = [
+        When(Q(_end__isnull=True) & _OPEN, then=Value(None)),
+        When(_end__isnull=True, then=Value(_local_midnight(month))),
+    ]
+    whens += [
+        When(_end__lt=_local_midnight(_next_period(m, "month")), then=Value(_local_midnight(m)))
+        for m in months[:-1]
+    ]
+    ended = Case(*whens, default=Value(_local_midnight(months[-1])), output_field=DateTimeField())
+    grouped = with_end.annotate(ended_at=ended).values("ended_at", *DIMENSIONS)
+    return grouped.annotate(**MEASURES, closed_only=CLOSED_ONLY).order_by()

@@ -16,7 +16,7 @@ from tikting.cmdb.models import ConfigurationItem, Service
 from tikting.incidents.models import Incident
 from tikting.metrics import rollups
 from tikting.metrics.engine import compute
-from tikting.metrics.models import IncidentMonth, RollupDirty
+from tikting.metrics.models import IncidentEnd, IncidentMonth, RollupDirty
 
 from .conftest import at, incident
 
@@ -27,6 +27,8 @@ METRICS = (
     "reassignment_mean",
     "sla_resolution",
     "sla_response",
+    "backlog",
+    "backlog_age",
 )
 SLICERS = (None, "month", "priority", "service", "group", "category", "ci", "practice")
 WINDOW = {"date_from": "2024-01-01", "date_to": "2024-06-30"}
@@ -66,13 +68,37 @@ def mixed(db):
             resolution_met=rng.choice([None, True, False]),
             source_sla_met=rng.choice([None, True, False]),
         )
+    # the backlog's edge cases: closed without a resolution time, resolved before opening, ended
+    # years later or in the next month, cancelled with and without an end, reopened and open again,
+    # microseconds, a month's last microsecond
+    odd = [
+        (
+            at(2024, 1, 31, 23, 59) + dt.timedelta(seconds=59, microseconds=999_999),
+            "closed",
+            None,
+            at(2024, 2, 1),
+        ),
+        (at(2024, 2, 10, 5) + dt.timedelta(microseconds=123_457), "resolved", at(2024, 2, 9), None),
+        (at(2024, 3, 3, 3, 3), "closed", at(2025, 7, 1, 12), at(2025, 7, 2)),
+        (at(2024, 3, 20), "closed", at(2024, 4, 10), at(2024, 4, 11)),  # March's ends: Apr, May, 2025
+        (at(2024, 3, 25), "resolved", at(2024, 5, 2), None),
+        (at(2024, 3, 28), "closed", None, at(2024, 4, 10)),  # closed without a resolution, mid-April
+        (at(2024, 4, 4) + dt.timedelta(microseconds=1), "cancelled", None, None),
+        (at(2024, 4, 5), "cancelled", at(2024, 5, 5), None),
+        (at(2024, 5, 6, 7), "in_progress", at(2024, 5, 8), None),
+        (at(2024, 5, 31, 23), "resolved", at(2024, 6, 1) - dt.timedelta(microseconds=1), None),
+        (at(2024, 6, 30, 23), "on_hold", None, None),
+    ]
+    for i, (opened, status, resolved, closed) in enumerate(odd):
+        incident(opened, status=status, resolved_at=resolved, closed_at=closed, reopen_count=i % 2,
+                 service=services[i % 3], priority=1 + i % 5)  # fmt: skip
     return services, groups, cis
 
 
 def both(key: str, **kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """(from the rollup, from the records) of one question, as the API gives them."""
+    kw.setdefault("now", at(2026, 1, 1))  # a month's first instant: the backlog's too
     assert rollups.covers_question(key, **kw), "the question must be one the rollup answers"
-    kw.setdefault("now", at(2026, 1, 1))
     from_rollup = compute(key, cache=False, **kw).as_dict()
     direct = compute(key, cache=False, rollup=False, **kw).as_dict()
     return from_rollup, direct
@@ -113,7 +139,24 @@ def test_only_whole_months_by_opening_date_use_the_rollup(mixed):
     assert not rollups.covers_question("reopen_rate", filters={"date_to": "2024-01-30"})
     assert not rollups.covers_question("reopen_rate", date_field="resolved")
     assert not rollups.covers_question("mttr", by="month")
-    assert not rollups.covers_question("backlog", by="month")
+    # the backlog, at any instant, but not by week
+    assert rollups.covers_question("backlog", by="month", filters=WINDOW)
+    assert rollups.covers_question("backlog_age", by="service", filters={"date_to": "2024-03-30"})
+    assert not rollups.covers_question("backlog", by="week", filters=WINDOW)
+
+
+def test_backlog_counted_mid_month_equals_the_direct_computation(mixed):
+    """Instants inside a month (a period still running counted now, a date-to day mid-month): the
+    rollup at the month's start plus what the incidents not ended by then give."""
+    services, _, _ = mixed
+    for now in (at(2024, 4, 17, 13, 30), at(2024, 3, 1, 0, 0) + dt.timedelta(microseconds=1), at(2026, 2, 3)):
+        for filters in ({}, WINDOW, {"date_to": "2024-03-30"}, {"service": services[1].name}):
+            for key in ("backlog", "backlog_age"):
+                for by in SLICERS:
+                    from_rollup, direct = both(key, by=by, filters=filters, now=now)
+                    assert from_rollup == direct, (key, by, filters, now)
+    result = compute("backlog", by="month", filters=WINDOW, now=at(2024, 4, 17, 13, 30), cache=False)
+    assert result.points[-1].extra["as_of"] == "2024-04-17T13:30:00+00:00"
 
 
 def _check_after(write) -> None:
@@ -214,10 +257,24 @@ def test_migrate_and_truncate_rebuild_everything(mixed):
             cursor.execute("TRUNCATE incidents_incident CASCADE")
         assert RollupDirty.objects.filter(month="*").exists()
         assert_same(filters=WINDOW)
-        assert not IncidentMonth.objects.exists()
+        assert not IncidentMonth.objects.exists() and not IncidentEnd.objects.exists()
 
 
 def test_an_empty_database_answers_null(db):
     assert_same(filters=WINDOW)
     result = compute("reopen_rate", by="month", filters=WINDOW, cache=False)
     assert result.total.value is None and result.total.count == 0
+
+
+def test_backlog_age_is_exact_to_the_microsecond(db):
+    """Ages are summed as integer microseconds (EpochSeconds, MicroFraction) and divided once."""
+    incident(at(2024, 1, 1) + dt.timedelta(microseconds=500_001), status="new")
+    incident(at(2024, 1, 31, 23, 59) + dt.timedelta(seconds=59, microseconds=999_999), status="on_hold")
+    now = at(2024, 2, 1)
+    ages = [now - at(2024, 1, 1) - dt.timedelta(microseconds=500_001), dt.timedelta(microseconds=1)]
+    expected = sum(ages, dt.timedelta()) / dt.timedelta(days=1) / 2
+    for rollup in (True, False):
+        result = compute("backlog_age", by="month", now=now, cache=False, rollup=rollup)
+        assert (result.total.count, result.total.value) == (2, expected)
+        assert [p.value for p in result.points] == [expected]
+    assert rollups.covers_question("backlog_age", by="month", now=now)
