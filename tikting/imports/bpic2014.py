@@ -348,6 +348,11 @@ class Stamps:
         self.zone = zone
         self.suffix = suffix  # "" (SQLite) or "+00" (PostgreSQL)
         self.hours: dict[tuple[str, int], str | None] = {}
+        # text before the first ":" -> "YYYY-MM-DD HH" in UTC; text after it -> ":MM:SS" + suffix
+        self.heads: dict[str, str] = {}
+        self.tails: dict[str, str] = {}
+        self.iso_heads: dict[str, str] = {}
+        self.iso_tails: dict[str, str] = {}
 
     def hour(self, date_text: str, ymd: tuple[int, int, int], h: int) -> str | None:
         start = dt.datetime(*ymd, h, 0, 0, tzinfo=self.zone).astimezone(dt.UTC)
@@ -361,7 +366,21 @@ class Stamps:
         return prefix
 
     def text(self, value: str, field: str) -> str | None:
+        # Fast path: the text up to the first ":" (date and hour) and the rest (minutes, seconds)
+        # both seen before; `slow` reads every other value and fills the caches.
         value = value.strip()
+        head, _, rest = value.partition(":")
+        if len(value) == 19 and len(head) == 13 and value[4] == "-" and value[10] == " " and value[16] == ":":
+            prefix = self.iso_heads.get(head)
+            tail = self.iso_tails.get(rest)
+        else:
+            prefix = self.heads.get(head)
+            tail = self.tails.get(rest)
+        if prefix is None or tail is None:
+            return self.slow(value, field)
+        return prefix + tail
+
+    def slow(self, value: str, field: str) -> str | None:
         if not value:
             return None
         date_text, _, time_text = value.partition(" ")
@@ -398,6 +417,13 @@ class Stamps:
             parsed = parse_datetime(value, self.zone, field)
             assert parsed is not None  # value is not empty
             return str(parsed.replace(tzinfo=None)) + self.suffix
+        hour_text, colon, rest = time_text.partition(":")
+        if colon and " " not in hour_text and len(self.heads) + len(self.iso_heads) < CACHE_LIMIT:
+            # value = date_text + " " + hour_text + ":" + rest: the hour and the rest were read apart
+            iso = len(value) == 19 and value[4] == "-" and value[10] == " " and value[13] == ":" == value[16]
+            heads, tails = (self.iso_heads, self.iso_tails) if iso else (self.heads, self.tails)
+            heads[f"{date_text} {hour_text}"] = prefix
+            tails[rest] = tail + self.suffix
         return prefix + tail + self.suffix
 
 
@@ -431,6 +457,7 @@ def raw_encoder(names: list[str]) -> Callable[[list[str]], str]:
         return template % tuple(map(encode, getter(row)))
 
     return raw_json
+
 
 def parse_int(value: str, field: str) -> int | None:
     value = value.strip()
@@ -532,14 +559,21 @@ def _most_frequent(counter: Counter) -> str:
     return ""
 
 
-
-
 def _cells(indexes: list[int | None]) -> Callable[[list[str]], tuple[str, ...]]:
     """row → the tuple of its cells at `indexes` ("" for a column the file does not have)."""
     present = [i for i in indexes if i is not None]
     if len(present) == len(indexes) > 1:
         return itemgetter(*present)  # type: ignore[return-value]
     return lambda row: tuple(row[i] if i is not None else "" for i in indexes)
+
+
+class Refs(dict[str, str]):
+    """{cell as read: the cell read by _ref, "" for a null marker}, filled as cells are looked up."""
+
+    def __missing__(self, cell: str) -> str:
+        found = self[cell] = _ref(cell) or ""
+        return found
+
 
 class RefIds(dict[str, int | None]):
     """{cell as read: id of the record it names in `ids`, or None} (the cell read by _ref; a
@@ -552,6 +586,7 @@ class RefIds(dict[str, int | None]):
     def __missing__(self, cell: str) -> int | None:
         found = self[cell] = self.ids.get(_ref(cell) or "")
         return found
+
 
 # --- Writing -------------------------------------------------------------------------------------
 
@@ -681,13 +716,17 @@ class Importer:
                     if source is None:
                         kept.append((label, line, row))
                         continue
-                    self.report.error(label, line, "number", f"{row[1]} already exists (source {source or 'manual'})")
+                    self.report.error(
+                        label, line, "number", f"{row[1]} already exists (source {source or 'manual'})"
+                    )
                     self.report.count(kind, "failed")
                 batch = kept
         new: list[tuple[Any, ...]] = []
         changed: list[models.Model] = []
         unchanged = 0
         same_row, sqlite = writer.same_row, writer.sqlite
+        # PostgreSQL, JSON last: the stored JSON read back as "equal to ours" (existing_rows)
+        json_last = not sqlite and compared[-1] in writer.json_fields
         for _label, _line, row in batch:
             rec = existing.get(row[1])
             if rec is None:
@@ -695,7 +734,9 @@ class Importer:
                 continue
             pk, version, stored = rec
             ours = row[2:]
-            if (sqlite and stored == ours) or same_row(stored, ours, compared):
+            if (
+                stored == ours if sqlite else json_last and stored[-1] is True and stored[:-1] == ours[:-1]
+            ) or same_row(stored, ours, compared):
                 unchanged += 1
             else:
                 values = writer.python_values(ours, compared)
@@ -1001,6 +1042,7 @@ class Importer:
         from tikting.changes.models import Change
 
         through = Change.affected_cis.through
+        link_writer = self.writer(through)
         done: set[str] = set()  # changes already written (their later rows add CI links only)
         late_links: set[tuple[str, int]] = set()
         batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
@@ -1015,15 +1057,16 @@ class Importer:
                 "change_id", "configurationitem_id"
             ):
                 have.setdefault(change_id, set()).add(ci_id)
-            add, remove = [], []
+            add: list[tuple[int, int]] = []
+            remove: list[tuple[int, int]] = []
             for key, change_id in ids.items():
                 want = links.get(key, set())
                 got = have.get(change_id, set())
-                add += [through(change_id=change_id, configurationitem_id=ci) for ci in want - got]
+                add += [(change_id, ci) for ci in want - got]
                 remove += [(change_id, ci) for ci in got - want]
                 if want != got and outcomes[key][1] == "unchanged":
                     outcomes[key] = (change_id, "updated")
-            through.objects.bulk_create(add, batch_size=BATCH)
+            link_writer.insert_rows(("change_id", "configurationitem_id"), add)
             for change_id, ci in remove:
                 through.objects.filter(change_id=change_id, configurationitem_id=ci).delete()
             self.tally("change", outcomes)
@@ -1108,11 +1151,16 @@ class Importer:
         i_reopen, i_resolved, i_close = col["Reopen Time"], col["Resolved Time"], col["Close Time"]
         i_hours, i_change = col["Handle Time (Hours)"], col["Related Change"]
         i_priority, i_impact, i_urgency = col["Priority"], col["Impact"], col["Urgency"]
-        i_category, i_service, i_ci = col["Category"], col["Service Component WBS (aff)"], col["CI Name (aff)"]
+        i_category, i_service, i_ci = (
+            col["Category"],
+            col["Service Component WBS (aff)"],
+            col["CI Name (aff)"],
+        )
         i_cby, i_reassign = col.get("CI Name (CBy)"), col["# Reassignments"]
         i_closure, i_km = col["Closure Code"], col["KM number"]
         counts = [
-            (col.get(name), name) for name in ("# Related Interactions", "# Related Incidents", "# Related Changes")
+            (col.get(name), name)
+            for name in ("# Related Interactions", "# Related Incidents", "# Related Changes")
         ]
         services, cis, articles = RefIds(self.service_ids), RefIds(self.ci_ids), RefIds(self.article_ids)
         changes = RefIds(self.change_ids)
@@ -1288,7 +1336,15 @@ class Importer:
 
     # Activities ------------------------------------------------------------------------------
 
-    ACTIVITY_FIELDS = ("source", "external_key", "incident_id", "at", "activity_type", "assignment_group_id", "raw")
+    ACTIVITY_FIELDS = (
+        "source",
+        "external_key",
+        "incident_id",
+        "at",
+        "activity_type",
+        "assignment_group_id",
+        "raw",
+    )
 
     def import_activities(self, data_file: DataFile) -> None:
         from tikting.accounts.models import Team
@@ -1303,6 +1359,7 @@ class Importer:
         i_group, i_number = col.get("Assignment Group"), col.get("IncidentActivity_Number")
         raw_json = raw_encoder(header)
         stamp = self.stamps.text
+        teams = Refs()
         # incident id -> (at, line, team) of its last assignment and of its last Closed activity
         last_assign: dict[int, tuple[str, int, str]] = {}
         last_closed: dict[int, tuple[str, int, str]] = {}
@@ -1365,7 +1422,7 @@ class Importer:
             except BadField as bad:
                 self.fail(data_file, line, "activity", bad.field, bad.message)
                 continue
-            team = (_ref(row[i_group]) or "") if i_group is not None else ""
+            team = teams[row[i_group]] if i_group is not None else ""
             number = _ref(row[i_number]) if i_number is not None else None
             key = number or f"{incident}|{activity_type}|{row[i_stamp].strip()}|{team}"
             key = key[:120]
@@ -1378,7 +1435,9 @@ class Importer:
             if "\ufeff" in cell:
                 row = row.copy()
                 row[i_incident] = incident
-            batch.append((label, line, (SOURCE, key, incident_id, at, activity_type[:100], team, raw_json(row))))
+            batch.append(
+                (label, line, (SOURCE, key, incident_id, at, activity_type[:100], team, raw_json(row)))
+            )
             target = marks.get(activity_type[:100])
             if target is not None:
                 last = target.get(incident_id)
@@ -1389,7 +1448,9 @@ class Importer:
         flush()
 
         # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
-        wanted: dict[int, int | None] = {k: team_ids.get(v[2]) if v[2] else None for k, v in last_closed.items()}
+        wanted: dict[int, int | None] = {
+            k: team_ids.get(v[2]) if v[2] else None for k, v in last_closed.items()
+        }
         wanted.update({k: team_ids.get(v[2]) if v[2] else None for k, v in last_assign.items()})
         current = dict(
             Incident.objects.filter(id__in=list(wanted)).values_list("id", "assignment_group_id")

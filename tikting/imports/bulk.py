@@ -499,7 +499,7 @@ class TableWriter:
                         f"ELSE {column}::text END"
                     )
             elif name in self.json_fields and not self.sqlite:
-                column = f"({column} = v.doc::jsonb)"
+                column = f"({column} = v.doc)"
             selected.append(column)
         key, src = quote("external_key"), quote("source")
         with connection.cursor() as cursor:
@@ -513,11 +513,18 @@ class TableWriter:
                     [source, *keys],
                 )
             else:
+                # The keys and JSON texts as one jsonb array parameter: a text[] parameter would be
+                # quoted element by element in Python (psycopg's client-side binding)
+                encode = json.encoder.encode_basestring_ascii
+                docs = json_texts if json_texts is not None else ["null"] * len(keys)
+                pairs = ", ".join(
+                    f'{{"k": {encode(k)}, "doc": {d}}}' for k, d in zip(keys, docs, strict=True)
+                )
                 cursor.execute(
                     f"SELECT t.{key}, t.id, t.version, {', '.join(selected)} "  # noqa: S608
-                    f"FROM unnest(%s::text[], %s::text[]) AS v(k, doc) JOIN {quote(self.table)} t "
+                    f"FROM jsonb_to_recordset(%s::jsonb) AS v(k text, doc jsonb) JOIN {quote(self.table)} t "
                     f"ON t.{src} = %s AND NOT (t.{key} = '') AND t.{key} = v.k",
-                    [keys, json_texts if json_texts is not None else [None] * len(keys), source],
+                    [f"[{pairs}]", source],
                 )
             return {row[0]: (row[1], row[2], row[3:]) for row in cursor.fetchall()}
 
