@@ -36,14 +36,20 @@ docs/datasets.md §1:
 Times are naive, day-first, made aware in `tz` (``fold=0`` for the repeated DST hour).
 
 Speed and memory: every file is streamed (csv over ``zipfile`` + ``io.TextIOWrapper``); rows are
-parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row; date
-and time parts parsed once per distinct text) and written in batches of 2,000 by
-tikting.imports.bulk.TableWriter: new rows with one ``executemany`` INSERT (SQLite) or
-``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation (values are already
-clean; omitted fields get their model default), changed rows with ``bulk_update``. Existing rows
-are looked up once per batch on (source, external_key) with one plain query on the partial unique
-index and compared as stored (no model instances), and not at all while a table was empty at the
-start (first import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
+parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row) and
+written in batches of 2,000 by tikting.imports.bulk.TableWriter: new rows with one ``executemany``
+INSERT (SQLite) or ``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation
+(values are already clean; omitted fields get their model default), changed rows with
+``bulk_update``. Incidents, interactions and activities (the large files) are read as lists of
+cells, never as a dict per row, and become tuples of their **stored form** (insert_rows): a
+timestamp is the text the database keeps (`Stamps`: a local date and hour converted to UTC once per
+run, minutes and seconds copied), ``raw`` the JSON text built from one template per file
+(`raw_encoder`, the very text json.dumps gives for the row's dict), looked-up ids cached per cell
+text (`RefIds`). The dimension pass counts the cells as read and reads each distinct one once.
+Existing rows are looked up once per batch on (source, external_key) with one plain query on the
+partial unique index and compared as stored (no model instances; on PostgreSQL ``raw`` is compared
+by the database, which keeps jsonb), and not at all while a table was empty at the start (first
+import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
 indexes that enforce nothing (and on PostgreSQL its foreign keys) are dropped for the run and
 created again at its end, and triggers with a registered rebuild (full-text search) are replaced by
 one rebuild. In memory: key → id dictionaries, per-CI and per-incident summaries, and the activity
@@ -835,7 +841,7 @@ class Importer:
         # cells (name, type, subtype, WBS) are counted as one combination, in the order of their
         # first row (aff before CBy in a row), so that per CI the counts and the order values are
         # first seen in (_most_frequent's ties) are those of reading the rows one by one.
-        ci_cells: dict[tuple[str, str, str, str], int] = {}
+        ci_cells: dict[tuple[str, ...], int] = {}
         km_cells: dict[str, int] = {}
         change_cells: set[str] = set()
         blank = ("", "", "", "")
@@ -882,9 +888,10 @@ class Importer:
                 if read:
                     self.progress(read, f"scan {data_file.label}")
 
-        for (name, ci_type, subtype, wbs), n in ci_cells.items():
-            if (name, ci_type, subtype, wbs) == blank:
+        for cells, n in ci_cells.items():
+            if cells == blank:
                 continue
+            name, ci_type, subtype, wbs = cells
             wbs_ref = _ref(wbs)
             if wbs_ref:
                 self.wbs.add(wbs_ref)
@@ -1223,8 +1230,8 @@ class Importer:
             except BadField as bad:
                 self.fail(data_file, line, "incident", bad.field, bad.message)
                 continue
-            for bad in warnings:
-                self.report.warning(label, line, bad.field, f"{bad.message} (kept in raw only)")
+            for warning in warnings:
+                self.report.warning(label, line, warning.field, f"{warning.message} (kept in raw only)")
             seen.add(key)
             slas: tuple[Any, ...] = (None, None, None, None)
             if self.slas:
@@ -1325,8 +1332,8 @@ class Importer:
             except BadField as bad:
                 self.fail(data_file, line, "interaction", bad.field, bad.message)
                 continue
-            for bad in warnings:
-                self.report.warning(label, line, bad.field, f"{bad.message} (kept in raw only)")
+            for warning in warnings:
+                self.report.warning(label, line, warning.field, f"{warning.message} (kept in raw only)")
             seen.add(key)
             batch.append((label, line, values))
             if len(batch) >= BATCH:
