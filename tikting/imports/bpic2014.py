@@ -36,14 +36,20 @@ docs/datasets.md §1:
 Times are naive, day-first, made aware in `tz` (``fold=0`` for the repeated DST hour).
 
 Speed and memory: every file is streamed (csv over ``zipfile`` + ``io.TextIOWrapper``); rows are
-parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row; date
-and time parts parsed once per distinct text) and written in batches of 2,000 by
-tikting.imports.bulk.TableWriter: new rows with one ``executemany`` INSERT (SQLite) or
-``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation (values are already
-clean; omitted fields get their model default), changed rows with ``bulk_update``. Existing rows
-are looked up once per batch on (source, external_key) with one plain query on the partial unique
-index and compared as stored (no model instances), and not at all while a table was empty at the
-start (first import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
+parsed with explicit cheap parsers (no ``full_clean``, no model instances, no query per row) and
+written in batches of 2,000 by tikting.imports.bulk.TableWriter: new rows with one ``executemany``
+INSERT (SQLite) or ``COPY … FROM STDIN`` (PostgreSQL), bypassing the ORM's per-field preparation
+(values are already clean; omitted fields get their model default), changed rows with
+``bulk_update``. Incidents, interactions and activities (the large files) are read as lists of
+cells, never as a dict per row, and become tuples of their **stored form** (insert_rows): a
+timestamp is the text the database keeps (`Stamps`: a local date and hour converted to UTC once per
+run, minutes and seconds copied), ``raw`` the JSON text built from one template per file
+(`raw_encoder`, the very text json.dumps gives for the row's dict), looked-up ids cached per cell
+text (`RefIds`). The dimension pass counts the cells as read and reads each distinct one once.
+Existing rows are looked up once per batch on (source, external_key) with one plain query on the
+partial unique index and compared as stored (no model instances; on PostgreSQL ``raw`` is compared
+by the database, which keeps jsonb), and not at all while a table was empty at the start (first
+import). A table empty at the start is **bulk loaded** (tikting.imports.bulk): its
 indexes that enforce nothing (and on PostgreSQL its foreign keys) are dropped for the run and
 created again at its end, and triggers with a registered rebuild (full-text search) are replaced by
 one rebuild. In memory: key → id dictionaries, per-CI and per-incident summaries, and the activity
@@ -73,12 +79,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import logging
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -160,17 +168,15 @@ class Rows:
         return int(self.reader.line_num)
 
     def __iter__(self) -> Iterator[list[str]]:
-        while True:
-            try:
-                row = next(self.reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise FileFormatError(self.line_num, f"{self.label}: unreadable CSV ({exc}).") from exc
-            if NUL in "".join(row):
-                self.nul_lines.append(self.reader.line_num)
-                continue
-            yield row
+        reader, nul_lines = self.reader, self.nul_lines
+        try:
+            for row in reader:
+                if NUL in "".join(row):
+                    nul_lines.append(reader.line_num)
+                    continue
+                yield row
+        except csv.Error as exc:
+            raise FileFormatError(self.line_num, f"{self.label}: unreadable CSV ({exc}).") from exc
 
 
 def _normalise_header(cells: list[str]) -> list[str]:
@@ -319,6 +325,146 @@ def parse_datetime(value: str, zone: dt.tzinfo, field: str) -> dt.datetime | Non
     return local.astimezone(dt.UTC)
 
 
+# Stored text of timestamps, the fast path of the tuple writers (TableWriter.insert_rows): the
+# local time's date and hour are converted to UTC once per (date text, hour) of the run, the
+# minutes and seconds are copied. Same values as parse_datetime (then stored_datetime) gives.
+_ISO_DATES: dict[str, tuple[int, int, int]] = {}
+_ISO_TIMES: dict[str, tuple[int, str]] = {}
+_DAY_TIMES: dict[str, tuple[int, str]] = {}
+
+
+def _iso_time(text: str) -> tuple[int, str]:
+    t = dt.time.fromisoformat(text)
+    return t.hour, f":{t.minute:02d}:{t.second:02d}"
+
+
+def _day_time(text: str) -> tuple[int, str]:
+    h, m, s = _time_part(text)
+    dt.time(h, m, s)  # ValueError if out of range, as dt.datetime(...) would raise
+    return h, f":{m:02d}:{s:02d}"
+
+
+class Stamps:
+    """`text(value, field)`: the timestamp `value` (the formats of parse_datetime, local time in
+    `zone`) as a TableWriter stores it (`stored_datetime`), None when empty; BadField if not one.
+    Whole hours of local time are converted once (cached by date text and hour); an hour the zone
+    does not shift by a whole number of hours throughout goes through parse_datetime."""
+
+    def __init__(self, zone: dt.tzinfo, suffix: str):
+        self.zone = zone
+        self.suffix = suffix  # "" (SQLite) or "+00" (PostgreSQL)
+        self.hours: dict[tuple[str, int], str | None] = {}
+        # text before the first ":" -> "YYYY-MM-DD HH" in UTC; text after it -> ":MM:SS" + suffix
+        self.heads: dict[str, str] = {}
+        self.tails: dict[str, str] = {}
+        self.iso_heads: dict[str, str] = {}
+        self.iso_tails: dict[str, str] = {}
+
+    def hour(self, date_text: str, ymd: tuple[int, int, int], h: int) -> str | None:
+        start = dt.datetime(*ymd, h, 0, 0, tzinfo=self.zone).astimezone(dt.UTC)
+        end = dt.datetime(*ymd, h, 59, 59, tzinfo=self.zone).astimezone(dt.UTC)
+        prefix = None
+        if start.minute == 0 and start.second == 0 and (end - start).total_seconds() == 3599:
+            prefix = str(start.replace(tzinfo=None))[:13]  # "YYYY-MM-DD HH"
+        if len(self.hours) > CACHE_LIMIT:
+            self.hours.clear()
+        self.hours[(date_text, h)] = prefix
+        return prefix
+
+    def text(self, value: str, field: str) -> str | None:
+        # Fast path: the text up to the first ":" (date and hour) and the rest (minutes, seconds)
+        # both seen before; `slow` reads every other value and fills the caches.
+        value = value.strip()
+        head, _, rest = value.partition(":")
+        if len(value) == 19 and len(head) == 13 and value[4] == "-" and value[10] == " " and value[16] == ":":
+            prefix = self.iso_heads.get(head)
+            tail = self.iso_tails.get(rest)
+        else:
+            prefix = self.heads.get(head)
+            tail = self.tails.get(rest)
+        if prefix is None or tail is None:
+            return self.slow(value, field)
+        return prefix + tail
+
+    def slow(self, value: str, field: str) -> str | None:
+        if not value:
+            return None
+        date_text, _, time_text = value.partition(" ")
+        try:
+            if len(value) == 19 and value[4] == "-" and value[10] == " " and value[13] == ":" == value[16]:
+                ymd = _ISO_DATES.get(date_text)
+                if ymd is None:
+                    if len(_ISO_DATES) > CACHE_LIMIT:
+                        _ISO_DATES.clear()
+                    d = dt.date.fromisoformat(date_text)
+                    ymd = _ISO_DATES[date_text] = (d.year, d.month, d.day)
+                hm = _ISO_TIMES.get(time_text)
+                if hm is None:
+                    if len(_ISO_TIMES) > CACHE_LIMIT:
+                        _ISO_TIMES.clear()
+                    hm = _ISO_TIMES[time_text] = _iso_time(time_text)
+            else:
+                ymd = _DATES.get(date_text)
+                if ymd is None:
+                    if len(_DATES) > CACHE_LIMIT:
+                        _DATES.clear()
+                    ymd = _DATES[date_text] = _date_part(date_text)
+                hm = _DAY_TIMES.get(time_text)
+                if hm is None:
+                    if len(_DAY_TIMES) > CACHE_LIMIT:
+                        _DAY_TIMES.clear()
+                    hm = _DAY_TIMES[time_text] = _day_time(time_text)
+            h, tail = hm
+            key = (date_text, h)
+            prefix = self.hours[key] if key in self.hours else self.hour(date_text, ymd, h)
+        except ValueError:
+            raise BadField(field, f"not a date/time: {value!r}") from None
+        if prefix is None:
+            parsed = parse_datetime(value, self.zone, field)
+            assert parsed is not None  # value is not empty
+            return str(parsed.replace(tzinfo=None)) + self.suffix
+        hour_text, colon, rest = time_text.partition(":")
+        if colon and " " not in hour_text and len(self.heads) + len(self.iso_heads) < CACHE_LIMIT:
+            # value = date_text + " " + hour_text + ":" + rest: the hour and the rest were read apart
+            iso = len(value) == 19 and value[4] == "-" and value[10] == " " and value[13] == ":" == value[16]
+            heads, tails = (self.iso_heads, self.iso_tails) if iso else (self.heads, self.tails)
+            heads[f"{date_text} {hour_text}"] = prefix
+            tails[rest] = tail + self.suffix
+        return prefix + tail + self.suffix
+
+
+def raw_encoder(names: list[str]) -> Callable[[list[str]], str]:
+    """row → the JSON text of {name: value} over the named columns (unnamed ones left out; a
+    repeated name: its first place, its last value), the very text json.dumps gives for that
+    dict (ensure_ascii, ", " and ": "), built from one template per file."""
+    places: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name:
+            places[name] = i  # a dict keeps the first place of a key, with its last value
+    encode = json.encoder.encode_basestring_ascii
+    keys = [encode(n).replace("%", "%%") for n in places]
+    template = "{" + ", ".join(f"{k}: %s" for k in keys) + "}"
+    quoted = "{" + ", ".join(f'{k}: "%s"' for k in keys) + "}"
+    indexes = list(places.values())
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: template % encode(row[only])
+    getter = itemgetter(*indexes)
+    width = len(indexes)
+
+    def raw_json(row: list[str]) -> str:
+        # The values joined by NUL and encoded in one call, then split at the NUL's escape; one
+        # by one when a value has a backslash (it could hold that escape's text) or a NUL.
+        joined = "\0".join(getter(row))
+        if "\\" not in joined:
+            parts = encode(joined)[1:-1].split("\\u0000")
+            if len(parts) == width:
+                return quoted % tuple(parts)
+        return template % tuple(map(encode, getter(row)))
+
+    return raw_json
+
+
 def parse_int(value: str, field: str) -> int | None:
     value = value.strip()
     if not value:
@@ -419,6 +565,35 @@ def _most_frequent(counter: Counter) -> str:
     return ""
 
 
+def _cells(indexes: list[int | None]) -> Callable[[list[str]], tuple[str, ...]]:
+    """row → the tuple of its cells at `indexes` ("" for a column the file does not have)."""
+    present = [i for i in indexes if i is not None]
+    if len(present) == len(indexes) > 1:
+        return itemgetter(*present)  # type: ignore[return-value]
+    return lambda row: tuple(row[i] if i is not None else "" for i in indexes)
+
+
+class Refs(dict[str, str]):
+    """{cell as read: the cell read by _ref, "" for a null marker}, filled as cells are looked up."""
+
+    def __missing__(self, cell: str) -> str:
+        found = self[cell] = _ref(cell) or ""
+        return found
+
+
+class RefIds(dict[str, int | None]):
+    """{cell as read: id of the record it names in `ids`, or None} (the cell read by _ref; a
+    null marker names nothing), filled as cells are looked up."""
+
+    def __init__(self, ids: dict[str, int]):
+        super().__init__()
+        self.ids = ids
+
+    def __missing__(self, cell: str) -> int | None:
+        found = self[cell] = self.ids.get(_ref(cell) or "")
+        return found
+
+
 # --- Writing -------------------------------------------------------------------------------------
 
 
@@ -428,6 +603,7 @@ class Importer:
         self.report = report
         self.progress = progress
         self.zone = zone
+        self.stamps = Stamps(zone, "" if connection.vendor == "sqlite" else "+00")
         self.now = timezone.now()
         self.writers: dict[type[models.Model], TableWriter] = {}
         self.row_warnings: list[BadField] = []  # raw-only values of the current row that did not parse
@@ -506,6 +682,78 @@ class Importer:
             model._default_manager.bulk_update(changed, [*fields, "version", "updated_at"], batch_size=500)
         return result
 
+    def upsert_rows(
+        self,
+        model: type[models.Model],
+        kind: str,
+        batch: list[tuple[str, int, tuple[Any, ...]]],
+        fields: tuple[str, ...],
+    ) -> None:
+        """Create or update the batch's records, (file, line, row) with row the values of `fields`
+        in their stored form (TableWriter.insert_rows), ``source`` and ``external_key`` first (the
+        keys of the batch are distinct); the outcomes are counted in the report."""
+        if not batch:
+            return
+        writer = self.writer(model)
+        if model not in self.empty:
+            self.empty[model] = not model._default_manager.exists()
+        if self.empty[model]:  # a first import: nothing to look up
+            writer.insert_rows(fields, [row for _label, _line, row in batch])
+            self.report.count(kind, "created", len(batch))
+            return
+        compared = fields[2:]
+        keys = [row[1] for _label, _line, row in batch]
+        json_texts = None
+        if not writer.sqlite and any(name in writer.json_fields for name in compared):
+            at = next(i for i, name in enumerate(compared) if name in writer.json_fields)
+            json_texts = [row[2 + at] for _label, _line, row in batch]
+        existing = writer.existing_rows(SOURCE, keys, compared, json_texts)
+        if "number" in writer.column_of:
+            missing = [k for k in keys if k not in existing]
+            taken = dict(
+                model._default_manager.filter(number__in=missing).values_list("number", "source")
+                if missing
+                else ()
+            )
+            if taken:
+                kept = []
+                for label, line, row in batch:
+                    source = taken.get(row[1])
+                    if source is None:
+                        kept.append((label, line, row))
+                        continue
+                    self.report.error(
+                        label, line, "number", f"{row[1]} already exists (source {source or 'manual'})"
+                    )
+                    self.report.count(kind, "failed")
+                batch = kept
+        new: list[tuple[Any, ...]] = []
+        changed: list[models.Model] = []
+        unchanged = 0
+        same_row, sqlite = writer.same_row, writer.sqlite
+        # PostgreSQL, JSON last: the stored JSON read back as "equal to ours" (existing_rows)
+        json_last = not sqlite and compared[-1] in writer.json_fields
+        for _label, _line, row in batch:
+            rec = existing.get(row[1])
+            if rec is None:
+                new.append(row)
+                continue
+            pk, version, stored = rec
+            ours = row[2:]
+            if (
+                stored == ours if sqlite else json_last and stored[-1] is True and stored[:-1] == ours[:-1]
+            ) or same_row(stored, ours, compared):
+                unchanged += 1
+            else:
+                values = writer.python_values(ours, compared)
+                changed.append(model(id=pk, version=version + 1, updated_at=self.now, **values))
+        writer.insert_rows(fields, new)
+        if changed:
+            model._default_manager.bulk_update(changed, [*compared, "version", "updated_at"], batch_size=500)
+        for outcome, n in (("created", len(new)), ("updated", len(changed)), ("unchanged", unchanged)):
+            if n:
+                self.report.count(kind, outcome, n)
+
     def tally(self, kind: str, outcomes: dict[str, tuple[int, str]]) -> None:
         counts = Counter(outcome for _, outcome in outcomes.values())
         for outcome, n in counts.items():
@@ -543,41 +791,44 @@ class Importer:
 
     # Reading helpers -----------------------------------------------------------------------------
 
-    def records(self, data_file: DataFile) -> Iterator[tuple[int, dict[str, str]]]:
-        """(line, {column: value}) for every row with data; reports short rows; calls progress."""
-        names = data_file.header
-        named = [(i, n) for i, n in enumerate(names) if n]
-        width = max(i for i, _ in named) + 1
-        unnamed = len(named) < len(names)
+    def rows(self, data_file: DataFile) -> Iterator[tuple[int, list[str]]]:
+        """(line, cells) for every row with data; reports short rows; calls progress."""
+        width = max(i for i, n in enumerate(data_file.header) if n) + 1
         unreported = 0
+        progress, label = self.progress, data_file.label
         with data_file.rows() as reader:
+            csv_reader = reader.reader
             for row in reader:
                 unreported += 1
                 if unreported >= PROGRESS_EVERY:
-                    self.progress(unreported, data_file.label)
+                    progress(unreported, label)
                     unreported = 0
                 if not any(row):
                     continue  # empty / padding row
-                line = reader.line_num
                 if len(row) < width:
                     self.fail(
                         data_file,
-                        line,
+                        csv_reader.line_num,
                         data_file.kind,
                         "row",
                         f"{len(row)} fields, expected at least {width}",
                     )
                     continue
-                record = dict(
-                    zip(names, row, strict=False)
-                )  # C speed; unnamed (padding) columns dropped below
-                if unnamed:
-                    record.pop("", None)
-                yield line, record
+                yield csv_reader.line_num, row
             for line in reader.nul_lines:
                 self.fail(data_file, line, data_file.kind, "row", NUL_MESSAGE)
         if unreported:
-            self.progress(unreported, data_file.label)
+            progress(unreported, label)
+
+    def records(self, data_file: DataFile) -> Iterator[tuple[int, dict[str, str]]]:
+        """(line, {column: value}) for every row with data (see rows)."""
+        names = data_file.header
+        unnamed = not all(names)
+        for line, row in self.rows(data_file):
+            record = dict(zip(names, row, strict=False))  # C speed; unnamed (padding) columns dropped below
+            if unnamed:
+                record.pop("", None)
+            yield line, record
 
     # Pass 1: the dimensions (services, CIs, articles) -------------------------------------------
 
@@ -586,22 +837,14 @@ class Importer:
         self.wbs: set[str] = set()
         self.km_uses: Counter = Counter()
         self.changes_named: set[str] = set()
-
-        def note_ci(name: str, ci_type: str, subtype: str, wbs: str) -> None:
-            wbs_ref = _ref(wbs)
-            if wbs_ref:
-                self.wbs.add(wbs_ref)
-            name_ref = _ref(name)
-            if not name_ref:
-                return
-            stats = self.ci_stats.get(name_ref)
-            if stats is None:
-                stats = self.ci_stats[name_ref] = [Counter(), Counter(), Counter()]
-            ci_type = _ref(ci_type) or ""
-            subtype = _ref(subtype) or ""
-            stats[0]["" if ci_type == "no type" else ci_type] += 1
-            stats[1]["" if subtype == "no subtype" else subtype] += 1
-            stats[2][wbs_ref or ""] += 1
+        # The cells as read, counted (few distinct values), then read by _ref once each. The CI
+        # cells (name, type, subtype, WBS) are counted as one combination, in the order of their
+        # first row (aff before CBy in a row), so that per CI the counts and the order values are
+        # first seen in (_most_frequent's ties) are those of reading the rows one by one.
+        ci_cells: dict[tuple[str, ...], int] = {}
+        km_cells: dict[str, int] = {}
+        change_cells: set[str] = set()
+        blank = ("", "", "", "")
 
         for kind in ("incident", "interaction", "change"):
             data_file = files.get(kind)
@@ -610,21 +853,19 @@ class Importer:
             wbs_col = "Service Comp WBS (aff)" if kind == "interaction" else "Service Component WBS (aff)"
             names = data_file.header
             idx = {n: i for i, n in enumerate(names) if n}
-            i_name, i_type, i_sub, i_wbs = (
-                idx.get("CI Name (aff)"),
-                idx.get("CI Type (aff)"),
-                idx.get("CI Subtype (aff)"),
-                idx.get(wbs_col),
-            )
+            aff = [idx.get(c) for c in ("CI Name (aff)", "CI Type (aff)", "CI Subtype (aff)", wbs_col)]
             cby = [
                 idx.get(c)
                 for c in ("CI Name (CBy)", "CI Type (CBy)", "CI Subtype (CBy)", "ServiceComp WBS (CBy)")
             ]
             i_km, i_change = idx.get("KM number"), idx.get("Related Change")
-            i_key = idx.get(
-                {"incident": "Incident ID", "interaction": "Interaction ID"}.get(kind, "Change ID")
-            )
+            i_key = idx[{"incident": "Incident ID", "interaction": "Interaction ID"}.get(kind, "Change ID")]
             width = len([n for n in names if n])
+            cells_aff = _cells(aff)
+            cells_cby = _cells(cby) if kind == "incident" else None
+            change_cell = kind == "incident"
+            km_cell = kind != "change"
+            get = ci_cells.get
             with data_file.rows() as reader:
                 read = 0
                 for row in reader:
@@ -634,21 +875,45 @@ class Importer:
                         read = 0
                     if len(row) < width or not _ref(row[i_key]):
                         continue
-
-                    def cell(i: int | None, row: list[str] = row) -> str:
-                        return row[i] if i is not None else ""
-
-                    note_ci(cell(i_name), cell(i_type), cell(i_sub), cell(i_wbs))
-                    if kind == "incident":
-                        note_ci(*(cell(i) for i in cby))
-                        change = _ref(cell(i_change))
-                        if change:
-                            self.changes_named.add(change)
-                    km = _ref(cell(i_km))
-                    if km and kind != "change":
-                        self.km_uses[km] += 1
+                    cells = cells_aff(row)
+                    ci_cells[cells] = get(cells, 0) + 1
+                    if cells_cby is not None:
+                        cells = cells_cby(row)
+                        ci_cells[cells] = get(cells, 0) + 1
+                    if change_cell:
+                        change_cells.add(row[i_change] if i_change is not None else "")
+                    if km_cell:
+                        km = row[i_km] if i_km is not None else ""
+                        km_cells[km] = km_cells.get(km, 0) + 1
                 if read:
                     self.progress(read, f"scan {data_file.label}")
+
+        for cells, n in ci_cells.items():
+            if cells == blank:
+                continue
+            name, ci_type, subtype, wbs = cells
+            wbs_ref = _ref(wbs)
+            if wbs_ref:
+                self.wbs.add(wbs_ref)
+            name_ref = _ref(name)
+            if not name_ref:
+                continue
+            stats = self.ci_stats.get(name_ref)
+            if stats is None:
+                stats = self.ci_stats[name_ref] = [Counter(), Counter(), Counter()]
+            ci_type = _ref(ci_type) or ""
+            subtype = _ref(subtype) or ""
+            stats[0]["" if ci_type == "no type" else ci_type] += n
+            stats[1]["" if subtype == "no subtype" else subtype] += n
+            stats[2][wbs_ref or ""] += n
+        for cell in change_cells:
+            change = _ref(cell)
+            if change:
+                self.changes_named.add(change)
+        for cell, n in km_cells.items():
+            km = _ref(cell)
+            if km:
+                self.km_uses[km] += n
 
     def import_dimensions(self) -> None:
         from tikting.cmdb.models import ConfigurationItem, Service
@@ -784,6 +1049,7 @@ class Importer:
         from tikting.changes.models import Change
 
         through = Change.affected_cis.through
+        link_writer = self.writer(through)
         done: set[str] = set()  # changes already written (their later rows add CI links only)
         late_links: set[tuple[str, int]] = set()
         batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
@@ -798,15 +1064,16 @@ class Importer:
                 "change_id", "configurationitem_id"
             ):
                 have.setdefault(change_id, set()).add(ci_id)
-            add, remove = [], []
+            add: list[tuple[int, int]] = []
+            remove: list[tuple[int, int]] = []
             for key, change_id in ids.items():
                 want = links.get(key, set())
                 got = have.get(change_id, set())
-                add += [through(change_id=change_id, configurationitem_id=ci) for ci in want - got]
+                add += [(change_id, ci) for ci in want - got]
                 remove += [(change_id, ci) for ci in got - want]
                 if want != got and outcomes[key][1] == "unchanged":
                     outcomes[key] = (change_id, "updated")
-            through.objects.bulk_create(add, batch_size=BATCH)
+            link_writer.insert_rows(("change_id", "configurationitem_id"), add)
             for change_id, ci in remove:
                 through.objects.filter(change_id=change_id, configurationitem_id=ci).delete()
             self.tally("change", outcomes)
@@ -850,7 +1117,9 @@ class Importer:
 
     # Incidents -------------------------------------------------------------------------------
 
-    INCIDENT_FIELDS = [
+    INCIDENT_FIELDS = (
+        "source",
+        "external_key",
         "number",
         "status",
         "opened_at",
@@ -869,9 +1138,9 @@ class Importer:
         "related_change_id",
         "caused_by_change_id",
         "knowledge_article_id",
-        "raw",
         *SLA_FIELDS,
-    ]
+        "raw",
+    )
     INCIDENT_STATUS = {
         "closed": "closed",
         "work in progress": "in_progress",
@@ -879,43 +1148,100 @@ class Importer:
         "resolved": "resolved",
     }
 
-    def incident_values(self, row: dict[str, str], key: str) -> dict[str, Any]:
-        z = self.zone
-        status = self.INCIDENT_STATUS.get(row["Status"].strip().lower())
-        if status is None:
-            raise BadField("Status", f"unknown status: {row['Status']!r}")
-        opened = parse_datetime(row["Open Time"], z, "Open Time")
-        if opened is None:
-            raise BadField("Open Time", "missing")
-        reopened = parse_datetime(row["Reopen Time"], z, "Reopen Time")
-        self.raw_only(parse_decimal_comma, row["Handle Time (Hours)"], "Handle Time (Hours)")
-        for name in ("# Related Interactions", "# Related Incidents", "# Related Changes"):
-            self.raw_only(parse_int, row.get(name, ""), name)
-        change = _ref(row["Related Change"])
-        change_id = self.change_ids.get(change) if change else None
-        values = {
-            "number": key,
-            "status": status,
-            "opened_at": opened,
-            "resolved_at": parse_datetime(row["Resolved Time"], z, "Resolved Time"),
-            "closed_at": parse_datetime(row["Close Time"], z, "Close Time"),
-            "priority": parse_level(row["Priority"], "Priority"),
-            "impact": parse_level(row["Impact"], "Impact"),
-            "urgency": parse_level(row["Urgency"], "Urgency"),
-            "category": row["Category"].strip()[:100],
-            "service_id": self.service_ids.get(_ref(row["Service Component WBS (aff)"]) or ""),
-            "ci_id": self.ci_ids.get(_ref(row["CI Name (aff)"]) or ""),
-            "caused_by_ci_id": self.ci_ids.get(_ref(row.get("CI Name (CBy)", "")) or ""),
-            "reassignment_count": parse_int(row["# Reassignments"], "# Reassignments"),
-            "reopen_count": 1 if reopened else 0,
-            "closure_code": normalise_closure_code(row["Closure Code"])[:100],
-            "related_change_id": change_id,
-            "caused_by_change_id": change_id,
-            "knowledge_article_id": self.article_ids.get(_ref(row["KM number"]) or ""),
-            "raw": row,
-        }
-        values.update(zip(SLA_FIELDS, self.sla_values(values), strict=True))
-        return values
+    def import_incidents(self, data_file: DataFile) -> None:
+        from tikting.incidents.models import Incident
+
+        header = data_file.header
+        col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
+        named = list(col.values())
+        i_key, i_status, i_open = col["Incident ID"], col["Status"], col["Open Time"]
+        i_reopen, i_resolved, i_close = col["Reopen Time"], col["Resolved Time"], col["Close Time"]
+        i_hours, i_change = col["Handle Time (Hours)"], col["Related Change"]
+        i_priority, i_impact, i_urgency = col["Priority"], col["Impact"], col["Urgency"]
+        i_category, i_service, i_ci = (
+            col["Category"],
+            col["Service Component WBS (aff)"],
+            col["CI Name (aff)"],
+        )
+        i_cby, i_reassign = col.get("CI Name (CBy)"), col["# Reassignments"]
+        i_closure, i_km = col["Closure Code"], col["KM number"]
+        counts = [
+            (col.get(name), name)
+            for name in ("# Related Interactions", "# Related Incidents", "# Related Changes")
+        ]
+        services, cis, articles = RefIds(self.service_ids), RefIds(self.ci_ids), RefIds(self.article_ids)
+        changes = RefIds(self.change_ids)
+        raw_json = raw_encoder(header)
+        stamp = self.stamps.text
+        writer = self.writer(Incident)
+        fields = self.INCIDENT_FIELDS[2:-5]  # the values SLA definitions are selected and evaluated on
+        statuses = self.INCIDENT_STATUS
+        label = data_file.label
+        seen: set[str] = set()
+        batch: list[tuple[str, int, tuple[Any, ...]]] = []
+        for line, row in self.rows(data_file):
+            key = _ref(row[i_key])
+            if not key:
+                if any(row[i].strip() for i in named):
+                    self.fail(data_file, line, "incident", "Incident ID", "missing")
+                continue  # padding row (quirk 1): not an error
+            if key in seen:
+                self.fail(data_file, line, "incident", "Incident ID", f"duplicate {key}")
+                continue
+            warnings = []
+            try:
+                status = statuses.get(row[i_status].strip().lower())
+                if status is None:
+                    raise BadField("Status", f"unknown status: {row[i_status]!r}")
+                opened = stamp(row[i_open], "Open Time")
+                if opened is None:
+                    raise BadField("Open Time", "missing")
+                reopened = stamp(row[i_reopen], "Reopen Time")
+                try:  # raw only
+                    parse_decimal_comma(row[i_hours], "Handle Time (Hours)")
+                except BadField as bad:
+                    warnings.append(bad)
+                for i, name in counts:
+                    try:
+                        parse_int(row[i] if i is not None else "", name)
+                    except BadField as bad:
+                        warnings.append(bad)
+                change_id = changes[row[i_change]]
+                values = (
+                    key,
+                    status,
+                    opened,
+                    stamp(row[i_resolved], "Resolved Time"),
+                    stamp(row[i_close], "Close Time"),
+                    parse_level(row[i_priority], "Priority"),
+                    parse_level(row[i_impact], "Impact"),
+                    parse_level(row[i_urgency], "Urgency"),
+                    row[i_category].strip()[:100],
+                    services[row[i_service]],
+                    cis[row[i_ci]],
+                    cis[row[i_cby] if i_cby is not None else ""],
+                    parse_int(row[i_reassign], "# Reassignments"),
+                    1 if reopened else 0,
+                    normalise_closure_code(row[i_closure])[:100],
+                    change_id,
+                    change_id,
+                    articles[row[i_km]],
+                )
+            except BadField as bad:
+                self.fail(data_file, line, "incident", bad.field, bad.message)
+                continue
+            for warning in warnings:
+                self.report.warning(label, line, warning.field, f"{warning.message} (kept in raw only)")
+            seen.add(key)
+            slas: tuple[Any, ...] = (None, None, None, None)
+            if self.slas:
+                slas = self.sla_values(writer.python_values(values, fields))
+                slas = (writer.stored_datetime(slas[0]), writer.stored_datetime(slas[1]), *slas[2:])
+            batch.append((label, line, (SOURCE, key, *values, *slas, raw_json(row))))
+            if len(batch) >= BATCH:
+                self.upsert_rows(Incident, "incident", batch, self.INCIDENT_FIELDS)
+                batch = []
+        self.upsert_rows(Incident, "incident", batch, self.INCIDENT_FIELDS)
 
     def sla_values(self, values: dict[str, Any]) -> tuple:
         """The SLA due times and met flags of an incident row, by the rules of apply_slas
@@ -931,40 +1257,11 @@ class Importer:
         incident = SimpleNamespace(responded_at=None, **values)
         return evaluate(incident, definition, now=self.now, calendar=calendar)
 
-    def import_keyed(
-        self,
-        data_file: DataFile,
-        model: type[models.Model],
-        kind: str,
-        key_column: str,
-        fields: list[str],
-        values: Callable[[dict[str, str], str], dict[str, Any]],
-    ) -> None:
-        seen: set[str] = set()
-        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
-        for line, row in self.records(data_file):
-            key = _ref(row[key_column])
-            if not key:
-                if any(v.strip() for v in row.values()):
-                    self.fail(data_file, line, kind, key_column, "missing")
-                continue  # padding row (quirk 1): not an error
-            if key in seen:
-                self.fail(data_file, line, kind, key_column, f"duplicate {key}")
-                continue
-            try:
-                batch[key] = (data_file.label, line, self.row_values(data_file, line, values, row, key))
-            except BadField as bad:
-                self.fail(data_file, line, kind, bad.field, bad.message)
-                continue
-            seen.add(key)
-            if len(batch) >= BATCH:
-                self.tally(kind, self.upsert(model, kind, batch, fields))
-                batch = {}
-        self.tally(kind, self.upsert(model, kind, batch, fields))
-
     # Interactions ----------------------------------------------------------------------------
 
-    INTERACTION_FIELDS = [
+    INTERACTION_FIELDS = (
+        "source",
+        "external_key",
         "number",
         "opened_at",
         "closed_at",
@@ -977,34 +1274,84 @@ class Importer:
         "incident_id",
         "knowledge_article_id",
         "raw",
-    ]
+    )
 
-    def interaction_values(self, row: dict[str, str], key: str) -> dict[str, Any]:
-        z = self.zone
-        opened = parse_datetime(row["Open Time (First Touch)"], z, "Open Time (First Touch)")
-        if opened is None:
-            raise BadField("Open Time (First Touch)", "missing")
-        self.raw_only(parse_level, row["Impact"], "Impact")
-        self.raw_only(parse_level, row["Urgency"], "Urgency")
-        incident = _ref(row["Related Incident"])
-        return {
-            "number": key,
-            "opened_at": opened,
-            "closed_at": parse_datetime(row["Close Time"], z, "Close Time"),
-            "handle_time_seconds": parse_int(row["Handle Time (secs)"], "Handle Time (secs)"),
-            "first_contact_resolution": parse_yn(row["First Call Resolution"], "First Call Resolution"),
-            "category": row["Category"].strip()[:100],
-            "priority": parse_level(row["Priority"], "Priority"),
-            "service_id": self.service_ids.get(_ref(row["Service Comp WBS (aff)"]) or ""),
-            "ci_id": self.ci_ids.get(_ref(row["CI Name (aff)"]) or ""),
-            "incident_id": self.incident_ids.get(incident) if incident else None,
-            "knowledge_article_id": self.article_ids.get(_ref(row["KM number"]) or ""),
-            "raw": row,
-        }
+    def import_interactions(self, data_file: DataFile) -> None:
+        from tikting.incidents.models import Interaction
+
+        header = data_file.header
+        col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
+        named = list(col.values())
+        i_key, i_open, i_close = col["Interaction ID"], col["Open Time (First Touch)"], col["Close Time"]
+        i_impact, i_urgency, i_priority = col["Impact"], col["Urgency"], col["Priority"]
+        i_handle, i_fcr, i_category = col["Handle Time (secs)"], col["First Call Resolution"], col["Category"]
+        i_service, i_ci = col["Service Comp WBS (aff)"], col["CI Name (aff)"]
+        i_incident, i_km = col["Related Incident"], col["KM number"]
+        services, cis = RefIds(self.service_ids), RefIds(self.ci_ids)
+        incidents, articles = RefIds(self.incident_ids), RefIds(self.article_ids)
+        raw_json = raw_encoder(header)
+        stamp = self.stamps.text
+        label = data_file.label
+        seen: set[str] = set()
+        batch: list[tuple[str, int, tuple[Any, ...]]] = []
+        for line, row in self.rows(data_file):
+            key = _ref(row[i_key])
+            if not key:
+                if any(row[i].strip() for i in named):
+                    self.fail(data_file, line, "interaction", "Interaction ID", "missing")
+                continue  # padding row (quirk 1): not an error
+            if key in seen:
+                self.fail(data_file, line, "interaction", "Interaction ID", f"duplicate {key}")
+                continue
+            warnings = []
+            try:
+                opened = stamp(row[i_open], "Open Time (First Touch)")
+                if opened is None:
+                    raise BadField("Open Time (First Touch)", "missing")
+                for i, name in ((i_impact, "Impact"), (i_urgency, "Urgency")):  # raw only
+                    try:
+                        parse_level(row[i], name)
+                    except BadField as bad:
+                        warnings.append(bad)
+                values = (
+                    SOURCE,
+                    key,
+                    key,
+                    opened,
+                    stamp(row[i_close], "Close Time"),
+                    parse_int(row[i_handle], "Handle Time (secs)"),
+                    parse_yn(row[i_fcr], "First Call Resolution"),
+                    row[i_category].strip()[:100],
+                    parse_level(row[i_priority], "Priority"),
+                    services[row[i_service]],
+                    cis[row[i_ci]],
+                    incidents[row[i_incident]],
+                    articles[row[i_km]],
+                    raw_json(row),
+                )
+            except BadField as bad:
+                self.fail(data_file, line, "interaction", bad.field, bad.message)
+                continue
+            for warning in warnings:
+                self.report.warning(label, line, warning.field, f"{warning.message} (kept in raw only)")
+            seen.add(key)
+            batch.append((label, line, values))
+            if len(batch) >= BATCH:
+                self.upsert_rows(Interaction, "interaction", batch, self.INTERACTION_FIELDS)
+                batch = []
+        self.upsert_rows(Interaction, "interaction", batch, self.INTERACTION_FIELDS)
 
     # Activities ------------------------------------------------------------------------------
 
-    ACTIVITY_FIELDS = ["incident_id", "at", "activity_type", "assignment_group_id", "raw"]
+    ACTIVITY_FIELDS = (
+        "source",
+        "external_key",
+        "incident_id",
+        "at",
+        "activity_type",
+        "assignment_group_id",
+        "raw",
+    )
 
     def import_activities(self, data_file: DataFile) -> None:
         from tikting.accounts.models import Team
@@ -1013,15 +1360,25 @@ class Importer:
         team_ids = dict(Team.objects.values_list("name", "id"))
         known_teams: set[str] = set()
         seen: set[str] = set()  # activity keys of this run
-        has_number = "IncidentActivity_Number" in data_file.header
-        # incident id -> (at, line, team id) of its last assignment and of its last Closed activity
-        last_assign: dict[int, tuple[dt.datetime, int, int | None]] = {}
-        last_closed: dict[int, tuple[dt.datetime, int, int | None]] = {}
-        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        header = data_file.header
+        col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
+        i_incident, i_type, i_stamp = col["Incident ID"], col["IncidentActivity_Type"], col["DateStamp"]
+        i_group, i_number = col.get("Assignment Group"), col.get("IncidentActivity_Number")
+        raw_json = raw_encoder(header)
+        stamp = self.stamps.text
+        teams = Refs()
+        # incident id -> (at, line, team) of its last assignment and of its last Closed activity
+        last_assign: dict[int, tuple[str, int, str]] = {}
+        last_closed: dict[int, tuple[str, int, str]] = {}
+        marks = {"Assignment": last_assign, "Reassignment": last_assign, "Closed": last_closed}
+        # the Incident ID cell as read -> (incident key, its id or None)
+        incidents: dict[str, tuple[str | None, int | None]] = {}
+        # (file, line, (source, key, incident id, at, type, team name, raw)): team ids at the flush
+        batch: list[tuple[str, int, tuple[Any, ...]]] = []
         pending_teams: set[str] = set()
+        label = data_file.label
 
         def flush() -> None:
-            nonlocal batch
             missing = pending_teams - known_teams
             if missing:
                 new = sorted(missing - set(team_ids))
@@ -1038,46 +1395,43 @@ class Importer:
                     self.report.count("group", "unchanged", len(missing) - len(new))
                 known_teams.update(missing)
             pending_teams.clear()
-            for _label, _line, values in batch.values():
-                team = values.pop("_team")
-                values["assignment_group_id"] = team_ids.get(team) if team else None
-            self.tally("activity", self.upsert(IncidentActivity, "activity", batch, self.ACTIVITY_FIELDS))
-            for _label, line, values in batch.values():
-                mark = (values["at"], line, values["assignment_group_id"])
-                target = {"Assignment": last_assign, "Reassignment": last_assign, "Closed": last_closed}.get(
-                    values["activity_type"]
-                )
-                if target is not None:
-                    incident_id = values["incident_id"]
-                    if incident_id not in target or target[incident_id][:2] <= mark[:2]:
-                        target[incident_id] = mark
-            batch = {}
+            team_id = team_ids.get
+            rows = [
+                (f, n, (s, k, i, at, t, team_id(g) if g else None, r))
+                for f, n, (s, k, i, at, t, g, r) in batch
+            ]
+            self.upsert_rows(IncidentActivity, "activity", rows, self.ACTIVITY_FIELDS)
+            batch.clear()
 
-        for line, row in self.records(data_file):
-            incident = _ref(row["Incident ID"])
+        for line, row in self.rows(data_file):
+            cell = row[i_incident]
+            found = incidents.get(cell)
+            if found is None:
+                incident = _ref(cell)
+                found = incidents[cell] = (incident, self.incident_ids.get(incident) if incident else None)
+            incident, incident_id = found
             if not incident:
                 self.fail(data_file, line, "activity", "Incident ID", "missing")
                 continue
-            incident_id = self.incident_ids.get(incident)
             if incident_id is None:
                 self.fail(
                     data_file, line, "activity", "Incident ID", f"{incident} is not an imported incident"
                 )
                 continue
-            activity_type = row["IncidentActivity_Type"].strip()
+            activity_type = row[i_type].strip()
             if not activity_type:
                 self.fail(data_file, line, "activity", "IncidentActivity_Type", "missing")
                 continue
             try:
-                at = parse_datetime(row["DateStamp"], self.zone, "DateStamp")
+                at = stamp(row[i_stamp], "DateStamp")
                 if at is None:
                     raise BadField("DateStamp", "missing")
             except BadField as bad:
                 self.fail(data_file, line, "activity", bad.field, bad.message)
                 continue
-            team = _ref(row.get("Assignment Group", "")) or ""
-            number = _ref(row.get("IncidentActivity_Number", "")) if has_number else None
-            key = number or f"{incident}|{activity_type}|{row['DateStamp'].strip()}|{team}"
+            team = teams[row[i_group]] if i_group is not None else ""
+            number = _ref(row[i_number]) if i_number is not None else None
+            key = number or f"{incident}|{activity_type}|{row[i_stamp].strip()}|{team}"
             key = key[:120]
             if key in seen:
                 self.fail(data_file, line, "activity", "key", f"duplicate activity {key}")
@@ -1085,26 +1439,26 @@ class Importer:
             seen.add(key)
             if team:
                 pending_teams.add(team)
-            if isinstance(row.get("Incident ID"), str) and "\ufeff" in row["Incident ID"]:
-                row = {**row, "Incident ID": incident}
-            batch[key] = (
-                data_file.label,
-                line,
-                {
-                    "incident_id": incident_id,
-                    "at": at,
-                    "activity_type": activity_type[:100],
-                    "_team": team,
-                    "raw": row,
-                },
+            if "\ufeff" in cell:
+                row = row.copy()
+                row[i_incident] = incident
+            batch.append(
+                (label, line, (SOURCE, key, incident_id, at, activity_type[:100], team, raw_json(row)))
             )
+            target = marks.get(activity_type[:100])
+            if target is not None:
+                last = target.get(incident_id)
+                if last is None or (last[0], last[1]) <= (at, line):
+                    target[incident_id] = (at, line, team)
             if len(batch) >= BATCH:
                 flush()
         flush()
 
         # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
-        wanted: dict[int, int | None] = {k: v[2] for k, v in last_closed.items()}
-        wanted.update({k: v[2] for k, v in last_assign.items()})
+        wanted: dict[int, int | None] = {
+            k: team_ids.get(v[2]) if v[2] else None for k, v in last_closed.items()
+        }
+        wanted.update({k: team_ids.get(v[2]) if v[2] else None for k, v in last_assign.items()})
         current = dict(
             Incident.objects.filter(id__in=list(wanted)).values_list("id", "assignment_group_id")
             if len(wanted) < 5000
@@ -1152,7 +1506,7 @@ class Importer:
 
     def load(self, files: dict[str, DataFile]) -> None:
         from tikting.changes.models import Change
-        from tikting.incidents.models import Incident, Interaction
+        from tikting.incidents.models import Incident
 
         self.scan(files)
         self.import_dimensions()
@@ -1162,24 +1516,10 @@ class Importer:
         self.slas = definitions_by_key()
         self.calendars: dict[int, BusinessCalendar] = {}
         if "incident" in files:
-            self.import_keyed(
-                files["incident"],
-                Incident,
-                "incident",
-                "Incident ID",
-                self.INCIDENT_FIELDS,
-                self.incident_values,
-            )
+            self.import_incidents(files["incident"])
         self.incident_ids = self.ids(Incident)
         if "interaction" in files:
-            self.import_keyed(
-                files["interaction"],
-                Interaction,
-                "interaction",
-                "Interaction ID",
-                self.INTERACTION_FIELDS,
-                self.interaction_values,
-            )
+            self.import_interactions(files["interaction"])
         if "activity" in files:
             self.import_activities(files["activity"])
         self.count_article_uses()

@@ -328,6 +328,7 @@ class TableWriter:
         # per row: the JSON fields to dump, and (SQLite) the datetimes to write as Django stores them
         self.convert = sorted(self.json_fields | (self.dt_fields if self.sqlite else set()))
         self.convert_set = set(self.convert)
+        self._statements: dict[tuple[str, ...], tuple[str, tuple[Any, ...]]] = {}
 
     def db_value(self, attname: str, value: Any) -> Any:
         """`value` as this writer stores it (JSON text; on SQLite naive UTC text for datetimes)."""
@@ -433,3 +434,134 @@ class TableWriter:
                 stored = dt.datetime.fromisoformat(stored)
             return bool(stored.replace(tzinfo=None) == dt.datetime.fromisoformat(text))
         return bool(stored == value)
+
+    # Rows as tuples in their stored form (the importers' fast path) ------------------------
+
+    def stored_datetime(self, value: dt.datetime | None) -> str | None:
+        """An aware datetime in the stored form of `insert_rows` rows: naive UTC text on SQLite
+        (as Django stores it), UTC text with ``+00`` on PostgreSQL (what COPY reads and what
+        `existing_rows` reads back)."""
+        if value is None:
+            return None
+        text = sqlite_datetime(value)
+        return text if self.sqlite else f"{text}+00"
+
+    def insert_rows(self, fields: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Insert `rows`, tuples of the values of `fields` (attnames) in their stored form: JSON
+        as its text, datetimes as `stored_datetime` makes them, other values as they are. The
+        other columns get their defaults, as in `insert`."""
+        if not rows:
+            return
+        statement = self._statements.get(fields)
+        if statement is None:
+            rest = [a for a in self.attnames if a not in fields]
+            quote = connection.ops.quote_name
+            columns = ", ".join(quote(self.column_of[a]) for a in (*fields, *rest))
+            if self.sqlite:
+                marks = ", ".join(["?"] * (len(fields) + len(rest)))
+                sql = f"INSERT INTO {quote(self.table)} ({columns}) VALUES ({marks})"  # noqa: S608
+            else:
+                sql = f"COPY {quote(self.table)} ({columns}) FROM STDIN"
+            statement = self._statements[fields] = (sql, tuple(self.defaults[a] for a in rest))
+        sql, defaults = statement
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                cursor.cursor.executemany(sql, [row + defaults for row in rows])
+            else:
+                with cursor.cursor.copy(sql) as copy:
+                    write = copy.write_row
+                    for row in rows:
+                        write(row + defaults)
+
+    def existing_rows(
+        self, source: str, keys: list[str], fields: tuple[str, ...], json_texts: list[str] | None = None
+    ) -> dict[str, tuple[int, int, tuple[Any, ...]]]:
+        """{external_key: (id, version, stored values of `fields`)} of the stored rows of `source`
+        among `keys`, in the stored form of `insert_rows` (compare with `same_row`).
+
+        A JSON field (at most one, the last of `fields`) is compared by the database on
+        PostgreSQL, which holds it as jsonb, not as the text written: `json_texts` (one per key)
+        is the JSON each row would write, and the value read back is whether the stored one is
+        equal. On SQLite it is the stored text."""
+        if not keys:
+            return {}
+        quote = connection.ops.quote_name
+        selected: list[str] = []
+        for name in fields:
+            column = f"t.{quote(self.column_of.get(name, name))}"
+            if name in self.dt_fields:
+                if self.sqlite:
+                    column = f"CAST({column} AS TEXT)"
+                else:  # whole seconds as `stored_datetime` writes them, else the value's own text
+                    column = (
+                        f"CASE WHEN date_trunc('second', {column}) = {column} THEN "
+                        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"+00\"') "
+                        f"ELSE {column}::text END"
+                    )
+            elif name in self.json_fields and not self.sqlite:
+                column = f"({column} = v.doc)"
+            selected.append(column)
+        key, src = quote("external_key"), quote("source")
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                marks = ", ".join(["%s"] * len(keys))
+                cursor.execute(
+                    f"SELECT t.{key}, t.id, t.version, {', '.join(selected)} "  # noqa: S608
+                    f"FROM {quote(self.table)} t "
+                    # NOT (… = ''): the words of the partial unique index's condition (see existing)
+                    f"WHERE t.{src} = %s AND NOT (t.{key} = '') AND t.{key} IN ({marks})",
+                    [source, *keys],
+                )
+            else:
+                # The keys and JSON texts as one jsonb array parameter: a text[] parameter would be
+                # quoted element by element in Python (psycopg's client-side binding)
+                encode = json.encoder.encode_basestring_ascii
+                docs = json_texts if json_texts is not None else ["null"] * len(keys)
+                pairs = ", ".join(
+                    f'{{"k": {encode(k)}, "doc": {d}}}' for k, d in zip(keys, docs, strict=True)
+                )
+                cursor.execute(
+                    f"SELECT t.{key}, t.id, t.version, {', '.join(selected)} "  # noqa: S608
+                    f"FROM jsonb_to_recordset(%s::jsonb) AS v(k text, doc jsonb) JOIN {quote(self.table)} t "
+                    f"ON t.{src} = %s AND NOT (t.{key} = '') AND t.{key} = v.k",
+                    [f"[{pairs}]", source],
+                )
+            return {row[0]: (row[1], row[2], row[3:]) for row in cursor.fetchall()}
+
+    def same_row(self, stored: tuple[Any, ...], row: tuple[Any, ...], fields: tuple[str, ...]) -> bool:
+        """Whether the stored values (from `existing_rows`) equal `row` (stored form, `fields`)."""
+        if not self.sqlite:
+            json_at = [i for i, name in enumerate(fields) if name in self.json_fields]
+            if json_at:
+                i = json_at[0]
+                return bool(stored[i]) and stored[:i] + stored[i + 1 :] == row[:i] + row[i + 1 :]
+            return stored == row
+        if stored == row:
+            return True
+        for value, ours, name in zip(stored, row, fields, strict=True):
+            if value == ours:
+                continue
+            if value is None or ours is None:
+                return False
+            if name in self.json_fields:
+                if json.loads(value) != json.loads(ours):
+                    return False
+            elif name in self.dt_fields and isinstance(value, str) and isinstance(ours, str):
+                if dt.datetime.fromisoformat(value).replace(tzinfo=None) != dt.datetime.fromisoformat(ours):
+                    return False
+            else:
+                return False
+        return True
+
+    def python_values(self, row: tuple[Any, ...], fields: tuple[str, ...]) -> dict[str, Any]:
+        """`row` (stored form) as the model's field values (JSON parsed, datetimes aware)."""
+        values = dict(zip(fields, row, strict=True))
+        for name, value in values.items():
+            if value is None:
+                continue
+            if name in self.json_fields:
+                values[name] = json.loads(value)
+            elif name in self.dt_fields:
+                text = value if self.sqlite else value.removesuffix("+00")
+                values[name] = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+        return values

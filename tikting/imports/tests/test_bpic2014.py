@@ -9,6 +9,8 @@ missing incidents and changes, the repeated DST hour), plus a few deliberately b
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 import os
 import shutil
 import zipfile
@@ -431,3 +433,84 @@ def test_incidents_bulk_loaded_are_found_by_their_full_text_index(zipped: Path):
         assert search.ensure_index() is False  # nothing was missing: the triggers were put back
         Incident.objects.filter(pk=incident.pk).update(short_description="zanzibar outage")
         assert search.latest("zanzibar", 10) == [incident.pk]
+
+
+# --- rows written as tuples in their stored form (TableWriter.insert_rows) -----------------------
+
+
+def _csv_rows(name: str) -> list[tuple[int, dict[str, str]]]:
+    """(line, {column: value}) of a fixture as the csv module reads it (no padding rows)."""
+    import csv
+
+    text = (FIXTURES / name).read_text(encoding="utf-8-sig" if name == "EventLog.csv" else "latin-1")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="," if name == "EventLog.csv" else ";")
+    header = [h.replace("Detail Incident Activity.", "") for h in next(reader)]
+    return [
+        (reader.line_num, {k: v for k, v in zip(header, row, strict=False) if k})
+        for row in reader
+        if any(row)
+    ]
+
+
+def test_stored_raw_and_times_are_those_of_the_reference_parsers(zipped: Path):
+    """The tuple writers build the raw JSON from a template and the timestamps from cached hours:
+    every stored row holds the very JSON text json.dumps gives for the row read by the csv module
+    (SQLite keeps the text; PostgreSQL the same document) and the times parse_datetime gives."""
+    from django.db import connection
+
+    import_bpic2014(zipped)
+    sqlite = connection.vendor == "sqlite"
+    for model, name, key, stamps in (
+        (
+            Incident,
+            "Detail Incident.csv",
+            "Incident ID",
+            {"opened_at": "Open Time", "closed_at": "Close Time"},
+        ),
+        (Interaction, "Detail Interaction.csv", "Interaction ID", {"opened_at": "Open Time (First Touch)"}),
+    ):
+        rows = {row[key]: row for _line, row in _csv_rows(name) if row[key]}
+        stored = list(model.objects.filter(source="bpic2014").values("number", "raw", *stamps))
+        assert stored
+        for record in stored:
+            row = rows[record["number"]]
+            assert record["raw"] == row, record["number"]
+            for field, column in stamps.items():
+                assert record[field] == parse_datetime(row[column], AMS, column), record["number"]
+        if sqlite:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT number, raw FROM {model._meta.db_table}")  # noqa: S608
+                for number, text in cursor.fetchall():
+                    assert text == json.dumps(rows[number]), number
+    activities = {}
+    for _line, row in _csv_rows("EventLog.csv"):
+        incident = row["Incident ID"].replace("\ufeff", "")
+        activities[f"{incident}|{row['IncidentActivity_Type']}|{row['DateStamp']}"] = row
+    for activity in IncidentActivity.objects.all():
+        row = activities[activity.external_key.rsplit("|", 1)[0]]
+        assert activity.raw == {**row, "Incident ID": row["Incident ID"].replace("\ufeff", "")}
+        assert activity.at == parse_datetime(row["DateStamp"], AMS, "DateStamp")
+
+
+def test_reimport_updates_a_row_whose_raw_only_value_changed(zipped: Path, tmp_path: Path):
+    """A value kept in raw only (an interaction's closure code) changes the row on a re-import, on
+    SQLite (stored text compared) and PostgreSQL (jsonb compared by the database) alike."""
+    import_bpic2014(zipped)
+    version = Interaction.objects.get(number="SD9000001").version
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    for name in ZIPS.values():
+        shutil.copy(FIXTURES / name, edited / name)
+    path = edited / "Detail Interaction.csv"
+    data = path.read_bytes()
+    assert (
+        data.count(b";SD9000001;Closed;4;4;4;incident;KM9000001;5-2-2013 13:20;5-2-2013 13:30;Software;") == 1
+    )
+    path.write_bytes(data.replace(b"5-2-2013 13:30;Software;", b"5-2-2013 13:30;Hardware;"))
+    again = import_bpic2014(edited)
+    assert counts(again)["interaction"] == (0, 1, 3, 2)
+    assert counts(again)["incident"] == (0, 0, 4, 2) and counts(again)["activity"] == (0, 0, 9, 2)
+    changed = Interaction.objects.get(number="SD9000001")
+    assert changed.raw["Closure Code"] == "Hardware" and changed.version == version + 1
+    assert changed.opened_at == local(2013, 2, 5, 13, 20)
+    assert counts(import_bpic2014(edited))["interaction"] == (0, 0, 4, 2)
