@@ -214,9 +214,10 @@ def update_record(
     else:
         expected = None
     data = F.coerce_payload(kind, data)
+    missing: type[Exception] = kind.model.DoesNotExist  # type: ignore[attr-defined]
     try:
         obj = R.update_record_by_pk(kind, record_id, actor=_actor(request), expected_version=expected, **data)
-    except kind.model.DoesNotExist:
+    except missing:
         raise Http404(f"No {kind.label.lower()} with id {record_id}.") from None
     return _out(kind, obj)
 

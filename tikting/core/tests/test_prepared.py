@@ -69,7 +69,8 @@ def test_the_second_call_compiles_nothing_and_runs_one_query(incidents):
     prepared = Prepared(lambda number: Incident.objects.filter(number=number))
     prepared.first("INC1")
     with CaptureQueriesContext(connection) as queries:
-        assert prepared.first("INC2").number == "INC2"
+        second = prepared.first("INC2")
+        assert second is not None and second.number == "INC2"
         assert prepared.first("nothing") is None
     assert len(queries) == 2
 
@@ -93,7 +94,8 @@ def test_querysets_that_are_not_whole_rows_run_through_the_orm(incidents):
     row = joined.first("INC1")
     assert row is not None and row.service.name  # the related row came with it
     deferred = Prepared(lambda number: Incident.objects.only("number").filter(number=number))
-    assert deferred.first("INC2").number == "INC2"
+    only = deferred.first("INC2")
+    assert only is not None and only.number == "INC2"
 
 
 def test_for_update_inside_a_transaction(incidents):
