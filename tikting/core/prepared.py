@@ -114,7 +114,7 @@ class Prepared(Generic[M]):
         stand_ins = [_stand_in(i, a) for i, a in enumerate(args)]
         # The shape: which arguments are bound, and the compiled-in value of the others.
         key = (
-            id(self),
+            self,  # the object, not its id(): a freed Prepared's id may be reused
             tuple(
                 type(a) if s is not None else ("value", repr(a)) for a, s in zip(args, stand_ins, strict=True)
             ),
