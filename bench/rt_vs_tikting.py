@@ -423,8 +423,10 @@ class Tikting(Server):
             "priority": 1 + (i // 2) % 4,
             "opened_at": "2026-12-01T09:00:00Z",
         }
-        ticket = int(c.call("POST", "/api/records/incident", body)["id"])
+        created = c.call("POST", "/api/records/incident", body)
+        ticket = int(created["id"])
         self.remember(ticket)
+        self.version[ticket] = created["version"]  # kept from the answer, as from each PATCH's
         return ticket
 
     def read(self, c: Client, ticket: int) -> None:
@@ -442,8 +444,9 @@ class Tikting(Server):
         return self.search(c, {"q": NEEDLE})
 
     def update(self, c: Client, ticket: int, i: int) -> None:
-        # The version is the one this client last saw (tikting refuses a stale one with 409): a
-        # client that did not keep it would read the ticket first, which is the read phase.
+        # The version is the one this client last saw, in the answer to its create or to its last
+        # PATCH (tikting refuses a stale one with 409). Until 5 December's second session the
+        # create's was not kept, so the first update of each ticket was a GET and a PATCH.
         version = self.version.get(ticket)
         if version is None:
             version = c.call("GET", f"/api/records/incident/{ticket}")["version"]
