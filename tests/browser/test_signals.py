@@ -82,14 +82,15 @@ def test_accept_a_candidate_into_the_register(page: Page, live_server, sign_in, 
     page.get_by_role("button", name="Accept into the register").first.click()
     accept = page.locator("#triage-accept")
     accept.get_by_label("Title").fill("Review every major incident on E-mail")
-    with page.expect_response(lambda r: "/accept/" in r.url and r.request.method == "POST") as posted:
+    # Accepting writes the item, its links and indicator and tells the people concerned (the
+    # notifications): about 0.1 s alone, but on a machine running another test process beside this
+    # one (its databases being created and migrated, commits waiting for the disk) it has taken
+    # longer than the 10 s a wait lasts by default, for the answer and for the page after it.
+    accepted = lambda r: "/accept/" in r.url and r.request.method == "POST"  # noqa: E731
+    with page.expect_response(accepted, timeout=30_000) as posted:
         accept.get_by_role("button", name="Accept into the register").click()
     assert posted.value.status == 200, (posted.value.status, posted.value.text()[:500])
     assert posted.value.headers.get("hx-redirect", "").startswith("/register/"), posted.value.text()[:500]
-
-    # Accepting writes the item, its links and indicator and tells the people concerned (the
-    # notifications): on a machine running another test process beside this one it has taken longer
-    # than the 10 s an assertion waits by default.
     expect(page).to_have_url(re.compile(r"/register/\d+/$"), timeout=30_000)
     expect(page.get_by_role("alert").filter(has_text="is in the register")).to_be_visible()
     item = Item.objects.get()
