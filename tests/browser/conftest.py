@@ -19,15 +19,24 @@ def _serial_live_server_on_sqlite() -> None:
     LiveServerThread), so two requests at once (a page's own htmx request, the bell's count, next
     to a click's POST) used one connection from two threads: one POST in several went unanswered.
     There the live server answers one request at a time (and closes each connection, as Django's
-    server does when it is not threaded); PostgreSQL keeps the threaded server."""
+    server does when it is not threaded); PostgreSQL keeps the threaded server.
+
+    Serving one connection at a time, the server would wait on a connection Chromium opened ahead
+    of need (a preconnect) and sent nothing on, while the click's POST waited on another: each
+    connection is given 2 s to send its request, then closed (an idle connection, not a request)."""
     if "sqlite" not in os.environ.get("DATABASE_URL", "sqlite"):
         return
     from django.core.servers.basehttp import WSGIServer
     from django.test import testcases
 
+    class SerialRequestHandler(testcases.QuietWSGIRequestHandler):
+        timeout = 2  # seconds for a connection to send its request (socket timeout)
+
     class SerialWSGIServer(WSGIServer):
-        def __init__(self, *args: Any, connections_override: Any = None, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        def __init__(
+            self, address: Any, _handler: Any, *args: Any, connections_override: Any = None, **kwargs: Any
+        ) -> None:
+            super().__init__(address, SerialRequestHandler, *args, **kwargs)
             self.connections_override = connections_override
 
     testcases.LiveServerThread.server_class = SerialWSGIServer
