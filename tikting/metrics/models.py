@@ -29,16 +29,13 @@ class DataStamp(models.Model):
         return str(self.n)
 
 
-class IncidentMonth(models.Model):
-    """The monthly rollup of incidents (rollups.py): for each local month of opening and each
-    combination of the attributes metrics filter and slice by, the counts the ratio and mean
-    metrics add up. Rebuilt month by month from the incidents whenever a write touched the month
-    (RollupDirty), so it always equals a direct computation; never edited by hand.
+class RollupCell(models.Model):
+    """The columns both incident rollups share: the local month of opening (opened_at, local
+    midnight of its first day), the incident attributes the engine filters and slices on (under
+    the incident's names), the count of the cell's incidents and the sum of their opening instants
+    since 1970 UTC in whole seconds and microseconds (the backlog's ages)."""
 
-    The attribute columns carry the incident's names (opened_at is the month's local midnight),
-    so the engine's filters and slicers apply to it unchanged."""
-
-    opened_at = models.DateTimeField(db_index=True)  # local midnight of the month's first day
+    opened_at = models.DateTimeField(db_index=True)
     source = models.CharField(max_length=40)
     status = models.CharField(max_length=12)
     priority = models.PositiveSmallIntegerField(null=True)
@@ -57,8 +54,24 @@ class IncidentMonth(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    # Counts (and two sums) of the cell's incidents; rollups.MEASURES defines each.
     n = models.IntegerField(default=0)
+    opened_secs = models.BigIntegerField(default=0)
+    opened_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class IncidentMonth(RollupCell):
+    """The monthly rollup of incidents (rollups.py): for each local month of opening and each
+    combination of the attributes metrics filter and slice by, the counts the ratio and mean
+    metrics add up. Rebuilt month by month from the incidents whenever a write touched the month
+    (RollupDirty), so it always equals a direct computation; never edited by hand.
+
+    The attribute columns carry the incident's names (opened_at is the month's local midnight),
+    so the engine's filters and slicers apply to it unchanged."""
+
+    # Counts (and two sums) of the cell's incidents, besides n; rollups.MEASURES defines each.
     unresolved = models.IntegerField(default=0)
     resolved_once = models.IntegerField(default=0)
     reopened = models.IntegerField(default=0)
@@ -74,42 +87,18 @@ class IncidentMonth(models.Model):
     res_met = models.IntegerField(default=0)
     src_known = models.IntegerField(default=0)
     src_met = models.IntegerField(default=0)
-    # The backlog's: the sum of the opening instants since 1970 UTC, whole seconds and microseconds.
-    opened_secs = models.BigIntegerField(default=0)
-    opened_micros = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.opened_at:%Y-%m} {self.source} ×{self.n}"
 
 
-class IncidentEnd(models.Model):
+class IncidentEnd(RollupCell):
     """The backlog's second rollup shape (rollups.py): the incidents that stopped being open, by
     local month of opening (opened_at, whose rebuild writes them), local month of their end
     (ended_at: resolved, else closed) and the attributes, with their count and the sum of their
     opening instants. Rebuilt with their opening month (RollupDirty), never edited by hand."""
 
-    opened_at = models.DateTimeField(db_index=True)  # local midnight of the opening month's first day
     ended_at = models.DateTimeField()  # local midnight of the end month's first day
-    source = models.CharField(max_length=40)
-    status = models.CharField(max_length=12)
-    priority = models.PositiveSmallIntegerField(null=True)
-    category = models.CharField(max_length=100)
-    service = models.ForeignKey(
-        "cmdb.Service", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    assignment_group = models.ForeignKey(
-        "accounts.Team", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    ci = models.ForeignKey(
-        "cmdb.ConfigurationItem",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    n = models.IntegerField(default=0)
-    opened_secs = models.BigIntegerField(default=0)
-    opened_micros = models.BigIntegerField(default=0)
     # of which ended by closed_at, without resolved_at (the engine must then look for them)
     closed_only = models.IntegerField(default=0)
 
