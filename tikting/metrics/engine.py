@@ -20,7 +20,6 @@ interpolated linearly the same way.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -29,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import (
-    Avg,
+    BigIntegerField,
     Case,
     Count,
     Exists,
     F,
-    FloatField,
     OuterRef,
     Q,
     QuerySet,
@@ -56,6 +54,9 @@ from .definitions import (
     get_definition,
 )
 from .questions import (
+    _CANCELLED,
+    _OPEN,
+    _UNRESOLVED,
     BASES,
     FILTER_FIELDS,
     FOREIGN_KEYS,
@@ -64,7 +65,6 @@ from .questions import (
     TIME_FIGURES,
     WINDOW_ALIASES,
     EpochSeconds,
-    HoursBetween,
     MicroFraction,
     Question,
     _attribute_q,
@@ -86,7 +86,12 @@ from .questions import (
     _unresolved_aggregate,
     distinct_values,
     epoch_micros,
+    hours,
+    lerp,
+    mean_hours,
     parse_filters,
+    percentile_ranks,
+    ttr_micros,
 )
 from .results import MetricResult, Point
 
@@ -224,29 +229,26 @@ def _mean_point(row: Row, definition: MetricDefinition) -> Figures:
     return value, n, {x: row.get(x) or 0 for x in definition.extras}
 
 
-# Duration: time to resolve.
-_OPEN = Q(status__in=OPEN_STATUSES)
-_REOPENED_OPEN = _OPEN & Q(reopen_count__gt=0)
-_RESOLVED = Q(resolved_at__isnull=False, resolved_at__gte=F("opened_at")) & ~_REOPENED_OPEN
-_UNRESOLVED = _OPEN & (Q(resolved_at__isnull=True) | Q(reopen_count__gt=0))
-_CANCELLED = Q(status="cancelled")
+# Duration: the time to resolve (questions.ttr_micros), counted, summed and ranked in integer
+# microseconds; the figures are turned into hours last (questions.mean_hours, hours).
+_MILLION = Value(1_000_000, output_field=BigIntegerField())
 
 
 def _ttr() -> Case:
-    return Case(
-        When(_RESOLVED & ~_CANCELLED, then=HoursBetween(F("resolved_at"), F("opened_at"))),
-        default=None,
-        output_field=FloatField(),
-    )
+    return ttr_micros()
 
 
 def _duration_aggregates() -> dict[str, Any]:
-    """Portable aggregates of the time to resolve (percentiles: percentile_by_offset)."""
+    """Portable aggregates of the time to resolve (percentiles: percentile_by_offset): the count,
+    the sum as whole seconds and microseconds (exact integers; SQLite's 64-bit SUM of microseconds
+    would overflow past some 290,000 years in all), the open and the considered incidents."""
     aggregates: dict[str, Any] = {
         "_n": Count("_ttr"),
-        "mean": Avg("_ttr"),
+        "_secs": Sum(F("_ttr") / _MILLION),
+        "_frac": Sum(F("_ttr") % _MILLION),
         "unresolved": _count(_UNRESOLVED & ~_CANCELLED),
         "_considered": _count(~_CANCELLED),
+        "_records": Count(Value(1)),  # a group of no incidents is no point (a constant slicer's)
     }
     return aggregates
 
@@ -301,22 +303,25 @@ def _duration_rows_postgres(
     grouping = f"GROUPING({quoted[0]})" if names else "0"
     group_by = f"GROUP BY GROUPING SETS (({', '.join(quoted)}), ())" if names else ""
     # The inner SQL is the ORM's (user values stay in `params`); the aliases are ours.
-    figures = "COUNT(s._ttr), AVG(s._ttr), SUM(s._unres), SUM(s._cons), " + (
+    figures = (
+        "COUNT(s._ttr), SUM(s._ttr / 1000000), SUM(s._ttr %% 1000000), SUM(s._unres), SUM(s._cons), "
         "PERCENTILE_CONT(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY s._ttr)"
     )
     outer = f"SELECT {columns}{grouping}, {figures} FROM ({sql}) s {group_by}"  # noqa: S608
     with transaction.atomic(), connection.cursor() as cursor, _wide_sort(cursor, wide):
         cursor.execute(outer, params)
         fetched = cursor.fetchall()
-    total: Row = {"_n": 0, "mean": None, "unresolved": 0, "_considered": 0, "median": None, "p90": None}
+    total: Row = {"_n": 0, "_secs": 0, "_frac": 0, "unresolved": 0, "_considered": 0}
+    total.update(median=None, p90=None)
     rows: list[Row] = []
     for record in fetched:  # one row per group plus the total: never a row per incident
         row = dict(zip(names, record[: len(names)], strict=True))
-        is_total, n, mean, unresolved, considered, pcs = record[len(names) :]
+        is_total, n, secs, frac, unresolved, considered, pcs = record[len(names) :]
         row.update(
             {
                 "_n": n,
-                "mean": mean,
+                "_secs": secs,
+                "_frac": frac,
                 "unresolved": unresolved or 0,
                 "_considered": considered or 0,
                 "median": pcs[0] if pcs else None,
@@ -332,16 +337,13 @@ def _duration_rows_postgres(
 
 def percentile_by_offset(values_qs: QuerySet, n: int, fraction: float) -> float | None:
     """PERCENTILE_CONT without the aggregate: read the one or two ordered values around rank
-    fraction × (n − 1) with ORDER BY … OFFSET and interpolate linearly. `values_qs` is a
-    values_list of one non-null column."""
+    fraction × (n − 1) with ORDER BY … OFFSET and interpolate linearly (questions.lerp). `values_qs`
+    is a values_list of one non-null column (the time to resolve in µs)."""
     if not n:
         return None
-    position = fraction * (n - 1)
-    low = math.floor(position)
-    high = min(low + 1, n - 1)
+    low, high, weight = percentile_ranks(n, fraction)
     pair = list(values_qs.order_by("_ttr")[low : high + 1])
-    below, above = pair[0], pair[-1]
-    return below + (position - low) * (above - below)
+    return lerp(pair[0], pair[-1], weight)
 
 
 def _duration_point(
@@ -349,12 +351,11 @@ def _duration_point(
 ) -> Figures:
     percentiles = percentiles or {}
     n = row["_n"] or 0
-    figures = {
-        "mean": row.get("mean"),
-        "median": percentiles.get("median", row.get("median")),
-        "p90": percentiles.get("p90", row.get("p90")),
+    figures = {  # unrounded
+        "mean": mean_hours(row.get("_secs"), row.get("_frac"), n),
+        "median": hours(percentiles.get("median", row.get("median"))),
+        "p90": hours(percentiles.get("p90", row.get("p90"))),
     }
-    figures = {k: None if v is None else float(v) for k, v in figures.items()}  # unrounded
     unresolved = row["unresolved"] or 0
     extra = {
         **{k: v for k, v in figures.items() if k != definition.value},
@@ -516,7 +517,7 @@ def _compute(
     if definition.family == "snapshot":
         return _compute_snapshot(question, now=now or timezone.now())
     date_path = question.date_path
-    # Ratio and mean series of incidents over whole months add up the monthly rollup's counts.
+    # Ratio, mean and duration series of incidents over whole months come from the monthly rollup.
     from_rollup = rollup and rollups.covers(question)
     if from_rollup:
         from .models import IncidentMonth
@@ -531,8 +532,11 @@ def _compute(
     if use_sql_percentiles and not postgres:
         raise ValidationError({"percentiles": "PERCENTILE_CONT needs PostgreSQL."})
 
+    # A duration's median and p90 come in its rows (the rollup's cells, PERCENTILE_CONT), or else
+    # are read per point with ORDER BY … OFFSET.
+    ranked = definition.family == "duration" and (from_rollup or use_sql_percentiles)
     if definition.family == "duration":
-        qs = qs.annotate(_ttr=_ttr())
+        qs = qs if from_rollup else qs.annotate(_ttr=_ttr())
         aggregates = _duration_aggregates()
     elif definition.family == "ratio":
         build = rollups.ratio_aggregates if from_rollup else _ratio_aggregates
@@ -543,7 +547,10 @@ def _compute(
         )
 
     rows: list[Row] = []
-    if definition.family == "duration" and use_sql_percentiles:
+    if definition.family == "duration" and from_rollup:
+        key_expr = None
+        total_row, rows = rollups.duration_rows(question, qs)
+    elif definition.family == "duration" and use_sql_percentiles:
         key_expr = None
         # (not when sliced by service, group or CI: the label join made the parallel plan slower)
         wide = by not in FOREIGN_KEYS and not any(name in clean for name in SELECTIVE_FILTERS)
@@ -558,8 +565,10 @@ def _compute(
             grouped = grouped.annotate(_label=label_expr)
             names.append("_label")
         rows = list(grouped.values(*names).annotate(**aggregates).order_by())
-    if definition.family == "duration" and use_sql_percentiles:
-        pass  # total and groups came from one GROUPING SETS query
+        if definition.family == "duration":
+            rows = [row for row in rows if row["_records"]]
+    if ranked:
+        pass  # total and groups came together (the rollup, or one GROUPING SETS query)
     elif by and definition.family != "duration":
         total_row = _sum_rows(rows, aggregates)  # counts and sums add up: no second scan
     else:
@@ -571,7 +580,7 @@ def _compute(
     def point(row: Row, group_q: Q | None) -> Figures:
         if definition.family == "duration":
             extra = None
-            if not use_sql_percentiles:
+            if not ranked:
                 values = qs.filter(_ttr__isnull=False)
                 if group_q is not None:
                     values = values.filter(group_q)
@@ -602,7 +611,7 @@ def _compute(
                 )
             return Q(_key__isnull=True) if row["_key"] is None else Q(_key=row["_key"])
 
-        if definition.family == "duration" and not use_sql_percentiles and by not in PERIODS:
+        if definition.family == "duration" and not ranked and by not in PERIODS:
             qs = qs.annotate(_key=key_expr)
         if by in PERIODS:
             by_day = {_period_day(row["_key"]): row for row in rows}

@@ -87,6 +87,13 @@ class IncidentMonth(RollupCell):
     res_met = models.IntegerField(default=0)
     src_known = models.IntegerField(default=0)
     src_met = models.IntegerField(default=0)
+    # The time to resolve (rollups.TTR_MEASURES): how many resolved incidents have one, its sum as
+    # whole seconds and microseconds (exact integers), and every value, in µs, as 16 hex digits
+    # each (unordered), from which the engine picks the median and the 90th percentile exactly.
+    ttr_n = models.IntegerField(default=0)
+    ttr_secs = models.BigIntegerField(default=0)
+    ttr_micros = models.BigIntegerField(default=0)
+    ttrs = models.TextField(default="", blank=True)
 
     def __str__(self) -> str:
         return f"{self.opened_at:%Y-%m} {self.source} ×{self.n}"
@@ -116,3 +123,13 @@ class RollupDirty(models.Model):
 
     def __str__(self) -> str:
         return self.month
+
+
+class RollupZone(models.Model):
+    """The time zone whose local months the rollup holds (one row). A site moved to another
+    TIME_ZONE has its rollup rebuilt whole on the next read (rollups.refresh)."""
+
+    zone = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return self.zone

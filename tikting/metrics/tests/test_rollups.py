@@ -21,6 +21,9 @@ from tikting.metrics.models import IncidentEnd, IncidentMonth, RollupDirty
 from .conftest import at, incident
 
 METRICS = (
+    "mttr",
+    "mttr_median",
+    "mttr_p90",
     "reopen_rate",
     "reassignment_rate",
     "incident_fcr_rate",
@@ -138,7 +141,8 @@ def test_only_whole_months_by_opening_date_use_the_rollup(mixed):
     assert not rollups.covers_question("reopen_rate", filters={"date_from": "2024-01-02"})
     assert not rollups.covers_question("reopen_rate", filters={"date_to": "2024-01-30"})
     assert not rollups.covers_question("reopen_rate", date_field="resolved")
-    assert not rollups.covers_question("mttr", by="month")
+    assert rollups.covers_question("mttr_p90", by="month", filters=WINDOW)
+    assert not rollups.covers_question("mttr", by="month", date_field="resolved")
     # the backlog, at any instant, but not by week
     assert rollups.covers_question("backlog", by="month", filters=WINDOW)
     assert rollups.covers_question("backlog_age", by="service", filters={"date_to": "2024-03-30"})
