@@ -87,12 +87,9 @@ class IncidentMonth(RollupCell):
     res_met = models.IntegerField(default=0)
     src_known = models.IntegerField(default=0)
     src_met = models.IntegerField(default=0)
-    # The time to resolve (rollups.TTR_MEASURES): how many resolved incidents have one, its sum as
-    # whole seconds and microseconds (exact integers), and every value, in µs, as 16 hex digits
-    # each (unordered), from which the engine picks the median and the 90th percentile exactly.
-    ttr_n = models.IntegerField(default=0)
-    ttr_secs = models.BigIntegerField(default=0)
-    ttr_micros = models.BigIntegerField(default=0)
+    # The time to resolve of each of the cell's resolved incidents (rollups.TTR_MEASURES), in µs,
+    # as 16 hex digits each (unordered): the engine counts and sums them exactly and picks the
+    # median and the 90th percentile from them.
     ttrs = models.TextField(default="", blank=True)
 
     def __str__(self) -> str:
