@@ -264,6 +264,20 @@ def test_migrate_and_truncate_rebuild_everything(mixed):
         assert not IncidentMonth.objects.exists() and not IncidentEnd.objects.exists()
 
 
+def test_a_new_site_time_zone_rebuilds_the_rollup(mixed, settings):
+    """The rollup holds local months: moved to another TIME_ZONE (a restart), it is rebuilt whole
+    on the next read, and every metric still equals the records. Incidents at UTC midnight on a
+    month's first belong to the month before in New York."""
+    assert_same(filters=WINDOW)
+    settings.TIME_ZONE = "America/New_York"
+    assert_same(filters=WINDOW)
+    new_york = {row.opened_at for row in IncidentMonth.objects.all()}
+    assert at(2024, 1, 1, 5) in new_york and at(2024, 1, 1) not in new_york
+    settings.TIME_ZONE = "UTC"
+    assert_same(filters={})
+    assert at(2024, 1, 1) in {row.opened_at for row in IncidentMonth.objects.all()}
+
+
 def test_an_empty_database_answers_null(db):
     assert_same(filters=WINDOW)
     result = compute("reopen_rate", by="month", filters=WINDOW, cache=False)
