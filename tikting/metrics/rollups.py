@@ -5,8 +5,14 @@ compliance, mean reassignments) adds up counts: per month and per combination of
 metrics filter and slice by (source, status, priority, category, service, assignment group, CI),
 `metrics_incidentmonth` (models.IncidentMonth) keeps those counts (MEASURES). compute() answers
 from it when the question fits it (covers()): incidents by opening date, whole local months
-(or no window), sliced by month, an attribute or practice (not by week). Anything else, and
-MTTR with its percentiles (a median cannot be added up from monthly figures), reads the incidents.
+(or no window), sliced by month, an attribute or practice (not by week). Anything else reads the
+incidents.
+
+**MTTR, its median and p90** cannot be added up from monthly figures, so each cell keeps the
+times to resolve of its resolved incidents themselves (`ttrs`: integer µs, 16 hex digits each).
+duration_rows() reads the cells in scope, counts and sums those values exactly and picks the
+median and p90 with numpy's partition (a selection, no sort), interpolating with the same double
+arithmetic as PERCENTILE_CONT: the records' figures to the last digit.
 
 **The backlog** (backlog, backlog_age) is a difference of sums: open at instant t = opened before
 t, less ended before t. When every instant a series is counted at is a local month's first
