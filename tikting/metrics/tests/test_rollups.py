@@ -264,6 +264,30 @@ def test_migrate_and_truncate_rebuild_everything(mixed):
         assert not IncidentMonth.objects.exists() and not IncidentEnd.objects.exists()
 
 
+def test_the_weekly_backlog_is_what_counting_at_each_week_end_gives(mixed):
+    """Weekly series read the incidents (grouped by the instants before their opening and their
+    end): each point equals a count, and a mean age, taken incident by incident at its instant."""
+    from fractions import Fraction
+
+    from tikting.metrics.questions import OPEN_STATUSES
+
+    now = at(2024, 6, 12, 15, 30)  # the last week is counted now
+    incidents = list(Incident.objects.all())
+    count = compute("backlog", by="week", filters=WINDOW, now=now, cache=False)
+    age = compute("backlog_age", by="week", filters=WINDOW, now=now, cache=False)
+    assert len(count.points) > 20
+    for counted, aged in zip(count.points, age.points, strict=True):
+        instant = dt.datetime.fromisoformat(counted.extra["as_of"])
+        open_then = []
+        for i in incidents:
+            end = i.resolved_at or i.closed_at
+            if i.opened_at < instant and (end >= instant if end else i.status in OPEN_STATUSES):
+                open_then.append(instant - i.opened_at)
+        assert counted.value == len(open_then), instant
+        micros = sum(a // dt.timedelta(microseconds=1) for a in open_then)
+        assert aged.value == (float(Fraction(micros, len(open_then) * 86_400_000_000)) if open_then else None)
+
+
 def test_a_new_site_time_zone_rebuilds_the_rollup(mixed, settings):
     """The rollup holds local months: moved to another TIME_ZONE (a restart), it is rebuilt whole
     on the next read, and every metric still equals the records. Incidents at UTC midnight on a
