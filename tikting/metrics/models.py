@@ -63,13 +63,14 @@ class RollupCell(models.Model):
 
 
 class IncidentMonth(RollupCell):
-    """The monthly rollup of incidents (rollups.py): for each local month of opening and each
-    combination of the attributes metrics filter and slice by, the counts the ratio and mean
-    metrics add up. Rebuilt month by month from the incidents whenever a write touched the month
-    (RollupDirty), so it always equals a direct computation; never edited by hand.
+    """The monthly rollup of incidents (rollups.py): for each week segment of a local month of
+    opening (rollups.segments) and each combination of the attributes metrics filter and slice by,
+    the counts the ratio and mean metrics add up and the times to resolve. Rebuilt month by month
+    from the incidents whenever a write touched the month (RollupDirty), so it always equals a
+    direct computation; never edited by hand.
 
-    The attribute columns carry the incident's names (opened_at is the month's local midnight),
-    so the engine's filters and slicers apply to it unchanged."""
+    The attribute columns carry the incident's names (opened_at is the segment's first local
+    midnight), so the engine's filters and slicers, by month and by week, apply to it unchanged."""
 
     # Counts (and two sums) of the cell's incidents, besides n; rollups.MEASURES defines each.
     unresolved = models.IntegerField(default=0)
