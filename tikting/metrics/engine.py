@@ -772,7 +772,7 @@ def _backlog_rows_from_rollup(question: Question, instants: list[dt.datetime]) -
     open in it (rows the rollup cannot split). Open at t = open at the month start m + open_S(t) −
     open_S(m), S the incidents opened, resolved or closed since m: the others ended before m (open
     at neither) or have no end (open at both, or at neither)."""
-    starts = [rollups.month_start(instant) for instant in instants]
+    starts = [rollups.segment_start(instant) for instant in instants]
     rows = rollups.backlog_rows(question, starts)
     partial = [i for i, instant in enumerate(instants) if starts[i] != instant]
     if not partial:

@@ -62,7 +62,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
+from django.db.models.lookups import LessThan
 
 from .definitions import PERIODS, get_definition
 from .questions import (
@@ -106,6 +107,7 @@ __all__ = [
     "ended_since",
     "mark_all",
     "month_start",
+    "segment_start",
     "rebuild",
     "refresh",
     "trigger_sql",
@@ -327,7 +329,7 @@ def backlog_instants(
     if by in PERIODS:
         from .models import IncidentMonth
 
-        rows = _scope(question, window=False, model=IncidentMonth if from_rollup and by == "month" else None)
+        rows = _scope(question, window=False, model=IncidentMonth if from_rollup else None)
         periods = [day for day in _range(definition, filters, rows, by) if _local_midnight(day) < now]
     ends = [min(_local_midnight(_next_period(day, by or "month")), now) for day in periods]
     return periods, [*ends, as_of]
@@ -356,15 +358,15 @@ def month_start(instant: dt.datetime) -> dt.datetime:
 
 
 def covers_backlog(question: Question) -> bool:
-    """Can the rollup count this incident backlog? Not by week; at any instants: those mid-month
-    add what the incidents touching their month give (engine._compute_backlog)."""
-    return question.definition.model_label == "incidents.Incident" and question.by != "week"
+    """Can the rollup count this incident backlog? At any instants, by month or week: those inside a
+    week segment add what the incidents touching it give (engine._compute_backlog)."""
+    return question.definition.model_label == "incidents.Incident"
 
 
 def backlog_rows(question: Question, instants: list[dt.datetime]) -> list[dict[str, Any]]:
     """Per group of an attribute slicer (else one row): [(open count, sum of ages in µs)] at each
     instant, from the two rollup shapes (the engine's _backlog_rows reads the same from the
-    incidents). The instants must be local month starts (month_start)."""
+    incidents). The instants must be week segment starts (segment_start)."""
     from .models import IncidentEnd, IncidentMonth
 
     refresh()
@@ -391,7 +393,7 @@ def backlog_rows(question: Question, instants: list[dt.datetime]) -> list[dict[s
             )
             opened = int(row["_s"] or 0) * 1_000_000 + int(row["_f"] or 0)
             for i, instant in enumerate(instants):
-                if row[month_field] < instant:  # a whole month before the instant
+                if row[month_field] < instant:  # a whole segment before the instant
                     group["n"][i] += sign * (row["_n"] or 0)
                     group["o"][i] += sign * opened
     if not grouped and not groups:
@@ -626,6 +628,32 @@ def _insert(model: Any, rows: Iterable[dict[str, Any]]) -> None:
         )
 
 
+def _segment_of(value: Any, starts: list[dt.datetime]) -> Any:
+    """The last of the sorted `starts` at or before `value` (the first if none): a CASE that halves
+    the candidates at each step, so a row costs some log₂(len(starts)) comparisons."""
+    if len(starts) == 1:
+        return Value(starts[0], output_field=DateTimeField())
+    middle = len(starts) // 2
+    below: Q | LessThan[Any]
+    if isinstance(value, str):
+        below = Q(**{f"{value}__lt": starts[middle]})
+    else:  # an expression
+        below = LessThan(value, Value(starts[middle], output_field=DateTimeField()))
+    return Case(
+        When(below, then=_segment_of(value, starts[:middle])),
+        default=_segment_of(value, starts[middle:]),
+        output_field=DateTimeField(),
+    )
+
+
+def segment_start(instant: dt.datetime) -> dt.datetime:
+    """The start of the week segment an instant falls in (the instant itself if it is one): the
+    later of its local month's first day and its week's Monday, at local midnight."""
+    day = _local_date(instant)
+    assert day is not None
+    return _local_midnight(max(day.replace(day=1), day - dt.timedelta(days=day.weekday())))
+
+
 def segments(month: dt.date) -> list[dt.date]:
     """The week segments of a local month: its first day and every Monday after it in the month
     (a week that spans two months is two segments, so that a month's rows never reach another)."""
@@ -649,22 +677,13 @@ def _by_end_month(in_month: Any, month: dt.date) -> Any:
     with_end = in_month.annotate(_end=Coalesce("resolved_at", "closed_at"), _ttr=ttr_micros())
     last = _local_date(with_end.aggregate(last=Max("_end"))["last"])
     months = _periods("month", month, max(month, last) if last else month)
-    whens = [
+    # the segment of the opening, and of the end (never before the opening: max(opened_at, end))
+    segment = _segment_of("opened_at", [_local_midnight(day) for day in segments(month)])
+    ends = [_local_midnight(day) for m in months for day in segments(m)]
+    ended = Case(
         When(Q(_end__isnull=True) & _OPEN, then=Value(None)),
-        When(_end__isnull=True, then=Value(_local_midnight(month))),
-    ]
-    whens += [
-        When(_end__lt=_local_midnight(_next_period(m, "month")), then=Value(_local_midnight(m)))
-        for m in months[:-1]
-    ]
-    ended = Case(*whens, default=Value(_local_midnight(months[-1])), output_field=DateTimeField())
-    starts = [_local_midnight(day) for day in segments(month)]
-    segment = Case(
-        *(
-            When(opened_at__lt=following, then=Value(begin))
-            for begin, following in zip(starts, starts[1:], strict=False)
-        ),
-        default=Value(starts[-1]),
+        When(_end__isnull=True, then=segment),
+        default=_segment_of(Greatest("opened_at", "_end"), ends),
         output_field=DateTimeField(),
     )
     grouped = with_end.annotate(ended_at=ended, segment=segment).values("ended_at", "segment", *DIMENSIONS)
