@@ -99,11 +99,12 @@ class IncidentMonth(RollupCell):
 
 class IncidentEnd(RollupCell):
     """The backlog's second rollup shape (rollups.py): the incidents that stopped being open, by
-    local month of opening (opened_at, whose rebuild writes them), local month of their end
-    (ended_at: resolved, else closed) and the attributes, with their count and the sum of their
-    opening instants. Rebuilt with their opening month (RollupDirty), never edited by hand."""
+    local month of opening (opened_at, whose rebuild writes them), week segment of their end
+    (ended_at: resolved, else closed; never before the opening) and the attributes, with their
+    count and the sum of their opening instants. Rebuilt with their opening month (RollupDirty),
+    never edited by hand."""
 
-    ended_at = models.DateTimeField()  # local midnight of the end month's first day
+    ended_at = models.DateTimeField()  # local midnight of the end's week segment's first day
     # of which ended by closed_at, without resolved_at (the engine must then look for them)
     closed_only = models.IntegerField(default=0)
 

@@ -16,12 +16,13 @@ median and p90 with numpy's partition (a selection, no sort), interpolating with
 arithmetic as PERCENTILE_CONT: the records' figures to the last digit.
 
 **The backlog** (backlog, backlog_age) is a difference of sums: open at instant t = opened before
-t, less ended before t. When every instant a series is counted at is a local month's first
-(covers_backlog), the first term is a sum of IncidentMonth rows and the second of
-`metrics_incidentend` rows (models.IncidentEnd: the same cells by the local month an incident
-stopped being open), both built in the same scan of the opening month. Their ages add up as
-integers: Σ (t − opened_at) = n·t − Σ opened_at, the opening instants kept as whole seconds and
-microseconds. Instants mid-month (a period still running is counted now) read the incidents.
+t, less ended before t. When an instant is a week segment's start (a month's first, a Monday),
+the first term is a sum of IncidentMonth rows and the second of `metrics_incidentend` rows
+(models.IncidentEnd: the same cells by opening month and by the segment an incident stopped
+being open in), both built in the same scan of the opening month. Their ages add up as integers:
+Σ (t − opened_at) = n·t − Σ opened_at, the opening instants kept as whole seconds and
+microseconds. An instant inside a segment (a period still running is counted now) adds what the
+incidents touching the segment give (engine._backlog_rows_from_rollup).
 
 **Kept current.** Database triggers on `incidents_incident` record the UTC month of every
 incident inserted, updated or deleted (before and after an update) in `metrics_rollupdirty`, so no
