@@ -185,6 +185,12 @@ def main() -> None:
     t = time.perf_counter()
     rollups.refresh()
     print(f"refresh with nothing written: {(time.perf_counter() - t) * 1000:.2f} ms")
+    if connection.vendor == "postgresql":
+        # What autovacuum does after the rebuilds (each deletes and writes its months again). This
+        # machine's PostgreSQL runs with autovacuum off: without it, the dead rows of repeated
+        # whole rebuilds made a rollup of 15,000 rows 237 MB, and a ratio series 3.6 -> 127 ms.
+        for table in ("metrics_incidentmonth", "metrics_incidentend"):
+            _common.vacuum_analyze(table)
 
     window = {"opened_from": "2024-01-01", "opened_to": "2024-12-31"}
     cases = []
