@@ -22,8 +22,7 @@ incident metrics, MTTR and its percentiles included, gives the records' figures 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -99,7 +98,7 @@ from .questions import (
 from .results import MetricResult, Point
 
 if TYPE_CHECKING:
-    from django.db.backends.utils import CursorWrapper
+    pass
 
 __all__ = [
     "BASES",
@@ -269,23 +268,6 @@ BACKLOG_GROUPING = {"enable_sort": "off", "jit": "off"}
 SELECTIVE_FILTERS = ("service", "group", "priority", "ci", "category", "status")
 
 
-@contextmanager
-def _local_settings(cursor: CursorWrapper, settings: dict[str, str]) -> Iterator[None]:
-    """PostgreSQL planner settings for the statements run inside (none elsewhere), transaction-
-    local and put back afterwards for a caller's own transaction. On an error the enclosing atomic
-    block rolls the settings back with everything else."""
-    if not settings or connection.vendor != "postgresql":
-        yield
-        return
-    cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in settings))
-    before = dict(zip(settings, cursor.fetchone(), strict=True))
-    for name, value in settings.items():
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-    yield
-    for name, value in before.items():
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-
-
 def _duration_rows_postgres(
     definition: MetricDefinition, scope: QuerySet, by: str | None, *, date_path: str = "", wide: bool = False
 ) -> tuple[Row, list[Row]]:
@@ -320,7 +302,7 @@ def _duration_rows_postgres(
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
-        _local_settings(cursor, WIDE_SORT if wide else {}),
+        rollups.local_settings(cursor, WIDE_SORT if wide else {}),
     ):
         cursor.execute(outer, params)
         fetched = cursor.fetchall()
@@ -743,7 +725,11 @@ def _backlog_rows(
     groups: dict[Any, dict[str, Any]] = {}
     if by is None or by in PERIODS:
         groups[None] = new_group(None, None)
-    with transaction.atomic(), connection.cursor() as cursor, _local_settings(cursor, BACKLOG_GROUPING):
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        rollups.local_settings(cursor, BACKLOG_GROUPING),
+    ):
         found = list(qs.values(*names).annotate(**sums).order_by())
     for row in found:
         if row["_a"] >= row["_e"]:

@@ -44,7 +44,8 @@ with nothing written costs one EXISTS query. Writers pay one small insert per st
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -107,6 +108,7 @@ __all__ = [
     "covers_question",
     "duration_rows",
     "ended_since",
+    "local_settings",
     "mark_all",
     "month_start",
     "segment_start",
@@ -500,28 +502,35 @@ def refresh() -> int:
     _follow_zone()
     if not RollupDirty.objects.exists():
         return 0
-    with transaction.atomic():
-        before: dict[str, str] = {}
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-                # (an error rolls the settings back with the rest)
-                cursor.execute("SELECT " + ", ".join(f"current_setting('{n}')" for n in REBUILD_SETTINGS))
-                before = dict(zip(REBUILD_SETTINGS, cursor.fetchone(), strict=True))
-                for name, value in REBUILD_SETTINGS.items():
-                    cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-            # First statement that writes: what a concurrent refresh drained is gone, and marks
-            # written after this by other transactions stay for the next refresh.
-            cursor.execute("DELETE FROM metrics_rollupdirty RETURNING month")
-            marks = {row[0] for row in cursor.fetchall()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        # First statement that writes: what a concurrent refresh drained is gone, and marks
+        # written after this by other transactions stay for the next refresh.
+        cursor.execute("DELETE FROM metrics_rollupdirty RETURNING month")
+        marks = {row[0] for row in cursor.fetchall()}
         months: set[dt.date] = set()
         for mark in marks - {ALL}:
             months |= _local_months(mark)
-        rebuilt = rebuild(None) if ALL in marks else rebuild(sorted(months)) if months else 0
-        with connection.cursor() as cursor:
-            for name, value in before.items():
-                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-        return rebuilt
+        with local_settings(cursor, REBUILD_SETTINGS):
+            return rebuild(None) if ALL in marks else rebuild(sorted(months)) if months else 0
+
+
+@contextmanager
+def local_settings(cursor: Any, values: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL planner settings for the statements run inside (nothing elsewhere), transaction-
+    local and put back afterwards for a caller's own transaction; an error rolls them back with
+    the enclosing atomic block."""
+    if not values or connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in values))
+    before = dict(zip(values, cursor.fetchone(), strict=True))
+    for name, value in values.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    yield
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 _zone_checked: list[str] = []  # the TIME_ZONE this process last found the rollup built in
