@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -106,3 +107,44 @@ def test_for_update_inside_a_transaction(incidents):
         row.short_description = "Locked and changed"
         row.save(update_fields=["short_description"])
     assert Incident.objects.get(pk=incidents[2].pk).short_description == "Locked and changed"
+
+
+def test_a_small_integer_is_bound_not_compiled_in(incidents):
+    # PostgreSQL's backend passes a smallint as psycopg's Int2: bound as such, the query prepared
+    prepared = Prepared(lambda priority: Incident.objects.filter(priority=priority).order_by("pk"))
+    assert [o.number for o in prepared(2)] == ["INC1", "INC2"]
+    assert prepared._compiled((4,), "rows", "default", None) is not None
+    assert [o.number for o in prepared(4)] == ["INC3"]
+
+
+def test_an_argument_used_twice_is_bound_twice_and_a_constant_stays(incidents):
+    def build(text):
+        return (
+            Incident.objects.filter(Q(short_description=text) | Q(number=text))
+            .exclude(reassignment_count=30_011 + 7)  # the second variant's first stand-in
+            .order_by("pk")
+        )
+
+    prepared = Prepared(build)
+    assert [o.number for o in prepared("Case 2")] == ["INC2"]
+    assert prepared._compiled(("INC3",), "rows", "default", None) is not None
+    assert [o.number for o in prepared("INC3")] == ["INC3"]
+
+
+def test_values_pages_and_counts_are_the_orms(cast, incidents):
+    def build(shape, *priorities):
+        return Incident.objects.filter(priority__in=priorities).order_by(shape).values_list("pk", "number")
+
+    prepared = Prepared(build)
+    for shape, priorities in (("pk", (2, 4)), ("-number", (2, 4)), ("pk", (2,)), ("pk", (4, 2))):
+        orm = list(build(shape, *priorities))
+        for offset, limit in ((0, 1), (1, 5), (0, None), (2, None)):
+            got = prepared.values(*priorities, shape=shape, limit=limit, offset=offset)
+            assert got == orm[offset : None if limit is None else offset + limit], (shape, offset, limit)
+        assert prepared.count(*priorities, shape=shape) == len(orm)
+    assert prepared._compiled((2, 4), "values", "default", "pk") is not None
+    assert prepared._compiled((2, 4), "count", "default", "pk") is not None
+    with CaptureQueriesContext(connection) as queries:
+        prepared.values(1, shape="pk", limit=1)
+        prepared.count(1, shape="pk")
+    assert "OFFSET" in queries[0]["sql"] and "COUNT(*) FROM (SELECT" in queries[1]["sql"]
