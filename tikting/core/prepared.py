@@ -239,3 +239,110 @@ class Prepared(Generic[M]):
         if compiled is None:
             return self._orm(args, using, shape).count()
         return int(compiled.run(args, using)[0])
+
+
+# --- Writes ---------------------------------------------------------------------------------------
+
+
+class PreparedWrites:
+    """A model mixin: the UPDATE of save() (with update_fields or not) and the INSERT of a new
+    row written as SQL directly, not built and compiled by Django's query classes on every save
+    (for an incident's edit over the API, they were the largest part of its CPU time after the
+    queries prepared above). Everything else of save() is Django's: signals, pre_save() of each
+    field (auto_now), the checks of related objects, update_fields, the returned primary key. The
+    values are converted as Django converts them (each field's get_db_prep_save); a value Django
+    would compile into the SQL (an expression such as F("version") + 1), a field with a
+    placeholder of its own, a parent table (multi-table inheritance), select_on_save or a base
+    manager with a filter go through Django's own code, as does a raw save (fixtures)."""
+
+    def _do_update(
+        self,
+        base_qs: QuerySet[Any],
+        using: str,
+        pk_val: Any,
+        values: list[tuple[Any, Any, Any]],
+        update_fields: Any,
+        forced_update: Any,
+    ) -> bool:
+        meta = self._meta  # type: ignore[attr-defined]
+        direct = (
+            values
+            and not meta.parents
+            and not (meta.select_on_save and not forced_update)
+            and not base_qs.query.where.children
+        )
+        if direct:
+            connection = connections[using]
+            qn = connection.ops.quote_name
+            assignments, params = [], []
+            for field, _model, value in values:
+                if hasattr(field, "get_placeholder") or hasattr(value, "resolve_expression"):
+                    break
+                if hasattr(value, "prepare_database_save"):
+                    if not field.remote_field:
+                        break  # Django's TypeError
+                    value = value.prepare_database_save(field)
+                value = field.get_db_prep_save(value, connection=connection)
+                if hasattr(value, "as_sql"):
+                    break
+                if value is None:
+                    assignments.append(f"{qn(field.column)} = NULL")
+                else:
+                    assignments.append(f"{qn(field.column)} = %s")
+                    params.append(value)
+            else:
+                pk = meta.pk
+                params.append(pk.get_db_prep_value(pk.get_prep_value(pk_val), connection, prepared=True))
+                sql = (
+                    f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 - names from the model
+                    f"WHERE {qn(meta.db_table)}.{qn(pk.column)} = %s"
+                )
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    return bool(cursor.rowcount and cursor.rowcount > 0)
+        return bool(super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update))  # type: ignore[misc]
+
+    def _do_insert(
+        self, manager: Any, using: str, fields: list[Any], returning_fields: list[Any], raw: bool
+    ) -> Any:
+        meta = self._meta  # type: ignore[attr-defined]
+        connection = connections[using]
+        if raw or not fields or meta.parents:
+            return super()._do_insert(manager, using, fields, returning_fields, raw)  # type: ignore[misc]
+        if returning_fields and not connection.features.can_return_columns_from_insert:
+            return super()._do_insert(manager, using, fields, returning_fields, raw)  # type: ignore[misc]
+        params = []
+        for field in fields:
+            value = field.pre_save(self, True)
+            if hasattr(field, "get_placeholder") or hasattr(value, "resolve_expression"):
+                # pre_save() again in Django's code: what it sets (auto_now_add) is set anew
+                return super()._do_insert(manager, using, fields, returning_fields, raw)  # type: ignore[misc]
+            value = field.get_db_prep_save(value, connection=connection)
+            if hasattr(value, "as_sql"):
+                return super()._do_insert(manager, using, fields, returning_fields, raw)  # type: ignore[misc]
+            params.append(value)
+        ops: Any = connection.ops  # django-stubs leave out the two methods used here
+        qn = ops.quote_name
+        sql = (
+            f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        returning_sql, returning_params = ops.return_insert_columns(returning_fields)
+        if returning_sql:
+            sql = f"{sql} {returning_sql}"
+            params += list(returning_params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if not returning_fields:
+                return []
+            rows = [ops.fetch_returned_insert_columns(cursor, returning_params)]
+        columns = [field.get_col(meta.db_table) for field in returning_fields]
+        converters = [
+            (i, connection.ops.get_db_converters(col) + col.get_db_converters(connection), col)
+            for i, col in enumerate(columns)
+        ]
+        row = list(rows[0])
+        for i, funcs, col in converters:
+            for func in funcs:
+                row[i] = func(row[i], col, connection)
+        return [tuple(row)]
