@@ -36,7 +36,7 @@ DEFAULT_SORT = "-pk"
 TRUE_WORDS = {"yes", "true", "1", "on"}
 FALSE_WORDS = {"no", "false", "0", "off"}
 SEARCH_RANK = "search_rank"  # what kind.full_text annotates
-RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset"}
+RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset", "fields"}
 
 
 # --- Displaying values --------------------------------------------------------------------------
@@ -159,10 +159,17 @@ def filter_specs(kind: RecordKind) -> list[FilterSpec]:
 
 def filterable(kind: RecordKind) -> set[str]:
     """Parameters a list accepts: the kind's filters plus every relation (for "view all" links)."""
+    return set(_filterable(kind.slug))
+
+
+@functools.cache
+def _filterable(slug: str) -> tuple[str, ...]:
+    """filterable(), sorted, worked out once per kind (every list request reads it)."""
+    kind = KINDS[slug]
     model = kind.model
     relations = {f.name for f in model._meta.get_fields() if f.concrete and f.is_relation}
     relations |= {f.name for f in model._meta.many_to_many}
-    return set(kind.filter_fields) | relations
+    return tuple(sorted(set(kind.filter_fields) | relations))
 
 
 def _values(params: QueryDict | dict[str, Any], name: str) -> list[str]:
@@ -257,7 +264,7 @@ def parse_filters(
     errors: dict[str, str] = {}
     shape: list[Any] = []
     values: list[Any] = []
-    for name in sorted(filterable(kind)):
+    for name in _filterable(kind.slug):
         given = _values(params, name)
         if not given:
             continue
@@ -606,15 +613,19 @@ def _rows_json(
     key_index: int | None,
 ) -> list[dict[str, Any]]:
     """Rows of (pk, values of `columns`…) as serialize() gives them."""
-    url = _plan(kind.slug).url
+    names = [name for name, _attname, _how in columns]
+    converted = [(i + 1, name, how) for i, (name, _attname, how) in enumerate(columns) if how]
+    before, after = _plan(kind.slug).url.split("{pk}")
+    slug = kind.slug
     result = []
     for row in rows:
         pk = row[0]
         key = str(row[key_index] or f"#{pk}") if key_index is not None else f"#{pk}"
-        data: dict[str, Any] = {"id": pk, "kind": kind.slug, "key": key}
-        for (name, _attname, how), value in zip(columns, row[1:], strict=False):
-            data[name] = _json_value(value, how)
-        data["url"] = url.format(pk=pk)
+        data: dict[str, Any] = {"id": pk, "kind": slug, "key": key}
+        data.update(zip(names, row[1:], strict=False))  # the key read after them: left out
+        for index, name, how in converted:
+            data[name] = _json_value(row[index], how)
+        data["url"] = f"{before}{pk}{after}"
         result.append(data)
     return result
 

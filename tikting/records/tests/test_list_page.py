@@ -106,3 +106,9 @@ def test_bad_values_are_refused_naming_the_parameter_as_before(incidents):
         with pytest.raises(ValidationError) as caught:
             F.parse_filters(KIND, params)
         assert set(caught.value.message_dict) == {name}, params
+
+
+def test_no_kind_filters_on_a_parameter_name_the_lists_reserve():
+    # the API hands a list request's parameters to the filters whole, limit, offset and fields too
+    for kind in R.KINDS.values():
+        assert not F.filterable(kind) & F.RESERVED, kind.slug
