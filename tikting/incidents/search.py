@@ -141,14 +141,22 @@ def fts5_query(words: list[str]) -> str:
     return " ".join(f'"{word}"*' for word in words)
 
 
-def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
-    """Incidents of `qs` matching every word of `text` (as prefixes), annotated with `search_rank`
-    (higher is more relevant). Unordered: the caller orders by the rank or its own sort."""
+def query_for(text: str, vendor: str) -> str | None:
+    """The database's query for the words of `text` (PostgreSQL's tsquery, SQLite's FTS5 MATCH),
+    None when it has no words."""
     words = terms(text)
-    if not words:  # nothing to look for: no match (still sortable by the rank)
+    if not words:
+        return None
+    return tsquery(words) if vendor == "postgresql" else fts5_query(words)
+
+
+def matching(qs: QuerySet[Any], query: str | None) -> QuerySet[Any]:
+    """Incidents of `qs` matching a query of query_for() (None: none), annotated with
+    `search_rank` (higher is more relevant). Unordered: the caller orders by the rank or its own
+    sort. The query is the SQL's only parameter, as given: tikting.core.prepared can bind it."""
+    if query is None:  # nothing to look for: no match (still sortable by the rank)
         return qs.annotate(**{RANK: Value(0.0, output_field=FloatField())}).none()
     if connections[qs.db].vendor == "postgresql":
-        query = tsquery(words)
         match = RawSQL(  # noqa: S611 - fixed SQL, the query a parameter
             f"{TABLE}.search_vector @@ to_tsquery('english'::regconfig, %s)",
             [query],
@@ -162,13 +170,18 @@ def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
         return qs.filter(match).annotate(**{RANK: rank})
     # SQLite: a join with the FTS5 table, which the planner drives from the MATCH (a correlated
     # subquery per row would evaluate the MATCH again for every match).
-    query = fts5_query(words)
     return qs.extra(  # noqa: S610 - fixed SQL, the query text is a parameter
         tables=[FTS],
         where=[f"{FTS}.rowid = {TABLE}.id", f"{FTS} MATCH %s"],
         params=[query],
         select={RANK: f"-bm25({FTS}, 10.0, 5.0, 1.0)"},
     )
+
+
+def search(qs: QuerySet[Any], text: str) -> QuerySet[Any]:
+    """Incidents of `qs` matching every word of `text` (as prefixes), annotated with `search_rank`
+    (higher is more relevant). Unordered: the caller orders by the rank or its own sort."""
+    return matching(qs, query_for(text, connections[qs.db].vendor))
 
 
 DENSE = 10_000  # estimated matches from which latest() walks the ids instead of the index

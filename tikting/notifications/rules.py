@@ -114,5 +114,7 @@ def recipients(event: Event) -> list[Recipient]:
         add(managers(), event.kind, R.MANAGER)
     actor_id = getattr(event.actor, "pk", None)
     chosen.pop(actor_id, None)  # type: ignore[arg-type]
+    if not chosen:  # nobody to tell (a status change of a record nobody follows): no query to build
+        return []
     active = set(User.objects.filter(pk__in=chosen, is_active=True).values_list("pk", flat=True))
     return [r for pk, r in chosen.items() if pk in active]

@@ -145,6 +145,14 @@ def list_records(request: HttpRequest, slug: KindSlug, params: Query[ListParams]
     _readable(request)
     kind = R.get_kind(slug)
     fields = F.check_field_list(kind, params.fields)
+    if not kind.model._meta.many_to_many:
+        # One query for the page, one more for the count when the page is full, both compiled once
+        # per connection and shape of request. (The filters read only their own parameters: limit,
+        # offset and fields are none of them: F.RESERVED.)
+        items, count = F.list_page(
+            kind, F.parse_filters(kind, request.GET), offset=params.offset, limit=params.limit, fields=fields
+        )
+        return {"count": count, "items": _with_history(kind, items)}
     query = request.GET.copy()
     for name in ("limit", "offset", "fields"):
         query.pop(name, None)

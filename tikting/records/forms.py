@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from tikting.core.api import ISO_DATE
+from tikting.core.prepared import Prepared
 from tikting.lib import display as shown
 
 from .registry import KINDS, RecordKind, _editable, kind_for, related_model
@@ -35,7 +36,7 @@ DEFAULT_SORT = "-pk"
 TRUE_WORDS = {"yes", "true", "1", "on"}
 FALSE_WORDS = {"no", "false", "0", "off"}
 SEARCH_RANK = "search_rank"  # what kind.full_text annotates
-RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset"}
+RESERVED = {"q", "sort", "page", "date_from", "date_to", "limit", "offset", "fields"}
 
 
 # --- Displaying values --------------------------------------------------------------------------
@@ -158,10 +159,17 @@ def filter_specs(kind: RecordKind) -> list[FilterSpec]:
 
 def filterable(kind: RecordKind) -> set[str]:
     """Parameters a list accepts: the kind's filters plus every relation (for "view all" links)."""
+    return set(_filterable(kind.slug))
+
+
+@functools.cache
+def _filterable(slug: str) -> tuple[str, ...]:
+    """filterable(), sorted, worked out once per kind (every list request reads it)."""
+    kind = KINDS[slug]
     model = kind.model
     relations = {f.name for f in model._meta.get_fields() if f.concrete and f.is_relation}
     relations |= {f.name for f in model._meta.many_to_many}
-    return set(kind.filter_fields) | relations
+    return tuple(sorted(set(kind.filter_fields) | relations))
 
 
 def _values(params: QueryDict | dict[str, Any], name: str) -> list[str]:
@@ -236,78 +244,78 @@ def sort_key(kind: RecordKind, sort: str) -> list[str] | None:
     return [f"{desc}{name}", f"{desc}pk"]
 
 
-def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, Any]) -> QuerySet:
-    """Filter a kind's queryset by request parameters; a bad value raises ValidationError naming it.
+@dataclass(frozen=True)
+class ListQuery:
+    """The filters and order of a list request, checked: `shape` says which filters there are and
+    how many values each takes, `values` gives those values in order. filtered() makes the
+    queryset; two requests of one shape differ only in their values, so tikting.core.prepared
+    compiles the SQL of a shape once and binds each request's values (list_page)."""
 
-    Several values of one filter (repeated or comma-separated) are OR-ed, different filters AND-ed.
-    `q` searches the kind's full-text index, best matches first (kind.full_text), or else its
-    search fields by substring; `date_from` / `date_to` bound its date field (inclusive
-    days), `sort` orders by a list column (default: newest first, by primary key).
-    """
+    shape: tuple[Any, ...]
+    values: tuple[Any, ...]
+
+
+def parse_filters(
+    kind: RecordKind, params: QueryDict | dict[str, Any], using: str = DEFAULT_DB_ALIAS
+) -> ListQuery:
+    """The filters of a list request (parameters as apply_filters() takes them), checked: a bad
+    value raises ValidationError naming it, as apply_filters() does."""
     model = kind.model
     errors: dict[str, str] = {}
-    for name in sorted(filterable(kind)):
-        values = _values(params, name)
-        if not values:
+    shape: list[Any] = []
+    values: list[Any] = []
+    for name in _filterable(kind.slug):
+        given = _values(params, name)
+        if not given:
             continue
         f = model._meta.get_field(name)
         assert isinstance(f, models.Field)  # the kind's filters and relations, never reverse ones
         if f.is_relation:
-            if any(v.lower() == "none" for v in values):
-                qs = qs.filter(**{f"{name}__isnull": True})
+            if any(v.lower() == "none" for v in given):
+                shape.append(("isnull", name))
                 continue
-            ids = _related_ids(related_model(f), values)
+            ids = _related_ids(related_model(f), given)
             if ids is None:
                 errors[name] = "Give the id, number or name of the related record."
                 continue
-            qs = qs.filter(**{f"{name}__in": ids})
-            if f.many_to_many:
-                qs = qs.distinct()
+            shape.append(("in", name, len(ids), bool(f.many_to_many)))
+            values += ids
         elif isinstance(f, models.BooleanField):
-            parsed = [_bool(v) for v in values]
+            parsed = [_bool(v) for v in given]
             if "?" in parsed:
                 errors[name] = "Use yes, no or unknown."
                 continue
-            cond = Q()
-            for p in parsed:
-                cond |= Q(**{f"{name}__isnull": True}) if p is None else Q(**{name: p})
-            qs = qs.filter(cond)
+            shape.append(("bool", name, tuple(parsed)))
         else:
             try:
-                clean = [f.to_python(v) for v in values]
+                clean = [f.to_python(v) for v in given]
             except ValidationError:
-                errors[name] = f"'{values[0]}' is not a valid value."
+                errors[name] = f"'{given[0]}' is not a valid value."
                 continue
             if f.choices:
                 allowed = {str(v) for v, _ in f.choices}
-                bad = [v for v in values if v not in allowed]
+                bad = [v for v in given if v not in allowed]
                 if bad:
                     errors[name] = f"Unknown value '{bad[0]}'; choose from {', '.join(sorted(allowed))}."
                     continue
-            qs = qs.filter(**{f"{name}__in": clean})
+            shape.append(("in", name, len(clean), False))
+            values += clean
     q = (params.get("q") or "").strip()
     if q and kind.full_text:
-        qs = kind.full_text(qs, q)
+        shape.append(("full_text",))
+        values.append(kind.full_text.query(q, connections[using].vendor))
     elif q and kind.search_fields:
-        cond = Q()
-        for name in kind.search_fields:
-            f = model._meta.get_field(name)
-            if isinstance(f, models.CharField | models.TextField):
-                cond |= Q(**{f"{name}__icontains": q})
-            elif q.isdigit():
-                cond |= Q(**{name: int(q)})
-        qs = qs.filter(cond)
+        shape.append(("search", q.isdigit()))
+        values.append(q)
     if kind.date_field:
         lower = _date_bound(kind, (params.get("date_from") or "").strip(), "date_from", errors)
         upper = _date_bound(kind, (params.get("date_to") or "").strip(), "date_to", errors)
         if lower is not None:
-            qs = qs.filter(**{f"{kind.date_field}__gte": lower})
+            shape.append(("from",))
+            values.append(lower)
         if upper is not None:
-            f = model._meta.get_field(kind.date_field)
-            if isinstance(f, models.DateTimeField):
-                qs = qs.filter(**{f"{kind.date_field}__lt": upper + dt.timedelta(days=1)})
-            else:
-                qs = qs.filter(**{f"{kind.date_field}__lte": upper})
+            shape.append(("to",))
+            values.append(upper)
     sort = (params.get("sort") or "").strip()
     if not sort and q and kind.full_text:
         order: list[str] | None = [f"-{SEARCH_RANK}", DEFAULT_SORT]  # best matches first
@@ -318,7 +326,64 @@ def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, 
         order = [DEFAULT_SORT]
     if errors:
         raise ValidationError(errors)
-    return qs.order_by(*order)
+    shape.append(("order", tuple(order)))
+    return ListQuery(tuple(shape), tuple(values))
+
+
+def filtered(kind: RecordKind, qs: QuerySet, shape: tuple[Any, ...], values: tuple[Any, ...]) -> QuerySet:
+    """`qs` filtered and ordered as a ListQuery of that shape and those values says."""
+    model = kind.model
+    rest = iter(values)
+    for step in shape:
+        what = step[0]
+        if what == "isnull":
+            qs = qs.filter(**{f"{step[1]}__isnull": True})
+        elif what == "in":
+            _what, name, count, many = step
+            qs = qs.filter(**{f"{name}__in": [next(rest) for _ in range(count)]})
+            if many:
+                qs = qs.distinct()
+        elif what == "bool":
+            cond = Q()
+            for p in step[2]:
+                cond |= Q(**{f"{step[1]}__isnull": True}) if p is None else Q(**{step[1]: p})
+            qs = qs.filter(cond)
+        elif what == "full_text":
+            assert kind.full_text is not None
+            qs = kind.full_text.matching(qs, next(rest))
+        elif what == "search":
+            q = next(rest)
+            cond = Q()
+            for name in kind.search_fields:
+                f = model._meta.get_field(name)
+                if isinstance(f, models.CharField | models.TextField):
+                    cond |= Q(**{f"{name}__icontains": q})
+                elif step[1]:  # the text is a number
+                    cond |= Q(**{name: int(q)})
+            qs = qs.filter(cond)
+        elif what == "from":
+            qs = qs.filter(**{f"{kind.date_field}__gte": next(rest)})
+        elif what == "to":
+            upper = next(rest)
+            if isinstance(model._meta.get_field(kind.date_field), models.DateTimeField):
+                qs = qs.filter(**{f"{kind.date_field}__lt": upper + dt.timedelta(days=1)})
+            else:
+                qs = qs.filter(**{f"{kind.date_field}__lte": upper})
+        elif what == "order":
+            qs = qs.order_by(*step[1])
+    return qs
+
+
+def apply_filters(kind: RecordKind, qs: QuerySet, params: QueryDict | dict[str, Any]) -> QuerySet:
+    """Filter a kind's queryset by request parameters; a bad value raises ValidationError naming it.
+
+    Several values of one filter (repeated or comma-separated) are OR-ed, different filters AND-ed.
+    `q` searches the kind's full-text index, best matches first (kind.full_text), or else its
+    search fields by substring; `date_from` / `date_to` bound its date field (inclusive
+    days), `sort` orders by a list column (default: newest first, by primary key).
+    """
+    query = parse_filters(kind, params, qs.db)
+    return filtered(kind, qs, query.shape, query.values)
 
 
 def list_queryset(kind: RecordKind) -> QuerySet:
@@ -460,42 +525,30 @@ def serialize(kind: RecordKind, obj: models.Model) -> dict[str, Any]:
     return data
 
 
-class _RowReader:
-    """The SELECT of every column of a kind's table, compiled by Django once per database
-    connection, with Django's own value converters: reading records by id then costs one query
-    and no ORM compilation (building and compiling a 45-column SELECT was most of the time of a
-    read over the API)."""
+@functools.cache
+def _by_ids(slug: str) -> Prepared[Any]:
+    """Columns of a kind's records by id: its SELECT compiled once per database connection (and
+    number of ids), with Django's own value converters. Building and compiling an incident's
+    SELECT was most of the time of a read over the API."""
+    model = KINDS[slug].model
 
-    def __init__(self, kind: RecordKind, attnames: list[str], using: str) -> None:
-        qs = kind.model._default_manager.using(using).order_by().values_list("pk", *attnames)
-        compiler = qs.query.get_compiler(using)
-        sql, params = compiler.as_sql()
-        assert not params, sql
-        self.compiler = compiler
-        self.converters = compiler.get_converters([col for col, _sql, _alias in compiler.select])
-        qn = compiler.connection.ops.quote_name
-        meta = kind.model._meta
-        self.sql = f"{sql} WHERE {qn(meta.db_table)}.{qn(meta.pk.column)} IN "
+    def build(attnames: tuple[str, ...], *ids: int) -> QuerySet:
+        return model._default_manager.order_by().filter(pk__in=ids).values_list("pk", *attnames)
 
-    def rows(self, ids: list[int]) -> list[tuple[Any, ...]]:
-        with self.compiler.connection.cursor() as cursor:
-            cursor.execute(self.sql + "(" + ", ".join(["%s"] * len(ids)) + ")", ids)
-            rows = cursor.fetchall()
-        if self.converters:
-            rows = list(self.compiler.apply_converters(rows, self.converters))
-        return rows
+    return Prepared(build)
 
 
-def _reader(kind: RecordKind, attnames: list[str], using: str) -> _RowReader:
-    connection = connections[using]
-    readers = connection.__dict__.setdefault("_tikting_row_readers", {})
-    key = (kind.slug, *attnames)
-    reader = readers.get(key)
-    if reader is None:
-        if len(readers) >= 64:  # one per kind and field list asked for: bounded
-            readers.clear()
-        reader = readers[key] = _RowReader(kind, attnames, using)
-    return reader
+@functools.cache
+def _selection(slug: str) -> Prepared[Any]:
+    """Columns of a kind's records filtered and ordered as a list request asks (ListQuery): for
+    each shape of request, its SQL compiled once per database connection."""
+    kind = KINDS[slug]
+
+    def build(shape: tuple[tuple[str, ...], tuple[Any, ...]], *values: Any) -> QuerySet:
+        attnames, filters = shape
+        return filtered(kind, kind.model._default_manager.all(), filters, values).values_list("pk", *attnames)
+
+    return Prepared(build)
 
 
 def field_names(kind: RecordKind) -> list[str]:
@@ -529,26 +582,76 @@ def serialize_ids(
     as plain values: no model instances, no joins. `fields` (checked by check_field_list) keeps
     those fields only, besides id, kind, key and url. For kinds without many-to-many fields (those
     are serialized from instances)."""
-    plan = _plan(kind.slug)
-    assert not plan.many_to_many, f"{kind.slug} has many-to-many fields: serialize() instances"
     if not ids:
         return []
+    columns, attnames, key_index = _columns(kind, fields)
+    rows = _by_ids(kind.slug).values(*ids, using=using, shape=tuple(attnames))
+    by_id = {data["id"]: data for data in _rows_json(kind, rows, columns, key_index)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _columns(
+    kind: RecordKind, fields: tuple[str, ...] | None
+) -> tuple[tuple[tuple[str, str, str], ...], list[str], int | None]:
+    """The columns to serialize, the attribute names to read (the key's too, not returned) and
+    where the key is among the values read (after the pk)."""
+    plan = _plan(kind.slug)
+    assert not plan.many_to_many, f"{kind.slug} has many-to-many fields: serialize() instances"
     columns = plan.columns if fields is None else tuple(c for c in plan.columns if c[0] in fields)
     attnames = [attname for _name, attname, _how in columns]
     key_attname = kind.key_field if kind.key_field != "id" else None
     if key_attname is not None and key_attname not in attnames:
         attnames.append(key_attname)  # read for "key", not returned
     key_index = attnames.index(key_attname) + 1 if key_attname is not None else None
-    by_id: dict[int, dict[str, Any]] = {}
-    for row in _reader(kind, attnames, using).rows(ids):
+    return columns, attnames, key_index
+
+
+def _rows_json(
+    kind: RecordKind,
+    rows: list[tuple[Any, ...]],
+    columns: tuple[tuple[str, str, str], ...],
+    key_index: int | None,
+) -> list[dict[str, Any]]:
+    """Rows of (pk, values of `columns`…) as serialize() gives them."""
+    names = [name for name, _attname, _how in columns]
+    converted = [(i + 1, name, how) for i, (name, _attname, how) in enumerate(columns) if how]
+    before, after = _plan(kind.slug).url.split("{pk}")
+    slug = kind.slug
+    result = []
+    for row in rows:
         pk = row[0]
         key = str(row[key_index] or f"#{pk}") if key_index is not None else f"#{pk}"
-        data: dict[str, Any] = {"id": pk, "kind": kind.slug, "key": key}
-        for (name, _attname, how), value in zip(columns, row[1:], strict=False):
-            data[name] = _json_value(value, how)
-        data["url"] = plan.url.format(pk=pk)
-        by_id[pk] = data
-    return [by_id[pk] for pk in ids if pk in by_id]
+        data: dict[str, Any] = {"id": pk, "kind": slug, "key": key}
+        data.update(zip(names, row[1:], strict=False))  # the key read after them: left out
+        for index, name, how in converted:
+            data[name] = _json_value(row[index], how)
+        data["url"] = f"{before}{pk}{after}"
+        result.append(data)
+    return result
+
+
+def list_page(
+    kind: RecordKind,
+    query: ListQuery,
+    *,
+    offset: int,
+    limit: int,
+    fields: tuple[str, ...] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a list (serialize_ids() of its records, `fields` only when given) and how many
+    records match in all. The page is one query, its count a second one, only when the page is
+    full (a short page holds the last match); each compiled once per connection and shape of
+    request (ListQuery) and run with the request's values. For kinds without many-to-many fields."""
+    columns, attnames, key_index = _columns(kind, fields)
+    selection = _selection(kind.slug)
+    rows = selection.values(
+        *query.values, using=using, shape=(tuple(attnames), query.shape), limit=limit, offset=offset
+    )
+    items = _rows_json(kind, rows, columns, key_index)
+    if len(items) < limit and (items or not offset):
+        return items, offset + len(items)
+    return items, selection.count(*query.values, using=using, shape=((), query.shape))
 
 
 def serialize_rows(

@@ -19,7 +19,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from tikting.accounts.models import Actor, Role, User
@@ -63,6 +63,21 @@ REFERENCE = Access(
 
 
 @dataclass(frozen=True)
+class FullText:
+    """A kind's full-text index, in two steps so that a compiled query can be reused with another
+    text (tikting.core.prepared): `query(text, vendor)` is the database's query for the words of a
+    text (None: no words), `matching(qs, query)` filters a queryset of the kind by such a query and
+    annotates `search_rank` (higher is more relevant)."""
+
+    query: Callable[[str, str], str | None]
+    matching: Callable[[models.QuerySet[Any], str | None], models.QuerySet[Any]]
+
+    def __call__(self, qs: models.QuerySet[Any], text: str) -> models.QuerySet[Any]:
+        """The records of `qs` matching `text`, annotated with `search_rank`."""
+        return self.matching(qs, self.query(text, connections[qs.db].vendor))
+
+
+@dataclass(frozen=True)
 class RecordKind:
     slug: str
     model_label: str  # "incidents.Incident"
@@ -85,7 +100,7 @@ class RecordKind:
     channel_of: Callable[[models.Model], str] | None = None
     # Full-text search by an index (`q`): filters a queryset of the kind by the text and annotates
     # `search_rank`; None: `q` matches search_fields by substring.
-    full_text: Callable[[models.QuerySet[Any], str], models.QuerySet[Any]] | None = None
+    full_text: FullText | None = None
 
     @property
     def model(self) -> type[models.Model]:
@@ -182,7 +197,7 @@ KINDS: dict[str, RecordKind] = {
             # (tikting/slas/services.py): shown, never typed in.
             derived=SLA_DERIVED,
             channel_of=incident_channel,
-            full_text=incident_search.search,
+            full_text=FullText(incident_search.query_for, incident_search.matching),
         ),
         RecordKind(
             "interaction",

@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -106,3 +107,108 @@ def test_for_update_inside_a_transaction(incidents):
         row.short_description = "Locked and changed"
         row.save(update_fields=["short_description"])
     assert Incident.objects.get(pk=incidents[2].pk).short_description == "Locked and changed"
+
+
+def test_a_small_integer_is_bound_not_compiled_in(incidents):
+    # PostgreSQL's backend passes a smallint as psycopg's Int2: bound as such, the query prepared
+    prepared = Prepared(lambda priority: Incident.objects.filter(priority=priority).order_by("pk"))
+    assert [o.number for o in prepared(2)] == ["INC1", "INC2"]
+    assert prepared._compiled((4,), "rows", "default", None) is not None
+    assert [o.number for o in prepared(4)] == ["INC3"]
+
+
+def test_an_argument_used_twice_is_bound_twice_and_a_constant_stays(incidents):
+    def build(text):
+        return (
+            Incident.objects.filter(Q(short_description=text) | Q(number=text))
+            .exclude(reassignment_count=30_011 + 7)  # the second variant's first stand-in
+            .order_by("pk")
+        )
+
+    prepared = Prepared(build)
+    assert [o.number for o in prepared("Case 2")] == ["INC2"]
+    assert prepared._compiled(("INC3",), "rows", "default", None) is not None
+    assert [o.number for o in prepared("INC3")] == ["INC3"]
+
+
+def test_values_pages_and_counts_are_the_orms(cast, incidents):
+    def build(shape, *priorities):
+        return Incident.objects.filter(priority__in=priorities).order_by(shape).values_list("pk", "number")
+
+    prepared = Prepared(build)
+    for shape, priorities in (("pk", (2, 4)), ("-number", (2, 4)), ("pk", (2,)), ("pk", (4, 2))):
+        orm = list(build(shape, *priorities))
+        for offset, limit in ((0, 1), (1, 5), (0, None), (2, None)):
+            got = prepared.values(*priorities, shape=shape, limit=limit, offset=offset)
+            assert got == orm[offset : None if limit is None else offset + limit], (shape, offset, limit)
+        assert prepared.count(*priorities, shape=shape) == len(orm)
+    assert prepared._compiled((2, 4), "values", "default", "pk") is not None
+    assert prepared._compiled((2, 4), "count", "default", "pk") is not None
+    with CaptureQueriesContext(connection) as queries:
+        prepared.values(1, shape="pk", limit=1)
+        prepared.count(1, shape="pk")
+    assert "OFFSET" in queries[0]["sql"] and "COUNT(*) FROM (SELECT" in queries[1]["sql"]
+
+
+# --- Writes (PreparedWrites: incidents and audit rows) ---------------------------------------------
+
+
+def test_an_edit_writes_what_the_orm_would_and_only_the_fields_named(cast, incidents):
+    row = incidents[0]
+    other = Incident.objects.get(pk=incidents[1].pk)
+    row.priority, row.service, row.raw, row.short_description = None, cast.network, {"x": [1]}, "Changed"
+    before = row.updated_at
+    with CaptureQueriesContext(connection) as queries:
+        row.save(update_fields=["priority", "service", "raw", "updated_at"])
+    assert len(queries) == 1 and queries[0]["sql"].startswith("UPDATE")
+    stored = Incident.objects.get(pk=row.pk)
+    assert (stored.priority, stored.service_id, stored.raw) == (None, cast.network.pk, {"x": [1]})
+    assert stored.short_description == "Case 1"  # not named: not written
+    assert stored.updated_at == row.updated_at and row.updated_at > before  # auto_now set and written
+    assert values(Incident.objects.get(pk=other.pk)) == values(other)  # the other rows untouched
+
+
+def test_a_whole_save_and_an_expression(incidents):
+    from django.db.models import F
+
+    row = incidents[1]
+    row.short_description, row.opened_at = "Whole", OPENED + dt.timedelta(days=1)
+    row.save()
+    assert values(Incident.objects.get(pk=row.pk)) == values(row)
+    row.version = F("version") + 1  # compiled by Django's own code
+    row.save(update_fields=["version"])
+    assert Incident.objects.get(pk=row.pk).version == 2
+
+
+def test_an_edit_of_a_row_gone_fails_as_the_orms(incidents):
+    from django.db import DatabaseError
+
+    row = incidents[2]
+    Incident.objects.filter(pk=row.pk).delete()
+    row.priority = 1
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        row.save(update_fields=["priority"])
+
+
+def test_a_new_row_gets_its_id_and_its_stored_values(cast):
+    from tikting.core.models import AuditEntry
+
+    with CaptureQueriesContext(connection) as queries:
+        created = Incident.objects.create(
+            number="INC9", opened_at=OPENED, service=cast.email, raw={"k": "v"}, priority=None
+        )
+    assert len(queries) == 1 and queries[0]["sql"].startswith("INSERT")
+    assert created.pk is not None and not created._state.adding
+    assert created.created_at is not None and created.updated_at is not None  # auto_now_add, auto_now
+    assert values(Incident.objects.get(pk=created.pk)) == values(created)
+    entry = AuditEntry.objects.create(
+        action="update",
+        content_type_id=1,
+        object_id=str(created.pk),
+        object_repr="INC9",
+        root_content_type_id=1,
+        root_object_id=str(created.pk),
+        changes={"status": ["new", "resolved"]},
+    )
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert (stored.at, stored.changes, stored.actor_id) == (entry.at, {"status": ["new", "resolved"]}, None)

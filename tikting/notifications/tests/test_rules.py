@@ -7,6 +7,8 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tikting.core import events
@@ -105,6 +107,18 @@ def test_records_tell_their_assignee_and_followers(cast):
     assert [n.kind for n in told(cast.viewer)] == [Kind.STATUS_CHANGED]
     assert "New → In progress" in told(cast.viewer)[0].summary
     assert told(cast.contributor, Kind.STATUS_CHANGED) == []  # they did it
+
+
+def test_a_status_change_nobody_is_to_hear_of_asks_only_for_the_followers(cast):
+    incident = create_record("incident", actor=cast.manager, number="INC-1", opened_at=timezone.now())
+    event = events.Event(kind=Kind.STATUS_CHANGED, target=incident, actor=cast.manager, summary="x")
+    with CaptureQueriesContext(connection) as queries:
+        assert rules.recipients(event) == []
+    assert len(queries) == 1 and "notifications_follow" in queries[0]["sql"]  # no users to look up
+    NS.follow(incident, actor=cast.manager)  # the actor alone follows: still nobody
+    assert rules.recipients(event) == []
+    NS.follow(incident, actor=cast.viewer)
+    assert [r.user_id for r in rules.recipients(event)] == [cast.viewer.pk]
 
 
 def test_a_review_minute_mentions_and_the_agenda(cast):
