@@ -5,13 +5,10 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from .prepared import PreparedWrites
-
 __all__ = ["AuditEntry", "StatusChange", "SourcedRecord"]
 
 
-# The ignores below: django-stubs give Model._do_update the signature of Django 6, not 5.2.
-class AuditEntry(PreparedWrites, models.Model):  # type: ignore[misc]
+class AuditEntry(models.Model):
     """One change of one record: before/after values of the fields that changed (NetBox's ObjectChange).
 
     `root` is the aggregate the change belongs to (an indicator's item, say), so an item's timeline
@@ -72,7 +69,7 @@ class StatusChange(models.Model):
         return f"{self.old_status or '∅'} → {self.new_status}"
 
 
-class SourcedRecord(PreparedWrites, models.Model):  # type: ignore[misc]  # as AuditEntry
+class SourcedRecord(models.Model):
     """Base of every ITSM record: where it came from, its key there, and the raw source fields.
 
     `source` names the data set or channel ("bpic2014", "servicenow-uci", "demo", "manual", a CSV
