@@ -97,9 +97,12 @@ class CheckedJsonParser(Parser):
 
 
 class BundledSwagger(Swagger):
-    """Swagger UI from ninja's bundled templates and static files (settings.NINJA_DIR), never a CDN.
-    ninja is not an installed app (it would cost every command's start-up), and ninja then falls
-    back to its CDN template: this renders the bundled one, as ninja does for an installed app."""
+    """Swagger UI from ninja's bundled static files (settings.NINJA_DIR), never a CDN. ninja is not
+    an installed app (it would cost every command's start-up), and ninja then falls back to its CDN
+    template: this renders templates/api/docs.html, ninja's bundled page with a viewport and
+    tikting's stylesheet for phones (static/css/api-docs.css)."""
+
+    template = "api/docs.html"
 
     def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
         self.settings["url"] = self.get_openapi_url(api, kwargs)
