@@ -86,9 +86,11 @@ def test_the_health_page_at_desktop_and_phone_widths(page: Page, live_server, si
     expect(figures).to_contain_text("Unregistered devices")
     expect(page.get_by_role("link", name="laptop-of-a-visitor")).to_be_visible()
     # Both trend charts drawn by Chart.js from the snapshots (no inline script: the CSP allows none)
+    # (waited for: the page is visible before Chart.js has loaded and drawn, once so under load)
     for canvas in ("health-chart-ratios", "health-chart-counts"):
-        drawn = page.evaluate(f"() => !!Chart.getChart(document.getElementById('{canvas}'))")
-        assert drawn, canvas
+        page.wait_for_function(
+            f"() => !!(window.Chart && Chart.getChart(document.getElementById('{canvas}')))", timeout=15_000
+        )
     assert page.locator("form[action^='/discovery/cis/']").count() == 0  # a viewer reads, acts on nothing
     page.screenshot(path=SHOTS.format("health-1440"), full_page=True)
 
