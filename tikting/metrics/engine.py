@@ -94,6 +94,7 @@ from .questions import (
     parse_filters,
     percentile_ranks,
     ttr_micros,
+    up_to,
 )
 from .results import MetricResult, Point
 
@@ -236,10 +237,6 @@ def _mean_point(row: Row, definition: MetricDefinition) -> Figures:
 _MILLION = Value(1_000_000, output_field=BigIntegerField())
 
 
-def _ttr() -> Case:
-    return ttr_micros()
-
-
 def _duration_aggregates() -> dict[str, Any]:
     """Portable aggregates of the time to resolve (percentiles: percentile_by_offset): the count,
     the sum as whole seconds and microseconds (exact integers; SQLite's 64-bit SUM of microseconds
@@ -276,7 +273,7 @@ def _duration_rows_postgres(
     them with GROUPING SETS ((slicer), ()) and one PERCENTILE_CONT(ARRAY[0.5, 0.9]) sort. `wide`:
     no selective filter, so the sort covers (nearly) every incident (WIDE_SORT)."""
     inner = scope.annotate(
-        _ttr=_ttr(),
+        _ttr=ttr_micros(),
         _unres=Case(When(_UNRESOLVED & ~_CANCELLED, then=Value(1)), default=Value(0)),
         _cons=Case(When(~_CANCELLED, then=Value(1)), default=Value(0)),
     )
@@ -531,7 +528,7 @@ def _compute(
     # are read per point with ORDER BY … OFFSET.
     ranked = definition.family == "duration" and (from_rollup or use_sql_percentiles)
     if definition.family == "duration":
-        qs = qs if from_rollup else qs.annotate(_ttr=_ttr())
+        qs = qs if from_rollup else qs.annotate(_ttr=ttr_micros())
         aggregates = _duration_aggregates()
     elif definition.family == "ratio":
         build = rollups.ratio_aggregates if from_rollup else _ratio_aggregates
@@ -644,20 +641,6 @@ def _open_at(end: dt.datetime) -> Q:
     return Q(opened_at__lt=end) & ((Q(_end__isnull=True) & _OPEN) | Q(_end__gte=end))
 
 
-def _instants_up_to(field: str, instants: list[dt.datetime], low: int = 0, high: int | None = None) -> Any:
-    """How many of the sorted `instants` are at or before the value of `field`: a CASE that halves
-    the range at each step (some six comparisons a row for a year of weeks), on both databases."""
-    high = len(instants) if high is None else high
-    if low == high:
-        return Value(low)
-    middle = (low + high) // 2  # instants[middle] > value: at most `middle` of them
-    return Case(
-        When(**{f"{field}__lt": instants[middle]}, then=_instants_up_to(field, instants, low, middle)),
-        default=_instants_up_to(field, instants, middle + 1, high),
-        output_field=IntegerField(),
-    )
-
-
 def backlog_point(definition: MetricDefinition, n: int, age_micros: int) -> tuple[float | None, int]:
     """(value, count) of a backlog point: the open count, or their mean age in days (the exact
     sum of ages divided once, so the records and the rollup give the same float)."""
@@ -697,11 +680,11 @@ def _backlog_rows(
     times = sorted(set(instants))
     width = len(times)
     qs = qs.annotate(_end=Coalesce("resolved_at", "closed_at")).annotate(
-        _a=_instants_up_to("opened_at", times),
+        _a=up_to("opened_at", times, Value, IntegerField()),
         _e=Case(
             When(Q(_end__isnull=True) & _OPEN, then=Value(width)),
             When(_end__isnull=True, then=Value(0)),
-            default=_instants_up_to("_end", times),
+            default=up_to("_end", times, Value, IntegerField()),
             output_field=IntegerField(),
         ),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateTimeField,
     F,
     Func,
     Max,
@@ -33,6 +35,7 @@ from django.db.models import (
 )
 from django.db.models import Field as DjangoField
 from django.db.models.functions import TruncMonth, TruncWeek
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from tikting.core.itsm import Practice, Priority
@@ -289,6 +292,32 @@ def mean_hours(secs: Any, micros: Any, n: int) -> float | None:
         return None
     total = int(secs or 0) * 1_000_000 + int(micros or 0)
     return float(Fraction(total, n * MICROS_PER_HOUR))
+
+
+def up_to(
+    value: Any, points: list[dt.datetime], leaf: Callable[[int], Any], output_field: Any, low: int = 0
+) -> Any:
+    """A CASE giving leaf(k), k how many of the sorted `points` are at or before `value` (a field
+    name, or an expression), known to be at least `low`: it halves the range at each step, so a row
+    costs some log₂(len(points)) comparisons (a year of weeks: six), on both databases."""
+
+    def between(low: int, high: int) -> Any:
+        if low == high:
+            return leaf(low)
+        middle = (low + high) // 2  # points[middle] > value: at most `middle` of them
+        mark = points[middle]
+        below = (
+            Q(**{f"{value}__lt": mark})
+            if isinstance(value, str)
+            else LessThan(value, Value(mark, output_field=DateTimeField()))
+        )
+        return Case(
+            When(below, then=between(low, middle)),
+            default=between(middle + 1, high),
+            output_field=output_field,
+        )
+
+    return between(low, len(points))
 
 
 def ttr_micros() -> Case:

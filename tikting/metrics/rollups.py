@@ -66,7 +66,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Greatest
-from django.db.models.lookups import LessThan
 
 from .definitions import PERIODS, get_definition
 from .questions import (
@@ -92,6 +91,7 @@ from .questions import (
     lerp,
     percentile_ranks,
     ttr_micros,
+    up_to,
 )
 
 if TYPE_CHECKING:
@@ -632,21 +632,13 @@ def _insert(model: Any, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _segment_of(value: Any, starts: list[dt.datetime]) -> Any:
-    """The last of the sorted `starts` at or before `value` (the first if none): a CASE that halves
-    the candidates at each step, so a row costs some log₂(len(starts)) comparisons."""
-    if len(starts) == 1:
-        return Value(starts[0], output_field=DateTimeField())
-    middle = len(starts) // 2
-    below: Q | LessThan[Any]
-    if isinstance(value, str):
-        below = Q(**{f"{value}__lt": starts[middle]})
-    else:  # an expression
-        below = LessThan(value, Value(starts[middle], output_field=DateTimeField()))
-    return Case(
-        When(below, then=_segment_of(value, starts[:middle])),
-        default=_segment_of(value, starts[middle:]),
-        output_field=DateTimeField(),
-    )
+    """The last of the sorted segment `starts` at or before `value` (never before the first: an
+    opening or an end in the rebuilt month or later)."""
+
+    def start(k: int) -> Value:
+        return Value(starts[k - 1], output_field=DateTimeField())
+
+    return up_to(value, starts, start, DateTimeField(), low=1)
 
 
 def segment_start(instant: dt.datetime) -> dt.datetime:
