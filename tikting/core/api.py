@@ -1,7 +1,6 @@
 """Schemas and helpers every API router shares: error shapes, brief references, strict bodies."""
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -9,9 +8,10 @@ from django.contrib.auth.models import AbstractUser
 from ninja import Field, Schema
 from pydantic import BeforeValidator, ConfigDict, Strict
 
+from tikting.lib.display import ISO_DATE
+
 # --- Request bodies: JSON types as they are ---------------------------------------------------
 
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _iso_text(kind: str, example: str) -> Any:

@@ -23,9 +23,11 @@ and PostgreSQL both have transactional DDL). On PostgreSQL DROP INDEX takes an A
 lock on the table until the import commits: readers of that (empty at the start) table wait for the
 import. A run that is rolled back (dry run, unreadable file) restores everything by the rollback.
 
-Rebuilds are registered by the app that owns the trigger (imports sits above the record apps, so
-the registration belongs in imports: `register_rebuild` from imports.apps.ready(), naming the table,
-its trigger names and the statement(s) per database vendor).
+Rebuilds are registered by the app that owns the trigger, from its AppConfig.ready(), with
+tikting.core.loads.register_rebuild (re-exported here): the table, its trigger names per database
+vendor and the set-based statement(s). Today: incidents (SQLite's full-text triggers) and metrics
+(SQLite's data-stamp triggers on every table they watch, and the rollup's dirty-month triggers on
+incidents); PostgreSQL's are statement-level triggers, one firing per COPY batch, left in place.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -42,42 +44,19 @@ from typing import Any
 
 from django.db import connection, models
 
-__all__ = ["Rebuild", "TableWriter", "bulk_load", "rebuilds_for", "register_rebuild", "sqlite_load_pragmas"]
+from tikting.core.loads import Rebuild, rebuilds_for, register_rebuild, unregister_rebuild
+
+__all__ = [
+    "Rebuild",
+    "TableWriter",
+    "bulk_load",
+    "rebuilds_for",
+    "register_rebuild",
+    "sqlite_load_pragmas",
+    "unregister_rebuild",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Rebuild:
-    """What replaces per-row triggers of `table` during a bulk load.
-
-    `triggers`: {vendor: trigger names} dropped before the load and re-created after it (their
-    definitions are read from the catalog); `run`: called once after the load with the vendor,
-    to bring what the triggers maintain up to date in one statement (e.g. FTS5's
-    ``INSERT INTO t_fts(t_fts) VALUES('rebuild')``, or an UPDATE … SET tsv = to_tsvector(…) of the
-    rows the load wrote)."""
-
-    table: str
-    triggers: dict[str, tuple[str, ...]]
-    run: Callable[[str], None]
-    name: str = ""
-
-
-_REBUILDS: list[Rebuild] = []
-
-
-def register_rebuild(rebuild: Rebuild) -> None:
-    """Declare a rebuild for bulk loads of `rebuild.table` (idempotent by table and name)."""
-    _REBUILDS[:] = [r for r in _REBUILDS if (r.table, r.name) != (rebuild.table, rebuild.name)]
-    _REBUILDS.append(rebuild)
-
-
-def unregister_rebuild(table: str, name: str = "") -> None:
-    _REBUILDS[:] = [r for r in _REBUILDS if (r.table, r.name) != (table, name)]
-
-
-def rebuilds_for(table: str) -> list[Rebuild]:
-    return [r for r in _REBUILDS if r.table == table]
 
 
 @dataclass

@@ -13,11 +13,16 @@ form inputs and exports (the template filters `number` and `when` call these).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.utils import dateformat, timezone
+
+# A date as ISO 8601 writes it (the start of a date or a date-time): what the API and the records'
+# forms take as a date, where a bare number is refused (pydantic would read 0 as 1970-01-01).
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def number(value: Any, places: int | None = None) -> str:

@@ -203,13 +203,28 @@ def trigger_sql(vendor: str, tables: list[str] | tuple[str, ...] = DATA_TABLES) 
                 "FOR EACH STATEMENT EXECUTE FUNCTION metrics_bump_data_stamp()"
             )
         return statements
-    bump = "INSERT INTO metrics_datastamp (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1;"
     for table in tables:
-        for event in ("INSERT", "UPDATE", "DELETE"):
-            name = f"metrics_data_stamp_{table}_{event.lower()}"
+        for event, name in zip(("INSERT", "UPDATE", "DELETE"), sqlite_trigger_names(table), strict=True):
             statements.append(f"DROP TRIGGER IF EXISTS {name}")
-            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {bump} END")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN {SQLITE_BUMP}; END")
     return statements
+
+
+SQLITE_BUMP = "INSERT INTO metrics_datastamp (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1"
+
+
+def sqlite_trigger_names(table: str) -> tuple[str, str, str]:
+    """SQLite: the names of the data-stamp triggers of `table` (insert, update, delete)."""
+    return tuple(f"metrics_data_stamp_{table}_{event}" for event in ("insert", "update", "delete"))  # type: ignore[return-value]
+
+
+def bump_after_load(vendor: str) -> None:
+    """After a bulk load (tikting.imports.bulk) that took the SQLite data-stamp triggers of a table
+    off: the stamp moved once for the whole load, as the triggers would have moved it per row.
+    (PostgreSQL's trigger is statement-level and stays on during loads.)"""
+    if vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_BUMP)
 
 
 def drop_trigger_sql(vendor: str) -> list[str]:

@@ -454,8 +454,9 @@ def trigger_sql(vendor: str) -> list[str]:
     statements = [
         "CREATE UNIQUE INDEX IF NOT EXISTS metrics_rollupdirty_month_once ON metrics_rollupdirty (month)"
     ]
-    for event, refs in (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",))):
-        name = f"metrics_rollup_{event}"
+    for name, (event, refs) in zip(
+        SQLITE_TRIGGERS, (("insert", ("NEW",)), ("update", ("OLD", "NEW")), ("delete", ("OLD",))), strict=True
+    ):
         marks = " ".join(
             f"INSERT OR IGNORE INTO metrics_rollupdirty (month) VALUES (substr({ref}.opened_at, 1, 7));"  # noqa: S608
             for ref in refs
@@ -465,13 +466,28 @@ def trigger_sql(vendor: str) -> list[str]:
     return statements
 
 
+SQLITE_TRIGGERS = tuple(f"metrics_rollup_{event}" for event in ("insert", "update", "delete"))
+
+
+def mark_after_load(vendor: str) -> None:
+    """After a bulk load of incidents that took the SQLite triggers above off (the table was empty
+    when the load started, so every row in it is new): the month of each row marked, in one
+    statement. PostgreSQL's triggers are statement-level and stay on during loads."""
+    if vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT OR IGNORE INTO metrics_rollupdirty (month) "  # noqa: S608 - constants only
+                f"SELECT DISTINCT substr(opened_at, 1, 7) FROM {TABLE}"
+            )
+
+
 def drop_trigger_sql(vendor: str) -> list[str]:
     if vendor == "postgresql":
         suffixes = ("ins", "upd_new", "upd_old", "del", "truncate")
         return [f"DROP TRIGGER IF EXISTS metrics_rollup_{s} ON {TABLE}" for s in suffixes] + [
             f"DROP FUNCTION IF EXISTS metrics_rollup_mark_{n}()" for n in ("new", "old", "all")
         ]
-    return [f"DROP TRIGGER IF EXISTS metrics_rollup_{e}" for e in ("insert", "update", "delete")]
+    return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
 
 
 def mark_all_sql(vendor: str) -> str:

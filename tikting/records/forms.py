@@ -23,9 +23,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from tikting.core.api import ISO_DATE
 from tikting.core.prepared import Prepared
 from tikting.lib import display as shown
+from tikting.lib.display import ISO_DATE
 
 from .registry import KINDS, RecordKind, _editable, kind_for, related_model
 
