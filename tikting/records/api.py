@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Body, Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
-from tikting.core.api import UserBrief, errors
+from tikting.core.api import UserBrief, errors, json_answer
 from tikting.core.audit import history_for
 from tikting.core.exceptions import PermissionDeniedError
 
@@ -152,7 +152,7 @@ def list_records(request: HttpRequest, slug: KindSlug, params: Query[ListParams]
         items, count = F.list_page(
             kind, F.parse_filters(kind, request.GET), offset=params.offset, limit=params.limit, fields=fields
         )
-        return {"count": count, "items": _with_history(kind, items)}
+        return json_answer({"count": count, "items": _with_history(kind, items)})
     query = request.GET.copy()
     for name in ("limit", "offset", "fields"):
         query.pop(name, None)
@@ -191,7 +191,7 @@ def get_record(request: HttpRequest, slug: KindSlug, record_id: RecordId):  # ty
         rows = _with_history(kind, F.serialize_ids(kind, [record_id]))
     if not rows:
         raise Http404(f"No {kind.label.lower()} with id {record_id}.")
-    return rows[0]
+    return json_answer(rows[0])
 
 
 @router.patch(
@@ -227,7 +227,7 @@ def update_record(
         obj = R.update_record_by_pk(kind, record_id, actor=_actor(request), expected_version=expected, **data)
     except missing:
         raise Http404(f"No {kind.label.lower()} with id {record_id}.") from None
-    return _out(kind, obj)
+    return json_answer(_out(kind, obj))
 
 
 @router.delete(
