@@ -111,9 +111,13 @@ def child(args: argparse.Namespace) -> None:
             f"{vendor}: {label:<10} {ratio:5.1f}× the raw executemany  (target ≤ {RATIO:.0f}×)  [{verdict}]"
         )
     peak = peak_rss_mb()
+    from tikting.imports.piped import child_peak_rss_kib
+
+    reader = child_peak_rss_kib() / 1024
     print(
-        f"{vendor}: peak RSS {peak:.0f} MB (after Django set-up and migrate: {rss_before:.0f} MB)  "
-        f"[{'ok' if peak < MEMORY_MB else 'OVER'}]",
+        f"{vendor}: peak RSS {peak:.0f} MB (after Django set-up and migrate: {rss_before:.0f} MB); "
+        f"reading process {reader:.0f} MB (counting the pages it shares with the importer)  "
+        f"[{'ok' if peak < MEMORY_MB and reader < MEMORY_MB else 'OVER'}]",
         flush=True,
     )
 

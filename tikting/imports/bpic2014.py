@@ -83,7 +83,7 @@ import json
 import logging
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -107,6 +107,7 @@ from tikting.slas.verdicts import (
     select_definition,
 )
 
+from . import piped as reading
 from .base import UNREADABLE, ImportReport, Progress, discard_run, no_progress, zip_limits
 from .bulk import TableWriter, bulk_load, sqlite_load_pragmas
 
@@ -115,6 +116,7 @@ __all__ = ["import_bpic2014", "SOURCE"]
 log = logging.getLogger(__name__)
 
 SOURCE = "bpic2014"
+Mark = tuple[str, int, str]  # (at, line, team) of an activity
 BATCH = 2000
 PROGRESS_EVERY = 5000
 NULL_MARKERS = {"", "#N/B", "#MULTIVALUE"}
@@ -779,6 +781,21 @@ class Importer:
             self.report.warning(data_file.label, line, bad.field, f"{bad.message} (kept in raw only)")
         return result
 
+    def piped(self, produce: Callable[[], Generator[Any, None, Any]]) -> Generator[Any, None, Any]:
+        """The batches of `produce()`, read in a second process while this one writes them
+        (tikting.imports.piped): the report and progress of the reading process come back here."""
+
+        def swap(recorder: reading.Recorder) -> None:
+            self.report = recorder  # type: ignore[assignment]
+            self.progress = recorder.progress
+
+        def replay(calls: list[reading.Call]) -> None:
+            for name, args, kwargs in calls:
+                target = self.progress if name == "progress" else getattr(self.report, name)
+                target(*args, **kwargs)
+
+        return reading.piped(produce, swap=swap, replay=replay)
+
     def fail(self, data_file: DataFile, line: int, kind: str, field: str, message: str) -> None:
         self.report.error(data_file.label, line, field, message)
         self.report.count(kind, "failed")
@@ -1151,6 +1168,17 @@ class Importer:
     def import_incidents(self, data_file: DataFile) -> None:
         from tikting.incidents.models import Incident
 
+        for batch in self.piped(lambda: self.incident_batches(data_file)):
+            self.upsert_rows(Incident, "incident", batch, self.INCIDENT_FIELDS)
+
+    def incident_batches(
+        self, data_file: DataFile
+    ) -> Generator[list[tuple[str, int, tuple[Any, ...]]], None, None]:
+        """The incidents' rows in batches of (file, line, INCIDENT_FIELDS values), their SLA due
+        times and verdicts computed; reports the rows that fail. Reads only (runs in the reading
+        process: piped)."""
+        from tikting.incidents.models import Incident
+
         header = data_file.header
         col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
         named = list(col.values())
@@ -1239,9 +1267,10 @@ class Importer:
                 slas = (writer.stored_datetime(slas[0]), writer.stored_datetime(slas[1]), *slas[2:])
             batch.append((label, line, (SOURCE, key, *values, *slas, raw_json(row))))
             if len(batch) >= BATCH:
-                self.upsert_rows(Incident, "incident", batch, self.INCIDENT_FIELDS)
+                yield batch
                 batch = []
-        self.upsert_rows(Incident, "incident", batch, self.INCIDENT_FIELDS)
+        if batch:
+            yield batch
 
     def sla_values(self, values: dict[str, Any]) -> tuple:
         """The SLA due times and met flags of an incident row, by the rules of apply_slas
@@ -1279,6 +1308,14 @@ class Importer:
     def import_interactions(self, data_file: DataFile) -> None:
         from tikting.incidents.models import Interaction
 
+        for batch in self.piped(lambda: self.interaction_batches(data_file)):
+            self.upsert_rows(Interaction, "interaction", batch, self.INTERACTION_FIELDS)
+
+    def interaction_batches(
+        self, data_file: DataFile
+    ) -> Generator[list[tuple[str, int, tuple[Any, ...]]], None, None]:
+        """The interactions' rows in batches of (file, line, INTERACTION_FIELDS values); reports the
+        rows that fail. Reads only (runs in the reading process: piped)."""
         header = data_file.header
         col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
         named = list(col.values())
@@ -1337,9 +1374,10 @@ class Importer:
             seen.add(key)
             batch.append((label, line, values))
             if len(batch) >= BATCH:
-                self.upsert_rows(Interaction, "interaction", batch, self.INTERACTION_FIELDS)
+                yield batch
                 batch = []
-        self.upsert_rows(Interaction, "interaction", batch, self.INTERACTION_FIELDS)
+        if batch:
+            yield batch
 
     # Activities ------------------------------------------------------------------------------
 
@@ -1359,27 +1397,10 @@ class Importer:
 
         team_ids = dict(Team.objects.values_list("name", "id"))
         known_teams: set[str] = set()
-        seen: set[str] = set()  # activity keys of this run
-        header = data_file.header
-        col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
-        i_incident, i_type, i_stamp = col["Incident ID"], col["IncidentActivity_Type"], col["DateStamp"]
-        i_group, i_number = col.get("Assignment Group"), col.get("IncidentActivity_Number")
-        raw_json = raw_encoder(header)
-        stamp = self.stamps.text
-        teams = Refs()
-        # incident id -> (at, line, team) of its last assignment and of its last Closed activity
-        last_assign: dict[int, tuple[str, int, str]] = {}
-        last_closed: dict[int, tuple[str, int, str]] = {}
-        marks = {"Assignment": last_assign, "Reassignment": last_assign, "Closed": last_closed}
-        # the Incident ID cell as read -> (incident key, its id or None)
-        incidents: dict[str, tuple[str | None, int | None]] = {}
-        # (file, line, (source, key, incident id, at, type, team name, raw)): team ids at the flush
-        batch: list[tuple[str, int, tuple[Any, ...]]] = []
-        pending_teams: set[str] = set()
-        label = data_file.label
 
-        def flush() -> None:
-            missing = pending_teams - known_teams
+        def flush(batch: list[tuple[str, int, tuple[Any, ...]]]) -> None:
+            """The batch's teams created when new (then counted), their ids put in, the rows written."""
+            missing = {values[5] for _f, _n, values in batch if values[5]} - known_teams
             if missing:
                 new = sorted(missing - set(team_ids))
                 Team.objects.bulk_create(
@@ -1394,15 +1415,65 @@ class Importer:
                 if len(missing) - len(new):
                     self.report.count("group", "unchanged", len(missing) - len(new))
                 known_teams.update(missing)
-            pending_teams.clear()
             team_id = team_ids.get
             rows = [
                 (f, n, (s, k, i, at, t, team_id(g) if g else None, r))
                 for f, n, (s, k, i, at, t, g, r) in batch
             ]
             self.upsert_rows(IncidentActivity, "activity", rows, self.ACTIVITY_FIELDS)
-            batch.clear()
 
+        batches = self.piped(lambda: self.activity_batches(data_file))
+        while True:
+            try:
+                flush(next(batches))
+            except StopIteration as stop:
+                last_assign, last_closed = stop.value
+                break
+
+        # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
+        wanted: dict[int, int | None] = {
+            k: team_ids.get(v[2]) if v[2] else None for k, v in last_closed.items()
+        }
+        wanted.update({k: team_ids.get(v[2]) if v[2] else None for k, v in last_assign.items()})
+        current = dict(
+            Incident.objects.filter(id__in=list(wanted)).values_list("id", "assignment_group_id")
+            if len(wanted) < 5000
+            else Incident.objects.filter(source=SOURCE).values_list("id", "assignment_group_id")
+        )
+        by_team: dict[int | None, list[int]] = {}
+        for incident_id, team_id in wanted.items():
+            if incident_id in current and current[incident_id] != team_id:
+                by_team.setdefault(team_id, []).append(incident_id)
+        for team_id, incident_ids in by_team.items():
+            for start in range(0, len(incident_ids), BATCH):
+                Incident.objects.filter(id__in=incident_ids[start : start + BATCH]).update(
+                    assignment_group_id=team_id
+                )
+
+    # The run -----------------------------------------------------------------------------------
+
+    def activity_batches(
+        self, data_file: DataFile
+    ) -> Generator[list[tuple[str, int, tuple[Any, ...]]], None, tuple[dict[int, Mark], dict[int, Mark]]]:
+        """The activities' rows in batches of (file, line, (source, key, incident id, at, type,
+        team name, raw)); reports the rows that fail. Returns, per incident id, the (at, line, team)
+        of its last (re)assignment and of its last Closed activity. Reads only (runs in the reading
+        process: piped)."""
+        seen: set[str] = set()  # activity keys of this run
+        header = data_file.header
+        col = {n: i for i, n in enumerate(header) if n}  # a repeated name: its last column
+        i_incident, i_type, i_stamp = col["Incident ID"], col["IncidentActivity_Type"], col["DateStamp"]
+        i_group, i_number = col.get("Assignment Group"), col.get("IncidentActivity_Number")
+        raw_json = raw_encoder(header)
+        stamp = self.stamps.text
+        teams = Refs()
+        last_assign: dict[int, Mark] = {}
+        last_closed: dict[int, Mark] = {}
+        marks = {"Assignment": last_assign, "Reassignment": last_assign, "Closed": last_closed}
+        # the Incident ID cell as read -> (incident key, its id or None)
+        incidents: dict[str, tuple[str | None, int | None]] = {}
+        batch: list[tuple[str, int, tuple[Any, ...]]] = []
+        label = data_file.label
         for line, row in self.rows(data_file):
             cell = row[i_incident]
             found = incidents.get(cell)
@@ -1437,8 +1508,6 @@ class Importer:
                 self.fail(data_file, line, "activity", "key", f"duplicate activity {key}")
                 continue
             seen.add(key)
-            if team:
-                pending_teams.add(team)
             if "\ufeff" in cell:
                 row = row.copy()
                 row[i_incident] = incident
@@ -1451,30 +1520,11 @@ class Importer:
                 if last is None or (last[0], last[1]) <= (at, line):
                     target[incident_id] = (at, line, team)
             if len(batch) >= BATCH:
-                flush()
-        flush()
-
-        # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
-        wanted: dict[int, int | None] = {
-            k: team_ids.get(v[2]) if v[2] else None for k, v in last_closed.items()
-        }
-        wanted.update({k: team_ids.get(v[2]) if v[2] else None for k, v in last_assign.items()})
-        current = dict(
-            Incident.objects.filter(id__in=list(wanted)).values_list("id", "assignment_group_id")
-            if len(wanted) < 5000
-            else Incident.objects.filter(source=SOURCE).values_list("id", "assignment_group_id")
-        )
-        by_team: dict[int | None, list[int]] = {}
-        for incident_id, team_id in wanted.items():
-            if incident_id in current and current[incident_id] != team_id:
-                by_team.setdefault(team_id, []).append(incident_id)
-        for team_id, incident_ids in by_team.items():
-            for start in range(0, len(incident_ids), BATCH):
-                Incident.objects.filter(id__in=incident_ids[start : start + BATCH]).update(
-                    assignment_group_id=team_id
-                )
-
-    # The run -----------------------------------------------------------------------------------
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return last_assign, last_closed
 
     def run(self) -> None:
         files = find_files(self.folder)

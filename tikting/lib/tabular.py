@@ -63,6 +63,9 @@ class FileFormatError(Exception):
         self.line = line
         self.message = message
 
+    def __reduce__(self) -> tuple[type, tuple[int, str]]:  # pickled by a reading process (imports.piped)
+        return (type(self), (self.line, self.message))
+
 
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
