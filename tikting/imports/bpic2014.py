@@ -1533,9 +1533,15 @@ class Importer:
             return
         with ExitStack() as stack:
             # Tables empty at the start (a first import) are bulk loaded: indexes off, back after.
+            # The three large files' writers keep the keys of the run in a set (a repeated key is a
+            # failed row): their tables' unique (source, key) indexes are built after the load too.
+            from tikting.incidents.models import Incident, IncidentActivity, Interaction
+
+            checked = {m._meta.db_table for m in (Incident, Interaction, IncidentActivity)}
             for model in self.loaded_models():
                 self.empty[model] = not model._default_manager.exists()
-                stack.enter_context(bulk_load(model._meta.db_table, enabled=self.empty[model]))
+                table = model._meta.db_table
+                stack.enter_context(bulk_load(table, enabled=self.empty[model], unique=table in checked))
             self.load(files)
 
     def loaded_models(self) -> list[type[models.Model]]:

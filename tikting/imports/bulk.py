@@ -6,7 +6,9 @@ indexes as usual):
 
 - its secondary indexes that enforce nothing (not the primary key, not a UNIQUE index or
   constraint) are dropped before the first row and created again after the last, in one sorted
-  pass each instead of one entry per row. The statements are read back from the database's own
+  pass each instead of one entry per row; its unique indexes too (not a UNIQUE constraint, not
+  the primary key) when the writer says it checks its keys itself (`unique=True`): built again
+  after the load, they check every key at once. The statements are read back from the database's own
   catalog (sqlite_master / pg_get_indexdef), so an index added later by a migration is handled
   the same way without a change here;
 - triggers named by a registered `Rebuild` are dropped before the load and created again after it,
@@ -70,8 +72,9 @@ class Deferred:
     rebuilds: list[Rebuild] = field(default_factory=list)
 
 
-def _secondary_indexes(table: str) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the table's indexes that enforce nothing."""
+def _secondary_indexes(table: str, unique: bool = False) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the table's indexes that enforce nothing; with `unique`, its
+    unique indexes too (not the primary key, not one behind a UNIQUE constraint or column)."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(
@@ -82,18 +85,18 @@ def _secondary_indexes(table: str) -> list[tuple[str, str]]:
             return [
                 (name, sql)
                 for name, sql in cursor.fetchall()
-                if not sql.lstrip().upper().startswith("CREATE UNIQUE")
+                if unique or not sql.lstrip().upper().startswith("CREATE UNIQUE")
             ]
         if connection.vendor == "postgresql":
             cursor.execute(
                 """
                 SELECT c.relname, pg_get_indexdef(i.indexrelid)
                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique
+                WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND (%s OR NOT i.indisunique)
                   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
                 ORDER BY c.relname
                 """,
-                [connection.ops.quote_name(table)],
+                [connection.ops.quote_name(table), unique],
             )
             return list(cursor.fetchall())
     return []
@@ -138,10 +141,10 @@ def _foreign_keys(table: str) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
-def take_off(table: str) -> Deferred:
+def take_off(table: str, unique: bool = False) -> Deferred:
     """Drop the table's droppable indexes, its foreign keys (PostgreSQL) and the triggers of its
     rebuilds; what to put back."""
-    deferred = Deferred(table, _secondary_indexes(table), foreign_keys=_foreign_keys(table))
+    deferred = Deferred(table, _secondary_indexes(table, unique), foreign_keys=_foreign_keys(table))
     for rebuild in rebuilds_for(table):
         deferred.rebuilds.append(rebuild)
         deferred.triggers += _triggers(table, rebuild.triggers.get(connection.vendor, ()))
@@ -185,13 +188,16 @@ def put_back(deferred: Deferred) -> None:
 
 
 @contextmanager
-def bulk_load(table: str, enabled: bool = True) -> Iterator[Deferred | None]:
+def bulk_load(table: str, enabled: bool = True, unique: bool = False) -> Iterator[Deferred | None]:
     """Around the load of `table` (inside a transaction): indexes and rebuild triggers off, back on
-    after. `enabled=False` (the table held rows at the start) changes nothing."""
+    after. `enabled=False` (the table held rows at the start) changes nothing. `unique=True`: its
+    unique indexes too (not the primary key, not a UNIQUE constraint), for a writer that checks
+    the keys of its rows itself (each one once in the run); built again after the load, they
+    check every key at once, and a repeated one fails the run."""
     if not enabled:
         yield None
         return
-    deferred = take_off(table)
+    deferred = take_off(table, unique)
     yield deferred
     start = time.perf_counter()
     put_back(deferred)

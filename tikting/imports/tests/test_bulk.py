@@ -132,6 +132,27 @@ def test_bulk_load_off_changes_nothing():
         assert catalog(TABLE) == before
 
 
+def test_unique_indexes_off_only_when_asked_and_a_repeated_key_fails_when_they_come_back():
+    """unique=True: the (source, external_key) unique index is off for the load too (never the
+    primary key, never the number's UNIQUE constraint), built again after it: the keys are checked
+    all at once, and a repeated key fails the load (its rows and DDL rolled back)."""
+    service = Service.objects.create(name="S")
+    before = catalog(TABLE)
+    with transaction.atomic(), bulk.bulk_load(TABLE, unique=True) as deferred:
+        assert deferred is not None
+        names = " ".join(sql for _name, sql in deferred.indexes)
+        assert "external_key" in names and "UNIQUE" in names.upper()
+        assert '"number"' not in names and "(number)" not in names  # the constraint's index stays
+        bulk.TableWriter(Incident, timezone.now()).insert(rows(3, service))
+    assert catalog(TABLE) == before
+    assert Incident.objects.count() == 3
+    repeated = rows(2, service, start=10)
+    repeated[1]["external_key"] = repeated[0]["external_key"]
+    with pytest.raises(IntegrityError), transaction.atomic(), bulk.bulk_load(TABLE, unique=True):
+        bulk.TableWriter(Incident, timezone.now()).insert(repeated)
+    assert Incident.objects.count() == 3 and catalog(TABLE) == before
+
+
 def test_a_failed_load_is_rolled_back_with_its_ddl():
     before = catalog(TABLE)
     with pytest.raises(RuntimeError), transaction.atomic(), bulk.bulk_load(TABLE):
