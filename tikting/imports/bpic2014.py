@@ -1067,13 +1067,8 @@ class Importer:
 
         through = Change.affected_cis.through
         link_writer = self.writer(through)
-        done: set[str] = set()  # changes already written (their later rows add CI links only)
-        late_links: set[tuple[str, int]] = set()
-        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
-        links: dict[str, set[int]] = {}
-        current: str | None = None
 
-        def flush() -> None:
+        def flush(batch: dict[str, tuple[str, int, dict[str, Any]]], links: dict[str, set[int]]) -> None:
             outcomes = self.upsert(Change, "change", batch, self.CHANGE_FIELDS, want_ids=True)
             ids = {key: pk for key, (pk, _) in outcomes.items()}
             have: dict[int, set[int]] = {}
@@ -1090,14 +1085,44 @@ class Importer:
                 remove += [(change_id, ci) for ci in got - want]
                 if want != got and outcomes[key][1] == "unchanged":
                     outcomes[key] = (change_id, "updated")
+            add.sort()  # the links' ids in one order, however the sets were built (or sent)
             link_writer.insert_rows(("change_id", "configurationitem_id"), add)
             for change_id, ci in remove:
                 through.objects.filter(change_id=change_id, configurationitem_id=ci).delete()
             self.tally("change", outcomes)
-            done.update(batch)
-            batch.clear()
-            links.clear()
 
+        batches = self.piped(lambda: self.change_batches(data_file))
+        while True:
+            try:
+                flush(*next(batches))
+            except StopIteration as stop:
+                late_links: set[tuple[str, int]] = stop.value
+                break
+        if late_links:
+            change_ids = self.ids(Change)
+            through.objects.bulk_create(
+                [
+                    through(change_id=change_ids[key], configurationitem_id=ci)
+                    for key, ci in late_links
+                    if key in change_ids
+                ],
+                ignore_conflicts=True,
+            )
+
+    def change_batches(
+        self, data_file: DataFile
+    ) -> Generator[
+        tuple[dict[str, tuple[str, int, dict[str, Any]]], dict[str, set[int]]], None, set[tuple[str, int]]
+    ]:
+        """The changes in batches ({key: (file, line, values)}, {key: CI ids}): a change's rows
+        are consecutive, one per CI it affects, and a batch ends between two changes. Returns the
+        (key, CI id) links of rows that come after their change's batch. Reports the rows that
+        fail. Reads only (runs in the reading process: piped)."""
+        done: set[str] = set()  # changes already sent (their later rows add CI links only)
+        late_links: set[tuple[str, int]] = set()
+        batch: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        links: dict[str, set[int]] = {}
+        current: str | None = None
         for line, row in self.records(data_file):
             key = _ref(row["Change ID"])
             if not key:
@@ -1109,7 +1134,9 @@ class Importer:
                     late_links.add((key, ci_id))
                 continue
             if key != current and len(batch) >= BATCH:
-                flush()
+                yield batch, links
+                done.update(batch)
+                batch, links = {}, {}
             current = key
             if key not in batch:
                 try:
@@ -1120,17 +1147,8 @@ class Importer:
                     continue
             if ci_id:
                 links.setdefault(key, set()).add(ci_id)
-        flush()
-        if late_links:
-            change_ids = self.ids(Change)
-            through.objects.bulk_create(
-                [
-                    through(change_id=change_ids[key], configurationitem_id=ci)
-                    for key, ci in late_links
-                    if key in change_ids
-                ],
-                ignore_conflicts=True,
-            )
+        yield batch, links
+        return late_links
 
     # Incidents -------------------------------------------------------------------------------
 
