@@ -57,6 +57,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("register/", include("tikting.improvement.urls")),
+    # A section's own address leads to its first page (as the menu does), never to a 404.
+    path("governance/", RedirectView.as_view(url="/governance/agenda/", http_method_names=["get", "head"])),
     path("governance/", include("tikting.governance.urls")),
     path("account/", include("tikting.accounts.urls")),
     path("records/", include("tikting.records.urls")),
@@ -65,6 +67,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Agents (FusionInventory, GLPI Agent) submit inventories here: token auth, no session, no CSRF.
     path("discovery/agent/", include("tikting.discovery.agent.urls")),
     path("discovery/", include("tikting.discovery.urls")),
+    path("cadence/", RedirectView.as_view(url="/cadence/sprints/", http_method_names=["get", "head"])),
     path("cadence/", include("tikting.cadence.urls")),
     path("jobs/", include("tikting.jobs.urls")),
     path("search/", include("tikting.search.urls")),

@@ -71,7 +71,7 @@ pytestmark = pytest.mark.django_db
 SKIPPED_PREFIXES = ("admin/", "static/")
 SKIPPED_ROUTES = {"healthz", "login/", "logout/", "api/openapi.json", "api/docs"}
 # Routes that answer anonymous users with a redirect somewhere else than the login page.
-PUBLIC_REDIRECTS = {"": "/register/"}
+PUBLIC_REDIRECTS = {"": "/register/", "governance/": "/governance/agenda/", "cadence/": "/cadence/sprints/"}
 # Every signed-in user manages their own API tokens (a viewer's token still only reads).
 # django-ninja's catch-all under /api/: it serves nothing (404 whoever asks, whatever the method).
 EMPTY_ROUTES = {"api/"}
