@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from ninja import NinjaAPI
 from ninja.errors import HttpError
@@ -225,6 +225,12 @@ def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResp
         error.pop("ctx", None)  # may hold exception objects, which do not serialise
         detail.append(error)
     return api.create_response(request, {"detail": detail}, status=422)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    """404 with what was not found ("No incident with id 12."), not ninja's bare "Not Found"."""
+    return api.create_response(request, {"detail": str(exc) or "Not Found"}, status=404)
 
 
 @api.exception_handler(throttle.Throttled)

@@ -335,7 +335,7 @@ class TestValidation:
     def test_a_missing_item_is_404(self, as_):
         response = as_("viewer").get("/items/999999")
         assert response.status_code == 404
-        assert response.json() == {"detail": "Not Found"}
+        assert response.json() == {"detail": "No Item matches the given query."}  # says what is missing
 
 
 class TestConflicts:

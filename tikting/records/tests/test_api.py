@@ -147,7 +147,9 @@ class TestRead:
             assert as_("viewer").get(f"/{slug}").status_code == 200, slug
 
     def test_unknown_records_and_kinds(self, as_):
-        assert as_("viewer").get("/incident/424242").status_code == 404
+        missing = as_("viewer").get("/incident/424242")
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": "No incident with id 424242."}  # what was not found
         assert as_("viewer").get("/nonsense").status_code == 422
 
     def test_fields_chooses_what_a_page_carries(self, as_, cast, incidents):
