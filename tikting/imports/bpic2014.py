@@ -1091,13 +1091,9 @@ class Importer:
                 through.objects.filter(change_id=change_id, configurationitem_id=ci).delete()
             self.tally("change", outcomes)
 
-        batches = self.piped(lambda: self.change_batches(data_file))
-        while True:
-            try:
-                flush(*next(batches))
-            except StopIteration as stop:
-                late_links: set[tuple[str, int]] = stop.value
-                break
+        late_links: set[tuple[str, int]] = reading.drain(
+            self.piped(lambda: self.change_batches(data_file)), lambda batch: flush(*batch)
+        )
         if late_links:
             change_ids = self.ids(Change)
             through.objects.bulk_create(
@@ -1440,13 +1436,7 @@ class Importer:
             ]
             self.upsert_rows(IncidentActivity, "activity", rows, self.ACTIVITY_FIELDS)
 
-        batches = self.piped(lambda: self.activity_batches(data_file))
-        while True:
-            try:
-                flush(next(batches))
-            except StopIteration as stop:
-                last_assign, last_closed = stop.value
-                break
+        last_assign, last_closed = reading.drain(self.piped(lambda: self.activity_batches(data_file)), flush)
 
         # Incident.assignment_group: the last (re)assignment's group, else the Closed activity's.
         wanted: dict[int, int | None] = {

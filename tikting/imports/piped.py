@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from django.db import connections
 
-__all__ = ["ENABLED", "Recorder", "child_peak_rss_kib", "piped"]
+__all__ = ["ENABLED", "Recorder", "child_peak_rss_kib", "drain", "piped"]
 
 B = TypeVar("B")
 R = TypeVar("R")
@@ -67,6 +67,16 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
     except (ImportError, OSError):
         pass  # another system, or a lower limit: the default buffer works, with less overlap
+
+
+def drain(batches: Generator[B, None, R], handle: Callable[[B], None]) -> R:
+    """handle(batch) for each batch of `batches` (piped's), then what its reader returned."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        handle(batch)
 
 
 def child_peak_rss_kib() -> int:

@@ -215,7 +215,8 @@ SQLITE_BUMP = "INSERT INTO metrics_datastamp (id, n) VALUES (1, 1) ON CONFLICT (
 
 def sqlite_trigger_names(table: str) -> tuple[str, str, str]:
     """SQLite: the names of the data-stamp triggers of `table` (insert, update, delete)."""
-    return tuple(f"metrics_data_stamp_{table}_{event}" for event in ("insert", "update", "delete"))  # type: ignore[return-value]
+    name = f"metrics_data_stamp_{table}"
+    return f"{name}_insert", f"{name}_update", f"{name}_delete"
 
 
 def bump_after_load(vendor: str) -> None:

@@ -112,6 +112,16 @@ class IncidentEnd(RollupCell):
         return f"{self.opened_at:%Y-%m} → {self.ended_at:%Y-%m} ×{self.n}"
 
 
+# SQLite's row triggers on incidents_incident that insert into RollupDirty (rollups.trigger_sql):
+# named here, with the table they fill, so that metrics.apps can name them at start-up without
+# importing the rollups module.
+ROLLUP_SQLITE_TRIGGERS: tuple[str, ...] = (
+    "metrics_rollup_insert",
+    "metrics_rollup_update",
+    "metrics_rollup_delete",
+)
+
+
 class RollupDirty(models.Model):
     """A UTC month ("YYYY-MM") of incident openings written since the rollup was last brought up to
     date, or "*" for all of them; inserted by database triggers on incidents_incident, drained by

@@ -68,6 +68,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 
 from .definitions import PERIODS, get_definition
+from .models import ROLLUP_SQLITE_TRIGGERS
 from .questions import (
     _OPEN,
     _UNRESOLVED,
@@ -466,7 +467,7 @@ def trigger_sql(vendor: str) -> list[str]:
     return statements
 
 
-SQLITE_TRIGGERS = tuple(f"metrics_rollup_{event}" for event in ("insert", "update", "delete"))
+SQLITE_TRIGGERS = ROLLUP_SQLITE_TRIGGERS
 
 
 def mark_after_load(vendor: str) -> None:
