@@ -41,6 +41,7 @@ import _common  # noqa: E402
 
 SEED = 400
 FIELDS = "short_description,status,priority"
+CLOSE = os.environ.get("NOCLOSE") is None
 
 
 def child(args: argparse.Namespace) -> None:
@@ -86,7 +87,10 @@ def child(args: argparse.Namespace) -> None:
             "wsgi.errors": sys.stderr,
         }
         status: list[str] = []
-        answer = b"".join(app(environ, lambda s, _headers, _exc=None: status.append(s)))
+        response = app(environ, lambda s, _headers, _exc=None: status.append(s))
+        answer = b"".join(response)
+        if CLOSE:  # as a WSGI server does: Django's request_finished (connections checked, …)
+            response.close()
         if not status[0].startswith("20"):
             raise SystemExit(f"{method} {path}: {status[0]} {answer[:300]!r}")
         return json.loads(answer) if answer else None
@@ -130,6 +134,33 @@ def child(args: argparse.Namespace) -> None:
     from django.db import connection
 
     print(f"{connection.vendor}: tikting from {Path(tikting.__file__).parent}, {SEED} incidents", flush=True)
+    if args.show_queries:
+        from django.db import connection as shown
+
+        def show(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            print(f"    {sql[:160]}", flush=True)
+            return execute(sql, params, many, context)
+
+        for name, request in requests.items():
+            request(0)
+            print(f"{name}:", flush=True)
+            with shown.execute_wrapper(show):
+                request(1)
+        return
+    if args.profile:
+        import cProfile
+        import pstats
+
+        request = requests[args.profile]
+        for k in range(30):
+            request(k)
+        profiler = cProfile.Profile(time.process_time) if args.cpu else cProfile.Profile()
+        profiler.runcall(lambda: [request(k) for k in range(args.n)])
+        stats = pstats.Stats(profiler).strip_dirs().sort_stats(args.sort)
+        stats.print_stats(args.top)
+        if args.callees:
+            stats.print_callees(args.callees)
+        return
     for name, request in requests.items():
         for k in range(30):
             request(k)
@@ -153,12 +184,27 @@ def main() -> None:
         "--runs", type=int, default=5, help="Runs per request; the minimum is kept (default 5)."
     )
     parser.add_argument("--code", help="A checkout whose tikting/ is measured instead of this one's.")
+    parser.add_argument(
+        "--profile", choices=("page", "text", "read", "update"),
+        help="Instead of timing: cProfile --n requests of this kind and print the top functions.",
+    )
+    parser.add_argument("--cpu", action="store_true", help="--profile counts CPU time, not wall time.")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile.")
+    parser.add_argument("--top", type=int, default=60, help="Rows printed by --profile.")
+    parser.add_argument("--callees", help="With --profile: also the callees of functions matching this.")
+    parser.add_argument("--show-queries", action="store_true", help="Print each request's SQL, once.")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
     extra = ["--n", str(args.n), "--runs", str(args.runs), *(["--code", args.code] if args.code else [])]
+    if args.show_queries:
+        extra.append("--show-queries")
+    if args.profile:
+        extra += ["--profile", args.profile, "--sort", args.sort, "--top", str(args.top)]
+        extra += ["--callees", args.callees] if args.callees else []
+        extra += ["--cpu"] if args.cpu else []
     _common.run_each_database(args, "tk_bench_api", __file__, extra)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from tikting.lib import display
 
+from . import writes
 from .middleware import current_request_id
 from .models import AuditEntry, StatusChange
 
@@ -44,16 +46,28 @@ def plain(value: Any) -> Any:
     return value
 
 
+# Values that are JSON already (plain() returns them as they are).
+_AS_THEY_ARE = frozenset({str, int, bool, float, type(None)})
+
+
+@functools.cache
+def _snapshot_fields(model: type[models.Model]) -> tuple[tuple[str, str], ...]:
+    """(name, attname) of the fields a snapshot holds: every concrete field but id and version."""
+    return tuple(
+        (field.name, field.attname)
+        for field in model._meta.concrete_fields
+        if field.name not in {"id", "version"}
+    )
+
+
 def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
     """Field values of a record, by attribute name (foreign keys by id)."""
     result: dict[str, Any] = {}
-    for field in obj._meta.concrete_fields:
-        if fields is not None and field.name not in fields and field.attname not in fields:
+    for name, attname in _snapshot_fields(type(obj)):
+        if fields is not None and name not in fields and attname not in fields:
             continue
-        if field.name in {"id", "version"}:
-            continue
-        name = field.name
-        result[name] = plain(getattr(obj, field.attname))
+        value = getattr(obj, attname)
+        result[name] = value if type(value) in _AS_THEY_ARE else plain(value)
     return result
 
 
@@ -71,7 +85,7 @@ def record(
     message: str = "",
 ) -> AuditEntry:
     root = root or obj
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         actor=actor if getattr(actor, "pk", None) else None,
         request_id=current_request_id() or "",
         action=action,
@@ -83,6 +97,7 @@ def record(
         changes=changes or {},
         message=message[:300],
     )
+    return writes.insert(entry)
 
 
 def record_status(

@@ -23,7 +23,7 @@ from django.db import connections, models, transaction
 from django.db.models.fields.reverse_related import ForeignObjectRel
 
 from tikting.accounts.models import Actor, Role, User
-from tikting.core import audit, events
+from tikting.core import audit, events, writes
 from tikting.core.bounds import check_long_text
 from tikting.core.exceptions import ConflictError, PermissionDeniedError, in_use_message
 from tikting.core.prepared import Prepared
@@ -569,7 +569,7 @@ def create_record(kind: RecordKind | str, *, actor: Actor, **data: Any) -> model
     _check_texts(obj)
     _full_clean(obj)
     _derive_slas(obj)
-    obj.save()
+    writes.insert(obj)
     for name, values in m2m.items():
         getattr(obj, name).set(values)
     audit.record(obj, action="create", actor=actor, changes=audit.diff({}, audit.snapshot(obj)))
@@ -634,7 +634,7 @@ def update_record_by_pk(
     if has_version:
         columns.add("version")
     if columns:
-        locked.save(update_fields=columns)
+        writes.save_fields(locked, columns)
     for name, values in m2m.items():
         getattr(locked, name).set(values)
     # The snapshot after the save is `after` but for the update time, which the history leaves out.
