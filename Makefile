@@ -8,10 +8,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: install demo serve test test-sqlite test-postgres test-browser lint fmt typecheck bench clean pg-up system-deps
 
 # Build the environment only: .venv with pinned packages, the `tikting` CLI, front-end assets.
-# What the operating system lacks (npm) is installed first by scripts/system-deps.
+# What the operating system lacks (npm, a C compiler) is installed first by scripts/system-deps.
 install: $(BIN)/tikting static/vendor/.stamp
 
 $(BIN)/tikting: pyproject.toml requirements.txt requirements-dev.txt constraints.txt
+	command -v cc >/dev/null 2>&1 || scripts/system-deps demo  # gunicorn-h1c is compiled
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt

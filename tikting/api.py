@@ -42,6 +42,11 @@ def writes_allowed(request: HttpRequest, user: Any, *, self_service: bool) -> An
     return user
 
 
+# The token queryset every API request asks, made once: a manager call builds a new QuerySet and
+# Query each time (3 % of a read's CPU), and authenticate_counting() only reads its database alias.
+_TOKENS = ApiToken.objects.all()
+
+
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer tkt_...`: a token issued on /account/tokens/ or by `tikting token`.
 
@@ -60,7 +65,7 @@ class TokenAuth(HttpBearer):
             if throttle.locked_out_maybe(request, failures):
                 throttle.check_token_request(request)
 
-        user, _ = ApiToken.objects.authenticate_counting(token, throttle.address_window(request), check)
+        user, _ = _TOKENS.authenticate_counting(token, throttle.address_window(request), check)
         if user is None:
             throttle.check_token_request(request)
             throttle.token_failed(request)
