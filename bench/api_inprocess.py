@@ -185,7 +185,8 @@ def main() -> None:
     )
     parser.add_argument("--code", help="A checkout whose tikting/ is measured instead of this one's.")
     parser.add_argument(
-        "--profile", choices=("page", "text", "read", "update"),
+        "--profile",
+        choices=("page", "text", "read", "update"),
         help="Instead of timing: cProfile --n requests of this kind and print the top functions.",
     )
     parser.add_argument("--cpu", action="store_true", help="--profile counts CPU time, not wall time.")

@@ -18,7 +18,7 @@ a value that is an expression (F(), a subquery), a model with order_with_respect
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
 from django.db.models.signals import post_save, pre_save
@@ -66,18 +66,18 @@ def insert(obj: M, using: str | None = None) -> M:
     if not _plain(model) or obj.pk is not None or meta.auto_field is None:
         obj.save(force_insert=True, using=using)
         return obj
-    obj._prepare_related_fields_for_save(operation_name="save")
+    cast(Any, obj)._prepare_related_fields_for_save(operation_name="save")  # as save() does
     key = ("insert", model)
     cached = _cache(using).get(key)
     if cached is None:
         fields = [f for f in meta.local_concrete_fields if not f.generated and f is not meta.auto_field]
         qn = connection.ops.quote_name
         sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
-            qn(meta.db_table), ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+            qn(meta.db_table), ", ".join(qn(str(f.column)) for f in fields), ", ".join(["%s"] * len(fields))
         )
         returning = connection.features.can_return_columns_from_insert
         if returning:
-            sql += f" RETURNING {qn(meta.auto_field.column)}"
+            sql += f" RETURNING {qn(str(meta.auto_field.column))}"
         cached = _cache(using)[key] = (sql, fields, returning)
     sql, fields, returning = cached
     values = _values(obj, fields, True, using)
@@ -89,7 +89,7 @@ def insert(obj: M, using: str | None = None) -> M:
         if returning:
             pk = cursor.fetchone()[0]
         else:
-            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.auto_field.column)
+            pk = connection.ops.last_insert_id(cursor, meta.db_table, str(meta.auto_field.column))
     setattr(obj, meta.auto_field.attname, pk)
     obj._state.adding = False
     obj._state.db = using
@@ -122,11 +122,11 @@ def save_fields(obj: models.Model, names: Iterable[str], using: str | None = Non
             return
         qn = connection.ops.quote_name
         sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model
-            qn(meta.db_table), ", ".join(f"{qn(f.column)} = %s" for f in fields), qn(meta.pk.column)
+            qn(meta.db_table), ", ".join(f"{qn(str(f.column))} = %s" for f in fields), qn(str(meta.pk.column))
         )
         cached = _cache(using)[key] = (sql, fields)
     sql, fields = cached
-    obj._prepare_related_fields_for_save(operation_name="save")
+    cast(Any, obj)._prepare_related_fields_for_save(operation_name="save")  # as save() does
     values = _values(obj, fields, False, using)
     if values is None:
         obj.save(update_fields=wanted, using=using)

@@ -22,7 +22,8 @@ OPENED = timezone.now().replace(microsecond=654321) - dt.timedelta(days=2)
 
 def row(model, pk):
     """A row as the database has it, every column."""
-    return {f.attname: getattr(o, f.attname) for o in [model.objects.get(pk=pk)] for f in model._meta.concrete_fields}
+    stored = model.objects.get(pk=pk)
+    return {f.attname: getattr(stored, f.attname) for f in model._meta.concrete_fields}
 
 
 def audit_entry(**extra):
