@@ -143,7 +143,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that needs no round trip (tikting/core/pgbackend).
+    DATABASES["default"]["ENGINE"] = "tikting.core.pgbackend"
+if DATABASES["default"]["ENGINE"] == "tikting.core.pgbackend" and env_bool(
     "TIKTING_DB_SERVER_SIDE_BINDING", True
 ):
     # Parameters bound by the server, and a query run five times on a connection prepared there
