@@ -715,6 +715,29 @@ class RecordRefField(forms.Field):
         return self.prepare_value(initial) != (data or "").strip()
 
 
+class MinuteDateTimeField(forms.DateTimeField):
+    """A time typed in a datetime-local input, which shows minutes: a stored time with seconds
+    (an import's, a time written by the API) comes back from the form without them. Unchanged when
+    it still shows the stored time, so an edit of another field keeps the seconds and the history
+    does not record a change nobody made; a time the user changed is saved as typed."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if not super().has_changed(initial, data):
+            return False
+        try:
+            value = self.to_python(data)
+        except ValidationError:
+            return True
+        if not isinstance(value, dt.datetime) or not isinstance(initial, dt.datetime):
+            return True
+        if timezone.is_naive(initial):
+            initial = timezone.make_aware(initial)
+        shown = initial.replace(microsecond=0)
+        if value.second == 0:  # typed or shown to the minute
+            shown = shown.replace(second=0)
+        return value != shown
+
+
 def _formfield(f: models.Field) -> forms.Field | None:
     if f.many_to_many or f.is_relation:
         if _related_options(related_model(f)) is None:
@@ -727,6 +750,7 @@ def _formfield(f: models.Field) -> forms.Field | None:
         return None  # the default select
     if isinstance(f, models.DateTimeField):
         return f.formfield(
+            form_class=MinuteDateTimeField,
             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
             input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
         )
