@@ -146,17 +146,15 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that needs no round trip (tikting/core/pgbackend).
     DATABASES["default"]["ENGINE"] = "tikting.core.pgbackend"
-if DATABASES["default"]["ENGINE"] == "tikting.core.pgbackend" and env_bool(
-    "TIKTING_DB_SERVER_SIDE_BINDING", True
-):
-    # Parameters bound by the server, and a query run five times on a connection prepared there
-    # (psycopg's prepare_threshold): PostgreSQL stops parsing and planning the same SQL for every
-    # request (an API read 1.54 -> 1.20 ms, an update 3.9 -> 3.2 ms: bench/README.md). Behind
-    # PgBouncer older than 1.21 in transaction pooling, which cannot keep prepared statements,
-    # set TIKTING_DB_SERVER_SIDE_BINDING=false (docs/deployment.md).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": 5}
-    )
+    if env_bool("TIKTING_DB_SERVER_SIDE_BINDING", True):
+        # Parameters bound by the server, and a query run five times on a connection prepared
+        # there (psycopg's prepare_threshold): PostgreSQL stops parsing and planning the same SQL
+        # for every request (an API read 1.54 -> 1.20 ms, an update 3.9 -> 3.2 ms: bench/README.md).
+        # Behind PgBouncer older than 1.21 in transaction pooling, which cannot keep prepared
+        # statements, set TIKTING_DB_SERVER_SIDE_BINDING=false (docs/deployment.md).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": 5}
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Connections are kept (TIKTING_DB_CONN_MAX_AGE) on SQLite too: opening one runs the PRAGMAs
     # below and registers Django's SQL functions, several milliseconds, more than an API read costs.

@@ -17,7 +17,8 @@ a value that is an expression (F(), a subquery), a model with order_with_respect
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
@@ -44,10 +45,9 @@ def _cache(using: str) -> dict[Any, Any]:
     return connections[using].__dict__.setdefault("_tikting_writes", {})
 
 
-def _values(obj: models.Model, fields: list[Any], add: bool, using: str) -> list[Any] | None:
+def _values(obj: models.Model, fields: list[Any], add: bool, connection: Any) -> list[Any] | None:
     """Each field's value as the database takes it, or None when one needs save() (an expression,
     a placeholder of the field's own)."""
-    connection = connections[using]
     values = []
     for field in fields:
         value = field.pre_save(obj, add)
@@ -55,6 +55,16 @@ def _values(obj: models.Model, fields: list[Any], add: bool, using: str) -> list
             return None
         values.append(field.get_db_prep_save(value, connection=connection))
     return values
+
+
+@contextlib.contextmanager
+def _statement(obj: models.Model, using: str) -> Iterator[Any]:
+    """A cursor for the one statement of a save: an error marks the transaction for rollback, as
+    save() does; afterwards `obj` is saved in `using`."""
+    with transaction.mark_for_rollback_on_error(using), connections[using].cursor() as cursor:
+        yield cursor
+    obj._state.adding = False
+    obj._state.db = using
 
 
 def insert(obj: M, using: str | None = None) -> M:
@@ -80,19 +90,17 @@ def insert(obj: M, using: str | None = None) -> M:
             sql += f" RETURNING {qn(str(meta.auto_field.column))}"
         cached = _cache(using)[key] = (sql, fields, returning)
     sql, fields, returning = cached
-    values = _values(obj, fields, True, using)
+    values = _values(obj, fields, True, connection)
     if values is None:
         obj.save(force_insert=True, using=using)
         return obj
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+    with _statement(obj, using) as cursor:
         cursor.execute(sql, values)
         if returning:
             pk = cursor.fetchone()[0]
         else:
             pk = connection.ops.last_insert_id(cursor, meta.db_table, str(meta.auto_field.column))
     setattr(obj, meta.auto_field.attname, pk)
-    obj._state.adding = False
-    obj._state.db = using
     return obj
 
 
@@ -127,14 +135,12 @@ def save_fields(obj: models.Model, names: Iterable[str], using: str | None = Non
         cached = _cache(using)[key] = (sql, fields)
     sql, fields = cached
     cast(Any, obj)._prepare_related_fields_for_save(operation_name="save")  # as save() does
-    values = _values(obj, fields, False, using)
+    values = _values(obj, fields, False, connection)
     if values is None:
         obj.save(update_fields=wanted, using=using)
         return
     values.append(meta.pk.get_db_prep_value(obj.pk, connection))
-    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+    with _statement(obj, using) as cursor:
         cursor.execute(sql, values)
         if cursor.rowcount < 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
-    obj._state.adding = False
-    obj._state.db = using

@@ -8,25 +8,17 @@ from django.test import override_settings
 
 from tikting.core.audit import history_for
 from tikting.incidents.models import Incident
-from tikting.records import forms as F
 from tikting.records import registry as R
+from tikting.test import form_data
 
 pytestmark = pytest.mark.django_db
 
 OPENED = dt.datetime(2025, 12, 5, 7, 17, 42, 419918, tzinfo=dt.UTC)
 
 
-def form_post(record, **changes):
+def form_post(client, record, **changes):
     """What the edit page posts when the user changes `changes` and nothing else."""
-    form = F.record_form_class(R.get_kind("incident"))(instance=record)
-    data = {}
-    for bf in form:
-        value = bf.field.widget.format_value(bf.value())
-        if value not in (None, ""):
-            data[bf.html_name] = value
-    data["expected_version"] = str(record.version)
-    data.update(changes)
-    return data
+    return {**form_data(client.get(f"/records/incident/{record.pk}/edit/").context["form"]), **changes}
 
 
 @pytest.fixture
@@ -45,8 +37,8 @@ def incident(cast):
 
 @override_settings(TIME_ZONE="Europe/Paris")
 def test_an_edit_of_the_priority_keeps_the_seconds_of_the_times(cast, login, incident):
-    post = form_post(incident, priority="2")
-    answer = login(cast.admin).post(f"/records/incident/{incident.pk}/edit/", post)
+    client = login(cast.admin)
+    answer = client.post(f"/records/incident/{incident.pk}/edit/", form_post(client, incident, priority="2"))
     assert answer.status_code == 302, answer.content.decode()[:500]
     stored = Incident.objects.get(pk=incident.pk)
     assert stored.priority == 2
@@ -59,8 +51,9 @@ def test_an_edit_of_the_priority_keeps_the_seconds_of_the_times(cast, login, inc
 
 @override_settings(TIME_ZONE="Europe/Paris")
 def test_a_time_the_user_changes_is_saved_as_typed(cast, login, incident):
-    post = form_post(incident, opened_at="2025-12-05T08:20")  # Paris time: 07:20 UTC
-    answer = login(cast.admin).post(f"/records/incident/{incident.pk}/edit/", post)
+    client = login(cast.admin)
+    post = form_post(client, incident, opened_at="2025-12-05T08:20")  # Paris time: 07:20 UTC
+    answer = client.post(f"/records/incident/{incident.pk}/edit/", post)
     assert answer.status_code == 302, answer.content.decode()[:500]
     stored = Incident.objects.get(pk=incident.pk)
     assert stored.opened_at == dt.datetime(2025, 12, 5, 7, 20, tzinfo=dt.UTC)
